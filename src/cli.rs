@@ -1,0 +1,42 @@
+//! The command line: flags parsed by clap, then handed to `commands`, which map
+//! them to the library's operations. Nothing here does work of its own.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::printer::ColorChoice;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "eksgate",
+    version,
+    about = "Declarative plan/apply for the endpoint access of Amazon EKS clusters",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// More log output (repeat for more); `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr, no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// When to use colour (never with `NO_COLOR` set, unless `always`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local EKS/EC2 emulator.
+    #[command(subcommand)]
+    Sim(commands::sim::SimCommand),
+    /// Check manifests without calling AWS: every error, with its place.
+    Validate(commands::validate::ValidateArgs),
+    /// Print the JSON schema of a manifest (for editors and CI).
+    Schema(commands::schema::SchemaArgs),
+}

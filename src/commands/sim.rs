@@ -1,0 +1,116 @@
+//! `eksgate sim serve`: run the local EKS/EC2/STS emulator until SIGINT or
+//! SIGTERM. The first line on stdout is `listening on http://ADDR`, so scripts
+//! can read the port when they pass `--listen 127.0.0.1:0`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::commands::{Context, Exit};
+use crate::error::{Error, Result};
+use crate::sim::{self, Behaviour, FaultFlags, World};
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve the emulator on a loopback port.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The world file (TOML) that seeds accounts, VPCs and clusters.
+    #[arg(long)]
+    pub world: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// How long an endpoint update stays `InProgress` (e.g. `3s`, `5m`).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub update_duration: Duration,
+    /// Latency added to every call.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub latency: Option<Duration>,
+    /// Requests per second per region before throttling errors.
+    #[arg(long)]
+    pub rate_limit: Option<f64>,
+    /// Share of calls answered with a throttling error, 0 to 1.
+    #[arg(long, value_parser = probability)]
+    pub throttle_rate: Option<f64>,
+    /// Share of calls answered with a server error, 0 to 1.
+    #[arg(long, value_parser = probability)]
+    pub error_rate: Option<f64>,
+    /// Seed for the random faults, so a run can be repeated.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+fn probability(s: &str) -> std::result::Result<f64, String> {
+    let p: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("`{s}` is not between 0 and 1"))
+    }
+}
+
+pub async fn run(cmd: SimCommand, _ctx: &Context) -> Result<Exit> {
+    match cmd {
+        SimCommand::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<Exit> {
+    if !args.listen.ip().is_loopback() {
+        return Err(Error::user_hint(
+            format!("`{}` is not a loopback address", args.listen),
+            "the emulator only listens on loopback, e.g. `--listen 127.0.0.1:0`",
+        ));
+    }
+    let world = World::load(&args.world).map_err(Error::Diagnostics)?;
+    let flags = FaultFlags {
+        update_duration: Some(args.update_duration),
+        latency: args.latency,
+        rate_limit: args.rate_limit,
+        throttle_rate: args.throttle_rate,
+        error_rate: args.error_rate,
+        seed: args.seed,
+    };
+    let behaviour = sim::behaviour_from(&world, Behaviour::default(), &flags);
+    let handle = sim::start(&world, behaviour, args.listen)
+        .await
+        .map_err(|e| Error::user(format!("cannot listen on `{}`: {e}", args.listen)))?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", handle.url())?;
+        out.flush()?;
+    }
+    tracing::info!("emulator serving {} clusters", world.cluster.len());
+    wait_for_signal().await;
+    handle.stop().await;
+    Ok(Exit::Success)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

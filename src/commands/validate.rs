@@ -1,0 +1,84 @@
+//! `eksgate validate [PATH]...`: load the manifests and say whether they are
+//! valid. Maps the arguments to `manifest::load` and prints; it holds no rule
+//! of its own. Diagnostics and the failure summary go to stderr, the success
+//! summary to stdout.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::commands::{Context, Exit};
+use crate::diagnostic::{render_all, Diagnostic};
+use crate::error::Result;
+use crate::manifest;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files, or directories whose `*.toml` files are read
+    /// recursively.
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+}
+
+pub async fn run(args: ValidateArgs, ctx: &Context) -> Result<Exit> {
+    let color = ctx.printer.stderr_color;
+    match manifest::load(&args.paths) {
+        Ok(loaded) => {
+            if !loaded.warnings.is_empty() && !ctx.printer.quiet {
+                eprint!("{}", render_all(&loaded.warnings, color));
+                eprintln!();
+            }
+            println!("{}", success_summary(&loaded));
+            Ok(Exit::Success)
+        }
+        Err(diags) => {
+            let shown: Vec<Diagnostic> = if ctx.printer.quiet {
+                diags.iter().filter(|d| d.is_error()).cloned().collect()
+            } else {
+                diags.clone()
+            };
+            eprint!("{}", render_all(&shown, color));
+            eprintln!();
+            eprint!(
+                "{}",
+                Diagnostic::error(failure_summary(&diags)).render(color)
+            );
+            Ok(Exit::Failure)
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `3 files, 42 clusters: valid`, and `, 1 warning` when there are some.
+fn success_summary(loaded: &manifest::Loaded) -> String {
+    let mut line = format!(
+        "{}, {}: valid",
+        plural(loaded.files, "file"),
+        plural(loaded.desired.clusters.len(), "cluster")
+    );
+    if !loaded.warnings.is_empty() {
+        line.push_str(&format!(", {}", plural(loaded.warnings.len(), "warning")));
+    }
+    line
+}
+
+/// `2 errors in 1 file`: the files counted are those with errors; errors
+/// that name no file (a path that does not exist) count in no file.
+fn failure_summary(diags: &[Diagnostic]) -> String {
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    let files: BTreeSet<&str> = errors.iter().filter_map(|d| d.file.as_deref()).collect();
+    let count = plural(errors.len(), "error");
+    if files.is_empty() {
+        count
+    } else {
+        format!("{count} in {}", plural(files.len(), "file"))
+    }
+}

@@ -1,0 +1,90 @@
+//! The desired state: what the manifests ask for, after loading and
+//! validation. Everything here is already checked and normalised (CIDRs with
+//! host bits cleared, sets sorted), so the planner never re-validates input.
+//!
+//! This module owns only the types; `manifest` builds them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Identifies one cluster: EKS cluster names are unique per account and region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClusterKey {
+    /// The account the manifest pins, if any; `None` means "whatever the
+    /// credentials resolve to".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub region: String,
+    pub name: String,
+}
+
+impl fmt::Display for ClusterKey {
+    /// `REGION/NAME`, the form `--target` takes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.region, self.name)
+    }
+}
+
+/// Whether the public and the private API-server endpoints are on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EndpointAccess {
+    pub public: bool,
+    pub private: bool,
+}
+
+/// Who must reach the private endpoint on TCP 443.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessSource {
+    SecurityGroup(String),
+    Cidr(IpNet),
+}
+
+impl fmt::Display for AccessSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccessSource::SecurityGroup(id) => f.write_str(id),
+            AccessSource::Cidr(net) => write!(f, "{net}"),
+        }
+    }
+}
+
+/// Where in the manifests a cluster was declared, for messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One cluster as the manifests want it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredCluster {
+    pub key: ClusterKey,
+    /// A role to assume (through STS) for this cluster's calls.
+    pub role_arn: Option<String>,
+    pub endpoint: EndpointAccess,
+    /// `None`: the manifest does not manage the public CIDRs.
+    pub public_access_cidrs: Option<BTreeSet<IpNet>>,
+    pub private_access_from: BTreeSet<AccessSource>,
+    /// Rollout wave, lowest first.
+    pub wave: u32,
+    pub origin: Origin,
+}
+
+/// Every cluster of every manifest that was loaded, in a stable order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desired {
+    pub clusters: Vec<DesiredCluster>,
+    /// A digest of the manifests' bytes, recorded in saved plans.
+    pub digest: String,
+}

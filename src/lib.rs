@@ -1,0 +1,69 @@
+//! eksgate: declarative plan/apply for the endpoint access of Amazon EKS
+//! clusters.
+//!
+//! Data flows one way: manifests are loaded into [`desired::Desired`], the
+//! provider reads [`live::Live`], the planner turns both into a plan, and apply
+//! walks it. Only `provider` and `sim` do network I/O.
+
+pub mod cli;
+pub mod commands;
+pub mod desired;
+pub mod diagnostic;
+pub mod error;
+pub mod graph;
+pub mod live;
+pub mod manifest;
+pub mod plan;
+pub mod printer;
+pub mod sim;
+pub mod view;
+
+use commands::{Context, Exit};
+use printer::Printer;
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run_cli(cli: cli::Cli) -> u8 {
+    let printer = Printer::new(cli.color, cli.quiet);
+    init_logging(cli.verbose, cli.quiet, printer.stderr_color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprint!(
+                "{}",
+                error::Error::Internal(format!("cannot start the async runtime: {err}"))
+                    .render(printer.stderr_color)
+            );
+            return Exit::Failure.code();
+        }
+    };
+    let ctx = Context { printer };
+    match runtime.block_on(commands::run(cli, ctx)) {
+        Ok(exit) => exit.code(),
+        Err(err) => {
+            eprint!("{}", err.render(printer.stderr_color));
+            Exit::Failure.code()
+        }
+    }
+}
+
+/// Logs go to stderr through `tracing`; `RUST_LOG` wins over `-v`/`-q`.
+fn init_logging(verbose: u8, quiet: bool, color: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "eksgate=info,warn",
+        (false, 2) => "eksgate=debug,info",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,132 @@
+//! The live state as read from AWS: clusters, their VPCs and cluster security
+//! groups. Plain data, filled by `provider` and read by `plan`; nothing here
+//! does I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{AccessSource, ClusterKey, EndpointAccess};
+
+/// `DescribeCluster`'s `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClusterStatus {
+    Active,
+    Creating,
+    Updating,
+    Deleting,
+    Failed,
+    Pending,
+    /// A status this version of eksgate does not know.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl ClusterStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ClusterStatus::Active => "ACTIVE",
+            ClusterStatus::Creating => "CREATING",
+            ClusterStatus::Updating => "UPDATING",
+            ClusterStatus::Deleting => "DELETING",
+            ClusterStatus::Failed => "FAILED",
+            ClusterStatus::Pending => "PENDING",
+            ClusterStatus::Other(s) => s,
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "ACTIVE" => ClusterStatus::Active,
+            "CREATING" => ClusterStatus::Creating,
+            "UPDATING" => ClusterStatus::Updating,
+            "DELETING" => ClusterStatus::Deleting,
+            "FAILED" => ClusterStatus::Failed,
+            "PENDING" => ClusterStatus::Pending,
+            other => ClusterStatus::Other(other.to_string()),
+        }
+    }
+}
+
+/// One cluster as `DescribeCluster` (and `ListUpdates`) showed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCluster {
+    pub key: ClusterKey,
+    pub arn: String,
+    pub status: ClusterStatus,
+    pub vpc_id: String,
+    /// The cluster security group (`clusterSecurityGroupId`).
+    pub security_group_id: Option<String>,
+    pub endpoint: EndpointAccess,
+    /// Normalised: host bits cleared, as a set.
+    pub public_access_cidrs: BTreeSet<IpNet>,
+    /// Ids of updates still `InProgress` on this cluster (ours or AWS's).
+    pub updates_in_progress: Vec<String>,
+}
+
+/// What reading one declared cluster found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ClusterObservation {
+    Found(LiveCluster),
+    NotFound,
+    /// The credentials for this cluster resolve to another account than the
+    /// manifest pins.
+    AccountMismatch {
+        expected: String,
+        actual: String,
+    },
+}
+
+/// A VPC is identified by its region and id (ids are unique within a region).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VpcKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub region: String,
+    pub vpc_id: String,
+}
+
+/// The VPC settings private access depends on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveVpc {
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+    pub dhcp_options_id: String,
+    /// `domain-name-servers` of the VPC's DHCP options set.
+    pub domain_name_servers: Vec<String>,
+}
+
+impl LiveVpc {
+    pub fn has_amazon_dns(&self) -> bool {
+        self.domain_name_servers
+            .iter()
+            .any(|s| s == "AmazonProvidedDNS")
+    }
+}
+
+/// A security group, identified by region and id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SecurityGroupKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub region: String,
+    pub group_id: String,
+}
+
+/// The sources a cluster security group already lets in on TCP 443 (rules
+/// whose port range covers 443, or that allow all traffic).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSecurityGroup {
+    pub https_ingress: BTreeSet<AccessSource>,
+}
+
+/// Everything read for one plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Live {
+    pub clusters: BTreeMap<ClusterKey, ClusterObservation>,
+    pub vpcs: BTreeMap<VpcKey, LiveVpc>,
+    pub security_groups: BTreeMap<SecurityGroupKey, LiveSecurityGroup>,
+}

@@ -1,0 +1,163 @@
+//! The manifest as written: serde types that mirror the TOML, keep the span
+//! of every value for messages, and are the single source of the JSON schema
+//! (`eksgate schema`). Their doc comments are the schema's descriptions, so
+//! they speak to the person writing a manifest.
+//!
+//! These types check shape only (keys, types). Every field is optional here,
+//! even required ones, so a missing key gets eksgate's own message and does
+//! not hide the other mistakes of the table; the schema still marks them
+//! required. Meaning is checked in `manifest::load`, never here.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// An eksgate manifest (format 1): the EKS clusters whose API-server endpoint access eksgate manages. Every `*.toml` file passed to eksgate is one manifest; `[defaults]` apply to the clusters of the same file only.
+// The loader walks the top level itself (so one bad table does not hide the
+// others); this type exists for the schema, hence no reader of its fields.
+#[allow(dead_code)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "eksgate manifest")]
+pub struct Manifest {
+    /// Settings every `[[cluster]]` of this file inherits unless it sets its own.
+    #[serde(default)]
+    #[schemars(with = "Defaults")]
+    pub defaults: Option<Defaults>,
+    /// One `[[cluster]]` table per EKS cluster.
+    #[serde(default)]
+    pub cluster: Vec<Cluster>,
+}
+
+/// Settings every `[[cluster]]` of this file inherits unless it sets its own.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// AWS region of the clusters, like `eu-west-1`.
+    #[serde(default)]
+    #[schemars(with = "String", regex(pattern = r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$"))]
+    pub region: Option<Spanned<String>>,
+    /// The 12-digit AWS account the clusters live in. eksgate refuses to act when the credentials resolve to another account. Quote it, so leading zeros stay.
+    #[serde(default)]
+    #[schemars(with = "String", regex(pattern = r"^[0-9]{12}$"))]
+    pub account: Option<Spanned<String>>,
+    /// An IAM role to assume for these clusters, like `arn:aws:iam::111122223333:role/eksgate`. Its account must equal `account` when both are given.
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
+    )]
+    pub role_arn: Option<Spanned<String>>,
+}
+
+/// One EKS cluster and the endpoint access it must have.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// The EKS cluster name: 1 to 100 letters, digits, `-` and `_`, starting with a letter or a digit.
+    #[schemars(with = "String", regex(pattern = r"^[0-9A-Za-z][0-9A-Za-z_-]{0,99}$"))]
+    pub name: Option<Spanned<String>>,
+    /// AWS region of the cluster, like `eu-west-1`; required unless `[defaults]` gives one.
+    #[serde(default)]
+    #[schemars(with = "String", regex(pattern = r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$"))]
+    pub region: Option<Spanned<String>>,
+    /// The 12-digit AWS account of the cluster (overrides `[defaults]`). eksgate refuses to act when the credentials resolve to another account.
+    #[serde(default)]
+    #[schemars(with = "String", regex(pattern = r"^[0-9]{12}$"))]
+    pub account: Option<Spanned<String>>,
+    /// An IAM role to assume for this cluster (overrides `[defaults]`). Its account must equal `account` when both are given.
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
+    )]
+    pub role_arn: Option<Spanned<String>>,
+    /// Whether the public endpoint is on. Required: eksgate never guesses.
+    #[schemars(with = "bool")]
+    pub public_access: Option<Spanned<bool>>,
+    /// Whether the private endpoint (inside the cluster's VPC) is on. Required: eksgate never guesses. At least one of `public_access` and `private_access` must be true.
+    #[schemars(with = "bool")]
+    pub private_access: Option<Spanned<bool>>,
+    /// CIDR blocks allowed to reach the public endpoint (at most 40, host bits clear), like `["203.0.113.0/24"]`. Only with `public_access = true`. Omitted: eksgate leaves the list as it is.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", length(min = 1, max = 40))]
+    pub public_access_cidrs: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Who must reach the private endpoint on TCP 443: security-group ids (`sg-0a1b2c3d4e5f67890`) or CIDR blocks (`10.20.0.0/16`). eksgate opens the cluster security group to them before it turns the public endpoint off. Only with `private_access = true`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub private_access_from: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Rollout wave: clusters of wave 0 change first, then wave 1, and so on. Default 0.
+    #[serde(default)]
+    #[schemars(with = "u32", extend("default" = 0))]
+    pub wave: Option<Spanned<i64>>,
+}
+
+/// The keys each table accepts, in schema order. Checked against the schema
+/// by a test, so they cannot drift from the types above.
+pub const TOP_KEYS: &[&str] = &["defaults", "cluster"];
+pub const DEFAULTS_KEYS: &[&str] = &["region", "account", "role_arn"];
+pub const CLUSTER_KEYS: &[&str] = &[
+    "name",
+    "region",
+    "account",
+    "role_arn",
+    "public_access",
+    "private_access",
+    "public_access_cidrs",
+    "private_access_from",
+    "wave",
+];
+
+/// The JSON schema of a manifest, pretty-printed with a final newline: the
+/// exact text of `schemas/manifest.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Manifest);
+    // Serialising a `serde_json::Value`-backed schema cannot fail.
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(schema: &serde_json::Value, pointer: &str) -> Vec<String> {
+        schema
+            .pointer(pointer)
+            .and_then(|v| v.as_object())
+            .unwrap_or_else(|| panic!("no {pointer} in the schema"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn key_lists_match_the_schema() {
+        let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap();
+        let sorted = |k: &[&str]| {
+            let mut v: Vec<String> = k.iter().map(|s| s.to_string()).collect();
+            v.sort();
+            v
+        };
+        let sorted_keys = |p: &str| {
+            let mut v = keys(&schema, p);
+            v.sort();
+            v
+        };
+        assert_eq!(sorted_keys("/properties"), sorted(TOP_KEYS));
+        assert_eq!(
+            sorted_keys("/$defs/Defaults/properties"),
+            sorted(DEFAULTS_KEYS)
+        );
+        assert_eq!(
+            sorted_keys("/$defs/Cluster/properties"),
+            sorted(CLUSTER_KEYS)
+        );
+        let required = schema.pointer("/$defs/Cluster/required").unwrap();
+        assert_eq!(
+            required,
+            &serde_json::json!(["name", "public_access", "private_access"])
+        );
+    }
+}

@@ -1,0 +1,592 @@
+//! The EC2 Query-protocol operations eksgate uses: DescribeVpcs,
+//! DescribeVpcAttribute, ModifyVpcAttribute, DescribeDhcpOptions,
+//! DescribeSecurityGroups, AuthorizeSecurityGroupIngress. Requests are
+//! form-encoded (`Action=...&Version=2016-11-15&...`), answers are XML in the
+//! `ec2` 2016-11-15 shapes, errors are `<Response><Errors><Error>`.
+
+use std::fmt::Write as _;
+
+use ipnet::IpNet;
+use quick_xml::escape::escape;
+use tokio::time::Instant;
+
+use super::protocol::AwsError;
+use super::state::{Event, RegionKey, Rule, RuleSource, State};
+
+const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+/// The operations this emulator answers; anything else is `InvalidAction`.
+pub const ACTIONS: &[&str] = &[
+    "DescribeVpcs",
+    "DescribeVpcAttribute",
+    "ModifyVpcAttribute",
+    "DescribeDhcpOptions",
+    "DescribeSecurityGroups",
+    "AuthorizeSecurityGroupIngress",
+];
+
+/// Form parameters of one request.
+pub struct Params<'a>(pub &'a [(String, String)]);
+
+impl Params<'_> {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str())
+    }
+
+    /// `Prefix.1`, `Prefix.2`, ... in index order.
+    pub fn list(&self, prefix: &str) -> Vec<String> {
+        let mut items: Vec<(u32, String)> = self
+            .0
+            .iter()
+            .filter_map(|(k, v)| {
+                let idx = k.strip_prefix(prefix)?.strip_prefix('.')?;
+                Some((idx.parse().ok()?, v.clone()))
+            })
+            .collect();
+        items.sort();
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Indices N present under `Prefix.N.` (for lists of structures).
+    pub fn indices(&self, prefix: &str) -> Vec<u32> {
+        let mut idx: Vec<u32> = self
+            .0
+            .iter()
+            .filter_map(|(k, _)| {
+                let rest = k.strip_prefix(prefix)?.strip_prefix('.')?;
+                rest.split('.').next()?.parse().ok()
+            })
+            .collect();
+        idx.sort();
+        idx.dedup();
+        idx
+    }
+
+    /// `Filter.N.Name` / `Filter.N.Value.M`.
+    pub fn filters(&self) -> Vec<(String, Vec<String>)> {
+        self.indices("Filter")
+            .into_iter()
+            .filter_map(|i| {
+                let name = self.get(&format!("Filter.{i}.Name"))?.to_string();
+                Some((name, self.list(&format!("Filter.{i}.Value"))))
+            })
+            .collect()
+    }
+}
+
+fn esc(s: &str) -> String {
+    escape(s).into_owned()
+}
+
+fn wrap(action: &str, request_id: &str, inner: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{XMLNS}\"><requestId>{request_id}</requestId>{inner}</{action}Response>"
+    )
+}
+
+/// EC2's error document.
+pub fn error_xml(err: &AwsError, request_id: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>",
+        esc(&err.code),
+        esc(&err.message)
+    )
+}
+
+fn missing(name: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "MissingParameter",
+        format!("The request must contain the parameter {name}"),
+    )
+}
+
+fn vpc_not_found(id: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "InvalidVpcID.NotFound",
+        format!("The vpc ID '{id}' does not exist"),
+    )
+}
+
+fn group_not_found(id: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "InvalidGroup.NotFound",
+        format!("The security group '{id}' does not exist"),
+    )
+}
+
+fn bad_filter(name: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "InvalidParameterValue",
+        format!("The filter '{name}' is invalid"),
+    )
+}
+
+/// The target an action acts on, for the history.
+pub fn target(action: &str, p: &Params) -> Option<String> {
+    match action {
+        "DescribeVpcAttribute" | "ModifyVpcAttribute" => p.get("VpcId").map(str::to_string),
+        "AuthorizeSecurityGroupIngress" => p.get("GroupId").map(str::to_string),
+        "DescribeVpcs" => Some(p.list("VpcId").join(",")).filter(|s| !s.is_empty()),
+        "DescribeDhcpOptions" => Some(p.list("DhcpOptionsId").join(",")).filter(|s| !s.is_empty()),
+        "DescribeSecurityGroups" => Some(p.list("GroupId").join(",")).filter(|s| !s.is_empty()),
+        _ => None,
+    }
+}
+
+pub fn handle(
+    state: &mut State,
+    key: &RegionKey,
+    action: &str,
+    p: &Params,
+    request_id: &str,
+    now: Instant,
+) -> Result<String, AwsError> {
+    let inner = match action {
+        "DescribeVpcs" => describe_vpcs(state, key, p)?,
+        "DescribeVpcAttribute" => describe_vpc_attribute(state, key, p)?,
+        "ModifyVpcAttribute" => modify_vpc_attribute(state, key, p, now)?,
+        "DescribeDhcpOptions" => describe_dhcp_options(state, key, p)?,
+        "DescribeSecurityGroups" => describe_security_groups(state, key, p)?,
+        "AuthorizeSecurityGroupIngress" => authorize_ingress(state, key, p, now)?,
+        other => {
+            return Err(AwsError::new(
+                400,
+                "InvalidAction",
+                format!("The action {other} is not valid for this web service."),
+            ))
+        }
+    };
+    Ok(wrap(action, request_id, &inner))
+}
+
+fn describe_vpcs(state: &State, key: &RegionKey, p: &Params) -> Result<String, AwsError> {
+    let region = state.regions.get(key);
+    let ids = p.list("VpcId");
+    let mut vpcs: Vec<_> = region
+        .map(|r| r.vpcs.values().collect())
+        .unwrap_or_default();
+    if !ids.is_empty() {
+        if let Some(missing) = ids.iter().find(|id| !vpcs.iter().any(|v| &&v.id == id)) {
+            return Err(vpc_not_found(missing));
+        }
+        vpcs.retain(|v| ids.contains(&v.id));
+    }
+    for (name, values) in p.filters() {
+        match name.as_str() {
+            "vpc-id" => vpcs.retain(|v| values.contains(&v.id)),
+            "dhcp-options-id" => vpcs.retain(|v| values.contains(&v.dhcp_options_id)),
+            other => return Err(bad_filter(other)),
+        }
+    }
+    let mut out = String::from("<vpcSet>");
+    for v in vpcs {
+        let _ = write!(
+            out,
+            "<item><vpcId>{}</vpcId><ownerId>{}</ownerId><state>available</state><cidrBlock>{}</cidrBlock><dhcpOptionsId>{}</dhcpOptionsId><instanceTenancy>default</instanceTenancy><isDefault>false</isDefault></item>",
+            esc(&v.id), esc(&key.0), esc(&v.cidr_block), esc(&v.dhcp_options_id)
+        );
+    }
+    out.push_str("</vpcSet>");
+    Ok(out)
+}
+
+fn describe_vpc_attribute(state: &State, key: &RegionKey, p: &Params) -> Result<String, AwsError> {
+    let id = p.get("VpcId").ok_or_else(|| missing("VpcId"))?;
+    let attr = p.get("Attribute").ok_or_else(|| missing("Attribute"))?;
+    let vpc = state
+        .regions
+        .get(key)
+        .and_then(|r| r.vpcs.get(id))
+        .ok_or_else(|| vpc_not_found(id))?;
+    let value = match attr {
+        "enableDnsSupport" => vpc.dns_support,
+        "enableDnsHostnames" => vpc.dns_hostnames,
+        "enableNetworkAddressUsageMetrics" => false,
+        other => {
+            return Err(AwsError::new(
+                400,
+                "InvalidParameterValue",
+                format!("Value ({other}) for parameter attribute is invalid. Unknown attribute."),
+            ))
+        }
+    };
+    Ok(format!(
+        "<vpcId>{}</vpcId><{attr}><value>{value}</value></{attr}>",
+        esc(id)
+    ))
+}
+
+fn parse_bool(v: &str, name: &str) -> Result<bool, AwsError> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(AwsError::new(
+            400,
+            "InvalidParameterValue",
+            format!(
+                "Value ({other}) for parameter {name} is invalid. Expected: 'true' or 'false'."
+            ),
+        )),
+    }
+}
+
+fn modify_vpc_attribute(
+    state: &mut State,
+    key: &RegionKey,
+    p: &Params,
+    now: Instant,
+) -> Result<String, AwsError> {
+    let id = p.get("VpcId").ok_or_else(|| missing("VpcId"))?.to_string();
+    let support = p.get("EnableDnsSupport.Value");
+    let hostnames = p.get("EnableDnsHostnames.Value");
+    let metrics = p.get("EnableNetworkAddressUsageMetrics.Value");
+    let given: Vec<&str> = [
+        (hostnames, "enableDnsHostnames"),
+        (support, "enableDnsSupport"),
+        (metrics, "enableNetworkAddressUsageMetrics"),
+    ]
+    .iter()
+    .filter(|(v, _)| v.is_some())
+    .map(|(_, n)| *n)
+    .collect();
+    if given.len() > 1 {
+        return Err(AwsError::new(
+            400,
+            "InvalidParameterCombination",
+            format!(
+                "Fields for multiple attribute types specified: {}",
+                given.join(", ")
+            ),
+        ));
+    }
+    let vpc = state
+        .regions
+        .get_mut(key)
+        .and_then(|r| r.vpcs.get_mut(&id))
+        .ok_or_else(|| vpc_not_found(&id))?;
+    let (attribute, value) = if let Some(v) = support {
+        let v = parse_bool(v, "EnableDnsSupport")?;
+        vpc.dns_support = v;
+        ("enableDnsSupport", v)
+    } else if let Some(v) = hostnames {
+        let v = parse_bool(v, "EnableDnsHostnames")?;
+        if v && !vpc.dns_support {
+            // EC2 refuses DNS hostnames on a VPC without DNS support.
+            return Err(AwsError::new(
+                400,
+                "InvalidParameterValue",
+                "Cannot enable DNS hostnames for a VPC that does not have DNS support enabled.",
+            ));
+        }
+        vpc.dns_hostnames = v;
+        ("enableDnsHostnames", v)
+    } else if metrics.is_some() {
+        return Ok("<return>true</return>".into());
+    } else {
+        return Err(AwsError::new(
+            400,
+            "MissingParameter",
+            "The request must contain exactly one attribute to modify",
+        ));
+    };
+    state.record(
+        now,
+        Event::VpcAttribute {
+            account: key.0.clone(),
+            region: key.1.clone(),
+            vpc_id: id,
+            attribute: attribute.into(),
+            value,
+        },
+    );
+    Ok("<return>true</return>".into())
+}
+
+fn describe_dhcp_options(state: &State, key: &RegionKey, p: &Params) -> Result<String, AwsError> {
+    let ids = p.list("DhcpOptionsId");
+    let mut sets: Vec<_> = state
+        .regions
+        .get(key)
+        .map(|r| r.dhcp_options.values().collect())
+        .unwrap_or_default();
+    if !ids.is_empty() {
+        if let Some(m) = ids.iter().find(|id| !sets.iter().any(|d| &&d.id == id)) {
+            return Err(AwsError::new(
+                400,
+                "InvalidDhcpOptionID.NotFound",
+                format!("The dhcpOption ID '{m}' does not exist"),
+            ));
+        }
+        sets.retain(|d| ids.contains(&d.id));
+    }
+    for (name, values) in p.filters() {
+        match name.as_str() {
+            "dhcp-options-id" => sets.retain(|d| values.contains(&d.id)),
+            other => return Err(bad_filter(other)),
+        }
+    }
+    let mut out = String::from("<dhcpOptionsSet>");
+    for d in sets {
+        let _ = write!(
+            out,
+            "<item><dhcpOptionsId>{}</dhcpOptionsId><ownerId>{}</ownerId><dhcpConfigurationSet>",
+            esc(&d.id),
+            esc(&key.0)
+        );
+        if !d.domain_name_servers.is_empty() {
+            out.push_str("<item><key>domain-name-servers</key><valueSet>");
+            for s in &d.domain_name_servers {
+                let _ = write!(out, "<item><value>{}</value></item>", esc(s));
+            }
+            out.push_str("</valueSet></item>");
+        }
+        out.push_str("</dhcpConfigurationSet><tagSet/></item>");
+    }
+    out.push_str("</dhcpOptionsSet>");
+    Ok(out)
+}
+
+fn describe_security_groups(
+    state: &State,
+    key: &RegionKey,
+    p: &Params,
+) -> Result<String, AwsError> {
+    let ids = p.list("GroupId");
+    let mut groups: Vec<_> = state
+        .regions
+        .get(key)
+        .map(|r| r.security_groups.values().collect())
+        .unwrap_or_default();
+    if !ids.is_empty() {
+        if let Some(m) = ids.iter().find(|id| !groups.iter().any(|g| &&g.id == id)) {
+            return Err(group_not_found(m));
+        }
+        groups.retain(|g| ids.contains(&g.id));
+    }
+    for (name, values) in p.filters() {
+        match name.as_str() {
+            "group-id" => groups.retain(|g| values.contains(&g.id)),
+            "vpc-id" => groups.retain(|g| values.contains(&g.vpc_id)),
+            other => return Err(bad_filter(other)),
+        }
+    }
+    let mut out = String::from("<securityGroupInfo>");
+    for g in groups {
+        let _ = write!(
+            out,
+            "<item><ownerId>{}</ownerId><groupId>{}</groupId><groupName>{}</groupName><groupDescription>EKS created security group</groupDescription><vpcId>{}</vpcId><ipPermissions>",
+            esc(&key.0), esc(&g.id), esc(&g.name), esc(&g.vpc_id)
+        );
+        // EC2 groups rules with the same protocol and ports into one permission.
+        let mut perms: Vec<(&str, i32, i32, Vec<&RuleSource>)> = Vec::new();
+        for r in &g.ingress {
+            match perms
+                .iter_mut()
+                .find(|(p, f, t, _)| *p == r.protocol && *f == r.from_port && *t == r.to_port)
+            {
+                Some(perm) => perm.3.push(&r.source),
+                None => perms.push((&r.protocol, r.from_port, r.to_port, vec![&r.source])),
+            }
+        }
+        for (proto, from, to, sources) in perms {
+            let _ = write!(out, "<item><ipProtocol>{}</ipProtocol>", esc(proto));
+            if proto != "-1" {
+                let _ = write!(out, "<fromPort>{from}</fromPort><toPort>{to}</toPort>");
+            }
+            out.push_str("<groups>");
+            for s in &sources {
+                if let RuleSource::Group(id) = s {
+                    let _ = write!(
+                        out,
+                        "<item><userId>{}</userId><groupId>{}</groupId></item>",
+                        esc(&key.0),
+                        esc(id)
+                    );
+                }
+            }
+            out.push_str("</groups><ipRanges>");
+            for s in &sources {
+                if let RuleSource::Cidr(IpNet::V4(n)) = s {
+                    let _ = write!(out, "<item><cidrIp>{n}</cidrIp></item>");
+                }
+            }
+            out.push_str("</ipRanges><ipv6Ranges>");
+            for s in &sources {
+                if let RuleSource::Cidr(IpNet::V6(n)) = s {
+                    let _ = write!(out, "<item><cidrIpv6>{n}</cidrIpv6></item>");
+                }
+            }
+            out.push_str("</ipv6Ranges><prefixListIds/></item>");
+        }
+        out.push_str("</ipPermissions><ipPermissionsEgress><item><ipProtocol>-1</ipProtocol><groups/><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges><ipv6Ranges/><prefixListIds/></item></ipPermissionsEgress><tagSet/></item>");
+    }
+    out.push_str("</securityGroupInfo>");
+    Ok(out)
+}
+
+fn authorize_ingress(
+    state: &mut State,
+    key: &RegionKey,
+    p: &Params,
+    now: Instant,
+) -> Result<String, AwsError> {
+    let group_id = p
+        .get("GroupId")
+        .ok_or_else(|| missing("GroupId"))?
+        .to_string();
+    let region = state.regions.get(key);
+    let Some(group) = region.and_then(|r| r.security_groups.get(&group_id)) else {
+        return Err(group_not_found(&group_id));
+    };
+    let mut new_rules: Vec<(String, i32, i32, RuleSource)> = Vec::new();
+    for i in p.indices("IpPermissions") {
+        let field = |f: &str| p.get(&format!("IpPermissions.{i}.{f}"));
+        let proto = field("IpProtocol").ok_or_else(|| missing("IpPermissions.IpProtocol"))?;
+        let proto = match proto.to_ascii_lowercase().as_str() {
+            "6" | "tcp" => "tcp".to_string(),
+            "17" | "udp" => "udp".to_string(),
+            "-1" | "all" => "-1".to_string(),
+            other => {
+                return Err(AwsError::new(
+                    400,
+                    "InvalidParameterValue",
+                    format!("Invalid value '{other}' for IP protocol. Unknown protocol."),
+                ))
+            }
+        };
+        let port = |f: &str| -> Result<i32, AwsError> {
+            match field(f) {
+                Some(v) => v.parse().map_err(|_| {
+                    AwsError::new(
+                        400,
+                        "InvalidParameterValue",
+                        format!("Invalid value '{v}' for {f}"),
+                    )
+                }),
+                None if proto == "-1" => Ok(-1),
+                None => Err(missing(&format!("IpPermissions.{f}"))),
+            }
+        };
+        let (from, to) = (port("FromPort")?, port("ToPort")?);
+        let mut sources = Vec::new();
+        for j in p.indices(&format!("IpPermissions.{i}.IpRanges")) {
+            if let Some(c) = p.get(&format!("IpPermissions.{i}.IpRanges.{j}.CidrIp")) {
+                sources.push(parse_cidr(c)?);
+            }
+        }
+        for j in p.indices(&format!("IpPermissions.{i}.Ipv6Ranges")) {
+            if let Some(c) = p.get(&format!("IpPermissions.{i}.Ipv6Ranges.{j}.CidrIpv6")) {
+                sources.push(parse_cidr(c)?);
+            }
+        }
+        for j in p.indices(&format!("IpPermissions.{i}.Groups")) {
+            if let Some(g) = p.get(&format!("IpPermissions.{i}.Groups.{j}.GroupId")) {
+                if !region.is_some_and(|r| r.security_groups.contains_key(g)) {
+                    return Err(group_not_found(g));
+                }
+                sources.push(RuleSource::Group(g.to_string()));
+            }
+        }
+        if sources.is_empty() {
+            return Err(missing("IpPermissions.IpRanges, Ipv6Ranges or Groups"));
+        }
+        for s in sources {
+            new_rules.push((proto.clone(), from, to, s));
+        }
+    }
+    if new_rules.is_empty() {
+        return Err(missing("IpPermissions"));
+    }
+    // Any duplicate (existing, or twice in this request) fails the whole call.
+    for (i, (proto, from, to, src)) in new_rules.iter().enumerate() {
+        let existing = group.ingress.iter().any(|r| {
+            &r.protocol == proto && r.from_port == *from && r.to_port == *to && &r.source == src
+        });
+        let repeated = new_rules[..i]
+            .iter()
+            .any(|(p2, f2, t2, s2)| p2 == proto && f2 == from && t2 == to && s2 == src);
+        if existing || repeated {
+            let proto_name = match proto.as_str() {
+                "tcp" => "TCP",
+                "udp" => "UDP",
+                _ => "ALL",
+            };
+            return Err(AwsError::new(
+                400,
+                "InvalidPermission.Duplicate",
+                format!(
+                    "the specified rule \"peer: {src}, {proto_name}, from port: {from}, to port: {to}, ALLOW\" already exists"
+                ),
+            ));
+        }
+    }
+    let mut rules_xml = String::from("<securityGroupRuleSet>");
+    let mut added = Vec::new();
+    for (proto, from, to, src) in new_rules {
+        let id = state.rule_id();
+        let _ = write!(
+            rules_xml,
+            "<item><securityGroupRuleId>{id}</securityGroupRuleId><groupId>{}</groupId><groupOwnerId>{}</groupOwnerId><isEgress>false</isEgress><ipProtocol>{proto}</ipProtocol><fromPort>{from}</fromPort><toPort>{to}</toPort>",
+            esc(&group_id), esc(&key.0)
+        );
+        match &src {
+            RuleSource::Cidr(IpNet::V4(n)) => {
+                let _ = write!(rules_xml, "<cidrIpv4>{n}</cidrIpv4>");
+            }
+            RuleSource::Cidr(IpNet::V6(n)) => {
+                let _ = write!(rules_xml, "<cidrIpv6>{n}</cidrIpv6>");
+            }
+            RuleSource::Group(g) => {
+                let _ = write!(
+                    rules_xml,
+                    "<referencedGroupInfo><groupId>{}</groupId><userId>{}</userId></referencedGroupInfo>",
+                    esc(g),
+                    esc(&key.0)
+                );
+            }
+        }
+        rules_xml.push_str("</item>");
+        added.push(src.to_string());
+        let rule = Rule {
+            id,
+            protocol: proto,
+            from_port: from,
+            to_port: to,
+            source: src,
+        };
+        if let Some(g) = state
+            .regions
+            .get_mut(key)
+            .and_then(|r| r.security_groups.get_mut(&group_id))
+        {
+            g.ingress.push(rule);
+        }
+    }
+    rules_xml.push_str("</securityGroupRuleSet>");
+    state.record(
+        now,
+        Event::SecurityGroupIngress {
+            account: key.0.clone(),
+            region: key.1.clone(),
+            group_id,
+            sources: added,
+        },
+    );
+    Ok(format!("<return>true</return>{rules_xml}"))
+}
+
+fn parse_cidr(c: &str) -> Result<RuleSource, AwsError> {
+    c.parse::<IpNet>()
+        .map(|n| RuleSource::Cidr(n.trunc()))
+        .map_err(|_| {
+            AwsError::new(
+                400,
+                "InvalidParameterValue",
+                format!("CIDR block {c} is malformed"),
+            )
+        })
+}

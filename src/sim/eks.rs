@@ -1,0 +1,451 @@
+//! The EKS REST-JSON operations: ListClusters, DescribeCluster,
+//! UpdateClusterConfig, ListUpdates, DescribeUpdate. Shapes and messages follow
+//! the `eks` 2017-11-01 service model and DESIGN.md section 1.
+//!
+//! Handlers run under the state lock and never sleep; latency and throttling
+//! are applied before they are called.
+
+use std::time::UNIX_EPOCH;
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::protocol::AwsError;
+use super::state::{normalise_cidrs, Cluster, Endpoint, RegionKey, State, Update, UpdateKind};
+
+/// AWS's limit on `publicAccessCidrs` (not adjustable).
+pub const MAX_PUBLIC_CIDRS: usize = 40;
+
+/// An EKS operation with its path parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    ListClusters,
+    DescribeCluster(String),
+    UpdateClusterConfig(String),
+    ListUpdates(String),
+    DescribeUpdate(String, String),
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::ListClusters => "ListClusters",
+            Op::DescribeCluster(_) => "DescribeCluster",
+            Op::UpdateClusterConfig(_) => "UpdateClusterConfig",
+            Op::ListUpdates(_) => "ListUpdates",
+            Op::DescribeUpdate(..) => "DescribeUpdate",
+        }
+    }
+
+    pub fn target(&self) -> Option<String> {
+        match self {
+            Op::ListClusters => None,
+            Op::DescribeCluster(n) | Op::UpdateClusterConfig(n) | Op::ListUpdates(n) => {
+                Some(n.clone())
+            }
+            Op::DescribeUpdate(n, _) => Some(n.clone()),
+        }
+    }
+}
+
+/// Maps a method and a (percent-decoded) path to an operation.
+pub fn route(method: &str, path: &str) -> Option<Op> {
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match (method, segs.as_slice()) {
+        ("GET", ["clusters"]) => Some(Op::ListClusters),
+        ("GET", ["clusters", name]) => Some(Op::DescribeCluster(name.to_string())),
+        ("POST", ["clusters", name, "update-config"]) => {
+            Some(Op::UpdateClusterConfig(name.to_string()))
+        }
+        ("GET", ["clusters", name, "updates"]) => Some(Op::ListUpdates(name.to_string())),
+        ("GET", ["clusters", name, "updates", id]) => {
+            Some(Op::DescribeUpdate(name.to_string(), id.to_string()))
+        }
+        _ => None,
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn not_found(name: &str) -> AwsError {
+    AwsError::new(
+        404,
+        "ResourceNotFoundException",
+        format!("No cluster found for name: {name}."),
+    )
+}
+
+fn invalid(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "InvalidParameterException", message)
+}
+
+fn epoch(t: std::time::SystemTime) -> f64 {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    // Milliseconds, as EKS returns them.
+    (d.as_millis() as f64) / 1000.0
+}
+
+/// Runs one operation against the state.
+pub fn handle(
+    state: &mut State,
+    key: &RegionKey,
+    op: &Op,
+    query: &[(String, String)],
+    body: &[u8],
+    now: Instant,
+) -> Result<Value, AwsError> {
+    match op {
+        Op::ListClusters => {
+            let names: Vec<String> = state
+                .regions
+                .get(key)
+                .map(|r| r.clusters.keys().cloned().collect())
+                .unwrap_or_default();
+            let (page, next) = paginate(&names, query)?;
+            Ok(json!({ "clusters": page, "nextToken": next }))
+        }
+        Op::DescribeCluster(name) => {
+            let cluster = cluster(state, key, name)?;
+            Ok(json!({ "cluster": describe_cluster(cluster, key) }))
+        }
+        Op::ListUpdates(name) => {
+            let cluster = cluster(state, key, name)?;
+            let ids: Vec<String> = cluster.updates.iter().map(|u| u.id.clone()).collect();
+            let (page, next) = paginate(&ids, query)?;
+            Ok(json!({ "updateIds": page, "nextToken": next }))
+        }
+        Op::DescribeUpdate(name, id) => {
+            let cluster = cluster(state, key, name)?;
+            let update = cluster
+                .updates
+                .iter()
+                .find(|u| &u.id == id)
+                .ok_or_else(|| {
+                    AwsError::new(
+                        404,
+                        "ResourceNotFoundException",
+                        format!("No update found for ID: {id}."),
+                    )
+                })?;
+            Ok(json!({ "update": describe_update(update) }))
+        }
+        Op::UpdateClusterConfig(name) => update_cluster_config(state, key, name, body, now),
+    }
+}
+
+fn cluster<'a>(state: &'a State, key: &RegionKey, name: &str) -> Result<&'a Cluster, AwsError> {
+    state
+        .regions
+        .get(key)
+        .and_then(|r| r.clusters.get(name))
+        .ok_or_else(|| not_found(name))
+}
+
+/// `maxResults` (1–100, default 100) and an opaque `nextToken`.
+fn paginate(
+    items: &[String],
+    query: &[(String, String)],
+) -> Result<(Vec<String>, Option<String>), AwsError> {
+    let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+    let max = match get("maxResults") {
+        None => 100,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(invalid(
+                    "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100",
+                ))
+            }
+        },
+    };
+    let start = match get("nextToken") {
+        None => 0,
+        Some(t) => decode_token(t).ok_or_else(|| invalid("The nextToken provided is invalid."))?,
+    };
+    let start = start.min(items.len());
+    let end = (start + max).min(items.len());
+    let next = (end < items.len()).then(|| encode_token(end));
+    Ok((items[start..end].to_vec(), next))
+}
+
+fn encode_token(i: usize) -> String {
+    hex::encode(format!("eksgate-sim:{i}"))
+}
+
+fn decode_token(t: &str) -> Option<usize> {
+    let raw = String::from_utf8(hex::decode(t).ok()?).ok()?;
+    raw.strip_prefix("eksgate-sim:")?.parse().ok()
+}
+
+pub fn describe_cluster(c: &Cluster, key: &RegionKey) -> Value {
+    let mut vpc = json!({
+        "subnetIds": ["subnet-0a000000000000001", "subnet-0a000000000000002"],
+        "securityGroupIds": [],
+        "vpcId": c.vpc_id,
+        "endpointPublicAccess": c.endpoint.public,
+        "endpointPrivateAccess": c.endpoint.private,
+        "publicAccessCidrs": c.endpoint.cidrs.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+    });
+    if let Some(sg) = &c.security_group {
+        vpc["clusterSecurityGroupId"] = json!(sg);
+    }
+    let mut out = json!({
+        "name": c.name,
+        "arn": c.arn,
+        "createdAt": epoch(c.created_at),
+        "version": "1.31",
+        "roleArn": format!("arn:aws:iam::{}:role/eks-cluster-role", key.0),
+        "resourcesVpcConfig": vpc,
+        "kubernetesNetworkConfig": {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
+        "status": c.status(),
+        "platformVersion": "eks.1",
+        "tags": {},
+    });
+    if c.base_status != "CREATING" {
+        out["endpoint"] = json!(format!("https://{}", c.endpoint_hostname));
+        out["certificateAuthority"] = json!({"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="});
+    }
+    out
+}
+
+pub fn describe_update(u: &Update) -> Value {
+    json!({
+        "id": u.id,
+        "status": u.status.as_str(),
+        "type": u.type_name(),
+        "params": u.params.iter().map(|(t, v)| json!({"type": t, "value": v})).collect::<Vec<_>>(),
+        "createdAt": epoch(u.created_at),
+        "errors": u.errors,
+    })
+}
+
+fn update_cluster_config(
+    state: &mut State,
+    key: &RegionKey,
+    name: &str,
+    body: &[u8],
+    now: Instant,
+) -> Result<Value, AwsError> {
+    let req: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| AwsError::new(400, "SerializationException", format!("{e}")))?
+    };
+    let current = cluster(state, key, name)?.clone();
+    let token = req["clientRequestToken"].as_str().map(str::to_string);
+    // The same token again is the same request (a retry): the same update.
+    if let Some(t) = &token {
+        if let Some(u) = current
+            .updates
+            .iter()
+            .find(|u| u.client_token.as_deref() == Some(t))
+        {
+            return Ok(json!({ "update": describe_update(u) }));
+        }
+    }
+    let vpc = req.get("resourcesVpcConfig").filter(|v| !v.is_null());
+    let endpoint_fields = [
+        "endpointPublicAccess",
+        "endpointPrivateAccess",
+        "publicAccessCidrs",
+    ];
+    let has_endpoint = vpc.is_some_and(|v| endpoint_fields.iter().any(|f| !v[*f].is_null()));
+    let mut kinds = 0;
+    if has_endpoint {
+        kinds += 1;
+    }
+    if vpc.is_some_and(|v| !v["subnetIds"].is_null() || !v["securityGroupIds"].is_null()) {
+        kinds += 1;
+    }
+    for other in [
+        "logging",
+        "accessConfig",
+        "upgradePolicy",
+        "zonalShiftConfig",
+        "computeConfig",
+        "kubernetesNetworkConfig",
+        "storageConfig",
+        "remoteNetworkConfig",
+        "deletionProtection",
+        "controlPlaneScalingConfig",
+    ] {
+        if !req[other].is_null() {
+            kinds += 1;
+        }
+    }
+    if kinds > 1 {
+        return Err(invalid("Only one type of update can be allowed."));
+    }
+    if !has_endpoint {
+        if kinds == 0 {
+            return Err(invalid(no_op_message(&current.endpoint)));
+        }
+        return Err(AwsError::new(
+            400,
+            "InvalidRequestException",
+            "The emulator supports only endpoint access updates.",
+        ));
+    }
+    let Some(vpc) = vpc else {
+        unreachable!("has_endpoint implies resourcesVpcConfig is present")
+    };
+    let flag = |field: &str, current: bool| -> Result<bool, AwsError> {
+        match &vpc[field] {
+            Value::Null => Ok(current),
+            Value::Bool(b) => Ok(*b),
+            other => Err(AwsError::new(
+                400,
+                "SerializationException",
+                format!("Cannot deserialize value of type `java.lang.Boolean` from {other} for `{field}`"),
+            )),
+        }
+    };
+    let public = flag("endpointPublicAccess", current.endpoint.public)?;
+    let private = flag("endpointPrivateAccess", current.endpoint.private)?;
+    let cidrs = match &vpc["publicAccessCidrs"] {
+        Value::Null => current.endpoint.cidrs.clone(),
+        Value::Array(items) => {
+            let raw: Vec<String> = items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect();
+            let bad: Vec<&str> = raw
+                .iter()
+                .filter(|s| s.parse::<IpNet>().is_err())
+                .map(String::as_str)
+                .collect();
+            if !bad.is_empty() {
+                return Err(invalid(format!(
+                    "The following CIDRs are invalid in publicAccessCidrs: [{}]",
+                    bad.join(",")
+                )));
+            }
+            if raw.len() > MAX_PUBLIC_CIDRS {
+                return Err(invalid(format!(
+                    "publicAccessCidrs can contain at most {MAX_PUBLIC_CIDRS} CIDR blocks, got {}",
+                    raw.len()
+                )));
+            }
+            normalise_cidrs(raw.iter().filter_map(|s| s.parse::<IpNet>().ok()))
+        }
+        other => {
+            return Err(AwsError::new(
+                400,
+                "SerializationException",
+                format!("Cannot deserialize value of type `java.util.ArrayList` from {other} for `publicAccessCidrs`"),
+            ))
+        }
+    };
+    if !public && !private {
+        return Err(invalid(
+            "Both private and public endpoint access cannot be false",
+        ));
+    }
+    if current.base_status != "ACTIVE" {
+        return Err(AwsError::new(
+            409,
+            "ResourceInUseException",
+            format!(
+                "Cannot EndpointAccessUpdate because cluster {name} is in {} state",
+                current.base_status
+            ),
+        ));
+    }
+    if let Some(running) = current.update_in_progress() {
+        return Err(AwsError::new(
+            409,
+            "ResourceInUseException",
+            format!(
+                "Cannot EndpointAccessUpdate because cluster {name} currently has update {} in progress",
+                running.id
+            ),
+        ));
+    }
+    let target = Endpoint {
+        public,
+        private,
+        cidrs,
+    };
+    if target == current.endpoint {
+        return Err(invalid(no_op_message(&current.endpoint)));
+    }
+    let params = vec![
+        ("EndpointPublicAccess".to_string(), public.to_string()),
+        ("EndpointPrivateAccess".to_string(), private.to_string()),
+        (
+            "PublicAccessCidrs".to_string(),
+            serde_json::to_string(
+                &target
+                    .cidrs
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default(),
+        ),
+    ];
+    let update = state.start_update(key, name, target, params, token, now);
+    debug_assert!(matches!(update.kind, UpdateKind::EndpointAccess(_)));
+    Ok(json!({ "update": describe_update(&update) }))
+}
+
+fn no_op_message(e: &Endpoint) -> String {
+    format!(
+        "Cluster is already at the desired configuration with endpointPrivateAccess: {} , endpointPublicAccess: {}, and Public Endpoint Restrictions: [{}]",
+        e.private,
+        e.public,
+        e.cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_paths_to_operations() {
+        assert_eq!(route("GET", "/clusters"), Some(Op::ListClusters));
+        assert_eq!(
+            route("GET", "/clusters/a%2Db"),
+            Some(Op::DescribeCluster("a-b".into()))
+        );
+        assert_eq!(
+            route("POST", "/clusters/x/update-config"),
+            Some(Op::UpdateClusterConfig("x".into()))
+        );
+        assert_eq!(
+            route("GET", "/clusters/x/updates/u-1"),
+            Some(Op::DescribeUpdate("x".into(), "u-1".into()))
+        );
+        assert_eq!(route("DELETE", "/clusters/x"), None);
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        let items: Vec<String> = (0..5).map(|i| i.to_string()).collect();
+        let q = vec![("maxResults".to_string(), "2".to_string())];
+        let (page, next) = paginate(&items, &q).unwrap();
+        assert_eq!(page, vec!["0", "1"]);
+        let q2 = vec![
+            ("maxResults".to_string(), "2".to_string()),
+            ("nextToken".to_string(), next.unwrap()),
+        ];
+        assert_eq!(paginate(&items, &q2).unwrap().0, vec!["2", "3"]);
+        let bad = vec![("nextToken".to_string(), "zz".to_string())];
+        assert!(paginate(&items, &bad).is_err());
+        let zero = vec![("maxResults".to_string(), "0".to_string())];
+        assert!(paginate(&items, &zero).is_err());
+    }
+}

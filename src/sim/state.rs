@@ -1,0 +1,748 @@
+//! The emulator's world as it is now: clusters with their asynchronous
+//! updates, VPCs, DHCP options and security groups, partitioned by account and
+//! region, plus the history of every request and state change.
+//!
+//! Time is lazy: an update's end is computed when it starts, and every access
+//! first calls [`State::settle`], which completes the updates that are due (at
+//! their own end time, so the history stays in order). No timer task is needed
+//! and nothing depends on scheduling.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::world::{self, World, DEFAULT_ACCOUNT};
+
+/// (account, region)
+pub type RegionKey = (String, String);
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "errorCode")]
+    pub error_code: String,
+    #[serde(rename = "errorMessage")]
+    pub error_message: String,
+    #[serde(rename = "resourceIds")]
+    pub resource_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum UpdateStatus {
+    InProgress,
+    Failed,
+    Cancelled,
+    Successful,
+}
+
+impl UpdateStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            UpdateStatus::InProgress => "InProgress",
+            UpdateStatus::Failed => "Failed",
+            UpdateStatus::Cancelled => "Cancelled",
+            UpdateStatus::Successful => "Successful",
+        }
+    }
+}
+
+/// The endpoint settings of a cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub public: bool,
+    pub private: bool,
+    pub cidrs: Vec<IpNet>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub enum UpdateKind {
+    /// An `UpdateClusterConfig` of the endpoint settings, to this target.
+    EndpointAccess(Endpoint),
+    /// An update AWS started on its own.
+    Platform,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Update {
+    pub id: String,
+    pub kind: UpdateKind,
+    pub status: UpdateStatus,
+    pub params: Vec<(String, String)>,
+    #[serde(skip)]
+    pub created_at: SystemTime,
+    #[serde(skip)]
+    pub ends_at: Instant,
+    pub errors: Vec<ErrorDetail>,
+    /// Set when a fault makes this update end `Failed`.
+    #[serde(skip)]
+    pub fail_with: Option<ErrorDetail>,
+    #[serde(skip)]
+    pub client_token: Option<String>,
+}
+
+impl Update {
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            UpdateKind::EndpointAccess(_) => "EndpointAccessUpdate",
+            UpdateKind::Platform => "VersionUpdate",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    pub arn: String,
+    #[serde(skip)]
+    pub created_at: SystemTime,
+    /// The status apart from updates (`ACTIVE`, `CREATING`, ...).
+    pub base_status: &'static str,
+    pub vpc_id: String,
+    pub security_group: Option<String>,
+    pub endpoint: Endpoint,
+    pub endpoint_hostname: String,
+    pub updates: Vec<Update>,
+    /// How many endpoint updates were started, for `failed_update.nth`.
+    pub endpoint_updates_started: u32,
+}
+
+impl Cluster {
+    /// `UPDATING` while one of our endpoint updates runs; AWS's own platform
+    /// updates leave it `ACTIVE`, as the real service does.
+    pub fn status(&self) -> &'static str {
+        let updating = self.updates.iter().any(|u| {
+            u.status == UpdateStatus::InProgress && matches!(u.kind, UpdateKind::EndpointAccess(_))
+        });
+        if updating && self.base_status == "ACTIVE" {
+            "UPDATING"
+        } else {
+            self.base_status
+        }
+    }
+
+    pub fn update_in_progress(&self) -> Option<&Update> {
+        self.updates
+            .iter()
+            .find(|u| u.status == UpdateStatus::InProgress)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Vpc {
+    pub id: String,
+    pub cidr_block: String,
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+    pub dhcp_options_id: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DhcpOptions {
+    pub id: String,
+    pub domain_name_servers: Vec<String>,
+}
+
+/// A TCP/UDP/all ingress rule from one source.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Rule {
+    pub id: String,
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub source: RuleSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleSource {
+    Cidr(IpNet),
+    Group(String),
+}
+
+impl std::fmt::Display for RuleSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleSource::Cidr(n) => write!(f, "{n}"),
+            RuleSource::Group(g) => f.write_str(g),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub vpc_id: String,
+    pub ingress: Vec<Rule>,
+}
+
+/// Token bucket for one region's request rate.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Region {
+    pub clusters: BTreeMap<String, Cluster>,
+    pub vpcs: BTreeMap<String, Vpc>,
+    pub dhcp_options: BTreeMap<String, DhcpOptions>,
+    pub security_groups: BTreeMap<String, SecurityGroup>,
+    #[serde(skip)]
+    pub bucket: Option<Bucket>,
+}
+
+/// One line of `/_sim/history`.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    /// Milliseconds since the emulator started.
+    pub t_ms: f64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Request {
+        service: String,
+        operation: String,
+        account: String,
+        region: String,
+        target: Option<String>,
+        /// `ok`, or the error code returned.
+        outcome: String,
+        http_status: u16,
+    },
+    UpdateStatus {
+        account: String,
+        region: String,
+        cluster: String,
+        update_id: String,
+        update_type: String,
+        status: String,
+    },
+    ClusterStatus {
+        account: String,
+        region: String,
+        cluster: String,
+        status: String,
+    },
+    Endpoint {
+        account: String,
+        region: String,
+        cluster: String,
+        public: bool,
+        private: bool,
+        cidrs: Vec<String>,
+    },
+    VpcAttribute {
+        account: String,
+        region: String,
+        vpc_id: String,
+        attribute: String,
+        value: bool,
+    },
+    SecurityGroupIngress {
+        account: String,
+        region: String,
+        group_id: String,
+        sources: Vec<String>,
+    },
+}
+
+/// Which endpoint updates end `Failed`.
+#[derive(Clone, Debug)]
+pub struct FailRule {
+    pub key: RegionKey,
+    pub cluster: String,
+    pub nth: u32,
+    pub always: bool,
+    pub detail: ErrorDetail,
+}
+
+/// The settings that shape the emulator's behaviour.
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    pub update_duration: Duration,
+    pub latency: Duration,
+    pub latency_jitter: Duration,
+    pub rate_limit: Option<f64>,
+    pub throttle_rate: f64,
+    pub error_rate: f64,
+    pub seed: u64,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            update_duration: Duration::from_secs(10),
+            latency: Duration::ZERO,
+            latency_jitter: Duration::ZERO,
+            rate_limit: None,
+            throttle_rate: 0.0,
+            error_rate: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+pub struct State {
+    pub regions: BTreeMap<RegionKey, Region>,
+    /// access key id → account
+    pub access_keys: BTreeMap<String, String>,
+    /// role ARN → account
+    pub roles: BTreeMap<String, String>,
+    /// access key id → the ARN `GetCallerIdentity` reports (assumed roles)
+    pub arns: BTreeMap<String, String>,
+    pub history: Vec<HistoryEntry>,
+    pub behaviour: Behaviour,
+    pub fail_rules: Vec<FailRule>,
+    pub rng: StdRng,
+    pub started: Instant,
+    /// (ends_at, region, cluster, update id) of every update still running.
+    pending: BTreeSet<(Instant, RegionKey, String, String)>,
+    next_rule: u64,
+}
+
+fn acct(a: &Option<String>) -> String {
+    a.clone().unwrap_or_else(|| DEFAULT_ACCOUNT.to_string())
+}
+
+impl State {
+    pub fn new(world: &World, behaviour: Behaviour) -> State {
+        let now = Instant::now();
+        let mut state = State {
+            regions: BTreeMap::new(),
+            access_keys: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            arns: BTreeMap::new(),
+            history: Vec::new(),
+            rng: StdRng::seed_from_u64(behaviour.seed),
+            behaviour,
+            fail_rules: Vec::new(),
+            started: now,
+            pending: BTreeSet::new(),
+            next_rule: 1,
+        };
+        for a in &world.account {
+            for k in &a.access_key_ids {
+                state.access_keys.insert(k.clone(), a.id.clone());
+            }
+            for r in &a.roles {
+                state.roles.insert(r.clone(), a.id.clone());
+            }
+        }
+        for d in &world.dhcp_options {
+            state
+                .region_mut(&(acct(&d.account), d.region.clone()))
+                .dhcp_options
+                .insert(
+                    d.id.clone(),
+                    DhcpOptions {
+                        id: d.id.clone(),
+                        domain_name_servers: d.domain_name_servers.clone(),
+                    },
+                );
+        }
+        for v in &world.vpc {
+            let key = (acct(&v.account), v.region.clone());
+            let dhcp = match &v.dhcp_options {
+                Some(d) => d.clone(),
+                None => state.default_dhcp(&key),
+            };
+            state.region_mut(&key).vpcs.insert(
+                v.id.clone(),
+                Vpc {
+                    id: v.id.clone(),
+                    cidr_block: v.cidr_block.clone(),
+                    dns_support: v.dns_support,
+                    dns_hostnames: v.dns_hostnames,
+                    dhcp_options_id: dhcp,
+                },
+            );
+        }
+        for s in &world.security_group {
+            let key = (acct(&s.account), s.region.clone());
+            let mut ingress = Vec::new();
+            for src in &s.https_ingress {
+                let source = match src.parse::<IpNet>() {
+                    Ok(n) => RuleSource::Cidr(n.trunc()),
+                    Err(_) => RuleSource::Group(src.clone()),
+                };
+                let id = state.rule_id();
+                ingress.push(Rule {
+                    id,
+                    protocol: "tcp".into(),
+                    from_port: 443,
+                    to_port: 443,
+                    source,
+                });
+            }
+            state.region_mut(&key).security_groups.insert(
+                s.id.clone(),
+                SecurityGroup {
+                    id: s.id.clone(),
+                    name: s
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("eks-cluster-sg-{}", s.id)),
+                    vpc_id: s.vpc_id.clone(),
+                    ingress,
+                },
+            );
+        }
+        let created = SystemTime::now() - Duration::from_secs(86_400 * 30);
+        for c in &world.cluster {
+            let key = (acct(&c.account), c.region.clone());
+            let hostname = format!(
+                "{:032X}.gr7.{}.eks.amazonaws.com",
+                state.rng.random::<u128>(),
+                c.region
+            );
+            let mut cluster = Cluster {
+                name: c.name.clone(),
+                arn: format!("arn:aws:eks:{}:{}:cluster/{}", c.region, key.0, c.name),
+                created_at: created,
+                base_status: c.status.as_str(),
+                vpc_id: c.vpc_id.clone(),
+                security_group: c.security_group.clone(),
+                endpoint: Endpoint {
+                    public: c.public_access,
+                    private: c.private_access,
+                    cidrs: normalise_cidrs(
+                        c.public_access_cidrs
+                            .iter()
+                            .filter_map(|s| s.parse::<IpNet>().ok()),
+                    ),
+                },
+                endpoint_hostname: hostname,
+                updates: Vec::new(),
+                endpoint_updates_started: 0,
+            };
+            if let Some(d) = c.platform_update {
+                let id = state.uuid();
+                cluster.updates.push(Update {
+                    id: id.clone(),
+                    kind: UpdateKind::Platform,
+                    status: UpdateStatus::InProgress,
+                    params: vec![("PlatformVersion".into(), "eks.2".into())],
+                    created_at: SystemTime::now(),
+                    ends_at: now + d,
+                    errors: Vec::new(),
+                    fail_with: None,
+                    client_token: None,
+                });
+                state
+                    .pending
+                    .insert((now + d, key.clone(), c.name.clone(), id));
+            }
+            state
+                .region_mut(&key)
+                .clusters
+                .insert(c.name.clone(), cluster);
+        }
+        for f in &world.faults.failed_update {
+            state.fail_rules.push(FailRule {
+                key: (acct(&f.account), f.region.clone()),
+                cluster: f.cluster.clone(),
+                nth: f.nth,
+                always: f.always,
+                detail: ErrorDetail {
+                    error_code: f.error_code.clone(),
+                    error_message: f.error_message.clone(),
+                    resource_ids: Vec::new(),
+                },
+            });
+        }
+        state
+    }
+
+    pub fn region_mut(&mut self, key: &RegionKey) -> &mut Region {
+        self.regions.entry(key.clone()).or_default()
+    }
+
+    /// Each region has a default DHCP options set listing `AmazonProvidedDNS`.
+    fn default_dhcp(&mut self, key: &RegionKey) -> String {
+        let id = format!("dopt-default{}", short_hash(&key.1));
+        self.region_mut(key)
+            .dhcp_options
+            .entry(id.clone())
+            .or_insert_with(|| DhcpOptions {
+                id: id.clone(),
+                domain_name_servers: vec!["AmazonProvidedDNS".into()],
+            });
+        id
+    }
+
+    pub fn account_for(&self, access_key: &str) -> String {
+        self.access_keys
+            .get(access_key)
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string())
+    }
+
+    pub fn uuid(&mut self) -> String {
+        let v: u128 = self.rng.random();
+        let h = format!("{v:032x}");
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
+    }
+
+    pub fn rule_id(&mut self) -> String {
+        self.next_rule += 1;
+        format!("sgr-{:017x}", self.next_rule)
+    }
+
+    pub fn elapsed_ms(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.started).as_secs_f64() * 1000.0
+    }
+
+    pub fn record(&mut self, at: Instant, event: Event) {
+        let t_ms = self.elapsed_ms(at);
+        self.history.push(HistoryEntry { t_ms, event });
+    }
+
+    /// Starts an update on a cluster; it ends after the configured duration.
+    pub fn start_update(
+        &mut self,
+        key: &RegionKey,
+        cluster_name: &str,
+        target: Endpoint,
+        params: Vec<(String, String)>,
+        client_token: Option<String>,
+        now: Instant,
+    ) -> Update {
+        let id = self.uuid();
+        let ends_at = now + self.behaviour.update_duration;
+        let fail_rules = self.fail_rules.clone();
+        let region = self.region_mut(key);
+        let Some(cluster) = region.clusters.get_mut(cluster_name) else {
+            unreachable!("start_update is only called for a cluster that exists")
+        };
+        cluster.endpoint_updates_started += 1;
+        let nth = cluster.endpoint_updates_started;
+        let fail_with = fail_rules
+            .iter()
+            .find(|r| &r.key == key && r.cluster == cluster_name && (r.always || r.nth == nth))
+            .map(|r| {
+                let mut d = r.detail.clone();
+                d.resource_ids = vec![cluster_name.to_string()];
+                d
+            });
+        let update = Update {
+            id: id.clone(),
+            kind: UpdateKind::EndpointAccess(target),
+            status: UpdateStatus::InProgress,
+            params,
+            created_at: SystemTime::now(),
+            ends_at,
+            errors: Vec::new(),
+            fail_with,
+            client_token,
+        };
+        cluster.updates.push(update.clone());
+        self.pending
+            .insert((ends_at, key.clone(), cluster_name.to_string(), id.clone()));
+        self.record(
+            now,
+            Event::UpdateStatus {
+                account: key.0.clone(),
+                region: key.1.clone(),
+                cluster: cluster_name.to_string(),
+                update_id: id,
+                update_type: update.type_name().to_string(),
+                status: "InProgress".into(),
+            },
+        );
+        self.record(
+            now,
+            Event::ClusterStatus {
+                account: key.0.clone(),
+                region: key.1.clone(),
+                cluster: cluster_name.to_string(),
+                status: "UPDATING".into(),
+            },
+        );
+        update
+    }
+
+    /// Completes every update whose end time has come, in order of end time.
+    pub fn settle(&mut self, now: Instant) {
+        while let Some(first) = self.pending.first().cloned() {
+            if first.0 > now {
+                break;
+            }
+            self.pending.pop_first();
+            let (at, key, name, id) = first;
+            self.complete(at, &key, &name, &id);
+        }
+    }
+
+    fn complete(&mut self, at: Instant, key: &RegionKey, name: &str, id: &str) {
+        let mut events = Vec::new();
+        if let Some(cluster) = self
+            .regions
+            .get_mut(key)
+            .and_then(|r| r.clusters.get_mut(name))
+        {
+            let before = cluster.status();
+            let Some(update) = cluster.updates.iter_mut().find(|u| u.id == id) else {
+                return;
+            };
+            if update.status != UpdateStatus::InProgress {
+                return;
+            }
+            let mut new_endpoint = None;
+            if let Some(detail) = update.fail_with.take() {
+                update.status = UpdateStatus::Failed;
+                update.errors.push(detail);
+            } else {
+                update.status = UpdateStatus::Successful;
+                if let UpdateKind::EndpointAccess(target) = &update.kind {
+                    new_endpoint = Some(target.clone());
+                }
+            }
+            events.push(Event::UpdateStatus {
+                account: key.0.clone(),
+                region: key.1.clone(),
+                cluster: name.to_string(),
+                update_id: id.to_string(),
+                update_type: update.type_name().to_string(),
+                status: update.status.as_str().to_string(),
+            });
+            if let Some(ep) = new_endpoint {
+                cluster.endpoint = ep.clone();
+                events.push(Event::Endpoint {
+                    account: key.0.clone(),
+                    region: key.1.clone(),
+                    cluster: name.to_string(),
+                    public: ep.public,
+                    private: ep.private,
+                    cidrs: ep.cidrs.iter().map(|c| c.to_string()).collect(),
+                });
+            }
+            let after = cluster.status();
+            if after != before {
+                events.push(Event::ClusterStatus {
+                    account: key.0.clone(),
+                    region: key.1.clone(),
+                    cluster: name.to_string(),
+                    status: after.to_string(),
+                });
+            }
+        }
+        for e in events {
+            self.record(at, e);
+        }
+    }
+
+    /// Token bucket per (account, region): `false` when over the rate.
+    pub fn take_token(&mut self, key: &RegionKey, now: Instant) -> bool {
+        let Some(rate) = self.behaviour.rate_limit else {
+            return true;
+        };
+        let region = self.region_mut(key);
+        let bucket = region.bucket.get_or_insert(Bucket {
+            tokens: rate,
+            last: now,
+        });
+        let refill = now.saturating_duration_since(bucket.last).as_secs_f64() * rate;
+        bucket.tokens = (bucket.tokens + refill).min(rate.max(1.0));
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The world now, for `/_sim/state`.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let mut regions = Vec::new();
+        for ((account, region), r) in &self.regions {
+            let clusters: Vec<_> = r
+                .clusters
+                .values()
+                .map(|c| {
+                    serde_json::json!({
+                        "name": c.name,
+                        "arn": c.arn,
+                        "status": c.status(),
+                        "vpc_id": c.vpc_id,
+                        "security_group": c.security_group,
+                        "public_access": c.endpoint.public,
+                        "private_access": c.endpoint.private,
+                        "public_access_cidrs": c.endpoint.cidrs.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                        "updates": c.updates.iter().map(|u| serde_json::json!({
+                            "id": u.id,
+                            "type": u.type_name(),
+                            "status": u.status.as_str(),
+                            "errors": u.errors,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let sgs: Vec<_> = r
+                .security_groups
+                .values()
+                .map(|s| {
+                    serde_json::json!({
+                        "id": s.id,
+                        "vpc_id": s.vpc_id,
+                        "ingress": s.ingress.iter().map(|rule| serde_json::json!({
+                            "protocol": rule.protocol,
+                            "from_port": rule.from_port,
+                            "to_port": rule.to_port,
+                            "source": rule.source.to_string(),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            regions.push(serde_json::json!({
+                "account": account,
+                "region": region,
+                "clusters": clusters,
+                "vpcs": r.vpcs.values().collect::<Vec<_>>(),
+                "dhcp_options": r.dhcp_options.values().collect::<Vec<_>>(),
+                "security_groups": sgs,
+            }));
+        }
+        serde_json::json!({ "regions": regions })
+    }
+}
+
+/// Host bits cleared, duplicates removed, sorted: the form EKS returns.
+pub fn normalise_cidrs(cidrs: impl IntoIterator<Item = IpNet>) -> Vec<IpNet> {
+    let set: BTreeSet<IpNet> = cidrs.into_iter().map(|n| n.trunc()).collect();
+    set.into_iter().collect()
+}
+
+fn short_hash(s: &str) -> String {
+    let mut h: u32 = 2166136261;
+    for b in s.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(16777619);
+    }
+    format!("{h:08x}")
+}
+
+/// Parses the `world::default_cidrs` form; kept here so tests can build states.
+pub fn default_endpoint_cidrs() -> Vec<IpNet> {
+    normalise_cidrs(
+        world::default_cidrs()
+            .iter()
+            .filter_map(|s| s.parse::<IpNet>().ok()),
+    )
+}

@@ -1,0 +1,575 @@
+//! Renders a [`Plan`] three ways from the same data: text for a terminal
+//! (a diff per cluster, the steps in apply order, errors, a summary), JSON for
+//! programs, and markdown for a pull-request comment.
+//!
+//! Pure formatting: nothing here changes the plan or decides what is safe.
+//! Clusters with no changes are counted in the summary, not listed, so a
+//! fleet-wide plan shows only what needs a reader's attention.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use similar::{ChangeTag, TextDiff};
+
+use super::paint;
+use crate::diagnostic::Diagnostic;
+use crate::plan::{string_list, ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Summary};
+
+/// The plan as a person reads it in a terminal. Colour only when `color`.
+pub fn render_text(plan: &Plan, color: bool) -> String {
+    let ordered = plan.ordered_steps();
+    let number: BTreeMap<&str, usize> = ordered
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i + 1))
+        .collect();
+    let mut out = String::new();
+    for cluster in sorted_clusters(plan) {
+        if cluster.status == PlanStatus::NoChanges {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                color,
+                "1",
+                &format!("{}: {}", cluster_title(cluster), status_text(cluster))
+            )
+        );
+        for (tag, line) in diff_lines(cluster) {
+            let text = format!("{tag}{line}");
+            let text = match tag {
+                '+' => paint(color, "32", &text),
+                '-' => paint(color, "31", &text),
+                _ => text,
+            };
+            let _ = writeln!(out, "    {text}");
+        }
+        for step in ordered.iter().filter(|s| cluster.steps.contains(&s.id)) {
+            out.push('\n');
+            let n = number.get(step.id.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(out, "  {}", paint(color, "1", &format!("{n}. {}", step.id)));
+            let _ = writeln!(out, "     {}", step.describe());
+            if !step.depends_on.is_empty() {
+                let mut deps: Vec<(usize, &str)> = step
+                    .depends_on
+                    .iter()
+                    .map(|d| (number.get(d.as_str()).copied().unwrap_or(0), d.as_str()))
+                    .collect();
+                deps.sort_unstable();
+                let waits: Vec<String> = deps.iter().map(|(n, d)| format!("{n}. {d}")).collect();
+                let _ = writeln!(out, "     waits for: {}", waits.join(", "));
+            }
+            let _ = writeln!(out, "     why: {}", step.reason);
+            if step.lockout_risk {
+                let _ = writeln!(out, "     {}", paint(color, "1;33", &lockout_text()));
+            }
+        }
+        out.push('\n');
+    }
+    for finding in &plan.findings {
+        out.push_str(&finding_diagnostic(finding).render(color));
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", paint(color, "1", &plan.summary().message));
+    out
+}
+
+/// What the JSON output holds: the plan itself plus its summary. `Plan`
+/// ignores the extra `summary` key, so this parses back into a `Plan`.
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    summary: Summary,
+}
+
+/// The plan as pretty JSON, keys in a fixed order.
+pub fn render_json(plan: &Plan) -> String {
+    let doc = JsonPlan {
+        plan,
+        summary: plan.summary(),
+    };
+    // A plan is strings, bools and JSON values: serialising cannot fail.
+    let mut s = serde_json::to_string_pretty(&doc)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise the plan: {e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The plan as a pull-request comment (GitHub-flavoured markdown).
+pub fn render_markdown(plan: &Plan) -> String {
+    let summary = plan.summary();
+    let mut out = String::new();
+    let _ = writeln!(out, "## eksgate plan\n");
+    let _ = writeln!(out, "**{}**\n", summary.message);
+    for cluster in sorted_clusters(plan) {
+        if cluster.status == PlanStatus::NoChanges {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "### `{}` — {}\n",
+            cluster_title(cluster),
+            status_text(cluster)
+        );
+        let lines = diff_lines(cluster);
+        if !lines.is_empty() {
+            let _ = writeln!(out, "```diff");
+            for (tag, line) in lines {
+                let _ = writeln!(out, "{tag}{line}");
+            }
+            let _ = writeln!(out, "```\n");
+        }
+    }
+    let ordered = plan.ordered_steps();
+    if !ordered.is_empty() {
+        let number: BTreeMap<&str, usize> = ordered
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i + 1))
+            .collect();
+        let _ = writeln!(out, "### Steps\n");
+        let _ = writeln!(out, "| # | Step | Change | Waits for | Why |");
+        let _ = writeln!(out, "|---|------|--------|-----------|-----|");
+        for (i, step) in ordered.iter().enumerate() {
+            let mut deps: Vec<usize> = step
+                .depends_on
+                .iter()
+                .filter_map(|d| number.get(d.as_str()).copied())
+                .collect();
+            deps.sort_unstable();
+            let waits: Vec<String> = deps.iter().map(|n| n.to_string()).collect();
+            let mut change = step.describe();
+            if step.lockout_risk {
+                change.push_str(" **(lockout risk)**");
+            }
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} |",
+                i + 1,
+                cell(&step.id),
+                cell(&change),
+                cell(&waits.join(", ")),
+                cell(&step.reason)
+            );
+        }
+        out.push('\n');
+        if summary.lockout_risks > 0 {
+            let _ = writeln!(out, "> [!WARNING]\n> {}\n", lockout_text());
+        }
+    }
+    if !plan.findings.is_empty() {
+        let _ = writeln!(out, "### Errors\n");
+        for f in &plan.findings {
+            let _ = writeln!(out, "- **error**: {}", f.message);
+            if let Some(h) = &f.hint {
+                let _ = writeln!(out, "  hint: {h}");
+            }
+        }
+        out.push('\n');
+    }
+    // One trailing newline, however the last section ended.
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
+}
+
+fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
+    let mut v: Vec<&ClusterPlan> = plan.clusters.iter().collect();
+    v.sort_by(|a, b| {
+        (&a.key.region, &a.key.name, &a.key.account).cmp(&(
+            &b.key.region,
+            &b.key.name,
+            &b.key.account,
+        ))
+    });
+    v
+}
+
+/// `REGION/NAME`, with the account when the manifest pins one.
+fn cluster_title(c: &ClusterPlan) -> String {
+    match &c.key.account {
+        Some(acc) => format!("{} (account {acc})", c.key),
+        None => c.key.to_string(),
+    }
+}
+
+fn status_text(c: &ClusterPlan) -> String {
+    match c.status {
+        PlanStatus::Blocked => "blocked".to_string(),
+        PlanStatus::NoChanges => "no changes".to_string(),
+        PlanStatus::Changes => match c.steps.len() {
+            1 => "1 step".to_string(),
+            n => format!("{n} steps"),
+        },
+    }
+}
+
+fn lockout_text() -> String {
+    "lockout risk: public access goes off and no `private_access_from` is declared; apply refuses this without `--allow-lockout`".to_string()
+}
+
+/// The settings as TOML-like lines, the form the manifests use.
+fn settings_text(s: &ClusterSettings) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "public_access = {}", s.public_access);
+    let _ = writeln!(t, "private_access = {}", s.private_access);
+    if let Some(c) = &s.public_access_cidrs {
+        let _ = writeln!(t, "public_access_cidrs = {}", string_list(c));
+    }
+    let _ = writeln!(
+        t,
+        "private_access_from = {}",
+        string_list(&s.private_access_from)
+    );
+    t
+}
+
+/// The live settings against the planned ones, every line kept: four lines
+/// need no hunks. Empty when there is nothing to compare.
+fn diff_lines(c: &ClusterPlan) -> Vec<(char, String)> {
+    let (Some(live), Some(after)) = (&c.live, &c.after) else {
+        return Vec::new();
+    };
+    let old = settings_text(live);
+    let new = settings_text(after);
+    TextDiff::from_lines(&old, &new)
+        .iter_all_changes()
+        .map(|ch| {
+            let tag = match ch.tag() {
+                ChangeTag::Delete => '-',
+                ChangeTag::Insert => '+',
+                ChangeTag::Equal => ' ',
+            };
+            (tag, ch.value().trim_end_matches('\n').to_string())
+        })
+        .collect()
+}
+
+fn finding_diagnostic(f: &Finding) -> Diagnostic {
+    let d = Diagnostic::error(f.message.clone());
+    match &f.hint {
+        Some(h) => d.hint(h.clone()),
+        None => d,
+    }
+}
+
+/// Markdown table cells cannot hold `|` or line breaks.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::desired::{
+        AccessSource, ClusterKey, Desired, DesiredCluster, EndpointAccess, Origin,
+    };
+    use crate::live::{
+        ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
+        SecurityGroupKey, VpcKey,
+    };
+    use crate::plan::plan;
+
+    fn mode(public: bool, private: bool) -> EndpointAccess {
+        EndpointAccess { public, private }
+    }
+
+    fn key(region: &str, name: &str) -> ClusterKey {
+        ClusterKey {
+            account: None,
+            region: region.into(),
+            name: name.into(),
+        }
+    }
+
+    fn want(region: &str, name: &str, m: EndpointAccess) -> DesiredCluster {
+        DesiredCluster {
+            key: key(region, name),
+            role_arn: None,
+            endpoint: m,
+            public_access_cidrs: None,
+            private_access_from: BTreeSet::new(),
+            wave: 0,
+            origin: Origin {
+                file: "prod.toml".into(),
+                line: 7,
+                column: 1,
+            },
+        }
+    }
+
+    fn found(region: &str, name: &str, m: EndpointAccess) -> LiveCluster {
+        LiveCluster {
+            key: key(region, name),
+            arn: format!("arn:aws:eks:{region}:111122223333:cluster/{name}"),
+            status: ClusterStatus::Active,
+            vpc_id: "vpc-0a1b".into(),
+            security_group_id: Some("sg-0c1d".into()),
+            endpoint: m,
+            public_access_cidrs: ["0.0.0.0/0".parse().unwrap()].into(),
+            updates_in_progress: Vec::new(),
+        }
+    }
+
+    fn world(
+        pairs: Vec<(DesiredCluster, ClusterObservation)>,
+        dns_hostnames: bool,
+    ) -> (Desired, Live) {
+        let mut live = Live::default();
+        live.vpcs.insert(
+            VpcKey {
+                account: None,
+                region: "eu-west-1".into(),
+                vpc_id: "vpc-0a1b".into(),
+            },
+            LiveVpc {
+                dns_support: true,
+                dns_hostnames,
+                dhcp_options_id: "dopt-0e0f".into(),
+                domain_name_servers: vec!["AmazonProvidedDNS".into()],
+            },
+        );
+        live.security_groups.insert(
+            SecurityGroupKey {
+                account: None,
+                region: "eu-west-1".into(),
+                group_id: "sg-0c1d".into(),
+            },
+            LiveSecurityGroup {
+                https_ingress: [AccessSource::Cidr("10.0.0.0/16".parse().unwrap())].into(),
+            },
+        );
+        let mut desired = Desired {
+            clusters: Vec::new(),
+            digest: "sha256:0123".into(),
+        };
+        for (d, o) in pairs {
+            live.clusters.insert(d.key.clone(), o);
+            desired.clusters.push(d);
+        }
+        (desired, live)
+    }
+
+    /// Two clusters sharing a VPC, one going private only, one changing its
+    /// CIDRs behind an update in progress; one unchanged; one missing.
+    fn typical() -> Plan {
+        let mut payments = want("eu-west-1", "payments", mode(false, true));
+        payments.private_access_from = [
+            AccessSource::Cidr("10.20.0.0/16".parse().unwrap()),
+            AccessSource::SecurityGroup("sg-0bastion".into()),
+        ]
+        .into();
+        let mut orders = want("eu-west-1", "orders", mode(true, true));
+        orders.public_access_cidrs = Some(["203.0.113.0/24".parse().unwrap()].into());
+        let mut orders_live = found("eu-west-1", "orders", mode(true, true));
+        orders_live.updates_in_progress = vec!["9f2c".into()];
+        let (d, l) = world(
+            vec![
+                (
+                    payments,
+                    ClusterObservation::Found(found("eu-west-1", "payments", mode(true, false))),
+                ),
+                (orders, ClusterObservation::Found(orders_live)),
+                (
+                    want("eu-west-1", "logs", mode(true, false)),
+                    ClusterObservation::Found(found("eu-west-1", "logs", mode(true, false))),
+                ),
+                (
+                    want("us-east-1", "legacy", mode(true, true)),
+                    ClusterObservation::NotFound,
+                ),
+            ],
+            false,
+        );
+        plan(&d, &l)
+    }
+
+    fn no_changes() -> Plan {
+        let (d, l) = world(
+            vec![
+                (
+                    want("eu-west-1", "logs", mode(true, false)),
+                    ClusterObservation::Found(found("eu-west-1", "logs", mode(true, false))),
+                ),
+                (
+                    want("eu-west-1", "orders", mode(true, true)),
+                    ClusterObservation::Found(found("eu-west-1", "orders", mode(true, true))),
+                ),
+            ],
+            true,
+        );
+        plan(&d, &l)
+    }
+
+    #[test]
+    fn text_of_a_typical_plan() {
+        insta::assert_snapshot!(render_text(&typical(), false), @r#"
+        eu-west-1/orders: 3 steps
+             public_access = true
+             private_access = true
+            -public_access_cidrs = ["0.0.0.0/0"]
+            +public_access_cidrs = ["203.0.113.0/24"]
+             private_access_from = ["10.0.0.0/16"]
+
+          1. eu-west-1/vpc-0a1b/dns_hostnames
+             enable `enableDnsHostnames` on `vpc-0a1b`
+             why: private access on `orders` and `payments` needs `enableDnsHostnames` in `vpc-0a1b`, or the endpoint's name does not resolve there
+
+          2. eu-west-1/orders/wait.9f2c
+             wait for update `9f2c` to finish
+             why: update `9f2c` is already in progress and EKS runs one update at a time per cluster, so the endpoint change waits for it
+
+          3. eu-west-1/orders/endpoint.1
+             endpoint stays public and private, public CIDRs ["0.0.0.0/0"] → ["203.0.113.0/24"]
+             waits for: 1. eu-west-1/vpc-0a1b/dns_hostnames, 2. eu-west-1/orders/wait.9f2c
+             why: set the public access CIDRs the manifest lists; it waits for the update already in progress and the VPC DNS settings private access needs
+
+        eu-west-1/payments: 4 steps
+            -public_access = true
+            -private_access = false
+            +public_access = false
+            +private_access = true
+             public_access_cidrs = ["0.0.0.0/0"]
+            -private_access_from = ["10.0.0.0/16"]
+            +private_access_from = ["sg-0bastion", "10.0.0.0/16", "10.20.0.0/16"]
+
+          1. eu-west-1/vpc-0a1b/dns_hostnames
+             enable `enableDnsHostnames` on `vpc-0a1b`
+             why: private access on `orders` and `payments` needs `enableDnsHostnames` in `vpc-0a1b`, or the endpoint's name does not resolve there
+
+          4. eu-west-1/sg-0c1d/https_ingress
+             allow TCP 443 into `sg-0c1d` from `sg-0bastion`, `10.20.0.0/16`
+             why: the `private_access_from` sources of `payments` must reach the private endpoint on TCP 443 before public access is turned off
+
+          5. eu-west-1/payments/endpoint.1
+             endpoint public only → public and private
+             waits for: 1. eu-west-1/vpc-0a1b/dns_hostnames
+             why: turn private access on first, so the cluster stays reachable while public access is turned off in the next step; it waits for the VPC DNS settings private access needs
+
+          6. eu-west-1/payments/endpoint.2
+             endpoint public and private → private only
+             waits for: 4. eu-west-1/sg-0c1d/https_ingress, 5. eu-west-1/payments/endpoint.1
+             why: make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from`
+
+        us-east-1/legacy: blocked
+
+        error: cluster `legacy` not found in region `us-east-1`
+        hint: check the region, the account the credentials resolve to and the cluster name (declared at prod.toml:7:1)
+
+        Plan: 6 steps on 2 clusters, 1 VPC change, 1 security group change; 1 cluster blocked
+        "#);
+    }
+
+    #[test]
+    fn text_when_nothing_changes() {
+        insta::assert_snapshot!(render_text(&no_changes(), false), @"No changes: 2 clusters match their manifests");
+    }
+
+    #[test]
+    fn markdown_of_a_typical_plan() {
+        insta::assert_snapshot!(render_markdown(&typical()), @r#"
+        ## eksgate plan
+
+        **Plan: 6 steps on 2 clusters, 1 VPC change, 1 security group change; 1 cluster blocked**
+
+        ### `eu-west-1/orders` — 3 steps
+
+        ```diff
+         public_access = true
+         private_access = true
+        -public_access_cidrs = ["0.0.0.0/0"]
+        +public_access_cidrs = ["203.0.113.0/24"]
+         private_access_from = ["10.0.0.0/16"]
+        ```
+
+        ### `eu-west-1/payments` — 4 steps
+
+        ```diff
+        -public_access = true
+        -private_access = false
+        +public_access = false
+        +private_access = true
+         public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = ["10.0.0.0/16"]
+        +private_access_from = ["sg-0bastion", "10.0.0.0/16", "10.20.0.0/16"]
+        ```
+
+        ### `us-east-1/legacy` — blocked
+
+        ### Steps
+
+        | # | Step | Change | Waits for | Why |
+        |---|------|--------|-----------|-----|
+        | 1 | `eu-west-1/vpc-0a1b/dns_hostnames` | enable `enableDnsHostnames` on `vpc-0a1b` |  | private access on `orders` and `payments` needs `enableDnsHostnames` in `vpc-0a1b`, or the endpoint's name does not resolve there |
+        | 2 | `eu-west-1/orders/wait.9f2c` | wait for update `9f2c` to finish |  | update `9f2c` is already in progress and EKS runs one update at a time per cluster, so the endpoint change waits for it |
+        | 3 | `eu-west-1/orders/endpoint.1` | endpoint stays public and private, public CIDRs ["0.0.0.0/0"] → ["203.0.113.0/24"] | 1, 2 | set the public access CIDRs the manifest lists; it waits for the update already in progress and the VPC DNS settings private access needs |
+        | 4 | `eu-west-1/sg-0c1d/https_ingress` | allow TCP 443 into `sg-0c1d` from `sg-0bastion`, `10.20.0.0/16` |  | the `private_access_from` sources of `payments` must reach the private endpoint on TCP 443 before public access is turned off |
+        | 5 | `eu-west-1/payments/endpoint.1` | endpoint public only → public and private | 1 | turn private access on first, so the cluster stays reachable while public access is turned off in the next step; it waits for the VPC DNS settings private access needs |
+        | 6 | `eu-west-1/payments/endpoint.2` | endpoint public and private → private only | 4, 5 | make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from` |
+
+        ### Errors
+
+        - **error**: cluster `legacy` not found in region `us-east-1`
+          hint: check the region, the account the credentials resolve to and the cluster name (declared at prod.toml:7:1)
+        "#);
+    }
+
+    #[test]
+    fn json_parses_back_into_the_plan() {
+        let plan = typical();
+        let json = render_json(&plan);
+        let back: Plan = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, plan);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["format_version"], 1);
+        assert_eq!(
+            value["summary"]["message"],
+            "Plan: 6 steps on 2 clusters, 1 VPC change, 1 security group change; 1 cluster blocked"
+        );
+        let keys: Vec<&str> = value["steps"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(keys.starts_with(&["account", "after", "before", "cluster", "depends_on"]));
+        // Stable: rendering twice gives the same bytes.
+        assert_eq!(json, render_json(&back));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let plan = typical();
+        assert!(!render_text(&plan, false).contains('\x1b'));
+        let coloured = render_text(&plan, true);
+        assert!(coloured.contains("\x1b[32m+public_access = false\x1b[0m"));
+        assert!(coloured.contains("\x1b[31m-public_access = true\x1b[0m"));
+        assert!(coloured.contains("\x1b[1meu-west-1/payments: 4 steps\x1b[0m"));
+    }
+
+    #[test]
+    fn lockout_risk_is_called_out() {
+        let (d, l) = world(
+            vec![(
+                want("eu-west-1", "payments", mode(false, true)),
+                ClusterObservation::Found(found("eu-west-1", "payments", mode(true, true))),
+            )],
+            true,
+        );
+        let plan = plan(&d, &l);
+        let text = render_text(&plan, false);
+        assert!(text.contains(
+            "     lockout risk: public access goes off and no `private_access_from` is declared; apply refuses this without `--allow-lockout`\n"
+        ));
+        let md = render_markdown(&plan);
+        assert!(md.contains("**(lockout risk)**"));
+        assert!(md.contains("> [!WARNING]"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Shared harness: an in-process emulator on a loopback port and AWS SDK
+//! clients pointed at it, with fake credentials that never leave the machine.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_eks::config::Credentials;
+use eksgate::sim::{self, Behaviour, SimHandle, World};
+
+pub const LOOPBACK: &str = "127.0.0.1:0";
+
+pub fn world(text: &str) -> World {
+    World::parse(&eksgate::diagnostic::Source::new("world.toml", text)).unwrap_or_else(|d| {
+        panic!(
+            "test world is invalid:\n{}",
+            eksgate::diagnostic::render_all(&d, false)
+        )
+    })
+}
+
+pub async fn start(world_text: &str, behaviour: Behaviour) -> SimHandle {
+    let addr: SocketAddr = LOOPBACK.parse().unwrap();
+    sim::start(&world(world_text), behaviour, addr)
+        .await
+        .unwrap()
+}
+
+pub fn quick() -> Behaviour {
+    Behaviour {
+        update_duration: Duration::from_millis(300),
+        ..Behaviour::default()
+    }
+}
+
+/// An SDK config for one region, against the emulator, with fast retries.
+pub async fn sdk_config(
+    sim: &SimHandle,
+    region: &str,
+    retry: RetryConfig,
+) -> aws_config::SdkConfig {
+    sdk_config_as(sim, region, retry, "AKIDSIMTEST0000001").await
+}
+
+pub async fn sdk_config_as(
+    sim: &SimHandle,
+    region: &str,
+    retry: RetryConfig,
+    access_key: &str,
+) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(sim.url())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(
+            access_key,
+            "simulated-secret-key",
+            None,
+            None,
+            "eksgate-tests",
+        ))
+        .retry_config(retry)
+        .load()
+        .await
+}
+
+pub fn no_retry() -> RetryConfig {
+    RetryConfig::disabled()
+}
+
+pub fn fast_retry(attempts: u32) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(attempts)
+        .with_initial_backoff(Duration::from_millis(5))
+        .with_max_backoff(Duration::from_millis(50))
+}
+
+pub async fn eks(sim: &SimHandle, region: &str) -> aws_sdk_eks::Client {
+    aws_sdk_eks::Client::new(&sdk_config(sim, region, no_retry()).await)
+}
+
+pub async fn ec2(sim: &SimHandle, region: &str) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&sdk_config(sim, region, no_retry()).await)
+}
+
+/// Code, HTTP status and message of an SDK error (EKS, EC2 and STS share
+/// the same smithy error types).
+pub fn err_parts<E>(
+    err: &aws_sdk_eks::error::SdkError<E, aws_sdk_eks::config::http::HttpResponse>,
+) -> (String, u16, String)
+where
+    E: aws_sdk_eks::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    match err {
+        aws_sdk_eks::error::SdkError::ServiceError(se) => (
+            se.err().code().unwrap_or("").to_string(),
+            se.raw().status().as_u16(),
+            se.err().message().unwrap_or("").to_string(),
+        ),
+        other => panic!("expected a service error, got {other:?}"),
+    }
+}
+
+/// Plain HTTP GET on loopback, for the emulator's `/_sim/*` pages.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .expect("emulator answered in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

@@ -1,0 +1,6 @@
+//! The one integration-test binary: the real `eksgate` binary and real AWS SDK
+//! clients, driven against the emulator on a loopback port.
+
+mod common;
+mod manifest;
+mod sim;
