@@ -35,6 +35,8 @@ pub enum Command {
     /// Run the local EKS/EC2 emulator.
     #[command(subcommand)]
     Sim(commands::sim::SimCommand),
+    /// Show the changes that would bring the clusters to their manifests.
+    Plan(commands::plan::PlanArgs),
     /// Check manifests without calling AWS: every error, with its place.
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON schema of a manifest (for editors and CI).

@@ -15,8 +15,11 @@ pub mod live;
 pub mod manifest;
 pub mod plan;
 pub mod printer;
+pub mod provider;
+pub mod saved;
 pub mod sim;
 pub mod view;
+pub mod workflow;
 
 use commands::{Context, Exit};
 use printer::Printer;

@@ -122,3 +122,68 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Runs the real `eksgate` binary against the emulator, with fake credentials
+/// and no shared config files, so nothing but the emulator can be reached.
+pub async fn eksgate(
+    sim: &SimHandle,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    eksgate_env(sim, dir, args, &[]).await
+}
+
+pub async fn eksgate_env(
+    sim: &SimHandle,
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(assert_cmd::cargo::cargo_bin!("eksgate"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("AWS_ENDPOINT_URL", sim.url())
+        .env("AWS_ACCESS_KEY_ID", "AKIDEKSGATETEST")
+        .env("AWS_SECRET_ACCESS_KEY", "eksgate-test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .expect("eksgate finished within 5 minutes")
+        .expect("eksgate ran")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Requests in the emulator's history, as (service, operation, target, outcome).
+pub fn requests(sim: &SimHandle) -> Vec<(String, String, Option<String>, String)> {
+    sim.history()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            eksgate::sim::Event::Request {
+                service,
+                operation,
+                target,
+                outcome,
+                ..
+            } => Some((service, operation, target, outcome)),
+            _ => None,
+        })
+        .collect()
+}

@@ -3,4 +3,5 @@
 
 mod common;
 mod manifest;
+mod plan;
 mod sim;

@@ -1,0 +1,127 @@
+//! `eksgate plan [PATH]...`: read the live state of the declared clusters,
+//! plan, and show the plan (text, JSON or markdown) on stdout. `--out` saves it
+//! for `apply --plan`; `--detailed-exitcode` says whether it has changes.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::commands::{Context, Exit};
+use crate::diagnostic::{render_all, Diagnostic};
+use crate::error::Result;
+use crate::plan::Plan;
+use crate::provider::aws::{AwsOptions, AwsProvider};
+use crate::saved::SavedBody;
+use crate::{view, workflow};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+}
+
+/// Where and how to reach AWS; shared by `plan` and `apply`.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Use this profile of the AWS shared config files.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// The region for calls that need one before any cluster's (STS).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// How many AWS calls may run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+impl AwsArgs {
+    pub fn options(&self, roles: std::collections::BTreeMap<String, String>) -> AwsOptions {
+        AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            max_attempts: None,
+            roles,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files, or directories whose `*.toml` files are read.
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Plan only these clusters (`REGION/NAME`, repeatable).
+    #[arg(long, value_name = "REGION/NAME")]
+    pub target: Vec<String>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Save the plan for `eksgate apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 with no changes, 2 with changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+pub fn print_warnings(warnings: &[Diagnostic], ctx: &Context) {
+    if !warnings.is_empty() && !ctx.printer.quiet {
+        eprint!("{}", render_all(warnings, ctx.printer.stderr_color));
+        eprintln!();
+    }
+}
+
+pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
+    match format {
+        PlanFormat::Text => view::plan::render_text(plan, color),
+        PlanFormat::Json => view::plan::render_json(plan),
+        PlanFormat::Markdown => view::plan::render_markdown(plan),
+    }
+}
+
+/// Exit 1 when a cluster is blocked, and says so on stderr.
+pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Option<Exit> {
+    if !plan.is_blocked() {
+        return None;
+    }
+    let n = plan.findings.len();
+    let d = Diagnostic::error(format!(
+        "the plan is blocked for {n} {}",
+        if n == 1 { "cluster" } else { "clusters" }
+    ))
+    .hint("the plan above says why for each; the other clusters were planned");
+    eprint!("{}", d.render(ctx.printer.stderr_color));
+    Some(Exit::Failure)
+}
+
+pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
+    let manifests = workflow::load(&args.paths)?;
+    print_warnings(&manifests.warnings, ctx);
+    let desired = workflow::select(manifests.desired, &args.target)?;
+    let roles = workflow::roles(&desired);
+    let provider = AwsProvider::new(args.aws.options(roles.clone())).await;
+    let (_live, plan) =
+        workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
+    print!("{}", render(&plan, args.format, ctx.printer.stdout_color));
+    if let Some(path) = &args.out {
+        SavedBody::new(desired, plan.clone(), roles).write(path)?;
+        if !ctx.printer.quiet {
+            eprintln!(
+                "Saved the plan to `{}`; apply it with `eksgate apply --plan {}`.",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    if let Some(exit) = blocked_exit(&plan, ctx) {
+        return Ok(exit);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}

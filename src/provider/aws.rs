@@ -1,0 +1,894 @@
+//! The AWS implementation of [`Provider`], and the only code that imports the
+//! AWS SDK. Clients come from `aws-config`, so the default credential chain,
+//! `--profile`, SSO, web identity, `AWS_REGION` and `AWS_ENDPOINT_URL` all work
+//! as AWS users expect. One client set per (account, region); an account with
+//! a `role_arn` gets credentials from STS `AssumeRole`.
+//!
+//! Retries: the SDK's adaptive retry mode (a client-side rate limiter that
+//! slows down when AWS throttles) with a generous attempt budget, on a retry
+//! partition of eksgate's own with no retry quota, so throttling across a large
+//! fleet is absorbed instead of surfacing as errors.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, IpPermission, IpRange, Ipv6Range, UserIdGroupPair, VpcAttributeName,
+};
+use aws_sdk_eks::config::retry::{RetryPartition, TokenBucket};
+use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::types::VpcConfigRequest;
+use ipnet::IpNet;
+use tokio::sync::{OnceCell, Semaphore};
+use tokio::task::JoinSet;
+
+use super::{
+    DnsAttribute, IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateState,
+    UpdateStatus,
+};
+use crate::desired::{AccessSource, ClusterKey, DesiredCluster, EndpointAccess};
+use crate::live::{
+    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
+    SecurityGroupKey, VpcKey,
+};
+use crate::plan::{EndpointSettings, HttpsSources};
+
+/// How many ids one EC2 `Describe*` call asks for.
+const BATCH: usize = 100;
+/// How many of a cluster's most recent updates are checked for `InProgress`.
+const RECENT_UPDATES: usize = 20;
+
+/// How the provider builds its clients.
+#[derive(Clone, Debug, Default)]
+pub struct AwsOptions {
+    /// A profile of the shared config files (`--profile`).
+    pub profile: Option<String>,
+    /// The region for clusters that name none (`--region`).
+    pub region: Option<String>,
+    /// Attempts per call, including the first (default 20).
+    pub max_attempts: Option<u32>,
+    /// Roles to assume, per account (from the manifests or a saved plan).
+    pub roles: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+struct Clients {
+    eks: aws_sdk_eks::Client,
+    ec2: aws_sdk_ec2::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+/// A value computed once per scope, shared by concurrent askers.
+type PerScope<T> = Mutex<HashMap<Scope, Arc<OnceCell<T>>>>;
+
+pub struct AwsProvider {
+    base: SdkConfig,
+    roles: BTreeMap<String, String>,
+    partition: RetryPartition,
+    clients: PerScope<Clients>,
+    /// GetCallerIdentity per scope, asked once.
+    identities: PerScope<Result<String, ProviderError>>,
+}
+
+impl AwsProvider {
+    pub async fn new(opts: AwsOptions) -> AwsProvider {
+        let retry = RetryConfig::adaptive().with_max_attempts(opts.max_attempts.unwrap_or(20));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &opts.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let base = loader.load().await;
+        AwsProvider {
+            base,
+            roles: opts.roles,
+            partition: RetryPartition::custom("eksgate")
+                .token_bucket(TokenBucket::unlimited())
+                .build(),
+            clients: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn clients(&self, scope: &Scope) -> Clients {
+        let cell = {
+            let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(scope.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| self.build_clients(scope)).await.clone()
+    }
+
+    async fn build_clients(&self, scope: &Scope) -> Clients {
+        let region = Region::new(scope.region.clone());
+        let role = scope.account.as_ref().and_then(|a| self.roles.get(a));
+        let mut config = self.base.to_builder().region(region.clone());
+        if let Some(role) = role {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("eksgate")
+                .region(region)
+                .configure(&self.base)
+                .build()
+                .await;
+            config = config.credentials_provider(
+                aws_sdk_eks::config::SharedCredentialsProvider::new(provider),
+            );
+        }
+        let config = config.build();
+        Clients {
+            eks: aws_sdk_eks::Client::from_conf(
+                aws_sdk_eks::config::Builder::from(&config)
+                    .retry_partition(self.partition.clone())
+                    .build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .retry_partition(self.partition.clone())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .retry_partition(self.partition.clone())
+                    .build(),
+            ),
+        }
+    }
+
+    /// The account the credentials of `scope` act in (asked once).
+    async fn caller_account(&self, scope: &Scope) -> Result<String, ProviderError> {
+        let cell = {
+            let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(scope.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let c = self.clients(scope).await;
+            let out = c
+                .sts
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| sdk_error("GetCallerIdentity", e))?;
+            out.account()
+                .map(str::to_string)
+                .ok_or_else(|| ProviderError::Transport {
+                    operation: "GetCallerIdentity".into(),
+                    message: "the answer named no account".into(),
+                })
+        })
+        .await
+        .clone()
+    }
+
+    /// Refuses to change anything in an account other than the one pinned.
+    async fn check_account(&self, scope: &Scope) -> Result<(), ProviderError> {
+        if let Some(expected) = &scope.account {
+            let actual = self.caller_account(scope).await?;
+            if &actual != expected {
+                return Err(ProviderError::AccountMismatch {
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(se) => ProviderError::Aws {
+            operation: operation.to_string(),
+            code: se.err().code().unwrap_or("Unknown").to_string(),
+            message: se.err().message().unwrap_or("").to_string(),
+        },
+        _ => ProviderError::Transport {
+            operation: operation.to_string(),
+            message: DisplayErrorContext(&err).to_string(),
+        },
+    }
+}
+
+fn code_of(e: &ProviderError) -> Option<&str> {
+    match e {
+        ProviderError::Aws { code, .. } => Some(code),
+        _ => None,
+    }
+}
+
+fn parse_cidrs(items: &[String]) -> BTreeSet<IpNet> {
+    items
+        .iter()
+        .filter_map(|s| s.parse::<IpNet>().ok())
+        .map(|n| n.trunc())
+        .collect()
+}
+
+async fn describe(
+    c: &Clients,
+    scope: &Scope,
+    name: &str,
+) -> Result<ClusterObservation, ProviderError> {
+    let out = match c.eks.describe_cluster().name(name).send().await {
+        Ok(o) => o,
+        Err(e) => {
+            let err = sdk_error("DescribeCluster", e);
+            if code_of(&err) == Some("ResourceNotFoundException") {
+                return Ok(ClusterObservation::NotFound);
+            }
+            return Err(err);
+        }
+    };
+    let Some(cluster) = out.cluster() else {
+        return Err(ProviderError::Transport {
+            operation: "DescribeCluster".into(),
+            message: "the answer had no `cluster`".into(),
+        });
+    };
+    let vpc = cluster.resources_vpc_config();
+    let status = ClusterStatus::parse(cluster.status().map(|s| s.as_str()).unwrap_or("UNKNOWN"));
+    let updates_in_progress = if status == ClusterStatus::Updating {
+        in_progress_updates(c, name).await?
+    } else {
+        Vec::new()
+    };
+    Ok(ClusterObservation::Found(LiveCluster {
+        key: ClusterKey {
+            account: scope.account.clone(),
+            region: scope.region.clone(),
+            name: name.to_string(),
+        },
+        arn: cluster.arn().unwrap_or_default().to_string(),
+        status,
+        vpc_id: vpc.and_then(|v| v.vpc_id()).unwrap_or_default().to_string(),
+        security_group_id: vpc
+            .and_then(|v| v.cluster_security_group_id())
+            .map(str::to_string),
+        endpoint: EndpointAccess {
+            public: vpc.is_some_and(|v| v.endpoint_public_access()),
+            private: vpc.is_some_and(|v| v.endpoint_private_access()),
+        },
+        public_access_cidrs: parse_cidrs(vpc.map(|v| v.public_access_cidrs()).unwrap_or_default()),
+        updates_in_progress,
+    }))
+}
+
+/// Ids of the cluster's updates still `InProgress` (ListUpdates, then
+/// DescribeUpdate on the most recent ones).
+async fn in_progress_updates(c: &Clients, name: &str) -> Result<Vec<String>, ProviderError> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = c
+            .eks
+            .list_updates()
+            .name(name)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListUpdates", e))?;
+        ids.extend(out.update_ids().iter().cloned());
+        match out.next_token() {
+            Some(t) if !t.is_empty() && ids.len() < 1000 => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let mut running = Vec::new();
+    for id in ids.iter().rev().take(RECENT_UPDATES) {
+        let u = describe_update(c, name, id).await?;
+        if u.status == UpdateStatus::InProgress {
+            running.push(id.clone());
+        }
+    }
+    running.reverse();
+    Ok(running)
+}
+
+async fn describe_update(c: &Clients, name: &str, id: &str) -> Result<UpdateState, ProviderError> {
+    let out = c
+        .eks
+        .describe_update()
+        .name(name)
+        .update_id(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeUpdate", e))?;
+    let Some(u) = out.update() else {
+        return Err(ProviderError::Transport {
+            operation: "DescribeUpdate".into(),
+            message: "the answer had no `update`".into(),
+        });
+    };
+    let status = match u.status().map(|s| s.as_str()) {
+        Some("InProgress") => UpdateStatus::InProgress,
+        Some("Successful") => UpdateStatus::Successful,
+        Some("Failed") => UpdateStatus::Failed,
+        Some("Cancelled") => UpdateStatus::Cancelled,
+        other => UpdateStatus::Other(other.unwrap_or("").to_string()),
+    };
+    Ok(UpdateState {
+        id: id.to_string(),
+        status,
+        errors: u
+            .errors()
+            .iter()
+            .map(|e| {
+                (
+                    e.error_code()
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                    e.error_message().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Sources a security group lets in on TCP 443.
+fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<AccessSource> {
+    let mut out = BTreeSet::new();
+    for p in group.ip_permissions() {
+        let proto = p.ip_protocol().unwrap_or("");
+        let covers = match proto {
+            "-1" | "all" => true,
+            "tcp" | "6" => p.from_port().unwrap_or(-1) <= 443 && 443 <= p.to_port().unwrap_or(-1),
+            _ => false,
+        };
+        if !covers {
+            continue;
+        }
+        for r in p.ip_ranges() {
+            if let Some(n) = r.cidr_ip().and_then(|c| c.parse::<IpNet>().ok()) {
+                out.insert(AccessSource::Cidr(n.trunc()));
+            }
+        }
+        for r in p.ipv6_ranges() {
+            if let Some(n) = r.cidr_ipv6().and_then(|c| c.parse::<IpNet>().ok()) {
+                out.insert(AccessSource::Cidr(n.trunc()));
+            }
+        }
+        for g in p.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                out.insert(AccessSource::SecurityGroup(id.to_string()));
+            }
+        }
+    }
+    out
+}
+
+async fn read_vpc_attr(
+    c: &Clients,
+    vpc_id: &str,
+    attr: DnsAttribute,
+) -> Result<bool, ProviderError> {
+    let name = match attr {
+        DnsAttribute::Support => VpcAttributeName::EnableDnsSupport,
+        DnsAttribute::Hostnames => VpcAttributeName::EnableDnsHostnames,
+    };
+    let out = c
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeVpcAttribute", e))?;
+    let value = match attr {
+        DnsAttribute::Support => out.enable_dns_support().and_then(|v| v.value()),
+        DnsAttribute::Hostnames => out.enable_dns_hostnames().and_then(|v| v.value()),
+    };
+    value.ok_or_else(|| ProviderError::Transport {
+        operation: "DescribeVpcAttribute".into(),
+        message: format!("the answer for `{vpc_id}` had no value"),
+    })
+}
+
+/// `DescribeVpcs` for many ids: their DHCP options ids.
+async fn vpc_dhcp_ids(
+    c: &Clients,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, ProviderError> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(BATCH) {
+        let resp = c
+            .ec2
+            .describe_vpcs()
+            .set_vpc_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeVpcs", e))?;
+        for v in resp.vpcs() {
+            if let (Some(id), Some(d)) = (v.vpc_id(), v.dhcp_options_id()) {
+                out.insert(id.to_string(), d.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn dhcp_servers(
+    c: &Clients,
+    ids: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, ProviderError> {
+    let mut out = BTreeMap::new();
+    let real: Vec<String> = ids
+        .iter()
+        .filter(|d| d.as_str() != "default")
+        .cloned()
+        .collect();
+    for chunk in real.chunks(BATCH) {
+        let resp = c
+            .ec2
+            .describe_dhcp_options()
+            .set_dhcp_options_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeDhcpOptions", e))?;
+        for d in resp.dhcp_options() {
+            let servers = d
+                .dhcp_configurations()
+                .iter()
+                .filter(|c| c.key() == Some("domain-name-servers"))
+                .flat_map(|c| {
+                    c.values()
+                        .iter()
+                        .filter_map(|v| v.value().map(str::to_string))
+                })
+                .collect();
+            if let Some(id) = d.dhcp_options_id() {
+                out.insert(id.to_string(), servers);
+            }
+        }
+    }
+    // A VPC with no DHCP options set (`default`) uses the Amazon resolver.
+    if ids.iter().any(|d| d == "default") {
+        out.insert("default".into(), vec!["AmazonProvidedDNS".into()]);
+    }
+    Ok(out)
+}
+
+async fn security_groups(
+    c: &Clients,
+    ids: &[String],
+) -> Result<BTreeMap<String, LiveSecurityGroup>, ProviderError> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(BATCH) {
+        let resp = c
+            .ec2
+            .describe_security_groups()
+            .set_group_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeSecurityGroups", e))?;
+        for g in resp.security_groups() {
+            if let Some(id) = g.group_id() {
+                out.insert(
+                    id.to_string(),
+                    LiveSecurityGroup {
+                        https_ingress: https_sources(g),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `f` for every item with at most `limit` at once, keeping the order.
+async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let permit_source = limit.clone();
+        let fut = f(item);
+        set.spawn(async move {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = permit_source.acquire_owned().await;
+            (i, fut.await)
+        });
+    }
+    let mut out: Vec<(usize, R)> = Vec::new();
+    while let Some(res) = set.join_next().await {
+        match res {
+            Ok(r) => out.push(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+impl Provider for AwsProvider {
+    async fn read(
+        &self,
+        clusters: &[DesiredCluster],
+        parallelism: usize,
+    ) -> Result<Live, ProviderError> {
+        let limit = Arc::new(Semaphore::new(parallelism.max(1)));
+        let mut live = Live::default();
+
+        // Accounts first: a pinned account that the credentials do not reach
+        // blocks its clusters before anything else is read for them.
+        let scopes: BTreeSet<Scope> = clusters
+            .iter()
+            .map(|c| Scope {
+                account: c.key.account.clone(),
+                region: c.key.region.clone(),
+            })
+            .collect();
+        let mut mismatched: BTreeMap<Scope, (String, String)> = BTreeMap::new();
+        for scope in scopes.iter().filter(|s| s.account.is_some()) {
+            if let Err(ProviderError::AccountMismatch { expected, actual }) =
+                self.check_account(scope).await
+            {
+                mismatched.insert(scope.clone(), (expected, actual));
+            } else {
+                self.check_account(scope).await?;
+            }
+        }
+
+        // Clusters, concurrently.
+        let mut jobs = Vec::new();
+        for c in clusters {
+            let scope = Scope {
+                account: c.key.account.clone(),
+                region: c.key.region.clone(),
+            };
+            if let Some((expected, actual)) = mismatched.get(&scope) {
+                live.clusters.insert(
+                    c.key.clone(),
+                    ClusterObservation::AccountMismatch {
+                        expected: expected.clone(),
+                        actual: actual.clone(),
+                    },
+                );
+                continue;
+            }
+            jobs.push((c.key.clone(), scope.clone(), self.clients(&scope).await));
+        }
+        let results = bounded(jobs, &limit, |(key, scope, clients)| async move {
+            let obs = describe(&clients, &scope, &key.name).await;
+            (key, obs)
+        })
+        .await;
+        for (key, obs) in results {
+            live.clusters.insert(key, obs?);
+        }
+
+        // What private access needs: the VPCs and cluster security groups of
+        // clusters that want it, each read once however many clusters share it.
+        let mut vpcs: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
+        let mut groups: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
+        for c in clusters.iter().filter(|c| c.endpoint.private) {
+            let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
+                continue;
+            };
+            let scope = Scope {
+                account: c.key.account.clone(),
+                region: c.key.region.clone(),
+            };
+            vpcs.entry(scope.clone())
+                .or_default()
+                .insert(found.vpc_id.clone());
+            if let (Some(sg), false) = (&found.security_group_id, c.private_access_from.is_empty())
+            {
+                groups.entry(scope).or_default().insert(sg.clone());
+            }
+        }
+
+        let mut attr_jobs = Vec::new();
+        for (scope, ids) in &vpcs {
+            let clients = self.clients(scope).await;
+            for id in ids {
+                for attr in [DnsAttribute::Support, DnsAttribute::Hostnames] {
+                    attr_jobs.push((scope.clone(), clients.clone(), id.clone(), attr));
+                }
+            }
+        }
+        let attrs = bounded(attr_jobs, &limit, |(scope, clients, id, attr)| async move {
+            let v = read_vpc_attr(&clients, &id, attr).await;
+            (scope, id, attr, v)
+        })
+        .await;
+        let mut dns: BTreeMap<(Scope, String), (bool, bool)> = BTreeMap::new();
+        for (scope, id, attr, v) in attrs {
+            let entry = dns.entry((scope, id)).or_insert((false, false));
+            match attr {
+                DnsAttribute::Support => entry.0 = v?,
+                DnsAttribute::Hostnames => entry.1 = v?,
+            }
+        }
+
+        let region_jobs: Vec<(Scope, Clients, Vec<String>, Vec<String>)> = {
+            let mut all: BTreeSet<Scope> = vpcs.keys().cloned().collect();
+            all.extend(groups.keys().cloned());
+            let mut v = Vec::new();
+            for scope in all {
+                let clients = self.clients(&scope).await;
+                let vpc_ids = vpcs
+                    .get(&scope)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                let sg_ids = groups
+                    .get(&scope)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default();
+                v.push((scope, clients, vpc_ids, sg_ids));
+            }
+            v
+        };
+        let per_region = bounded(
+            region_jobs,
+            &limit,
+            |(scope, clients, vpc_ids, sg_ids)| async move {
+                let r: Result<_, ProviderError> = async {
+                    let dhcp_of = if vpc_ids.is_empty() {
+                        BTreeMap::new()
+                    } else {
+                        vpc_dhcp_ids(&clients, &vpc_ids).await?
+                    };
+                    let dhcp_ids: Vec<String> = dhcp_of
+                        .values()
+                        .cloned()
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    let servers = if dhcp_ids.is_empty() {
+                        BTreeMap::new()
+                    } else {
+                        dhcp_servers(&clients, &dhcp_ids).await?
+                    };
+                    let sgs = if sg_ids.is_empty() {
+                        BTreeMap::new()
+                    } else {
+                        security_groups(&clients, &sg_ids).await?
+                    };
+                    Ok((dhcp_of, servers, sgs))
+                }
+                .await;
+                (scope, r)
+            },
+        )
+        .await;
+        for (scope, r) in per_region {
+            let (dhcp_of, servers, sgs) = r?;
+            for (vpc_id, dopt) in dhcp_of {
+                let (support, hostnames) = dns
+                    .get(&(scope.clone(), vpc_id.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                live.vpcs.insert(
+                    VpcKey {
+                        account: scope.account.clone(),
+                        region: scope.region.clone(),
+                        vpc_id,
+                    },
+                    LiveVpc {
+                        dns_support: support,
+                        dns_hostnames: hostnames,
+                        domain_name_servers: servers.get(&dopt).cloned().unwrap_or_default(),
+                        dhcp_options_id: dopt,
+                    },
+                );
+            }
+            for (group_id, g) in sgs {
+                live.security_groups.insert(
+                    SecurityGroupKey {
+                        account: scope.account.clone(),
+                        region: scope.region.clone(),
+                        group_id,
+                    },
+                    g,
+                );
+            }
+        }
+        Ok(live)
+    }
+
+    async fn describe_cluster(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<ClusterObservation, ProviderError> {
+        let c = self.clients(scope).await;
+        describe(&c, scope, name).await
+    }
+
+    async fn update_endpoint(
+        &self,
+        scope: &Scope,
+        name: &str,
+        settings: &EndpointSettings,
+    ) -> Result<UpdateStart, ProviderError> {
+        self.check_account(scope).await?;
+        let c = self.clients(scope).await;
+        let cfg = VpcConfigRequest::builder()
+            .endpoint_public_access(settings.public_access)
+            .endpoint_private_access(settings.private_access)
+            .set_public_access_cidrs(settings.public_access_cidrs.clone())
+            .build();
+        match c
+            .eks
+            .update_cluster_config()
+            .name(name)
+            .resources_vpc_config(cfg)
+            .send()
+            .await
+        {
+            Ok(out) => match out.update().and_then(|u| u.id()) {
+                Some(id) => Ok(UpdateStart::Started(id.to_string())),
+                None => Err(ProviderError::Transport {
+                    operation: "UpdateClusterConfig".into(),
+                    message: "the answer named no update id".into(),
+                }),
+            },
+            Err(e) => {
+                let err = sdk_error("UpdateClusterConfig", e);
+                match &err {
+                    ProviderError::Aws { code, message, .. }
+                        if code == "InvalidParameterException"
+                            && message
+                                .starts_with("Cluster is already at the desired configuration") =>
+                    {
+                        Ok(UpdateStart::AlreadyConverged)
+                    }
+                    ProviderError::Aws { code, message, .. }
+                        if code == "ResourceInUseException" =>
+                    {
+                        match running_update_id(message) {
+                            Some(id) => Ok(UpdateStart::InUse(id)),
+                            None => match in_progress_updates(&c, name).await?.into_iter().next() {
+                                Some(id) => Ok(UpdateStart::InUse(id)),
+                                None => Err(err),
+                            },
+                        }
+                    }
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
+    async fn describe_update(
+        &self,
+        scope: &Scope,
+        name: &str,
+        update_id: &str,
+    ) -> Result<UpdateState, ProviderError> {
+        let c = self.clients(scope).await;
+        describe_update(&c, name, update_id).await
+    }
+
+    async fn read_vpc(&self, scope: &Scope, vpc_id: &str) -> Result<LiveVpc, ProviderError> {
+        let c = self.clients(scope).await;
+        let support = read_vpc_attr(&c, vpc_id, DnsAttribute::Support).await?;
+        let hostnames = read_vpc_attr(&c, vpc_id, DnsAttribute::Hostnames).await?;
+        let dhcp = vpc_dhcp_ids(&c, &[vpc_id.to_string()]).await?;
+        let dopt = dhcp.get(vpc_id).cloned().unwrap_or_default();
+        let servers = if dopt.is_empty() {
+            Vec::new()
+        } else {
+            dhcp_servers(&c, std::slice::from_ref(&dopt))
+                .await?
+                .remove(&dopt)
+                .unwrap_or_default()
+        };
+        Ok(LiveVpc {
+            dns_support: support,
+            dns_hostnames: hostnames,
+            dhcp_options_id: dopt,
+            domain_name_servers: servers,
+        })
+    }
+
+    async fn set_vpc_dns(
+        &self,
+        scope: &Scope,
+        vpc_id: &str,
+        attribute: DnsAttribute,
+        value: bool,
+    ) -> Result<(), ProviderError> {
+        self.check_account(scope).await?;
+        let c = self.clients(scope).await;
+        let v = AttributeBooleanValue::builder().value(value).build();
+        let req = c.ec2.modify_vpc_attribute().vpc_id(vpc_id);
+        let req = match attribute {
+            DnsAttribute::Support => req.enable_dns_support(v),
+            DnsAttribute::Hostnames => req.enable_dns_hostnames(v),
+        };
+        req.send()
+            .await
+            .map_err(|e| sdk_error("ModifyVpcAttribute", e))?;
+        Ok(())
+    }
+
+    async fn authorize_https_ingress(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+        sources: &HttpsSources,
+    ) -> Result<IngressOutcome, ProviderError> {
+        self.check_account(scope).await?;
+        let c = self.clients(scope).await;
+        let mut perm = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443);
+        for cidr in &sources.cidrs {
+            perm = if cidr.contains(':') {
+                perm.ipv6_ranges(
+                    Ipv6Range::builder()
+                        .cidr_ipv6(cidr)
+                        .description("eksgate: private endpoint")
+                        .build(),
+                )
+            } else {
+                perm.ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip(cidr)
+                        .description("eksgate: private endpoint")
+                        .build(),
+                )
+            };
+        }
+        for g in &sources.security_groups {
+            perm = perm.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(g)
+                    .description("eksgate: private endpoint")
+                    .build(),
+            );
+        }
+        match c
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(perm.build())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(IngressOutcome::Added),
+            Err(e) => {
+                let err = sdk_error("AuthorizeSecurityGroupIngress", e);
+                if code_of(&err) == Some("InvalidPermission.Duplicate") {
+                    Ok(IngressOutcome::AlreadyPresent)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+/// The update id in `... currently has update <id> in progress`.
+fn running_update_id(message: &str) -> Option<String> {
+    let rest = message.split("has update ").nth(1)?;
+    let id = rest.split_whitespace().next()?;
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_running_update_in_aws_message() {
+        assert_eq!(
+            running_update_id("Cannot EndpointAccessUpdate because cluster x currently has update 1f2e-33 in progress"),
+            Some("1f2e-33".to_string())
+        );
+        assert_eq!(running_update_id("Cluster is busy"), None);
+    }
+}

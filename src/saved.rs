@@ -1,0 +1,169 @@
+//! Saved plans (`plan --out FILE`, `apply --plan FILE`): the plan, the desired
+//! state it was made from (so apply can re-read exactly those clusters), the
+//! roles to assume, the manifests' digest, the eksgate version, and a checksum
+//! over all of it. A file whose checksum does not match was altered after it
+//! was written and is refused. The checksum guards against edits, not against
+//! someone who recomputes it: protect saved plans as you protect manifests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::desired::Desired;
+use crate::diagnostic::{Diagnostic, Source};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+
+pub const SAVED_FORMAT: u32 = 1;
+
+/// Everything in a saved plan but its checksum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedBody {
+    pub saved_format: u32,
+    pub eksgate_version: String,
+    pub manifest_digest: String,
+    /// Role ARNs per account, as the manifests gave them.
+    pub roles: BTreeMap<String, String>,
+    pub desired: Desired,
+    pub plan: Plan,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedFile {
+    #[serde(flatten)]
+    body: SavedBody,
+    checksum: String,
+}
+
+fn checksum(body: &SavedBody) -> Result<String> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| Error::Internal(format!("cannot encode the plan: {e}")))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+impl SavedBody {
+    pub fn new(desired: Desired, plan: Plan, roles: BTreeMap<String, String>) -> SavedBody {
+        SavedBody {
+            saved_format: SAVED_FORMAT,
+            eksgate_version: env!("CARGO_PKG_VERSION").to_string(),
+            manifest_digest: desired.digest.clone(),
+            roles,
+            desired,
+            plan,
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let file = SavedFile {
+            body: self.clone(),
+            checksum: checksum(self)?,
+        };
+        let text = serde_json::to_string_pretty(&file)
+            .map_err(|e| Error::Internal(format!("cannot encode the plan: {e}")))?;
+        std::fs::write(path, text + "\n").map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads a saved plan, refusing one that is malformed, from another
+    /// format or version, or altered.
+    pub fn read(path: &Path) -> Result<SavedBody> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        SavedBody::parse(&path.display().to_string(), &text)
+    }
+
+    pub fn parse(name: &str, text: &str) -> Result<SavedBody> {
+        let file: SavedFile = serde_json::from_str(text).map_err(|e| {
+            let source = Source::new(name, text);
+            let offset = line_col_offset(text, e.line(), e.column());
+            Error::Diagnostics(vec![Diagnostic::error(format!(
+                "not a saved eksgate plan: {e}"
+            ))
+            .at(&source, offset..offset)
+            .hint("write one with `eksgate plan --out FILE`")])
+        })?;
+        if file.body.saved_format != SAVED_FORMAT {
+            return Err(Error::user_hint(
+                format!("`{name}` is a saved plan of format {}, this eksgate reads format {SAVED_FORMAT}", file.body.saved_format),
+                "plan again with this version of eksgate",
+            ));
+        }
+        if checksum(&file.body)? != file.checksum {
+            return Err(Error::user_hint(
+                format!("`{name}` was altered after it was saved: its checksum does not match"),
+                "plan again with `eksgate plan --out FILE` instead of editing a saved plan",
+            ));
+        }
+        if file.body.eksgate_version != env!("CARGO_PKG_VERSION") {
+            return Err(Error::user_hint(
+                format!(
+                    "`{name}` was saved by eksgate {}, this is eksgate {}",
+                    file.body.eksgate_version,
+                    env!("CARGO_PKG_VERSION")
+                ),
+                "plan again with this version of eksgate",
+            ));
+        }
+        Ok(file.body)
+    }
+}
+
+fn line_col_offset(text: &str, line: usize, col: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (start + col.saturating_sub(1)).min(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SavedBody {
+        let desired = Desired {
+            clusters: Vec::new(),
+            digest: "abc".into(),
+        };
+        let plan = crate::plan::plan(&desired, &crate::live::Live::default());
+        SavedBody::new(desired, plan, BTreeMap::new())
+    }
+
+    #[test]
+    fn round_trips_and_refuses_alterations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        sample().write(&path).unwrap();
+        let back = SavedBody::read(&path).unwrap();
+        assert_eq!(back, sample());
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let altered = text.replace(
+            "\"manifest_digest\": \"abc\"",
+            "\"manifest_digest\": \"abd\"",
+        );
+        assert_ne!(text, altered);
+        let err = SavedBody::parse("p.json", &altered).unwrap_err();
+        assert!(
+            err.to_string().contains("was altered after it was saved"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_a_plan() {
+        for text in ["", "{", "[]", "{\"saved_format\": 1}", "null", "\u{0}"] {
+            let err = SavedBody::parse("p.json", text).unwrap_err();
+            assert!(matches!(err, Error::Diagnostics(_)), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The steps `plan` and `apply` share: load the manifests, narrow them to the
+//! `--target`s, read the live state through a provider, and plan. Pure glue
+//! over the library's parts; the commands decide what to print.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::desired::Desired;
+use crate::diagnostic::Diagnostic;
+use crate::error::{Error, Result};
+use crate::live::Live;
+use crate::manifest;
+use crate::plan::{self, Plan};
+use crate::provider::{Provider, ProviderError};
+
+/// Loaded manifests, with their warnings.
+pub struct Manifests {
+    pub desired: Desired,
+    pub warnings: Vec<Diagnostic>,
+}
+
+pub fn load(paths: &[PathBuf]) -> Result<Manifests> {
+    let loaded = manifest::load(paths).map_err(Error::Diagnostics)?;
+    Ok(Manifests {
+        desired: loaded.desired,
+        warnings: loaded.warnings,
+    })
+}
+
+/// Keeps only the clusters named by `--target REGION/NAME`; a target that
+/// names no declared cluster is an error.
+pub fn select(mut desired: Desired, targets: &[String]) -> Result<Desired> {
+    if targets.is_empty() {
+        return Ok(desired);
+    }
+    for t in targets {
+        let Some((region, name)) = t.split_once('/') else {
+            return Err(Error::user_hint(
+                format!("`--target {t}` is not of the form `REGION/NAME`"),
+                "for example `--target eu-west-1/payments-prod`",
+            ));
+        };
+        if !desired
+            .clusters
+            .iter()
+            .any(|c| c.key.region == region && c.key.name == name)
+        {
+            return Err(Error::user_hint(
+                format!("`--target {t}` names no cluster of the manifests"),
+                "`eksgate validate` lists how many clusters the manifests declare",
+            ));
+        }
+    }
+    desired
+        .clusters
+        .retain(|c| targets.iter().any(|t| *t == c.key.to_string()));
+    Ok(desired)
+}
+
+/// Role ARNs per account, for the provider.
+pub fn roles(desired: &Desired) -> BTreeMap<String, String> {
+    desired
+        .clusters
+        .iter()
+        .filter_map(|c| Some((c.key.account.clone()?, c.role_arn.clone()?)))
+        .collect()
+}
+
+pub fn provider_error(e: ProviderError) -> Error {
+    let hint = match &e {
+        ProviderError::Aws { code, .. } if code.contains("AccessDenied") || code.contains("Unauthorized") => {
+            "check the credentials' permissions (eksgate needs eks:Describe*/List*/UpdateClusterConfig, ec2:Describe*, ec2:ModifyVpcAttribute, ec2:AuthorizeSecurityGroupIngress)"
+        }
+        ProviderError::AccountMismatch { .. } => "use credentials for the account the manifest pins (`--profile`), or fix `account`",
+        _ => "check the credentials, the region and the network; `-v` shows each call",
+    };
+    Error::user_hint(e.to_string(), hint)
+}
+
+/// Reads the live state of `desired` and plans.
+pub async fn read_and_plan<P: Provider>(
+    provider: &P,
+    desired: &Desired,
+    parallelism: usize,
+) -> Result<(Live, Plan)> {
+    let live = provider
+        .read(&desired.clusters, parallelism)
+        .await
+        .map_err(provider_error)?;
+    let plan = plan::plan(desired, &live);
+    Ok((live, plan))
+}

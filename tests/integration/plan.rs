@@ -1,0 +1,425 @@
+//! `eksgate plan` as a user runs it: the real binary, the real SDK, the
+//! emulator on loopback. Output is pinned; exit codes 0/1/2; the number of
+//! calls a large fleet costs is counted from the emulator's history.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use eksgate::sim::Behaviour;
+
+use crate::common::*;
+
+const WORLD: &str = r#"
+[[dhcp_options]]
+id = "dopt-0corp"
+region = "eu-west-1"
+domain_name_servers = ["10.50.0.2"]
+
+[[vpc]]
+id = "vpc-0shared"
+region = "us-east-1"
+dns_hostnames = false
+
+[[vpc]]
+id = "vpc-0corp"
+region = "eu-west-1"
+dns_hostnames = true
+dhcp_options = "dopt-0corp"
+
+[[security_group]]
+id = "sg-0a1b2c3d4e5f60001"
+region = "us-east-1"
+vpc_id = "vpc-0shared"
+
+[[security_group]]
+id = "sg-0a1b2c3d4e5f60002"
+region = "us-east-1"
+vpc_id = "vpc-0shared"
+https_ingress = ["10.20.0.0/16"]
+
+[[cluster]]
+name = "payments"
+region = "us-east-1"
+vpc_id = "vpc-0shared"
+security_group = "sg-0a1b2c3d4e5f60001"
+public_access = true
+private_access = false
+
+[[cluster]]
+name = "ledger"
+region = "us-east-1"
+vpc_id = "vpc-0shared"
+security_group = "sg-0a1b2c3d4e5f60002"
+public_access = true
+private_access = true
+
+[[cluster]]
+name = "analytics"
+region = "eu-west-1"
+vpc_id = "vpc-0corp"
+public_access = true
+private_access = false
+"#;
+
+const MANIFEST: &str = r#"
+[[cluster]]
+name = "payments"
+region = "us-east-1"
+public_access = false
+private_access = true
+private_access_from = ["10.20.0.0/16"]
+
+[[cluster]]
+name = "ledger"
+region = "us-east-1"
+public_access = true
+private_access = true
+public_access_cidrs = ["203.0.113.0/24"]
+private_access_from = ["10.20.0.0/16"]
+"#;
+
+fn manifest_dir(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prod.toml"), text).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn plan_shows_the_diff_and_the_ordered_steps() {
+    let sim = start(WORLD, quick()).await;
+    let dir = manifest_dir(MANIFEST);
+    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(stdout(&out), @r#"
+    us-east-1/ledger: 2 steps
+         public_access = true
+         private_access = true
+        -public_access_cidrs = ["0.0.0.0/0"]
+        +public_access_cidrs = ["203.0.113.0/24"]
+         private_access_from = ["10.20.0.0/16"]
+
+      1. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         why: private access on `ledger` and `payments` needs `enableDnsHostnames` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      2. us-east-1/ledger/endpoint.1
+         endpoint stays public and private, public CIDRs ["0.0.0.0/0"] → ["203.0.113.0/24"]
+         waits for: 1. us-east-1/vpc-0shared/dns_hostnames
+         why: set the public access CIDRs the manifest lists; it waits for the VPC DNS settings private access needs
+
+    us-east-1/payments: 4 steps
+        -public_access = true
+        -private_access = false
+        +public_access = false
+        +private_access = true
+         public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = []
+        +private_access_from = ["10.20.0.0/16"]
+
+      1. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         why: private access on `ledger` and `payments` needs `enableDnsHostnames` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      3. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress
+         allow TCP 443 into `sg-0a1b2c3d4e5f60001` from `10.20.0.0/16`
+         why: the `private_access_from` sources of `payments` must reach the private endpoint on TCP 443 before public access is turned off
+
+      4. us-east-1/payments/endpoint.1
+         endpoint public only → public and private
+         waits for: 1. us-east-1/vpc-0shared/dns_hostnames
+         why: turn private access on first, so the cluster stays reachable while public access is turned off in the next step; it waits for the VPC DNS settings private access needs
+
+      5. us-east-1/payments/endpoint.2
+         endpoint public and private → private only
+         waits for: 3. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress, 4. us-east-1/payments/endpoint.1
+         why: make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from`
+
+    Plan: 5 steps on 2 clusters, 1 VPC change, 1 security group change
+    "#);
+    // Planning changes nothing.
+    let writes: Vec<_> = requests(&sim)
+        .into_iter()
+        .filter(|(_, op, _, _)| {
+            !op.starts_with("Describe") && !op.starts_with("List") && op != "GetCallerIdentity"
+        })
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[tokio::test]
+async fn plan_json_lists_steps_with_their_dependencies() {
+    let sim = start(WORLD, quick()).await;
+    let dir = manifest_dir(MANIFEST);
+    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    let steps = v["steps"].as_array().unwrap();
+    let by_id: BTreeMap<&str, &serde_json::Value> = steps
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s))
+        .collect();
+    let off = by_id["us-east-1/payments/endpoint.2"];
+    assert_eq!(off["kind"], "eks_endpoint");
+    assert_eq!(off["cluster"], "payments");
+    assert_eq!(off["region"], "us-east-1");
+    assert_eq!(
+        off["after"],
+        serde_json::json!({"public_access": false, "private_access": true})
+    );
+    let deps: Vec<&str> = off["depends_on"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(deps.contains(&"us-east-1/payments/endpoint.1"), "{deps:?}");
+    assert!(
+        deps.contains(&"us-east-1/sg-0a1b2c3d4e5f60001/https_ingress"),
+        "{deps:?}"
+    );
+    let cidrs = by_id["us-east-1/ledger/endpoint.1"];
+    assert_eq!(
+        cidrs["after"],
+        serde_json::json!({"public_access": true, "private_access": true, "public_access_cidrs": ["203.0.113.0/24"]})
+    );
+    for s in steps {
+        assert!(s["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        for d in s["depends_on"].as_array().unwrap() {
+            assert!(
+                by_id.contains_key(d.as_str().unwrap()),
+                "dangling dependency {d}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn detailed_exitcode_says_changes_and_no_changes() {
+    let sim = start(WORLD, quick()).await;
+    let dir = manifest_dir(MANIFEST);
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &["plan", "prod.toml", "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let converged = manifest_dir(
+        "[[cluster]]\nname = \"analytics\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = false\npublic_access_cidrs = [\"0.0.0.0/0\"]\n",
+    );
+    let out = eksgate(
+        &sim,
+        converged.path(),
+        &["plan", "prod.toml", "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "No changes: 1 cluster matches its manifest\n");
+}
+
+#[tokio::test]
+async fn blocked_clusters_exit_1_and_the_others_are_still_planned() {
+    let sim = start(WORLD, quick()).await;
+    let dir = manifest_dir(&format!(
+        "{MANIFEST}\n[[cluster]]\nname = \"analytics\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = true\n\n[[cluster]]\nname = \"ghost\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = false\n"
+    ));
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &["plan", "prod.toml", "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("us-east-1/payments/endpoint.2"), "{text}");
+    assert!(
+        text.contains("error: `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corp` of VPC `vpc-0corp` do not list `AmazonProvidedDNS`"),
+        "{text}"
+    );
+    assert!(text.contains("ghost"), "{text}");
+    assert_eq!(
+        stderr(&out),
+        "error: the plan is blocked for 2 clusters\nhint: the plan above says why for each; the other clusters were planned\n"
+    );
+}
+
+#[tokio::test]
+async fn target_limits_the_plan_and_an_unknown_target_is_an_error() {
+    let sim = start(WORLD, quick()).await;
+    let dir = manifest_dir(MANIFEST);
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &[
+            "plan",
+            "prod.toml",
+            "--target",
+            "us-east-1/ledger",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["cluster"] != "payments"));
+    let described: Vec<_> = requests(&sim)
+        .into_iter()
+        .filter(|(_, op, _, _)| op == "DescribeCluster")
+        .map(|(_, _, t, _)| t.unwrap_or_default())
+        .collect();
+    assert_eq!(described, ["ledger"]);
+
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &["plan", "prod.toml", "--target", "us-east-1/nope"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: `--target us-east-1/nope` names no cluster of the manifests\nhint: `eksgate validate` lists how many clusters the manifests declare\n"
+    );
+}
+
+#[tokio::test]
+async fn the_manifest_account_is_checked_against_sts() {
+    let sim = start(
+        &format!(
+            "{WORLD}\n[[account]]\nid = \"111122223333\"\naccess_key_ids = [\"AKIDEKSGATETEST\"]\n"
+        ),
+        quick(),
+    )
+    .await;
+    let dir = manifest_dir(
+        "[defaults]\naccount = \"999988887777\"\n\n[[cluster]]\nname = \"payments\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\n",
+    );
+    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("999988887777") && stdout(&out).contains("111122223333"),
+        "{}",
+        stdout(&out)
+    );
+    let ops: Vec<String> = requests(&sim).into_iter().map(|(_, op, _, _)| op).collect();
+    assert_eq!(
+        ops,
+        ["GetCallerIdentity"],
+        "nothing is read for a cluster in the wrong account"
+    );
+}
+
+#[tokio::test]
+async fn plan_out_saves_a_plan_with_its_checksum() {
+    let sim = start(WORLD, quick()).await;
+    let dir = manifest_dir(MANIFEST);
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &["plan", "prod.toml", "--out", "plan.json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Saved the plan to `plan.json`"),
+        "{}",
+        stderr(&out)
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["saved_format"], 1);
+    assert_eq!(saved["eksgate_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(saved["checksum"].as_str().unwrap().len(), 64);
+    assert_eq!(saved["plan"]["steps"].as_array().unwrap().len(), 5);
+    assert!(saved["plan"]["steps"][0]["fingerprint"].as_str().is_some());
+}
+
+/// A fleet of 1,000 clusters over 4 regions, VPCs shared by 10 clusters each:
+/// one DescribeCluster per cluster and one read of each VPC attribute per VPC.
+#[tokio::test]
+async fn reading_a_large_fleet_costs_one_call_per_thing() {
+    let regions = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"];
+    let mut world = String::new();
+    let mut manifest = String::new();
+    for i in 0..1000 {
+        let region = regions[i % 4];
+        let vpc = format!("vpc-{:08x}", i / 40 * 4 + i % 4);
+        if i / 4 % 10 == 0 {
+            world.push_str(&format!(
+                "[[vpc]]\nid = \"{vpc}\"\nregion = \"{region}\"\ndns_hostnames = {}\n\n",
+                i % 3 == 0
+            ));
+        }
+        world.push_str(&format!(
+            "[[security_group]]\nid = \"sg-{i:017x}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\n\n[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\nsecurity_group = \"sg-{i:017x}\"\npublic_access = true\nprivate_access = false\n\n"
+        ));
+        manifest.push_str(&format!(
+            "[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\"]\n\n"
+        ));
+    }
+    let sim = start(
+        &world,
+        Behaviour {
+            update_duration: Duration::from_secs(1),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let dir = manifest_dir(&manifest);
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &[
+            "plan",
+            "prod.toml",
+            "--parallelism",
+            "32",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reqs = requests(&sim);
+    let mut per: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (_, op, target, outcome) in &reqs {
+        assert_eq!(outcome, "ok");
+        *per.entry((op.clone(), target.clone().unwrap_or_default()))
+            .or_default() += 1;
+    }
+    let count = |op: &str| reqs.iter().filter(|r| r.1 == op).count();
+    assert_eq!(count("DescribeCluster"), 1000);
+    assert!(per
+        .iter()
+        .filter(|((op, _), _)| op == "DescribeCluster")
+        .all(|(_, n)| *n == 1));
+    // 100 VPCs, two attributes each, each read once.
+    assert_eq!(count("DescribeVpcAttribute"), 200);
+    assert!(per
+        .iter()
+        .filter(|((op, _), _)| op == "DescribeVpcAttribute")
+        .all(|(_, n)| *n == 2));
+    // DHCP options and security groups are read in batches per region.
+    assert!(
+        count("DescribeVpcs") <= 4 && count("DescribeDhcpOptions") <= 4,
+        "{per:?}"
+    );
+    assert!(count("DescribeSecurityGroups") <= 40);
+    eprintln!(
+        "1000 clusters / 4 regions: {} calls: {} DescribeCluster, {} DescribeVpcAttribute, {} DescribeVpcs, {} DescribeDhcpOptions, {} DescribeSecurityGroups",
+        reqs.len(),
+        count("DescribeCluster"),
+        count("DescribeVpcAttribute"),
+        count("DescribeVpcs"),
+        count("DescribeDhcpOptions"),
+        count("DescribeSecurityGroups")
+    );
+}
