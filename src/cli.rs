@@ -37,6 +37,8 @@ pub enum Command {
     Sim(commands::sim::SimCommand),
     /// Show the changes that would bring the clusters to their manifests.
     Plan(commands::plan::PlanArgs),
+    /// Change the clusters to match their manifests, in a safe order.
+    Apply(commands::apply::ApplyArgs),
     /// Check manifests without calling AWS: every error, with its place.
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON schema of a manifest (for editors and CI).

@@ -5,11 +5,13 @@
 //! provider reads [`live::Live`], the planner turns both into a plan, and apply
 //! walks it. Only `provider` and `sim` do network I/O.
 
+pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod diagnostic;
 pub mod error;
+pub mod event;
 pub mod graph;
 pub mod live;
 pub mod manifest;
@@ -19,6 +21,7 @@ pub mod provider;
 pub mod saved;
 pub mod sim;
 pub mod view;
+pub mod wait;
 pub mod workflow;
 
 use commands::{Context, Exit};

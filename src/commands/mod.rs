@@ -1,6 +1,7 @@
 //! One file per verb. Each maps its arguments to options and calls the
 //! library; none holds logic of its own.
 
+pub mod apply;
 pub mod plan;
 pub mod schema;
 pub mod sim;
@@ -43,6 +44,7 @@ pub async fn run(cli: Cli, ctx: Context) -> Result<Exit> {
     match cli.command {
         Command::Sim(cmd) => sim::run(cmd, &ctx).await,
         Command::Plan(args) => plan::run(args, &ctx).await,
+        Command::Apply(args) => apply::run(args, &ctx).await,
         Command::Validate(args) => validate::run(args, &ctx).await,
         Command::Schema(args) => schema::run(args, &ctx).await,
     }

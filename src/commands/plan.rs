@@ -43,6 +43,8 @@ impl AwsArgs {
             region: self.region.clone(),
             max_attempts: None,
             roles,
+            endpoint_url: None,
+            static_credentials: None,
         }
     }
 }

@@ -51,6 +51,12 @@ pub struct AwsOptions {
     pub max_attempts: Option<u32>,
     /// Roles to assume, per account (from the manifests or a saved plan).
     pub roles: BTreeMap<String, String>,
+    /// Another endpoint for every service (the in-process emulator of
+    /// `eksgate demo`); otherwise `AWS_ENDPOINT_URL` and the config files
+    /// decide, as for any AWS tool.
+    pub endpoint_url: Option<String>,
+    /// Fixed credentials (for the emulator) instead of the default chain.
+    pub static_credentials: Option<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -81,6 +87,18 @@ impl AwsProvider {
         }
         if let Some(r) = &opts.region {
             loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((key, secret)) = &opts.static_credentials {
+            loader = loader.credentials_provider(aws_sdk_eks::config::Credentials::new(
+                key.clone(),
+                secret.clone(),
+                None,
+                None,
+                "eksgate-static",
+            ));
         }
         let base = loader.load().await;
         AwsProvider {
@@ -695,6 +713,29 @@ impl Provider for AwsProvider {
             }
         }
         Ok(live)
+    }
+
+    async fn list_clusters(&self, scope: &Scope) -> Result<Vec<String>, ProviderError> {
+        let c = self.clients(scope).await;
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            // 100 is EKS's largest page: the fewest calls for a big region.
+            let out = c
+                .eks
+                .list_clusters()
+                .max_results(100)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListClusters", e))?;
+            names.extend(out.clusters().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(names)
     }
 
     async fn describe_cluster(

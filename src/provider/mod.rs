@@ -98,6 +98,22 @@ pub trait Provider: Send + Sync {
         parallelism: usize,
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send;
 
+    /// The names of every cluster in the scope's region (`ListClusters`,
+    /// following `nextToken` to the last page), for `eksgate import`.
+    ///
+    /// The default says "not supported" so in-memory providers that have no
+    /// use for it need not implement it.
+    fn list_clusters(
+        &self,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<Vec<String>, ProviderError>> + Send {
+        let _ = scope;
+        std::future::ready(Err(ProviderError::Transport {
+            operation: "ListClusters".into(),
+            message: "not supported".into(),
+        }))
+    }
+
     /// One cluster now, with the ids of its updates still `InProgress`.
     fn describe_cluster(
         &self,

@@ -4,6 +4,8 @@
 //! where the text goes and whether colour is wanted.
 
 pub mod plan;
+pub mod progress;
+pub mod report;
 
 pub use plan::{render_json, render_markdown, render_text};
 

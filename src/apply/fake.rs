@@ -1,0 +1,588 @@
+//! An in-memory AWS for the engine's tests: EKS endpoint updates that stay
+//! `InProgress` for a while and then end `Successful` (or `Failed`), one
+//! update at a time per cluster (`InUse`), AWS's own updates, the rejection
+//! of a no-op and of both-off, EC2's "support before hostnames" rule, and
+//! duplicate security-group rules. Every call is recorded with its time, and
+//! every call the real AWS would reject, or that breaks a safety rule, is
+//! recorded as a violation, so tests can assert there were none.
+//!
+//! Test-only. It models DESIGN.md section 1 at the trait level; the wire
+//! format is the emulator's job (`sim`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+use crate::desired::{AccessSource, ClusterKey, DesiredCluster, EndpointAccess};
+use crate::live::{
+    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
+    SecurityGroupKey, VpcKey,
+};
+use crate::plan::{EndpointSettings, HttpsSources};
+use crate::provider::{
+    DnsAttribute, IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateState,
+    UpdateStatus,
+};
+
+pub const REGION: &str = "eu-west-1";
+
+/// One recorded call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub at: Duration,
+    pub op: &'static str,
+    #[allow(dead_code)] // shown by `{:?}` when a test fails
+    pub target: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeUpdate {
+    pub id: String,
+    pub started: Instant,
+    pub duration: Duration,
+    /// `errorCode`, `errorMessage` when it ends `Failed`.
+    pub fails: Option<(String, String)>,
+    /// The endpoint it sets once `Successful`; `None` for AWS's own updates.
+    pub target: Option<(EndpointAccess, Option<BTreeSet<IpNet>>)>,
+    pub ours: bool,
+    applied: bool,
+}
+
+impl FakeUpdate {
+    pub fn ends_at(&self) -> Instant {
+        self.started + self.duration
+    }
+
+    fn status(&self, now: Instant) -> UpdateStatus {
+        if now < self.ends_at() {
+            UpdateStatus::InProgress
+        } else if self.fails.is_some() {
+            UpdateStatus::Failed
+        } else {
+            UpdateStatus::Successful
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeCluster {
+    pub vpc_id: String,
+    pub sg: Option<String>,
+    pub endpoint: EndpointAccess,
+    pub cidrs: BTreeSet<IpNet>,
+    pub updates: Vec<FakeUpdate>,
+    /// How long each new update of ours runs.
+    pub update_duration: Duration,
+    /// Our next updates end `Failed` with this error.
+    pub fail_updates: Option<(String, String)>,
+    /// The next `UpdateClusterConfig` finds an AWS update that started just
+    /// before it (the race the re-read cannot close), running this long.
+    pub race_next_update: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeVpc {
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+}
+
+#[derive(Default)]
+struct World {
+    clusters: BTreeMap<String, FakeCluster>,
+    vpcs: BTreeMap<String, FakeVpc>,
+    groups: BTreeMap<String, BTreeSet<AccessSource>>,
+    calls: Vec<Call>,
+    violations: Vec<String>,
+    next_id: u32,
+}
+
+pub struct FakeAws {
+    start: Instant,
+    /// Each call takes this long, so concurrent steps really overlap.
+    latency: Duration,
+    world: Mutex<World>,
+}
+
+pub fn public() -> EndpointAccess {
+    EndpointAccess {
+        public: true,
+        private: false,
+    }
+}
+
+pub fn private() -> EndpointAccess {
+    EndpointAccess {
+        public: false,
+        private: true,
+    }
+}
+
+pub fn both() -> EndpointAccess {
+    EndpointAccess {
+        public: true,
+        private: true,
+    }
+}
+
+pub fn open() -> BTreeSet<IpNet> {
+    ["0.0.0.0/0".parse::<IpNet>().unwrap()]
+        .into_iter()
+        .collect()
+}
+
+fn aws(operation: &str, code: &str, message: impl Into<String>) -> ProviderError {
+    ProviderError::Aws {
+        operation: operation.into(),
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+impl FakeAws {
+    pub fn new() -> Self {
+        FakeAws {
+            start: Instant::now(),
+            latency: Duration::from_millis(1),
+            world: Mutex::new(World::default()),
+        }
+    }
+
+    /// A cluster in its own VPC (`vpc-NAME`, DNS on) with a cluster security
+    /// group `sg-NAME` that lets nothing in on 443.
+    pub fn cluster(self, name: &str, endpoint: EndpointAccess) -> Self {
+        self.cluster_in(name, endpoint, &format!("vpc-{name}"))
+    }
+
+    pub fn cluster_in(self, name: &str, endpoint: EndpointAccess, vpc: &str) -> Self {
+        {
+            let mut w = self.world.lock().unwrap();
+            w.clusters.insert(
+                name.to_string(),
+                FakeCluster {
+                    vpc_id: vpc.to_string(),
+                    sg: Some(format!("sg-{name}")),
+                    endpoint,
+                    cidrs: open(),
+                    updates: Vec::new(),
+                    update_duration: Duration::from_millis(40),
+                    fail_updates: None,
+                    race_next_update: None,
+                },
+            );
+            w.vpcs.entry(vpc.to_string()).or_insert(FakeVpc {
+                dns_support: true,
+                dns_hostnames: true,
+            });
+            w.groups.insert(format!("sg-{name}"), BTreeSet::new());
+        }
+        self
+    }
+
+    pub fn vpc(self, vpc: &str, dns_support: bool, dns_hostnames: bool) -> Self {
+        self.world.lock().unwrap().vpcs.insert(
+            vpc.to_string(),
+            FakeVpc {
+                dns_support,
+                dns_hostnames,
+            },
+        );
+        self
+    }
+
+    pub fn edit(&self, name: &str, f: impl FnOnce(&mut FakeCluster)) {
+        let mut w = self.world.lock().unwrap();
+        f(w.clusters.get_mut(name).expect("a cluster of the fake"));
+    }
+
+    /// Starts an update of AWS's own on `name`, running for `duration`.
+    pub fn aws_update(&self, name: &str, id: &str, duration: Duration) {
+        self.edit(name, |c| {
+            c.updates.push(FakeUpdate {
+                id: id.to_string(),
+                started: Instant::now(),
+                duration,
+                fails: None,
+                target: None,
+                ours: false,
+                applied: false,
+            })
+        });
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.world.lock().unwrap().calls.clone()
+    }
+
+    pub fn calls_of(&self, op: &str) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.op == op).collect()
+    }
+
+    pub fn violations(&self) -> Vec<String> {
+        self.world.lock().unwrap().violations.clone()
+    }
+
+    pub fn endpoint_of(&self, name: &str) -> EndpointAccess {
+        let mut w = self.world.lock().unwrap();
+        settle(&mut w, Instant::now());
+        w.clusters[name].endpoint
+    }
+
+    pub fn updates_of(&self, name: &str) -> Vec<FakeUpdate> {
+        self.world.lock().unwrap().clusters[name].updates.clone()
+    }
+
+    /// Time since the fake was made, as calls record it.
+    pub fn at(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.start)
+    }
+
+    /// The live state the planner needs for `desired`, read without delay.
+    pub fn live(&self, desired: &[DesiredCluster]) -> Live {
+        let mut w = self.world.lock().unwrap();
+        settle(&mut w, Instant::now());
+        let mut live = Live::default();
+        for d in desired {
+            let Some(c) = w.clusters.get(&d.key.name) else {
+                live.clusters
+                    .insert(d.key.clone(), ClusterObservation::NotFound);
+                continue;
+            };
+            live.clusters.insert(
+                d.key.clone(),
+                ClusterObservation::Found(observe(&d.key.name, c, Instant::now())),
+            );
+            let v = &w.vpcs[&c.vpc_id];
+            live.vpcs.insert(
+                VpcKey {
+                    account: None,
+                    region: REGION.into(),
+                    vpc_id: c.vpc_id.clone(),
+                },
+                live_vpc(v),
+            );
+            if let Some(sg) = &c.sg {
+                live.security_groups.insert(
+                    SecurityGroupKey {
+                        account: None,
+                        region: REGION.into(),
+                        group_id: sg.clone(),
+                    },
+                    LiveSecurityGroup {
+                        https_ingress: w.groups[sg].clone(),
+                    },
+                );
+            }
+        }
+        live
+    }
+
+    fn record(&self, w: &mut World, op: &'static str, target: &str, detail: String) {
+        w.calls.push(Call {
+            at: self.start.elapsed(),
+            op,
+            target: target.to_string(),
+            detail,
+        });
+    }
+}
+
+fn live_vpc(v: &FakeVpc) -> LiveVpc {
+    LiveVpc {
+        dns_support: v.dns_support,
+        dns_hostnames: v.dns_hostnames,
+        dhcp_options_id: "dopt-1".into(),
+        domain_name_servers: vec!["AmazonProvidedDNS".into()],
+    }
+}
+
+/// Applies the updates that ended `Successful` by `now`, in order.
+fn settle(w: &mut World, now: Instant) {
+    for c in w.clusters.values_mut() {
+        for u in c.updates.iter_mut() {
+            if u.applied || now < u.ends_at() {
+                continue;
+            }
+            u.applied = true;
+            if u.fails.is_some() {
+                continue;
+            }
+            if let Some((endpoint, cidrs)) = &u.target {
+                c.endpoint = *endpoint;
+                if let Some(cidrs) = cidrs {
+                    c.cidrs = cidrs.clone();
+                }
+            }
+        }
+    }
+}
+
+fn in_progress(c: &FakeCluster, now: Instant) -> Vec<String> {
+    c.updates
+        .iter()
+        .filter(|u| u.status(now) == UpdateStatus::InProgress)
+        .map(|u| u.id.clone())
+        .collect()
+}
+
+fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
+    // AWS's own updates may leave the cluster `ACTIVE` (DESIGN.md section 1);
+    // ours make it `UPDATING`.
+    let ours_running = c
+        .updates
+        .iter()
+        .any(|u| u.ours && u.status(now) == UpdateStatus::InProgress);
+    LiveCluster {
+        key: ClusterKey {
+            account: None,
+            region: REGION.into(),
+            name: name.into(),
+        },
+        arn: format!("arn:aws:eks:{REGION}:111122223333:cluster/{name}"),
+        status: if ours_running {
+            ClusterStatus::Updating
+        } else {
+            ClusterStatus::Active
+        },
+        vpc_id: c.vpc_id.clone(),
+        security_group_id: c.sg.clone(),
+        endpoint: c.endpoint,
+        public_access_cidrs: c.cidrs.clone(),
+        updates_in_progress: in_progress(c, now),
+    }
+}
+
+fn sources_of(h: &HttpsSources) -> BTreeSet<AccessSource> {
+    h.cidrs
+        .iter()
+        .map(|c| AccessSource::Cidr(c.parse::<IpNet>().unwrap().trunc()))
+        .chain(
+            h.security_groups
+                .iter()
+                .map(|g| AccessSource::SecurityGroup(g.clone())),
+        )
+        .collect()
+}
+
+impl Provider for FakeAws {
+    async fn read(
+        &self,
+        clusters: &[DesiredCluster],
+        _parallelism: usize,
+    ) -> Result<Live, ProviderError> {
+        Ok(self.live(clusters))
+    }
+
+    async fn describe_cluster(
+        &self,
+        _scope: &Scope,
+        name: &str,
+    ) -> Result<ClusterObservation, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let mut w = self.world.lock().unwrap();
+        let now = Instant::now();
+        settle(&mut w, now);
+        self.record(&mut w, "DescribeCluster", name, String::new());
+        Ok(match w.clusters.get(name) {
+            Some(c) => ClusterObservation::Found(observe(name, c, now)),
+            None => ClusterObservation::NotFound,
+        })
+    }
+
+    async fn update_endpoint(
+        &self,
+        _scope: &Scope,
+        name: &str,
+        settings: &EndpointSettings,
+    ) -> Result<UpdateStart, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let mut guard = self.world.lock().unwrap();
+        let w = &mut *guard;
+        let now = Instant::now();
+        settle(w, now);
+        let detail = format!(
+            "public={} private={} cidrs={:?}",
+            settings.public_access, settings.private_access, settings.public_access_cidrs
+        );
+        self.record(w, "UpdateClusterConfig", name, detail);
+        let op = "UpdateClusterConfig";
+        let Some(c) = w.clusters.get_mut(name) else {
+            return Err(aws(op, "ResourceNotFoundException", "No cluster found"));
+        };
+        if let Some(d) = c.race_next_update.take() {
+            let id = format!("aws-race-{name}");
+            c.updates.push(FakeUpdate {
+                id: id.clone(),
+                started: now,
+                duration: d,
+                fails: None,
+                target: None,
+                ours: false,
+                applied: false,
+            });
+            return Ok(UpdateStart::InUse(id));
+        }
+        if !settings.public_access && !settings.private_access {
+            w.violations.push(format!("{name}: both-off call"));
+            return Err(aws(
+                op,
+                "InvalidParameterException",
+                "Both private and public endpoint access cannot be false",
+            ));
+        }
+        if let Some(id) = in_progress(c, now).first() {
+            w.violations
+                .push(format!("{name}: call while update `{id}` was in progress"));
+            return Ok(UpdateStart::InUse(id.clone()));
+        }
+        let cidrs: Option<BTreeSet<IpNet>> = settings.public_access_cidrs.as_ref().map(|l| {
+            l.iter()
+                .map(|s| s.parse::<IpNet>().unwrap().trunc())
+                .collect()
+        });
+        let target = EndpointAccess {
+            public: settings.public_access,
+            private: settings.private_access,
+        };
+        if target == c.endpoint && cidrs.as_ref().is_none_or(|l| *l == c.cidrs) {
+            w.violations.push(format!("{name}: no-op call"));
+            return Ok(UpdateStart::AlreadyConverged);
+        }
+        // The staged order: public access goes off only once private access
+        // is on, i.e. its update ended `Successful`.
+        if c.endpoint.public && !target.public && !c.endpoint.private {
+            w.violations.push(format!(
+                "{name}: public access turned off before private access was on"
+            ));
+        }
+        w.next_id += 1;
+        let id = format!("upd-{}", w.next_id);
+        c.updates.push(FakeUpdate {
+            id: id.clone(),
+            started: now,
+            duration: c.update_duration,
+            fails: c.fail_updates.clone(),
+            target: Some((target, cidrs)),
+            ours: true,
+            applied: false,
+        });
+        Ok(UpdateStart::Started(id))
+    }
+
+    async fn describe_update(
+        &self,
+        _scope: &Scope,
+        name: &str,
+        update_id: &str,
+    ) -> Result<UpdateState, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let mut w = self.world.lock().unwrap();
+        let now = Instant::now();
+        settle(&mut w, now);
+        self.record(&mut w, "DescribeUpdate", name, update_id.to_string());
+        let u = w
+            .clusters
+            .get(name)
+            .and_then(|c| c.updates.iter().find(|u| u.id == update_id))
+            .ok_or_else(|| {
+                aws(
+                    "DescribeUpdate",
+                    "ResourceNotFoundException",
+                    "No update found",
+                )
+            })?;
+        let status = u.status(now);
+        let errors = match (&status, &u.fails) {
+            (UpdateStatus::Failed, Some(e)) => vec![e.clone()],
+            _ => Vec::new(),
+        };
+        Ok(UpdateState {
+            id: u.id.clone(),
+            status,
+            errors,
+        })
+    }
+
+    async fn read_vpc(&self, _scope: &Scope, vpc_id: &str) -> Result<LiveVpc, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let mut w = self.world.lock().unwrap();
+        self.record(&mut w, "DescribeVpcAttribute", vpc_id, String::new());
+        w.vpcs
+            .get(vpc_id)
+            .map(live_vpc)
+            .ok_or_else(|| aws("DescribeVpcs", "InvalidVpcID.NotFound", "no such VPC"))
+    }
+
+    async fn set_vpc_dns(
+        &self,
+        _scope: &Scope,
+        vpc_id: &str,
+        attribute: DnsAttribute,
+        value: bool,
+    ) -> Result<(), ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let mut guard = self.world.lock().unwrap();
+        let w = &mut *guard;
+        self.record(
+            w,
+            "ModifyVpcAttribute",
+            vpc_id,
+            format!("{attribute:?}={value}"),
+        );
+        let Some(v) = w.vpcs.get_mut(vpc_id) else {
+            return Err(aws(
+                "ModifyVpcAttribute",
+                "InvalidVpcID.NotFound",
+                "no such VPC",
+            ));
+        };
+        match attribute {
+            DnsAttribute::Support => v.dns_support = value,
+            DnsAttribute::Hostnames => {
+                if value && !v.dns_support {
+                    w.violations
+                        .push(format!("{vpc_id}: DNS hostnames before DNS support"));
+                    return Err(aws(
+                        "ModifyVpcAttribute",
+                        "InvalidParameterValue",
+                        "enableDnsHostnames requires enableDnsSupport",
+                    ));
+                }
+                v.dns_hostnames = value;
+            }
+        }
+        Ok(())
+    }
+
+    async fn authorize_https_ingress(
+        &self,
+        _scope: &Scope,
+        group_id: &str,
+        sources: &HttpsSources,
+    ) -> Result<IngressOutcome, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let mut w = self.world.lock().unwrap();
+        self.record(
+            &mut w,
+            "AuthorizeSecurityGroupIngress",
+            group_id,
+            format!("{sources:?}"),
+        );
+        let add = sources_of(sources);
+        let Some(g) = w.groups.get_mut(group_id) else {
+            return Err(aws(
+                "AuthorizeSecurityGroupIngress",
+                "InvalidGroup.NotFound",
+                "no such group",
+            ));
+        };
+        // EC2 fails the whole call on one duplicate rule.
+        if add.iter().any(|s| g.contains(s)) {
+            return Ok(IngressOutcome::AlreadyPresent);
+        }
+        g.extend(add);
+        Ok(IngressOutcome::Added)
+    }
+}

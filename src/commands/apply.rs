@@ -1,0 +1,250 @@
+//! `eksgate apply [PATH]...` / `eksgate apply --plan FILE`: plan (or load a
+//! saved plan and check it is still true), show it, ask for `yes` on a
+//! terminal unless `--auto-approve`, run it through the apply engine while a
+//! view renders its events, then print the report. The first Ctrl-C stops
+//! starting steps and lists the AWS updates still running; a second one exits
+//! at once.
+
+use std::io::{BufRead, Write as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::commands::plan::{blocked_exit, print_warnings, render, AwsArgs, PlanFormat};
+use crate::commands::{Context, Exit};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::provider::aws::AwsProvider;
+use crate::provider::Provider;
+use crate::saved::SavedBody;
+use crate::view::progress;
+use crate::wait::WaitOptions;
+use crate::workflow;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFormat {
+    /// Progress bars on a terminal, timestamped lines otherwise.
+    #[default]
+    Text,
+    /// One JSON object per event on stdout.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files, or directories whose `*.toml` files are read.
+    #[arg(value_name = "PATH", conflicts_with = "plan")]
+    pub paths: Vec<PathBuf>,
+    /// Apply a plan saved with `eksgate plan --out FILE`, if it still holds.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Apply only these clusters (`REGION/NAME`, repeatable).
+    #[arg(long, value_name = "REGION/NAME", conflicts_with = "plan")]
+    pub target: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Start no new step after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Run steps that turn public access off with nothing declared in
+    /// `private_access_from`.
+    #[arg(long)]
+    pub allow_lockout: bool,
+    /// How long to wait for one AWS update.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
+    pub wait_timeout: Duration,
+    /// The first interval between two polls of an update.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub poll_interval: Duration,
+    /// The longest interval between two polls of an update.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
+    pub poll_max_interval: Duration,
+    #[arg(long, value_enum, default_value_t = ProgressFormat::Text)]
+    pub format: ProgressFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl ApplyArgs {
+    fn options(&self) -> ApplyOptions {
+        ApplyOptions {
+            parallelism: usize::from(self.aws.parallelism),
+            fail_fast: self.fail_fast,
+            allow_lockout: self.allow_lockout,
+            wait: WaitOptions {
+                first_interval: self.poll_interval,
+                max_interval: self.poll_max_interval.max(self.poll_interval),
+                timeout: self.wait_timeout,
+            },
+        }
+    }
+}
+
+pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
+    let (plan, provider) = match &args.plan {
+        Some(path) => saved_plan(path, &args).await?,
+        None => fresh_plan(&args, ctx).await?,
+    };
+    let json = args.format == ProgressFormat::Json;
+    if !json {
+        print!(
+            "{}",
+            render(&plan, PlanFormat::Text, ctx.printer.stdout_color)
+        );
+    }
+    if !plan.has_changes() {
+        return Ok(blocked_exit(&plan, ctx).unwrap_or(Exit::Success));
+    }
+    if !args.auto_approve && !confirm(&plan, ctx)? {
+        eprintln!("Apply cancelled; nothing was changed.");
+        return Ok(Exit::Failure);
+    }
+    let report = execute(&plan, &provider, &args.options(), args.format, ctx).await;
+    finish(&plan, &report, json, ctx)
+}
+
+/// Runs the plan with a view and Ctrl-C handling; the engine never prints.
+pub async fn execute<P: Provider>(
+    plan: &Plan,
+    provider: &P,
+    opts: &ApplyOptions,
+    format: ProgressFormat,
+    ctx: &Context,
+) -> ApplyReport {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (cancel_tx, cancel_rx) = apply::cancel_signal();
+    let mut view: Box<dyn progress::EventView + Send> = match format {
+        ProgressFormat::Json => Box::new(progress::JsonView::stdout()),
+        ProgressFormat::Text if ctx.printer.progress_bars() => {
+            Box::new(progress::TerminalView::new())
+        }
+        ProgressFormat::Text if ctx.printer.quiet => Box::new(progress::SilentView),
+        ProgressFormat::Text => Box::new(progress::LineView::stderr()),
+    };
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+            eprintln!("\nInterrupted: starting no new step. Press Ctrl-C again to exit at once.");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Exiting; AWS updates already started go on in AWS.");
+                std::process::exit(130);
+            }
+        }
+    });
+    let (report, ()) = tokio::join!(
+        apply::apply(plan, provider, opts, tx, cancel_rx),
+        progress::drive(view.as_mut(), rx)
+    );
+    signals.abort();
+    report
+}
+fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Result<Exit> {
+    if json {
+        let line = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
+        println!("{line}");
+    } else {
+        print!(
+            "{}",
+            crate::view::report::render_report(report, ctx.printer.stdout_color)
+        );
+    }
+    if report.interrupted {
+        return Ok(Exit::Interrupted);
+    }
+    if plan.is_blocked() || !report.success() {
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Success)
+}
+
+async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<(Plan, AwsProvider)> {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let manifests = workflow::load(&paths)?;
+    print_warnings(&manifests.warnings, ctx);
+    let desired = workflow::select(manifests.desired, &args.target)?;
+    let provider = AwsProvider::new(args.aws.options(workflow::roles(&desired))).await;
+    let (_live, plan) =
+        workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
+    Ok((plan, provider))
+}
+
+/// Loads a saved plan and re-reads the live state of its clusters: if any
+/// step would now be planned differently, the whole plan is refused and
+/// nothing is changed.
+async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<(Plan, AwsProvider)> {
+    let saved = SavedBody::read(path)?;
+    let provider = AwsProvider::new(args.aws.options(saved.roles.clone())).await;
+    let (_live, now) =
+        workflow::read_and_plan(&provider, &saved.desired, usize::from(args.aws.parallelism))
+            .await?;
+    if let Some(why) = staleness(&saved.plan, &now) {
+        return Err(Error::user_hint(
+            format!("the plan is stale: {why}; nothing was changed"),
+            "plan again with `eksgate plan --out FILE` and review the new plan",
+        ));
+    }
+    Ok((saved.plan, provider))
+}
+
+/// Why a saved plan no longer matches what planning now gives, if it does not.
+pub fn staleness(saved: &Plan, now: &Plan) -> Option<String> {
+    for s in &saved.steps {
+        match now.step(&s.id) {
+            None => return Some(format!("step `{}` is no longer needed", s.id)),
+            Some(n) if n.fingerprint != s.fingerprint => {
+                return Some(format!(
+                    "the live state of step `{}` changed since it was planned",
+                    s.id
+                ))
+            }
+            Some(n) if n.after != s.after || n.kind != s.kind || n.depends_on != s.depends_on => {
+                return Some(format!("step `{}` would now be planned differently", s.id))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = now.steps.iter().find(|n| saved.step(&n.id).is_none()) {
+        return Some(format!(
+            "step `{}` is now needed but is not in the plan",
+            extra.id
+        ));
+    }
+    if now.findings != saved.findings {
+        return Some("what blocks the clusters changed since the plan was made".to_string());
+    }
+    None
+}
+
+/// Asks for `yes` on a terminal; refuses without one.
+fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
+    if !ctx.printer.stdin_is_terminal {
+        return Err(Error::user_hint(
+            "refusing to apply without confirmation: standard input is not a terminal",
+            "review the plan, then run again with `--auto-approve`",
+        ));
+    }
+    let risky = plan.steps.iter().filter(|s| s.lockout_risk).count();
+    let mut err = std::io::stderr().lock();
+    if risky > 0 {
+        writeln!(
+            err,
+            "warning: {risky} step(s) turn public access off with nothing in `private_access_from`; they are refused unless `--allow-lockout` is given"
+        )?;
+    }
+    write!(
+        err,
+        "\nApply these {} steps? Only `yes` is accepted: ",
+        plan.steps.len()
+    )?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}

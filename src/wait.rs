@@ -1,0 +1,547 @@
+//! Waiting for AWS: poll until an EKS update (or a cluster that is
+//! `UPDATING`) has finished, with a schedule that keeps both the number of
+//! calls and the lag between "AWS finished" and "eksgate noticed" small, a
+//! timeout, and an interruption signal.
+//!
+//! This module owns the poll schedule and the retry of failed polls. It must
+//! not decide what a finished update means for a step (that is `apply`) and
+//! must not emit events or print: callers see each answer through a callback.
+//!
+//! # The schedule, and why
+//!
+//! An update of unknown duration `D` is polled at `anchor + t1, t2, ...`, where
+//! `anchor` is the moment eksgate learnt the update id (the answer to
+//! `UpdateClusterConfig`, so never before AWS's `createdAt`) and each interval
+//! is a tenth of the update's age, clamped to `[first_interval, max_interval]`:
+//!
+//! ```text
+//! interval(age) = clamp(age / 10, first_interval, max_interval)
+//! ```
+//!
+//! - Lag: the poll after the update ends comes at most one interval later, and
+//!   an interval is at most `max(first_interval, age / 10)`, so the lag is at
+//!   most 10% of `D` once `D >= 10 * first_interval`, and at most
+//!   `first_interval` before that.
+//! - Calls: about `D / first_interval` while the age is under
+//!   `10 * first_interval`, then the intervals grow by 10% per poll
+//!   (exponential backoff in time) until `max_interval`. With
+//!   `first_interval = D / 10` that is 10 polls and a lag of a few
+//!   milliseconds when the update ends on schedule (at most `first_interval`
+//!   otherwise). With the defaults (2s, 15s) a 5-minute update takes about 41
+//!   polls with a lag of at most 15s (5%); 20 minutes about 100 polls.
+//! - Trade-off: a doubling backoff would poll less (about 25 times in 5
+//!   minutes) but its lag grows with the last interval (up to half the
+//!   duration); a fixed interval keeps the lag small but polls a 20-minute
+//!   update hundreds of times. A tenth of the age bounds the relative lag and
+//!   still grows geometrically.
+//! - Jitter: status polls are not jittered, because any random lengthening
+//!   breaks the lag bound and any shortening adds polls, and polls of
+//!   different clusters are already spread by their updates' own start times.
+//!   Jitter goes where contention is the problem: a poll that fails
+//!   (throttling, a server error, no answer) is retried after a "full jitter"
+//!   delay, uniform in `[0, min(max_interval, first_interval * 2^n))` for the
+//!   n-th consecutive failure, so callers that collided spread out.
+//!
+//! When eksgate waits for an update it did not start, it does not know its
+//! age (`DescribeUpdate`'s `createdAt` is not in [`UpdateState`]): it polls
+//! once at once, in case the update has already ended, then counts the age
+//! from the start of the wait, which only polls more often than needed.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::live::{ClusterObservation, ClusterStatus};
+use crate::provider::{Provider, ProviderError, Scope, UpdateState, UpdateStatus};
+
+/// How long and how often to wait for an AWS update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitOptions {
+    /// The smallest interval between two polls, and the first one.
+    pub first_interval: Duration,
+    /// The largest interval between two polls.
+    pub max_interval: Duration,
+    /// How long to wait for one update before giving up on it.
+    pub timeout: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            first_interval: Duration::from_secs(2),
+            max_interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The fraction of an update's age that the next poll waits (see the module
+/// docs): the bound on the lag relative to the update's duration.
+const AGE_FRACTION: u32 = 10;
+
+/// The interval before the next poll of an update that has been running for
+/// `age`.
+pub fn poll_interval(opts: &WaitOptions, age: Duration) -> Duration {
+    let first = opts.first_interval.max(Duration::from_millis(1));
+    // A cap below the first interval is a configuration slip: honour the first.
+    let cap = opts.max_interval.max(first);
+    (age / AGE_FRACTION).clamp(first, cap)
+}
+
+/// The delay before retrying after the `failures`-th consecutive failed
+/// poll: full jitter over an exponentially growing window.
+pub fn retry_delay(opts: &WaitOptions, failures: u32, rng: &mut impl Rng) -> Duration {
+    let first = opts.first_interval.max(Duration::from_millis(1));
+    let cap = opts.max_interval.max(first);
+    let window = first
+        .checked_mul(1u32 << failures.saturating_sub(1).min(20))
+        .unwrap_or(cap)
+        .min(cap);
+    window.mul_f64(rng.random::<f64>())
+}
+
+/// Whether a failed poll is worth retrying: no answer, throttling, or a
+/// server-side error. Anything else (an unknown update id, access denied)
+/// will not get better by asking again.
+pub fn is_retryable(err: &ProviderError) -> bool {
+    match err {
+        ProviderError::Transport { .. } => true,
+        ProviderError::Aws { code, .. } => matches!(
+            code.as_str(),
+            "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "ServerException"
+                | "ServiceUnavailableException"
+                | "ServiceUnavailable"
+                | "InternalFailure"
+                | "InternalError"
+                | "InternalServerError"
+        ),
+        ProviderError::AccountMismatch { .. } => false,
+    }
+}
+
+/// What one poll found: `done` once the wait is over, and a status to show.
+pub struct Polled<T> {
+    pub done: Option<T>,
+    pub status: String,
+}
+
+/// How a wait ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitEnd<T> {
+    /// The thing waited for finished; `polls` counts the answers, the last
+    /// one included (1 means it had already finished).
+    Finished { value: T, polls: u32 },
+    /// Still running at the timeout. `last_status` is the last answer, if any
+    /// poll got one.
+    TimedOut {
+        waited: Duration,
+        last_status: Option<String>,
+        last_error: Option<ProviderError>,
+    },
+    /// The cancel signal fired.
+    Cancelled,
+    /// A poll failed in a way retrying will not fix.
+    Failed(ProviderError),
+}
+
+/// Resolves once `cancel` holds `true`; never when its sender is dropped
+/// without cancelling.
+pub async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// A seed without the `os_rng` feature: std's `RandomState` is seeded by the
+/// OS once per process and differs per instance.
+fn rng() -> SmallRng {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6b73_6761_7465);
+    SmallRng::seed_from_u64(h.finish())
+}
+
+/// Polls until `poll` says done, the timeout passes, or `cancel` fires.
+///
+/// `anchor` is when the thing started (its age counts from there);
+/// `poll_now` polls once immediately instead of one interval after `anchor`.
+/// `on_status` sees every answer, the last one included.
+pub async fn poll_until<T, F, Fut>(
+    opts: &WaitOptions,
+    cancel: &mut watch::Receiver<bool>,
+    anchor: Instant,
+    poll_now: bool,
+    mut poll: F,
+    mut on_status: impl FnMut(&str),
+) -> WaitEnd<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Polled<T>, ProviderError>>,
+{
+    let start = Instant::now();
+    let deadline = start + opts.timeout;
+    let mut next = if poll_now {
+        start
+    } else {
+        anchor + poll_interval(opts, Duration::ZERO)
+    };
+    let mut rng = rng();
+    let mut failures = 0u32;
+    let mut polls = 0u32;
+    let mut last_status = None;
+    let mut last_error = None;
+    loop {
+        next = next.min(deadline);
+        tokio::select! {
+            biased;
+            () = cancelled(cancel) => return WaitEnd::Cancelled,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        let sent = Instant::now();
+        let answer = tokio::select! {
+            biased;
+            () = cancelled(cancel) => return WaitEnd::Cancelled,
+            answer = poll() => answer,
+        };
+        match answer {
+            Ok(p) => {
+                polls += 1;
+                failures = 0;
+                on_status(&p.status);
+                if let Some(value) = p.done {
+                    return WaitEnd::Finished { value, polls };
+                }
+                last_status = Some(p.status);
+                next = sent + poll_interval(opts, sent.saturating_duration_since(anchor));
+            }
+            Err(err) if is_retryable(&err) => {
+                failures += 1;
+                last_error = Some(err);
+                next = Instant::now() + retry_delay(opts, failures, &mut rng);
+            }
+            Err(err) => return WaitEnd::Failed(err),
+        }
+        if sent >= deadline {
+            return WaitEnd::TimedOut {
+                waited: sent.saturating_duration_since(start),
+                last_status,
+                last_error,
+            };
+        }
+    }
+}
+
+/// `DescribeUpdate`'s status as AWS spells it.
+pub fn status_str(status: &UpdateStatus) -> &str {
+    match status {
+        UpdateStatus::InProgress => "InProgress",
+        UpdateStatus::Successful => "Successful",
+        UpdateStatus::Failed => "Failed",
+        UpdateStatus::Cancelled => "Cancelled",
+        UpdateStatus::Other(s) => s,
+    }
+}
+
+/// Waits until update `update_id` of cluster `name` is no longer running
+/// (`Successful`, `Failed` or `Cancelled`) and returns its last state.
+#[allow(clippy::too_many_arguments)]
+pub async fn wait_for_update<P: Provider>(
+    provider: &P,
+    scope: &Scope,
+    name: &str,
+    update_id: &str,
+    opts: &WaitOptions,
+    cancel: &mut watch::Receiver<bool>,
+    anchor: Instant,
+    poll_now: bool,
+    on_status: impl FnMut(&str),
+) -> WaitEnd<UpdateState> {
+    let poll = move || async move {
+        let state = provider.describe_update(scope, name, update_id).await?;
+        let status = status_str(&state.status).to_string();
+        let finished = matches!(
+            state.status,
+            UpdateStatus::Successful | UpdateStatus::Failed | UpdateStatus::Cancelled
+        );
+        Ok(Polled {
+            done: finished.then_some(state),
+            status,
+        })
+    };
+    poll_until(opts, cancel, anchor, poll_now, poll, on_status).await
+}
+
+/// Waits until cluster `name` is no longer `UPDATING` (for a cluster that
+/// says so without listing an update) and returns its status then.
+pub async fn wait_while_updating<P: Provider>(
+    provider: &P,
+    scope: &Scope,
+    name: &str,
+    opts: &WaitOptions,
+    cancel: &mut watch::Receiver<bool>,
+    on_status: impl FnMut(&str),
+) -> WaitEnd<ClusterStatus> {
+    let poll = move || async move {
+        match provider.describe_cluster(scope, name).await? {
+            ClusterObservation::Found(c) => Ok(Polled {
+                status: c.status.as_str().to_string(),
+                done: (c.status != ClusterStatus::Updating).then_some(c.status),
+            }),
+            // Nothing left to wait for; the step that needs the cluster will
+            // report it missing.
+            ClusterObservation::NotFound => Ok(Polled {
+                status: "not found".to_string(),
+                done: Some(ClusterStatus::Other("NOT_FOUND".to_string())),
+            }),
+            ClusterObservation::AccountMismatch { expected, actual } => {
+                Err(ProviderError::AccountMismatch { expected, actual })
+            }
+        }
+    };
+    poll_until(opts, cancel, Instant::now(), true, poll, on_status).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+
+    fn opts(first_ms: u64, max_ms: u64, timeout_ms: u64) -> WaitOptions {
+        WaitOptions {
+            first_interval: Duration::from_millis(first_ms),
+            max_interval: Duration::from_millis(max_ms),
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[test]
+    fn interval_is_a_tenth_of_the_age_within_bounds() {
+        let o = WaitOptions::default();
+        let cases = [
+            (0, 2_000),
+            (10_000, 2_000),
+            (20_000, 2_000),
+            (30_000, 3_000),
+            (100_000, 10_000),
+            (150_000, 15_000),
+            (1_000_000, 15_000),
+        ];
+        for (age_ms, want_ms) in cases {
+            assert_eq!(
+                poll_interval(&o, Duration::from_millis(age_ms)),
+                Duration::from_millis(want_ms),
+                "age {age_ms}ms"
+            );
+        }
+        // A cap below the first interval does not shrink the first interval.
+        assert_eq!(
+            poll_interval(&opts(500, 100, 1_000), Duration::ZERO),
+            Duration::from_millis(500)
+        );
+    }
+
+    /// Simulates the schedule against an update of duration `d` that ends on
+    /// time: how many polls it takes and how late the last one is.
+    fn simulate(o: &WaitOptions, d: Duration) -> (u32, Duration) {
+        let mut t = poll_interval(o, Duration::ZERO);
+        let mut polls = 1;
+        while t < d {
+            t += poll_interval(o, t);
+            polls += 1;
+        }
+        (polls, t - d)
+    }
+
+    #[test]
+    fn poll_counts_and_lag_meet_the_targets() {
+        // (first, cap, duration) → (max polls, max lag)
+        let cases = [
+            // first interval a tenth of the duration: 10 polls, ends on a poll.
+            (300, 15_000, 3_000, 10, 0),
+            (100, 15_000, 1_000, 10, 0),
+            // the defaults on typical EKS durations: lag within 10%.
+            (2_000, 15_000, 300_000, 45, 15_000),
+            (2_000, 15_000, 1_200_000, 110, 15_000),
+            (2_000, 15_000, 45_000, 22, 4_500),
+        ];
+        for (first, cap, d, max_polls, max_lag) in cases {
+            let o = opts(first, cap, 3_600_000);
+            let (polls, lag) = simulate(&o, Duration::from_millis(d));
+            assert!(polls <= max_polls, "D={d}ms: {polls} polls");
+            assert!(
+                lag <= Duration::from_millis(max_lag),
+                "D={d}ms: lag {lag:?}"
+            );
+            assert!(
+                lag.as_millis() as f64 <= d as f64 * 0.1,
+                "D={d}ms: lag {lag:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_delay_is_full_jitter_under_a_growing_cap() {
+        let o = opts(100, 1_000, 10_000);
+        let mut rng = SmallRng::seed_from_u64(7);
+        for failures in 1..=8u32 {
+            let window = Duration::from_millis((100u64 << (failures - 1)).min(1_000));
+            for _ in 0..50 {
+                let d = retry_delay(&o, failures, &mut rng);
+                assert!(d < window || d == Duration::ZERO, "{failures}: {d:?}");
+            }
+        }
+        // Huge failure counts do not overflow.
+        assert!(retry_delay(&o, u32::MAX, &mut rng) <= Duration::from_millis(1_000));
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        let aws = |code: &str| ProviderError::Aws {
+            operation: "DescribeUpdate".into(),
+            code: code.into(),
+            message: String::new(),
+        };
+        assert!(is_retryable(&aws("ThrottlingException")));
+        assert!(is_retryable(&aws("ServerException")));
+        assert!(is_retryable(&ProviderError::Transport {
+            operation: "DescribeUpdate".into(),
+            message: "connection reset".into(),
+        }));
+        assert!(!is_retryable(&aws("ResourceNotFoundException")));
+        assert!(!is_retryable(&aws("AccessDeniedException")));
+    }
+
+    /// A scripted poll: answers in order, then "running" forever.
+    async fn run_script(
+        o: WaitOptions,
+        script: Vec<Result<Option<&'static str>, ProviderError>>,
+        poll_now: bool,
+    ) -> (WaitEnd<&'static str>, u32, Vec<String>) {
+        let calls = AtomicU32::new(0);
+        let script = Mutex::new(script.into_iter());
+        let seen = Mutex::new(Vec::new());
+        let (_tx, mut rx) = watch::channel(false);
+        let end = poll_until(
+            &o,
+            &mut rx,
+            Instant::now(),
+            poll_now,
+            || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let next = script.lock().unwrap().next();
+                async move {
+                    match next {
+                        Some(Ok(Some(v))) => Ok(Polled {
+                            done: Some(v),
+                            status: v.to_string(),
+                        }),
+                        Some(Err(e)) => Err(e),
+                        Some(Ok(None)) | None => Ok(Polled {
+                            done: None,
+                            status: "InProgress".to_string(),
+                        }),
+                    }
+                }
+            },
+            |s| seen.lock().unwrap().push(s.to_string()),
+        )
+        .await;
+        (
+            end,
+            calls.load(Ordering::SeqCst),
+            seen.into_inner().unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_and_other_errors_end_the_wait() {
+        let throttle = || {
+            Err(ProviderError::Aws {
+                operation: "DescribeUpdate".into(),
+                code: "ThrottlingException".into(),
+                message: "Rate exceeded".into(),
+            })
+        };
+        let (end, calls, seen) = run_script(
+            opts(2, 5, 2_000),
+            vec![Ok(None), throttle(), throttle(), Ok(Some("Successful"))],
+            false,
+        )
+        .await;
+        assert_eq!(
+            end,
+            WaitEnd::Finished {
+                value: "Successful",
+                polls: 2
+            }
+        );
+        assert_eq!(calls, 4);
+        assert_eq!(seen, vec!["InProgress", "Successful"]);
+
+        let not_found = ProviderError::Aws {
+            operation: "DescribeUpdate".into(),
+            code: "ResourceNotFoundException".into(),
+            message: "No update found".into(),
+        };
+        let (end, calls, _) =
+            run_script(opts(2, 5, 2_000), vec![Err(not_found.clone())], true).await;
+        assert_eq!(end, WaitEnd::Failed(not_found));
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn a_wait_times_out_after_a_last_poll_at_the_deadline() {
+        let began = std::time::Instant::now();
+        let (end, calls, _) = run_script(opts(10, 20, 80), vec![], false).await;
+        let took = began.elapsed();
+        match end {
+            WaitEnd::TimedOut {
+                waited,
+                last_status,
+                ..
+            } => {
+                assert!(waited >= Duration::from_millis(80), "{waited:?}");
+                assert_eq!(last_status.as_deref(), Some("InProgress"));
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!((4..=9).contains(&calls), "{calls} polls");
+        assert!(took < Duration::from_millis(1_000), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn cancel_ends_a_wait_at_once() {
+        let (tx, mut rx) = watch::channel(false);
+        let o = opts(1_000, 1_000, 60_000);
+        let began = std::time::Instant::now();
+        let waiter = poll_until::<(), _, _>(
+            &o,
+            &mut rx,
+            Instant::now(),
+            false,
+            || async {
+                Ok(Polled {
+                    done: None,
+                    status: "InProgress".to_string(),
+                })
+            },
+            |_| {},
+        );
+        let canceller = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = tx.send(true);
+        };
+        let (end, ()) = tokio::join!(waiter, canceller);
+        assert_eq!(end, WaitEnd::Cancelled);
+        assert!(began.elapsed() < Duration::from_millis(500));
+    }
+}
