@@ -43,4 +43,10 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON schema of a manifest (for editors and CI).
     Schema(commands::schema::SchemaArgs),
+    /// Write a manifest from the live state of a region's clusters.
+    Import(commands::import::ImportArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the roff man page, generated from the command line definition.
+    Man(commands::man::ManArgs),
 }

@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod event;
 pub mod graph;
+pub mod import;
 pub mod live;
 pub mod manifest;
 pub mod plan;

@@ -2,6 +2,9 @@
 //! library; none holds logic of its own.
 
 pub mod apply;
+pub mod completions;
+pub mod import;
+pub mod man;
 pub mod plan;
 pub mod schema;
 pub mod sim;
@@ -47,5 +50,8 @@ pub async fn run(cli: Cli, ctx: Context) -> Result<Exit> {
         Command::Apply(args) => apply::run(args, &ctx).await,
         Command::Validate(args) => validate::run(args, &ctx).await,
         Command::Schema(args) => schema::run(args, &ctx).await,
+        Command::Import(args) => import::run(args, &ctx).await,
+        Command::Completions(args) => completions::run(args, &ctx).await,
+        Command::Man(args) => man::run(args, &ctx).await,
     }
 }

@@ -2,6 +2,7 @@
 //! clients, driven against the emulator on a loopback port.
 
 mod common;
+mod import;
 mod manifest;
 mod plan;
 mod sim;

@@ -1,0 +1,456 @@
+//! `eksgate import`, `completions` and `man` as a user runs them. The import
+//! contract is checked end to end: import a region (more clusters than one
+//! `ListClusters` page), validate the file, plan it, and see no changes.
+
+use std::fmt::Write as _;
+
+use crate::common::*;
+
+/// The clusters whose settings matter; `filler` clusters are added to pass
+/// one `ListClusters` page (100).
+const WORLD: &str = r#"
+[[dhcp_options]]
+id = "dopt-0corp"
+region = "us-east-1"
+domain_name_servers = ["10.50.0.2"]
+
+[[vpc]]
+id = "vpc-0good"
+region = "us-east-1"
+dns_hostnames = true
+
+[[vpc]]
+id = "vpc-0nohostnames"
+region = "us-east-1"
+dns_hostnames = false
+
+[[vpc]]
+id = "vpc-0corpdns"
+region = "us-east-1"
+dns_hostnames = true
+dhcp_options = "dopt-0corp"
+
+[[security_group]]
+id = "sg-0a00000000000000a"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+https_ingress = ["10.20.0.0/16", "sg-0b000000000000001"]
+
+[[security_group]]
+id = "sg-0a00000000000000b"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+https_ingress = ["192.168.0.0/24"]
+
+[[security_group]]
+id = "sg-0a00000000000000c"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+
+[[security_group]]
+id = "sg-0b000000000000001"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+
+[[cluster]]
+name = "restricted"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+public_access = true
+private_access = false
+public_access_cidrs = ["203.0.113.0/24", "198.51.100.7/24"]
+
+[[cluster]]
+name = "private-only"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+security_group = "sg-0a00000000000000a"
+public_access = false
+private_access = true
+
+[[cluster]]
+name = "both"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+security_group = "sg-0a00000000000000b"
+public_access = true
+private_access = true
+public_access_cidrs = ["192.0.2.0/25"]
+
+[[cluster]]
+name = "private-bare"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+security_group = "sg-0a00000000000000c"
+public_access = false
+private_access = true
+
+[[cluster]]
+name = "elsewhere"
+region = "eu-west-1"
+vpc_id = "vpc-0eu"
+public_access = true
+private_access = false
+
+[[vpc]]
+id = "vpc-0eu"
+region = "eu-west-1"
+"#;
+
+/// Clusters that a plan of their import does not pass as "no changes", each
+/// for a reason the import says in a comment.
+const ODD: &str = r#"
+[[cluster]]
+name = "creating"
+region = "us-east-1"
+vpc_id = "vpc-0good"
+public_access = true
+private_access = false
+status = "CREATING"
+
+[[cluster]]
+name = "no-hostnames"
+region = "us-east-1"
+vpc_id = "vpc-0nohostnames"
+security_group = "sg-0a00000000000000c"
+public_access = true
+private_access = true
+
+[[cluster]]
+name = "corp-dns"
+region = "us-east-1"
+vpc_id = "vpc-0corpdns"
+public_access = false
+private_access = true
+"#;
+
+const FILLERS: usize = 120;
+
+fn world_with_fillers() -> String {
+    let mut w = WORLD.to_string();
+    for i in 0..FILLERS {
+        let _ = write!(
+            w,
+            "\n[[cluster]]\nname = \"filler-{i:03}\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-0good\"\npublic_access = true\nprivate_access = false\n"
+        );
+    }
+    w
+}
+
+#[tokio::test]
+async fn an_imported_region_validates_and_plans_with_no_changes() {
+    let sim = start(&world_with_fillers(), quick()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A repository that commits the schema, with manifests in a folder.
+    std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
+    std::fs::write(dir.path().join("schemas/manifest.schema.json"), "{}").unwrap();
+    std::fs::create_dir_all(dir.path().join("fleet")).unwrap();
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &[
+            "import",
+            "--region",
+            "us-east-1",
+            "--out",
+            "fleet/us-east-1.toml",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stderr(&out),
+        "Imported 124 clusters of `us-east-1` into `fleet/us-east-1.toml`; check it with `eksgate plan fleet/us-east-1.toml`.\n"
+    );
+    // Every page was read, and only the region asked for.
+    let lists: Vec<_> = requests(&sim)
+        .into_iter()
+        .filter(|(_, op, _, _)| op == "ListClusters")
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+
+    let text = std::fs::read_to_string(dir.path().join("fleet/us-east-1.toml")).unwrap();
+    assert!(
+        text.starts_with("#:schema ../schemas/manifest.schema.json\n"),
+        "{text}"
+    );
+    assert!(!text.contains("elsewhere"), "{text}");
+    for line in [
+        "public_access_cidrs = [\"198.51.100.0/24\", \"203.0.113.0/24\"]",
+        "private_access_from = [\"sg-0b000000000000001\", \"10.20.0.0/16\"]",
+        "private_access_from = [\"192.168.0.0/24\"]",
+        "public_access_cidrs = [\"192.0.2.0/25\"]",
+        "name = \"filler-119\"",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+
+    let out = eksgate(&sim, dir.path(), &["validate", "fleet/us-east-1.toml"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 file, 124 clusters: valid, 1 warning\n");
+    // `private-bare`: the import says the same in a comment.
+    assert!(
+        stderr(&out)
+            .starts_with("warning: nothing outside the VPC is declared to reach this cluster\n"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &["plan", "--detailed-exitcode", "fleet/us-east-1.toml"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "No changes: 124 clusters match their manifests\n"
+    );
+}
+
+#[tokio::test]
+async fn a_small_import_is_pinned() {
+    let sim = start(&format!("{WORLD}{ODD}"), quick()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &[
+            "import",
+            "--region",
+            "us-east-1",
+            "--cluster",
+            "restricted",
+            "--cluster",
+            "private-only",
+            "--cluster",
+            "both",
+            "--cluster",
+            "private-bare",
+            "--cluster",
+            "creating",
+            "--cluster",
+            "no-hostnames",
+            "--cluster",
+            "corp-dns",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    // No date or other run-dependent value: two imports of an unchanged
+    // region are the same bytes.
+    insta::assert_snapshot!(stdout(&out), @r#"
+    # Imported by `eksgate import` from the live state of region `us-east-1`
+    # (the 7 clusters named with `--cluster`).
+    # As written, `eksgate plan` shows no changes (except where a comment below says
+    # otherwise); edit the values to what the clusters should be, then plan again.
+    # No `account` is written: add one (or `[defaults]`) to pin the account the
+    # credentials must resolve to.
+    # For completion and checks in editors: `eksgate schema > manifest.schema.json`,
+    # then make `#:schema manifest.schema.json` the first line of this file.
+
+    # arn:aws:eks:us-east-1:123456789012:cluster/both (ACTIVE)
+    [[cluster]]
+    name = "both"
+    region = "us-east-1"
+    public_access = true
+    private_access = true
+    public_access_cidrs = ["192.0.2.0/25"]
+    # the sources the cluster security group `sg-0a00000000000000b` allows on TCP 443 now
+    private_access_from = ["192.168.0.0/24"]
+
+    # arn:aws:eks:us-east-1:123456789012:cluster/corp-dns (ACTIVE)
+    # warning: the DHCP options `dopt-0corp` of VPC `vpc-0corpdns` do not list `AmazonProvidedDNS`;
+    # `eksgate plan` blocks this cluster until they do (else the private endpoint's
+    # name does not resolve in the VPC)
+    [[cluster]]
+    name = "corp-dns"
+    region = "us-east-1"
+    public_access = false
+    private_access = true
+    # no `private_access_from`: the cluster has no cluster security group, so nothing
+    # outside the VPC is declared
+
+    # arn:aws:eks:us-east-1:123456789012:cluster/creating (CREATING)
+    # `CREATING`, not `ACTIVE`: `eksgate plan` blocks this cluster until it is `ACTIVE`
+    [[cluster]]
+    name = "creating"
+    region = "us-east-1"
+    public_access = true
+    private_access = false
+    public_access_cidrs = ["0.0.0.0/0"]
+
+    # arn:aws:eks:us-east-1:123456789012:cluster/no-hostnames (ACTIVE)
+    # warning: VPC `vpc-0nohostnames` has `enableDnsHostnames` off;
+    # `eksgate plan` turns it on, as private access needs
+    [[cluster]]
+    name = "no-hostnames"
+    region = "us-east-1"
+    public_access = true
+    private_access = true
+    public_access_cidrs = ["0.0.0.0/0"]
+    # no `private_access_from`: the cluster security group `sg-0a00000000000000c` allows no
+    # source on TCP 443, so nothing outside the VPC is declared
+
+    # arn:aws:eks:us-east-1:123456789012:cluster/private-bare (ACTIVE)
+    [[cluster]]
+    name = "private-bare"
+    region = "us-east-1"
+    public_access = false
+    private_access = true
+    # no `private_access_from`: the cluster security group `sg-0a00000000000000c` allows no
+    # source on TCP 443, so nothing outside the VPC is declared
+
+    # arn:aws:eks:us-east-1:123456789012:cluster/private-only (ACTIVE)
+    [[cluster]]
+    name = "private-only"
+    region = "us-east-1"
+    public_access = false
+    private_access = true
+    # the sources the cluster security group `sg-0a00000000000000a` allows on TCP 443 now
+    private_access_from = ["sg-0b000000000000001", "10.20.0.0/16"]
+
+    # arn:aws:eks:us-east-1:123456789012:cluster/restricted (ACTIVE)
+    [[cluster]]
+    name = "restricted"
+    region = "us-east-1"
+    public_access = true
+    private_access = false
+    public_access_cidrs = ["198.51.100.0/24", "203.0.113.0/24"]
+    "#);
+}
+
+#[tokio::test]
+async fn import_refuses_to_overwrite_without_force() {
+    let sim = start(WORLD, quick()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), "# mine\n").unwrap();
+    let args = [
+        "import",
+        "--region",
+        "us-east-1",
+        "--cluster",
+        "restricted",
+        "--out",
+        "fleet.toml",
+    ];
+    let out = eksgate(&sim, dir.path(), &args).await;
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(stderr(&out), @r"
+    error: `fleet.toml` already exists
+    hint: pass `--force` to overwrite it, or choose another `--out`
+    ");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap(),
+        "# mine\n"
+    );
+    // Refused before any call to AWS.
+    assert!(requests(&sim).is_empty());
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = eksgate(&sim, dir.path(), &forced).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
+    assert!(text.contains("name = \"restricted\""), "{text}");
+}
+
+#[tokio::test]
+async fn importing_clusters_that_do_not_exist_names_them_all() {
+    let sim = start(WORLD, quick()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = eksgate(
+        &sim,
+        dir.path(),
+        &[
+            "import",
+            "--region",
+            "us-east-1",
+            "--cluster",
+            "both",
+            "--cluster",
+            "nope",
+            "--cluster",
+            "gone",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    insta::assert_snapshot!(stderr(&out), @r"
+    error: clusters `gone`, `nope` not found in region `us-east-1`
+    hint: check the names and the account the credentials resolve to; without `--cluster`, `eksgate import --region us-east-1` imports every cluster of the region
+    ");
+}
+
+#[tokio::test]
+async fn an_empty_region_gives_a_manifest_and_a_warning() {
+    let sim = start(WORLD, quick()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = eksgate(&sim, dir.path(), &["import", "--region", "ap-south-1"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(stderr(&out), @r"
+    warning: region `ap-south-1` has no clusters
+    hint: check `--region` and the account the credentials resolve to
+    ");
+    assert!(stdout(&out).contains("# No clusters were found in `ap-south-1`."));
+}
+
+/// Runs the binary for commands that never reach AWS.
+fn offline(args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("eksgate")
+        .expect("the eksgate binary is built")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("eksgate ran")
+}
+
+#[test]
+fn completions_cover_the_commands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = offline(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let text = stdout(&out);
+        for word in ["eksgate", "plan", "import", "validate"] {
+            assert!(text.contains(word), "{shell}: no `{word}`");
+        }
+    }
+    let out = offline(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_man_page_names_every_command() {
+    let out = offline(&["man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.contains(".TH eksgate 1"), "{page}");
+    for sub in [
+        "plan",
+        "validate",
+        "schema",
+        "import",
+        "completions",
+        "man",
+        "sim",
+    ] {
+        assert!(
+            page.contains(&format!("eksgate\\-{sub}(1)")),
+            "no `{sub}` in:\n{page}"
+        );
+    }
+
+    let out = offline(&["man", "import"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.contains(".TH eksgate-import 1"), "{page}");
+    assert!(page.contains("\\-\\-region"), "{page}");
+
+    let out = offline(&["man", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error: `nope` is not an eksgate command\n"));
+}
