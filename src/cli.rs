@@ -39,6 +39,8 @@ pub enum Command {
     Plan(commands::plan::PlanArgs),
     /// Change the clusters to match their manifests, in a safe order.
     Apply(commands::apply::ApplyArgs),
+    /// Show eksgate at work on an emulated AWS account, in under a minute.
+    Demo(commands::demo::DemoArgs),
     /// Check manifests without calling AWS: every error, with its place.
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON schema of a manifest (for editors and CI).

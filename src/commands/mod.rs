@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod completions;
+pub mod demo;
 pub mod import;
 pub mod man;
 pub mod plan;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli, ctx: Context) -> Result<Exit> {
         Command::Sim(cmd) => sim::run(cmd, &ctx).await,
         Command::Plan(args) => plan::run(args, &ctx).await,
         Command::Apply(args) => apply::run(args, &ctx).await,
+        Command::Demo(args) => demo::run(args, &ctx).await,
         Command::Validate(args) => validate::run(args, &ctx).await,
         Command::Schema(args) => schema::run(args, &ctx).await,
         Command::Import(args) => import::run(args, &ctx).await,

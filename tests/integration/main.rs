@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real `eksgate` binary and real AWS SDK
 //! clients, driven against the emulator on a loopback port.
 
+mod apply;
 mod common;
 mod import;
 mod manifest;
