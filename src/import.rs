@@ -86,10 +86,9 @@ pub async fn read<P: Provider>(
         .map_err(provider_error)?;
 
     // Then the VPC and the cluster security group of those with private
-    // access on. `read` fetches a security group only for a cluster that
-    // declares `private_access_from`, so the probe declares a placeholder;
-    // its value is never compared with anything here. The endpoint is read
-    // again with them, which keeps each cluster's facts from one snapshot.
+    // access on: `read` fetches both for every cluster that wants private
+    // access. The endpoint is read again with them, which keeps each
+    // cluster's facts from one snapshot.
     let private: Vec<DesiredCluster> = names
         .iter()
         .filter(|n| matches!(found(&live, region, n), Some(c) if c.endpoint.private))
@@ -162,13 +161,6 @@ pub async fn read<P: Provider>(
 
 /// A declared cluster that makes `read` fetch what import needs.
 fn probe(region: &str, name: &str, private: bool) -> DesiredCluster {
-    let mut from = BTreeSet::new();
-    if private {
-        // Any source will do: it only makes `read` fetch the security group.
-        from.insert(AccessSource::Cidr(ipnet::IpNet::V4(
-            ipnet::Ipv4Net::default(),
-        )));
-    }
     DesiredCluster {
         key: ClusterKey {
             account: None,
@@ -181,7 +173,7 @@ fn probe(region: &str, name: &str, private: bool) -> DesiredCluster {
             private,
         },
         public_access_cidrs: None,
-        private_access_from: from,
+        private_access_from: BTreeSet::new(),
         wave: 0,
         origin: Origin {
             file: "<import>".into(),

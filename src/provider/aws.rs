@@ -600,8 +600,7 @@ impl Provider for AwsProvider {
             vpcs.entry(scope.clone())
                 .or_default()
                 .insert(found.vpc_id.clone());
-            if let (Some(sg), false) = (&found.security_group_id, c.private_access_from.is_empty())
-            {
+            if let Some(sg) = &found.security_group_id {
                 groups.entry(scope).or_default().insert(sg.clone());
             }
         }

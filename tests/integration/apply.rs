@@ -433,23 +433,9 @@ async fn an_interrupted_apply_resumes_without_a_conflicting_call() {
     )
     .await;
     let dir = manifest_dir(MANIFEST);
-    let mut child = tokio::process::Command::new(assert_cmd::cargo::cargo_bin!("eksgate"));
-    child
-        .current_dir(dir.path())
-        .args(apply_args(&[]))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("AWS_ENDPOINT_URL", sim.url())
-        .env("AWS_ACCESS_KEY_ID", "AKIDEKSGATETEST")
-        .env("AWS_SECRET_ACCESS_KEY", "eksgate-test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let child = child.spawn().unwrap();
+    let child = eksgate_cmd(&sim, dir.path(), &apply_args(&[]))
+        .spawn()
+        .unwrap();
     let pid = child.id().unwrap();
     // Wait until an update is running, then interrupt.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -139,6 +139,23 @@ pub async fn eksgate_env(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> std::process::Output {
+    let mut cmd = eksgate_cmd(sim, dir, args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .expect("eksgate finished within 5 minutes")
+        .expect("eksgate ran")
+}
+
+/// The `eksgate` command with the test environment, not yet started (for
+/// tests that signal or kill it while it runs).
+pub fn eksgate_cmd(
+    sim: &SimHandle,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(assert_cmd::cargo::cargo_bin!("eksgate"));
     cmd.current_dir(dir)
         .args(args)
@@ -153,14 +170,10 @@ pub async fn eksgate_env(
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    tokio::time::timeout(Duration::from_secs(300), cmd.output())
-        .await
-        .expect("eksgate finished within 5 minutes")
-        .expect("eksgate ran")
+    cmd
 }
 
 pub fn stdout(o: &std::process::Output) -> String {
