@@ -52,6 +52,12 @@ pub struct ApplyOptions {
     pub fail_fast: bool,
     /// Run steps marked `lockout_risk` instead of refusing them.
     pub allow_lockout: bool,
+    /// A later wave starts only while at most this many clusters failed in
+    /// the waves before it (`--max-failures`).
+    pub max_failures: usize,
+    /// Apply this many clusters of the first wave first, and the rest of it
+    /// only once they finished (`--canary`); 0 means no canaries.
+    pub canary: usize,
     pub wait: WaitOptions,
 }
 
@@ -61,6 +67,8 @@ impl Default for ApplyOptions {
             parallelism: 10,
             fail_fast: false,
             allow_lockout: false,
+            max_failures: 0,
+            canary: 0,
             wait: WaitOptions::default(),
         }
     }
@@ -184,6 +192,30 @@ pub enum Change {
     },
 }
 
+/// A wave (or the rest of the first wave after its canaries) that did not
+/// start because too many clusters failed before it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldWave {
+    pub wave: u32,
+    /// Only the part of the wave after its canaries was held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_canary: bool,
+    pub reason: String,
+    /// The clusters that did not start, in the plan's order.
+    pub clusters: Vec<ClusterKey>,
+}
+
+impl HeldWave {
+    /// `wave 1` or `the rest of wave 0 after its canaries`.
+    pub fn label(&self) -> String {
+        if self.after_canary {
+            format!("the rest of wave {} after its canaries", self.wave)
+        } else {
+            format!("wave {}", self.wave)
+        }
+    }
+}
+
 /// Everything an apply did, for the final report and for exit codes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyReport {
@@ -202,6 +234,9 @@ pub struct ApplyReport {
     /// `--fail-fast` stopped the apply after this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_after: Option<String>,
+    /// Waves that did not start (`--max-failures`), in rollout order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldWave>,
     /// The plan's steps do not form a valid graph (a hand-edited plan); no
     /// step ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,7 +300,8 @@ pub async fn apply<P: Provider>(
                 .iter()
                 .map(|s| graph.dependencies(&s.id))
                 .collect();
-            walk(&ctx, plan, &order, &deps, &mut w, cancel).await;
+            let phases = Phases::new(plan, opts.canary);
+            walk(&ctx, plan, &order, &deps, &phases, &mut w, cancel).await;
         }
         Err(err) => {
             w.invalid_plan = Some(err.to_string());
@@ -331,6 +367,7 @@ struct Walk {
     interrupted: bool,
     stopped_after: Option<String>,
     invalid_plan: Option<String>,
+    held: Vec<HeldWave>,
 }
 
 impl Walk {
@@ -345,6 +382,7 @@ impl Walk {
             interrupted: false,
             stopped_after: None,
             invalid_plan: None,
+            held: Vec::new(),
         }
     }
 
@@ -445,6 +483,7 @@ impl Walk {
             counts,
             interrupted: self.interrupted,
             stopped_after: self.stopped_after,
+            held: self.held,
             invalid_plan: self.invalid_plan,
             elapsed_ms,
         }
@@ -470,23 +509,219 @@ async fn next_finished(running: &mut Vec<StepFuture<'_>>) -> (usize, StepResult)
     .await
 }
 
+/// One stretch of the rollout: a wave, or with `--canary` the canaries of
+/// the first wave and then the rest of it. A phase opens only once every
+/// step of the phases before it finished.
+#[derive(Debug)]
+struct Phase {
+    wave: u32,
+    canary: bool,
+    /// Follows the canary phase of the same wave.
+    after_canary: bool,
+    /// Clusters (indices into `plan.clusters`) that finish in this phase.
+    clusters: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct Phases {
+    list: Vec<Phase>,
+    /// Per step, the phase it runs in.
+    of_step: Vec<usize>,
+    /// Per cluster of the plan, the phase its last step runs in (`None` for
+    /// clusters without steps).
+    of_cluster: Vec<Option<usize>>,
+}
+
+impl Phases {
+    /// Waves from the steps' `wave`; the canaries are the first `canary`
+    /// clusters of the first wave in the plan's order, with every step they
+    /// need (shared ones included). Canaries that would be the whole wave are
+    /// no canaries.
+    fn new(plan: &Plan, canary: usize) -> Phases {
+        let waves: BTreeSet<u32> = plan.steps.iter().map(|s| s.wave).collect();
+        let first = waves.first().copied();
+        let in_first: Vec<usize> = plan
+            .clusters
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.steps.is_empty() && Some(c.wave) == first)
+            .map(|(k, _)| k)
+            .collect();
+        let canaries: BTreeSet<&str> = if canary > 0 && canary < in_first.len() {
+            in_first[..canary]
+                .iter()
+                .flat_map(|&k| plan.clusters[k].steps.iter().map(String::as_str))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let mut list = Vec::new();
+        for &wave in &waves {
+            if Some(wave) == first && !canaries.is_empty() {
+                list.push(Phase {
+                    wave,
+                    canary: true,
+                    after_canary: false,
+                    clusters: Vec::new(),
+                });
+            }
+            let rest = plan
+                .steps
+                .iter()
+                .any(|s| s.wave == wave && !canaries.contains(s.id.as_str()));
+            if rest {
+                list.push(Phase {
+                    wave,
+                    canary: false,
+                    after_canary: Some(wave) == first && !canaries.is_empty(),
+                    clusters: Vec::new(),
+                });
+            }
+        }
+        let of_step: Vec<usize> = plan
+            .steps
+            .iter()
+            .map(|s| {
+                let canary = canaries.contains(s.id.as_str());
+                list.iter()
+                    .position(|p| p.wave == s.wave && p.canary == canary)
+                    .unwrap_or(0)
+            })
+            .collect();
+        let index: BTreeMap<&str, usize> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let of_cluster: Vec<Option<usize>> = plan
+            .clusters
+            .iter()
+            .map(|c| {
+                c.steps
+                    .iter()
+                    .filter_map(|id| index.get(id.as_str()).map(|&i| of_step[i]))
+                    .max()
+            })
+            .collect();
+        for (k, p) in of_cluster.iter().enumerate() {
+            if let Some(p) = p {
+                list[*p].clusters.push(k);
+            }
+        }
+        Phases {
+            list,
+            of_step,
+            of_cluster,
+        }
+    }
+
+    fn keys(&self, plan: &Plan, phase: usize) -> Vec<ClusterKey> {
+        self.list[phase]
+            .clusters
+            .iter()
+            .map(|&k| plan.clusters[k].key.clone())
+            .collect()
+    }
+
+    fn started<P>(&self, ctx: &Ctx<'_, P>, plan: &Plan, phase: usize) {
+        // One wave and no canaries: no wave events, so such an apply reads
+        // exactly as it did before waves existed.
+        if self.list.len() < 2 {
+            return;
+        }
+        let p = &self.list[phase];
+        ctx.emit(Event::WaveStarted {
+            elapsed_ms: ctx.ms(),
+            wave: p.wave,
+            canary: p.canary,
+            clusters: self.keys(plan, phase),
+        });
+    }
+}
+
+/// The clusters that failed so far, from the phases up to `current`: any of
+/// their steps failed, was refused, timed out or was skipped because of one
+/// of those.
+fn failed_clusters(plan: &Plan, phases: &Phases, w: &Walk, current: usize) -> Vec<usize> {
+    let bad: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .zip(&w.state)
+        .filter(|(_, st)| {
+            matches!(
+                st,
+                State::Finished(
+                    StepOutcome::Failed
+                        | StepOutcome::Refused
+                        | StepOutcome::TimedOut
+                        | StepOutcome::Skipped
+                )
+            )
+        })
+        .map(|(s, _)| s.id.as_str())
+        .collect();
+    plan.clusters
+        .iter()
+        .enumerate()
+        .filter(|(k, c)| {
+            phases.of_cluster[*k].is_some_and(|p| p <= current)
+                && c.steps.iter().any(|id| bad.contains(id.as_str()))
+        })
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// `2 clusters failed in wave 0, more than `--max-failures 1``.
+fn hold_reason(
+    plan: &Plan,
+    phases: &Phases,
+    failed: &[usize],
+    current: usize,
+    max: usize,
+) -> String {
+    let n = failed.len();
+    let clusters = if n == 1 { "cluster" } else { "clusters" };
+    let cur = &phases.list[current];
+    let place = if cur.canary {
+        format!("among the canaries of wave {}", cur.wave)
+    } else {
+        let waves: BTreeSet<u32> = failed.iter().map(|&k| plan.clusters[k].wave).collect();
+        let names: Vec<String> = waves.iter().map(u32::to_string).collect();
+        match names.as_slice() {
+            [one] => format!("in wave {one}"),
+            [init @ .., last] => format!("in waves {} and {last}", init.join(", ")),
+            [] => "so far".to_string(),
+        }
+    };
+    format!("{n} {clusters} failed {place}, more than `--max-failures {max}`")
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn walk<P: Provider>(
     ctx: &Ctx<'_, P>,
     plan: &Plan,
     order: &[usize],
     deps: &[Vec<usize>],
+    phases: &Phases,
     w: &mut Walk,
     mut cancel: watch::Receiver<bool>,
 ) {
     let limit = ctx.opts.parallelism.max(1);
     let mut running: Vec<StepFuture<'_>> = Vec::new();
+    let mut current = 0;
+    if !phases.list.is_empty() {
+        phases.started(ctx, plan, current);
+    }
     loop {
         if !w.interrupted && *cancel.borrow() {
             note_interrupt(ctx, w);
         }
         let mut progressed = false;
         for &i in order {
-            if w.state[i] != State::Pending {
+            // A step of a later wave waits for its wave to open, failures
+            // included: it is skipped, or held, only once its turn comes.
+            if w.state[i] != State::Pending || phases.of_step[i] > current {
                 continue;
             }
             // Dependencies come earlier in `order`, so one pass carries a
@@ -542,7 +777,19 @@ async fn walk<P: Provider>(
             if progressed {
                 continue;
             }
-            break;
+            // Nothing runs and nothing more can start: the phase is over.
+            if w.stopped() || current + 1 >= phases.list.len() {
+                break;
+            }
+            let failed = failed_clusters(plan, phases, w, current);
+            if failed.len() > ctx.opts.max_failures {
+                let reason = hold_reason(plan, phases, &failed, current, ctx.opts.max_failures);
+                hold(ctx, plan, phases, current + 1, &reason, w);
+                break;
+            }
+            current += 1;
+            phases.started(ctx, plan, current);
+            continue;
         }
         tokio::select! {
             // The signal first: the `interrupted` event must list the updates
@@ -573,6 +820,41 @@ async fn walk<P: Provider>(
         if w.state[i] == State::Pending {
             w.finish(ctx, plan, i, StepOutcome::NotStarted, message.clone());
         }
+    }
+}
+
+/// Holds every phase from `from` on: one `wave_held` each, and their steps
+/// end `not_started` with the reason.
+fn hold<P>(
+    ctx: &Ctx<'_, P>,
+    plan: &Plan,
+    phases: &Phases,
+    from: usize,
+    reason: &str,
+    w: &mut Walk,
+) {
+    for p in from..phases.list.len() {
+        let phase = &phases.list[p];
+        let held = HeldWave {
+            wave: phase.wave,
+            after_canary: phase.after_canary,
+            reason: reason.to_string(),
+            clusters: phases.keys(plan, p),
+        };
+        ctx.emit(Event::WaveHeld {
+            elapsed_ms: ctx.ms(),
+            wave: held.wave,
+            after_canary: held.after_canary,
+            reason: held.reason.clone(),
+            clusters: held.clusters.clone(),
+        });
+        let message = format!("not started: {} held: {reason}", held.label());
+        for i in 0..plan.steps.len() {
+            if phases.of_step[i] == p && w.state[i] == State::Pending {
+                w.finish(ctx, plan, i, StepOutcome::NotStarted, message.clone());
+            }
+        }
+        w.held.push(held);
     }
 }
 
@@ -1290,6 +1572,8 @@ mod tests {
             parallelism: 10,
             fail_fast: false,
             allow_lockout: false,
+            max_failures: 0,
+            canary: 0,
             wait: WaitOptions {
                 first_interval: Duration::from_millis(5),
                 max_interval: Duration::from_millis(20),
@@ -1840,6 +2124,236 @@ mod tests {
         assert!(report.success());
         let polls = fake.calls_of("DescribeUpdate").len();
         assert!((5..=11).contains(&polls), "{polls} polls");
+    }
+
+    fn in_wave(mut d: DesiredCluster, wave: u32) -> DesiredCluster {
+        d.wave = wave;
+        d
+    }
+
+    /// When each cluster's first update started and its last one ended.
+    fn span(fake: &FakeAws, name: &str) -> (std::time::Instant, std::time::Instant) {
+        let ups: Vec<_> = fake
+            .updates_of(name)
+            .into_iter()
+            .filter(|u| u.ours)
+            .collect();
+        assert!(!ups.is_empty(), "{name} was updated");
+        let first = ups.iter().map(|u| u.started).min().unwrap();
+        let last = ups.iter().map(|u| u.ends_at()).max().unwrap();
+        (first, last)
+    }
+
+    fn waves_seen(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::WaveStarted {
+                    wave,
+                    canary,
+                    clusters,
+                    ..
+                } => Some(format!(
+                    "started {wave}{} {}",
+                    if *canary { " canary" } else { "" },
+                    clusters
+                        .iter()
+                        .map(|k| k.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                Event::WaveHeld {
+                    wave,
+                    after_canary,
+                    clusters,
+                    ..
+                } => Some(format!(
+                    "held {wave}{} {}",
+                    if *after_canary { " rest" } else { "" },
+                    clusters
+                        .iter()
+                        .map(|k| k.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_wave_starts_only_once_the_one_before_finished() {
+        // `c` and `a` share a VPC whose DNS support is off; `c` is in the
+        // later wave, so the shared step runs in wave 0, with `a`.
+        let fake = FakeAws::new()
+            .cluster_in("a", public(), "vpc-shared")
+            .cluster("b", public())
+            .cluster_in("c", public(), "vpc-shared")
+            .vpc("vpc-shared", false, true);
+        fake.edit("b", |c| c.update_duration = Duration::from_millis(120));
+        let plan = plan_for(
+            &fake,
+            vec![
+                in_wave(want("c", both(), &[]), 1),
+                want("a", both(), &[]),
+                want("b", both(), &[]),
+            ],
+        );
+        let shared = plan.step("eu-west-1/vpc-shared/dns_support").unwrap();
+        assert_eq!(shared.wave, 0);
+        let (report, events) = run(&plan, &fake, opts()).await;
+        assert!(report.success(), "{report:?}");
+        let (c_first, _) = span(&fake, "c");
+        for earlier in ["a", "b"] {
+            let (_, last) = span(&fake, earlier);
+            assert!(last <= c_first, "`c` started before `{earlier}` ended");
+        }
+        // Wave 0 itself ran its clusters concurrently.
+        assert!(span(&fake, "a").0 < span(&fake, "b").1);
+        assert_eq!(waves_seen(&events), vec!["started 0 a,b", "started 1 c"]);
+        assert!(report.held.is_empty());
+        assert_eq!(fake.violations(), Vec::<String>::new());
+        check_event_stream(&report, &events);
+    }
+
+    #[tokio::test]
+    async fn too_many_failures_hold_the_later_waves() {
+        // (max_failures, outcome of c and d)
+        for (max_failures, later) in [(0, NotStarted), (1, Done)] {
+            let fake = FakeAws::new()
+                .cluster("a", public())
+                .cluster("b", public())
+                .cluster("c", public())
+                .cluster("d", public());
+            fake.edit("a", |c| c.fail_updates = Some(("E".into(), "boom".into())));
+            let plan = plan_for(
+                &fake,
+                vec![
+                    want("a", both(), &[]),
+                    want("b", both(), &[]),
+                    in_wave(want("c", both(), &[]), 1),
+                    in_wave(want("d", both(), &[]), 2),
+                ],
+            );
+            let (report, events) = run(
+                &plan,
+                &fake,
+                ApplyOptions {
+                    max_failures,
+                    ..opts()
+                },
+            )
+            .await;
+            assert_eq!(
+                outcomes(&report),
+                ids(&[
+                    ("eu-west-1/a/endpoint.1", Failed),
+                    ("eu-west-1/b/endpoint.1", Done),
+                    ("eu-west-1/c/endpoint.1", later),
+                    ("eu-west-1/d/endpoint.1", later),
+                ]),
+                "max_failures {max_failures}"
+            );
+            if later == NotStarted {
+                let reason = "1 cluster failed in wave 0, more than `--max-failures 0`";
+                assert_eq!(
+                    report.step("eu-west-1/c/endpoint.1").unwrap().message,
+                    format!("not started: wave 1 held: {reason}")
+                );
+                assert_eq!(
+                    report.step("eu-west-1/d/endpoint.1").unwrap().message,
+                    format!("not started: wave 2 held: {reason}")
+                );
+                assert_eq!(
+                    waves_seen(&events),
+                    vec!["started 0 a,b", "held 1 c", "held 2 d"]
+                );
+                assert_eq!(report.held.len(), 2);
+                assert_eq!(report.held[0].reason, reason);
+                let c = &report.clusters[2];
+                assert_eq!(c.outcome, ClusterOutcome::NotStarted);
+                for name in ["c", "d"] {
+                    assert!(fake.updates_of(name).is_empty(), "{name} was not touched");
+                }
+            } else {
+                assert_eq!(
+                    waves_seen(&events),
+                    vec!["started 0 a,b", "started 1 c", "started 2 d"]
+                );
+            }
+            assert!(!report.success());
+            check_event_stream(&report, &events);
+        }
+    }
+
+    #[tokio::test]
+    async fn canaries_go_first_and_their_failure_holds_the_rest() {
+        for canary_fails in [false, true] {
+            let fake = FakeAws::new()
+                .cluster("a", public())
+                .cluster("b", public())
+                .cluster("c", public())
+                .cluster("d", public());
+            if canary_fails {
+                fake.edit("a", |c| c.fail_updates = Some(("E".into(), "boom".into())));
+            }
+            let plan = plan_for(
+                &fake,
+                vec![
+                    want("a", both(), &[]),
+                    want("b", both(), &[]),
+                    want("c", both(), &[]),
+                    in_wave(want("d", both(), &[]), 1),
+                ],
+            );
+            let (report, events) = run(
+                &plan,
+                &fake,
+                ApplyOptions {
+                    canary: 1,
+                    ..opts()
+                },
+            )
+            .await;
+            if canary_fails {
+                assert_eq!(
+                    waves_seen(&events),
+                    vec!["started 0 canary a", "held 0 rest b,c", "held 1 d"]
+                );
+                assert_eq!(
+                    report.step("eu-west-1/b/endpoint.1").unwrap().message,
+                    "not started: the rest of wave 0 after its canaries held: 1 cluster failed among the canaries of wave 0, more than `--max-failures 0`"
+                );
+                assert_eq!(fake.calls_of("UpdateClusterConfig").len(), 1);
+            } else {
+                assert!(report.success());
+                assert_eq!(
+                    waves_seen(&events),
+                    vec!["started 0 canary a", "started 0 b,c", "started 1 d"]
+                );
+                let (_, canary_end) = span(&fake, "a");
+                for rest in ["b", "c", "d"] {
+                    assert!(
+                        canary_end <= span(&fake, rest).0,
+                        "{rest} before the canary"
+                    );
+                }
+            }
+            check_event_stream(&report, &events);
+        }
+    }
+
+    #[tokio::test]
+    async fn one_wave_sends_no_wave_events_and_canaries_of_the_whole_wave_are_none() {
+        let fake = FakeAws::new().cluster("a", public()).cluster("b", public());
+        let plan = plan_for(&fake, vec![want("a", both(), &[]), want("b", both(), &[])]);
+        for canary in [0, 2, 5] {
+            let fake = FakeAws::new().cluster("a", public()).cluster("b", public());
+            let (report, events) = run(&plan, &fake, ApplyOptions { canary, ..opts() }).await;
+            assert!(report.success());
+            assert_eq!(waves_seen(&events), Vec::<String>::new(), "canary {canary}");
+        }
+        let _ = fake;
     }
 
     #[tokio::test]

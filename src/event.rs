@@ -189,6 +189,28 @@ pub enum Event {
         outcome: StepOutcome,
         message: String,
     },
+    /// A rollout wave opened: its steps may start now. With `--canary N` the
+    /// first wave opens twice, first for its canaries (`canary: true`), then
+    /// for the rest of its clusters. Sent only when the plan has more than
+    /// one wave (or canaries); a single-wave apply looks as it always did.
+    WaveStarted {
+        elapsed_ms: u64,
+        wave: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        canary: bool,
+        clusters: Vec<ClusterKey>,
+    },
+    /// A wave will not start: too many clusters failed before it (more than
+    /// `--max-failures`). Its steps end `not_started`.
+    WaveHeld {
+        elapsed_ms: u64,
+        wave: u32,
+        /// The rest of a wave whose canaries failed, rather than a whole wave.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        after_canary: bool,
+        reason: String,
+        clusters: Vec<ClusterKey>,
+    },
     /// The cancel signal arrived: no new step starts, waits stop, and these
     /// updates keep running in AWS.
     Interrupted {
@@ -211,6 +233,8 @@ impl Event {
             | Event::UpdatePolled { elapsed_ms, .. }
             | Event::WaitingForUpdate { elapsed_ms, .. }
             | Event::StepFinished { elapsed_ms, .. }
+            | Event::WaveStarted { elapsed_ms, .. }
+            | Event::WaveHeld { elapsed_ms, .. }
             | Event::Interrupted { elapsed_ms, .. }
             | Event::ApplyFinished { elapsed_ms, .. } => *elapsed_ms,
         }
@@ -225,6 +249,8 @@ impl Event {
             | Event::WaitingForUpdate { step_id, .. }
             | Event::StepFinished { step_id, .. } => Some(step_id),
             Event::ApplyStarted { .. }
+            | Event::WaveStarted { .. }
+            | Event::WaveHeld { .. }
             | Event::Interrupted { .. }
             | Event::ApplyFinished { .. } => None,
         }
@@ -268,6 +294,36 @@ mod tests {
             r#"{"event":"apply_started","elapsed_ms":0,"steps":1,"clusters":[{"region":"eu-west-1","name":"a","steps":["s"]}]}"#
         );
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), started);
+
+        let held = Event::WaveHeld {
+            elapsed_ms: 7,
+            wave: 1,
+            after_canary: false,
+            reason: "r".into(),
+            clusters: vec![ClusterKey {
+                account: None,
+                region: "eu-west-1".into(),
+                name: "b".into(),
+            }],
+        };
+        let json = serde_json::to_string(&held).unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"wave_held","elapsed_ms":7,"wave":1,"reason":"r","clusters":[{"region":"eu-west-1","name":"b"}]}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), held);
+        let canary = Event::WaveStarted {
+            elapsed_ms: 0,
+            wave: 0,
+            canary: true,
+            clusters: Vec::new(),
+        };
+        let json = serde_json::to_string(&canary).unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"wave_started","elapsed_ms":0,"wave":0,"canary":true,"clusters":[]}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), canary);
     }
 
     #[test]

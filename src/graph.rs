@@ -176,6 +176,7 @@ mod tests {
             reason: String::new(),
             lockout_risk: false,
             fingerprint: String::new(),
+            wave: 0,
         }
     }
 

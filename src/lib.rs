@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod plan;
 pub mod printer;
 pub mod provider;
+pub mod rehearse;
 pub mod saved;
 pub mod sim;
 pub mod view;

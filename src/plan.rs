@@ -97,6 +97,12 @@ pub struct Step {
     /// facts before *any* step ran, so compare them before applying, not
     /// between steps (a wait or an earlier step legitimately changes them).
     pub fingerprint: String,
+    /// The rollout wave the step runs in: its cluster's `wave`, or for a VPC
+    /// or security-group step shared by clusters of several waves the lowest
+    /// of them, so it runs before the first cluster that needs it. Plans
+    /// saved before waves existed read as wave 0.
+    #[serde(default)]
+    pub wave: u32,
 }
 
 /// `before` / `after` of an `eks_endpoint` step: the body of one
@@ -248,6 +254,9 @@ pub struct ClusterPlan {
     pub after: Option<ClusterSettings>,
     /// Ids of the steps this cluster needs, shared ones included, in order.
     pub steps: Vec<String>,
+    /// The manifest's rollout wave for this cluster.
+    #[serde(default)]
+    pub wave: u32,
 }
 
 /// A problem that blocks a cluster; rendered as `error:` plus `hint:`.
@@ -510,6 +519,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         clusters.push(cluster_plan(a, status, ids));
         findings.extend(a.findings.iter().cloned());
     }
+    assign_waves(&mut steps, &clusters);
 
     Plan {
         format_version: FORMAT_VERSION,
@@ -518,6 +528,24 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         clusters,
         findings,
     }
+}
+
+/// Gives each step the lowest wave among the clusters that need it, then
+/// orders the steps by wave (stably, so within a wave the order is the one
+/// built above). A step only depends on steps of its own cluster or on
+/// shared ones, whose wave is never higher, so the order stays topological.
+fn assign_waves(steps: &mut [Step], clusters: &[ClusterPlan]) {
+    let mut wave: BTreeMap<&str, u32> = BTreeMap::new();
+    for c in clusters {
+        for id in &c.steps {
+            let w = wave.entry(id.as_str()).or_insert(c.wave);
+            *w = (*w).min(c.wave);
+        }
+    }
+    for s in steps.iter_mut() {
+        s.wave = wave.get(s.id.as_str()).copied().unwrap_or(0);
+    }
+    steps.sort_by_key(|s| s.wave);
 }
 
 struct SgNeed<'a> {
@@ -819,6 +847,7 @@ fn vpc_steps_for(key: &VpcKey, vpc: &LiveVpc, users: &[&ClusterKey]) -> Vec<Step
         reason,
         lockout_risk: false,
         fingerprint: fingerprint.clone(),
+        wave: 0,
     };
     let mut out = Vec::new();
     if !vpc.dns_support {
@@ -898,6 +927,7 @@ fn sg_step_for(key: &SecurityGroupKey, need: &SgNeed) -> Step {
         reason,
         lockout_risk: false,
         fingerprint: fingerprint_of(need.live),
+        wave: 0,
     }
 }
 
@@ -935,6 +965,7 @@ fn endpoint_steps(
         reason: String::new(),
         lockout_risk: false,
         fingerprint: fingerprint.clone(),
+        wave: a.want.wave,
     };
 
     let mut out = Vec::new();
@@ -1082,6 +1113,7 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
         desired,
         after,
         steps,
+        wave: want.wave,
     }
 }
 
@@ -1492,6 +1524,39 @@ mod tests {
             .unwrap()
             .reason
             .contains("`a`, `b` and `c`"));
+    }
+
+    #[test]
+    fn a_shared_step_runs_in_the_lowest_wave_that_needs_it() {
+        let mut a = want("a", BOTH);
+        a.wave = 2;
+        let mut b = want("b", BOTH);
+        b.wave = 1;
+        let (d, mut l) = world(vec![
+            (a, ClusterObservation::Found(found("a", PUB))),
+            (b, ClusterObservation::Found(found("b", PUB))),
+        ]);
+        l.vpcs.insert(vpc_key("vpc-1"), vpc(false, true, true));
+        let plan = plan(&d, &l);
+        let waves: Vec<(&str, u32)> = plan.steps.iter().map(|s| (s.id.as_str(), s.wave)).collect();
+        // Sorted by wave; the shared VPC step goes with `b`, the lower wave.
+        assert_eq!(
+            waves,
+            vec![
+                ("eu-west-1/vpc-1/dns_support", 1),
+                ("eu-west-1/b/endpoint.1", 1),
+                ("eu-west-1/a/endpoint.1", 2),
+            ]
+        );
+        let by_name: Vec<(&str, u32)> = plan
+            .clusters
+            .iter()
+            .map(|c| (c.key.name.as_str(), c.wave))
+            .collect();
+        assert_eq!(by_name, vec![("a", 2), ("b", 1)]);
+        // The plan's order is still one the graph accepts.
+        let order: Vec<usize> = plan.graph().unwrap().order().to_vec();
+        assert_eq!(order, vec![0, 1, 2]);
     }
 
     #[test]

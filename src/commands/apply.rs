@@ -4,6 +4,11 @@
 //! view renders its events, then print the report. The first Ctrl-C stops
 //! starting steps and lists the AWS updates still running; a second one exits
 //! at once.
+//!
+//! `--rehearse` reads the live state as usual (read-only calls), then runs
+//! the apply against an in-process copy of it (`rehearse`) and prints the
+//! copy's timeline, the predicted end state and the predicted report;
+//! nothing in AWS changes, so it asks no confirmation.
 
 use std::io::{BufRead, Write as _};
 use std::path::PathBuf;
@@ -14,7 +19,9 @@ use clap::{Args, ValueEnum};
 use crate::apply::{self, ApplyOptions, ApplyReport};
 use crate::commands::plan::{blocked_exit, print_warnings, render, AwsArgs, PlanFormat};
 use crate::commands::{Context, Exit};
+use crate::desired::Desired;
 use crate::error::{Error, Result};
+use crate::live::Live;
 use crate::plan::Plan;
 use crate::provider::aws::AwsProvider;
 use crate::provider::Provider;
@@ -62,6 +69,20 @@ pub struct ApplyArgs {
     /// The longest interval between two polls of an update.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
     pub poll_max_interval: Duration,
+    /// Start a later wave only while at most N clusters failed before it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_failures: usize,
+    /// Apply the first N clusters of the first wave first, and the rest of
+    /// it only once they finished.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub canary: usize,
+    /// Read the live state, then apply to an in-process copy of it instead
+    /// of AWS, and show the predicted timeline, end state and report.
+    #[arg(long)]
+    pub rehearse: bool,
+    /// How long each endpoint update takes in the rehearsal's copy.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s", requires = "rehearse")]
+    pub rehearse_update_duration: Duration,
     #[arg(long, value_enum, default_value_t = ProgressFormat::Text)]
     pub format: ProgressFormat,
     #[command(flatten)]
@@ -74,6 +95,8 @@ impl ApplyArgs {
             parallelism: usize::from(self.aws.parallelism),
             fail_fast: self.fail_fast,
             allow_lockout: self.allow_lockout,
+            max_failures: self.max_failures,
+            canary: self.canary,
             wait: WaitOptions {
                 first_interval: self.poll_interval,
                 max_interval: self.poll_max_interval.max(self.poll_interval),
@@ -83,11 +106,24 @@ impl ApplyArgs {
     }
 }
 
+/// What apply works from: the manifests' clusters, what was read of them,
+/// the plan, and the provider for the real account.
+struct Prepared {
+    desired: Desired,
+    live: Live,
+    plan: Plan,
+    provider: AwsProvider,
+}
+
 pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
-    let (plan, provider) = match &args.plan {
+    let prepared = match &args.plan {
         Some(path) => saved_plan(path, &args).await?,
         None => fresh_plan(&args, ctx).await?,
     };
+    if args.rehearse {
+        return rehearse(prepared, &args, ctx).await;
+    }
+    let Prepared { plan, provider, .. } = prepared;
     let json = args.format == ProgressFormat::Json;
     if !json {
         print!(
@@ -160,7 +196,96 @@ fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Resul
     Ok(Exit::Success)
 }
 
-async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<(Plan, AwsProvider)> {
+/// `--rehearse`: the same apply, against an in-process copy of `live`. The
+/// provider for the real account is dropped unused once the copy is built:
+/// after the read, nothing here can reach AWS.
+async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result<Exit> {
+    use crate::rehearse;
+    let Prepared {
+        desired,
+        live,
+        plan,
+        provider,
+    } = prepared;
+    drop(provider);
+    let json = args.format == ProgressFormat::Json;
+    let parallelism = usize::from(args.aws.parallelism);
+    let duration = humantime::format_duration(args.rehearse_update_duration);
+    let copy = rehearse::start_copy(
+        &live,
+        &desired.clusters,
+        args.rehearse_update_duration,
+        args.aws.region.clone(),
+        workflow::roles(&desired),
+    )
+    .await
+    .map_err(|e| Error::Internal(format!("cannot start the rehearsal's emulator: {e}")))?;
+    let (_copy_live, copy_plan) =
+        workflow::read_and_plan(&copy.provider, &desired, parallelism).await?;
+    let divergence = rehearse::divergence(&plan, &copy_plan);
+    if !json {
+        println!(
+            "Rehearsal: nothing in AWS changes. The live state was read with read-only calls and copied into an emulator on `{}`; the apply runs against that copy, each endpoint update taking {duration}.\n",
+            copy.sim.addr()
+        );
+        print!(
+            "{}",
+            render(&plan, PlanFormat::Text, ctx.printer.stdout_color)
+        );
+        if let Some(d) = &divergence {
+            println!("\nwarning: {d}; the rehearsal runs the copy's plan");
+        }
+    }
+    let from = copy.sim.history().len();
+    let report = execute(
+        &copy_plan,
+        &copy.provider,
+        &args.options(),
+        args.format,
+        ctx,
+    )
+    .await;
+    let timeline = rehearse::timeline(&copy.sim.history(), from);
+    let (_after_live, after) =
+        workflow::read_and_plan(&copy.provider, &desired, parallelism).await?;
+    let end = rehearse::end_state(&after);
+    copy.sim.stop().await;
+    if json {
+        let doc = serde_json::json!({
+            "rehearsal": true,
+            "divergence": divergence,
+            "timeline": timeline,
+            "end_state": end,
+            "report": report,
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "\nRehearsal timeline (the copy's calls and updates; offsets from the start of the apply):"
+        );
+        print!("{}", rehearse::render_timeline(&timeline));
+        println!("\nPredicted end state:");
+        print!("{}", rehearse::render_end_state(&end));
+        println!("\nPredicted report:");
+        print!(
+            "{}",
+            crate::view::report::render_report(&report, ctx.printer.stdout_color)
+        );
+        println!(
+            "\nThis was a rehearsal: nothing in AWS was changed. Run `eksgate apply` without `--rehearse` to apply for real."
+        );
+    }
+    if report.interrupted {
+        return Ok(Exit::Interrupted);
+    }
+    let converged = end.iter().all(|e| e.matches);
+    if plan.is_blocked() || !report.success() || !converged {
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Success)
+}
+
+async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -170,18 +295,23 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<(Plan, AwsProvide
     print_warnings(&manifests.warnings, ctx);
     let desired = workflow::select(manifests.desired, &args.target)?;
     let provider = AwsProvider::new(args.aws.options(workflow::roles(&desired))).await;
-    let (_live, plan) =
+    let (live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
-    Ok((plan, provider))
+    Ok(Prepared {
+        desired,
+        live,
+        plan,
+        provider,
+    })
 }
 
 /// Loads a saved plan and re-reads the live state of its clusters: if any
 /// step would now be planned differently, the whole plan is refused and
 /// nothing is changed.
-async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<(Plan, AwsProvider)> {
+async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<Prepared> {
     let saved = SavedBody::read(path)?;
     let provider = AwsProvider::new(args.aws.options(saved.roles.clone())).await;
-    let (_live, now) =
+    let (live, now) =
         workflow::read_and_plan(&provider, &saved.desired, usize::from(args.aws.parallelism))
             .await?;
     if let Some(why) = staleness(&saved.plan, &now) {
@@ -190,7 +320,12 @@ async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<(Plan, A
             "plan again with `eksgate plan --out FILE` and review the new plan",
         ));
     }
-    Ok((saved.plan, provider))
+    Ok(Prepared {
+        desired: saved.desired,
+        live,
+        plan: saved.plan,
+        provider,
+    })
 }
 
 /// Why a saved plan no longer matches what planning now gives, if it does not.

@@ -25,9 +25,19 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         .map(|(i, s)| (s.id.as_str(), i + 1))
         .collect();
     let mut out = String::new();
+    let waves = has_waves(plan);
+    let mut heading: Option<u32> = None;
     for cluster in sorted_clusters(plan) {
         if cluster.status == PlanStatus::NoChanges {
             continue;
+        }
+        if waves && heading != Some(cluster.wave) {
+            heading = Some(cluster.wave);
+            let _ = writeln!(
+                out,
+                "{}\n",
+                paint(color, "1;36", &format!("== wave {} ==", cluster.wave))
+            );
         }
         let _ = writeln!(
             out,
@@ -50,7 +60,17 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         for step in ordered.iter().filter(|s| cluster.steps.contains(&s.id)) {
             out.push('\n');
             let n = number.get(step.id.as_str()).copied().unwrap_or(0);
-            let _ = writeln!(out, "  {}", paint(color, "1", &format!("{n}. {}", step.id)));
+            // A shared step runs with the lowest wave that needs it.
+            let tag = if waves && step.wave != cluster.wave {
+                format!(" (wave {})", step.wave)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint(color, "1", &format!("{n}. {}{tag}", step.id))
+            );
             let _ = writeln!(out, "     {}", step.describe());
             if !step.depends_on.is_empty() {
                 let mut deps: Vec<(usize, &str)> = step
@@ -102,6 +122,7 @@ pub fn render_json(plan: &Plan) -> String {
 /// The plan as a pull-request comment (GitHub-flavoured markdown).
 pub fn render_markdown(plan: &Plan) -> String {
     let summary = plan.summary();
+    let waves = has_waves(plan);
     let mut out = String::new();
     let _ = writeln!(out, "## eksgate plan\n");
     let _ = writeln!(out, "**{}**\n", summary.message);
@@ -109,9 +130,14 @@ pub fn render_markdown(plan: &Plan) -> String {
         if cluster.status == PlanStatus::NoChanges {
             continue;
         }
+        let wave = if waves {
+            format!(" (wave {})", cluster.wave)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "### `{}` — {}\n",
+            "### `{}` — {}{wave}\n",
             cluster_title(cluster),
             status_text(cluster)
         );
@@ -132,8 +158,13 @@ pub fn render_markdown(plan: &Plan) -> String {
             .map(|(i, s)| (s.id.as_str(), i + 1))
             .collect();
         let _ = writeln!(out, "### Steps\n");
-        let _ = writeln!(out, "| # | Step | Change | Waits for | Why |");
-        let _ = writeln!(out, "|---|------|--------|-----------|-----|");
+        if waves {
+            let _ = writeln!(out, "| # | Wave | Step | Change | Waits for | Why |");
+            let _ = writeln!(out, "|---|------|------|--------|-----------|-----|");
+        } else {
+            let _ = writeln!(out, "| # | Step | Change | Waits for | Why |");
+            let _ = writeln!(out, "|---|------|--------|-----------|-----|");
+        }
         for (i, step) in ordered.iter().enumerate() {
             let mut deps: Vec<usize> = step
                 .depends_on
@@ -146,9 +177,14 @@ pub fn render_markdown(plan: &Plan) -> String {
             if step.lockout_risk {
                 change.push_str(" **(lockout risk)**");
             }
+            let wave = if waves {
+                format!(" {} |", step.wave)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {} |",
+                "| {} |{wave} `{}` | {} | {} | {} |",
                 i + 1,
                 cell(&step.id),
                 cell(&change),
@@ -178,10 +214,24 @@ pub fn render_markdown(plan: &Plan) -> String {
     out
 }
 
+/// Whether the plan rolls out in more than one wave: only then do the views
+/// show waves, so a plan whose clusters are all in wave 0 reads as before.
+fn has_waves(plan: &Plan) -> bool {
+    let mut waves = plan
+        .clusters
+        .iter()
+        .map(|c| c.wave)
+        .chain(plan.steps.iter().map(|s| s.wave));
+    let first = waves.next();
+    waves.any(|w| Some(w) != first) || first.is_some_and(|w| w != 0)
+}
+
+/// By wave (rollout order), then region, name and account.
 fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
     let mut v: Vec<&ClusterPlan> = plan.clusters.iter().collect();
     v.sort_by(|a, b| {
-        (&a.key.region, &a.key.name, &a.key.account).cmp(&(
+        (a.wave, &a.key.region, &a.key.name, &a.key.account).cmp(&(
+            b.wave,
             &b.key.region,
             &b.key.name,
             &b.key.account,
@@ -542,6 +592,87 @@ mod tests {
         assert!(keys.starts_with(&["account", "after", "before", "cluster", "depends_on"]));
         // Stable: rendering twice gives the same bytes.
         assert_eq!(json, render_json(&back));
+    }
+
+    #[test]
+    fn waves_are_headed_and_tagged() {
+        let mut payments = want("eu-west-1", "payments", mode(true, true));
+        payments.wave = 1;
+        let orders = want("eu-west-1", "orders", mode(true, true));
+        let (d, l) = world(
+            vec![
+                (
+                    payments,
+                    ClusterObservation::Found(found("eu-west-1", "payments", mode(true, false))),
+                ),
+                (
+                    orders,
+                    ClusterObservation::Found(found("eu-west-1", "orders", mode(true, false))),
+                ),
+            ],
+            false,
+        );
+        let plan = plan(&d, &l);
+        insta::assert_snapshot!(render_text(&plan, false), @r#"
+        == wave 0 ==
+
+        eu-west-1/orders: 2 steps
+             public_access = true
+            -private_access = false
+            +private_access = true
+             public_access_cidrs = ["0.0.0.0/0"]
+             private_access_from = ["10.0.0.0/16"]
+
+          1. eu-west-1/vpc-0a1b/dns_hostnames
+             enable `enableDnsHostnames` on `vpc-0a1b`
+             why: private access on `orders` and `payments` needs `enableDnsHostnames` in `vpc-0a1b`, or the endpoint's name does not resolve there
+
+          2. eu-west-1/orders/endpoint.1
+             endpoint public only → public and private
+             waits for: 1. eu-west-1/vpc-0a1b/dns_hostnames
+             why: make the endpoint public and private, as the manifest asks; it waits for the VPC DNS settings private access needs
+
+        == wave 1 ==
+
+        eu-west-1/payments: 2 steps
+             public_access = true
+            -private_access = false
+            +private_access = true
+             public_access_cidrs = ["0.0.0.0/0"]
+             private_access_from = ["10.0.0.0/16"]
+
+          1. eu-west-1/vpc-0a1b/dns_hostnames (wave 0)
+             enable `enableDnsHostnames` on `vpc-0a1b`
+             why: private access on `orders` and `payments` needs `enableDnsHostnames` in `vpc-0a1b`, or the endpoint's name does not resolve there
+
+          3. eu-west-1/payments/endpoint.1
+             endpoint public only → public and private
+             waits for: 1. eu-west-1/vpc-0a1b/dns_hostnames
+             why: make the endpoint public and private, as the manifest asks; it waits for the VPC DNS settings private access needs
+
+        Plan: 3 steps on 2 clusters, 1 VPC change
+        "#);
+        let md = render_markdown(&plan);
+        assert!(
+            md.contains("### `eu-west-1/payments` — 2 steps (wave 1)"),
+            "{md}"
+        );
+        assert!(md.contains("| # | Wave | Step |"), "{md}");
+        assert!(
+            md.contains("| 3 | 1 | `eu-west-1/payments/endpoint.1` |"),
+            "{md}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render_json(&plan)).unwrap();
+        let waves: Vec<u64> = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["wave"].as_u64().unwrap())
+            .collect();
+        assert_eq!(waves, vec![0, 0, 1]);
+        // All in wave 0: no wave shown, as before waves existed.
+        assert!(!render_text(&typical(), false).contains("wave"));
+        assert!(!render_markdown(&typical()).contains("Wave"));
     }
 
     #[test]

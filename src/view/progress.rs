@@ -92,6 +92,32 @@ pub fn counts_phrase(c: &StepCounts) -> String {
     parts.join(", ")
 }
 
+/// A few clusters by `REGION/NAME`: `` `eu-west-1/a`, `eu-west-1/b` and 3 more ``.
+pub fn cluster_names(keys: &[crate::desired::ClusterKey]) -> String {
+    let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    match names.len() {
+        0 => "no clusters".to_string(),
+        1 => names[0].clone(),
+        2..=4 => format!(
+            "{} and {}",
+            names[..names.len() - 1].join(", "),
+            names[names.len() - 1]
+        ),
+        n => format!("{} and {} more", names[..3].join(", "), n - 3),
+    }
+}
+
+/// `wave 1`, `wave 0 canaries`, `the rest of wave 0 after its canaries`.
+fn wave_label(wave: u32, canary: bool, after_canary: bool) -> String {
+    if canary {
+        format!("wave {wave} canaries")
+    } else if after_canary {
+        format!("the rest of wave {wave} after its canaries")
+    } else {
+        format!("wave {wave}")
+    }
+}
+
 /// One line for `event` (no timestamp, no newline), as [`LineView`] writes
 /// it; `None` for events it does not show.
 pub fn event_line(event: &Event) -> Option<String> {
@@ -147,6 +173,27 @@ pub fn event_line(event: &Event) -> Option<String> {
             let message = message.strip_prefix(&prefix).unwrap_or(message);
             format!("{target} {what} {outcome}: {message}")
         }
+        Event::WaveStarted {
+            wave,
+            canary,
+            clusters,
+            ..
+        } => format!(
+            "{} started: {}",
+            wave_label(*wave, *canary, false),
+            cluster_names(clusters)
+        ),
+        Event::WaveHeld {
+            wave,
+            after_canary,
+            reason,
+            clusters,
+            ..
+        } => format!(
+            "{} held: {reason}; not started: {}",
+            wave_label(*wave, false, *after_canary),
+            cluster_names(clusters)
+        ),
         Event::Interrupted {
             running_updates, ..
         } => {
@@ -419,7 +466,7 @@ impl EventView for TerminalView {
                 message,
                 ..
             } => self.step_finished(step_id, *outcome, message),
-            Event::Interrupted { .. } => {
+            Event::Interrupted { .. } | Event::WaveStarted { .. } | Event::WaveHeld { .. } => {
                 if let Some(line) = event_line(event) {
                     let _ = self.multi.println(line);
                 }
@@ -629,6 +676,67 @@ mod tests {
         drop(tx);
         drive(&mut bars, rx).await;
         assert_eq!(bars.steps_finished(), 5);
+    }
+
+    #[test]
+    fn wave_events_read_as_one_line_each() {
+        let key = |name: &str| ClusterKey {
+            account: None,
+            region: "eu-west-1".into(),
+            name: name.into(),
+        };
+        let cases = [
+            (
+                Event::WaveStarted {
+                    elapsed_ms: 0,
+                    wave: 0,
+                    canary: true,
+                    clusters: vec![key("a")],
+                },
+                "wave 0 canaries started: `eu-west-1/a`",
+            ),
+            (
+                Event::WaveStarted {
+                    elapsed_ms: 0,
+                    wave: 1,
+                    canary: false,
+                    clusters: ["a", "b", "c", "d", "e"].map(key).to_vec(),
+                },
+                "wave 1 started: `eu-west-1/a`, `eu-west-1/b`, `eu-west-1/c` and 2 more",
+            ),
+            (
+                Event::WaveHeld {
+                    elapsed_ms: 0,
+                    wave: 1,
+                    after_canary: false,
+                    reason: "2 clusters failed in wave 0, more than `--max-failures 1`".into(),
+                    clusters: vec![key("c"), key("d")],
+                },
+                "wave 1 held: 2 clusters failed in wave 0, more than `--max-failures 1`; not started: `eu-west-1/c` and `eu-west-1/d`",
+            ),
+            (
+                Event::WaveHeld {
+                    elapsed_ms: 0,
+                    wave: 0,
+                    after_canary: true,
+                    reason: "r".into(),
+                    clusters: vec![key("b")],
+                },
+                "the rest of wave 0 after its canaries held: r; not started: `eu-west-1/b`",
+            ),
+        ];
+        for (event, line) in cases {
+            assert_eq!(event_line(&event).as_deref(), Some(line));
+        }
+        // The terminal view prints them above the bars and keeps going.
+        let mut view = TerminalView::with_target(ProgressDrawTarget::hidden());
+        view.event(&Event::WaveStarted {
+            elapsed_ms: 0,
+            wave: 0,
+            canary: false,
+            clusters: vec![key("a")],
+        });
+        assert_eq!(view.steps_finished(), 0);
     }
 
     #[test]

@@ -202,6 +202,23 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
         );
     }
 
+    if !report.held.is_empty() {
+        let _ = writeln!(out, "\n{}", paint(color, "1", "Not started:"));
+        for held in &report.held {
+            let _ = writeln!(out, "    {} held: {}", held.label(), held.reason);
+            let _ = writeln!(
+                out,
+                "        {}",
+                super::progress::cluster_names(&held.clusters)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} fix what failed and run `eksgate apply` again: converged clusters make no call; `--max-failures N` lets a rollout go on past N failed clusters",
+            paint(color, "1;36", "hint:")
+        );
+    }
+
     if !out.is_empty() {
         out.push('\n');
     }
@@ -387,6 +404,43 @@ mod tests {
         hint: run `eksgate apply` again to wait for them instead of starting new ones
 
         Apply interrupted: 1 cancelled, 1 not started, 0 done
+        ");
+    }
+
+    #[tokio::test]
+    async fn a_held_wave_says_why_and_which_clusters_did_not_start() {
+        let aws = FakeAws::new()
+            .cluster("a", fake::public())
+            .cluster("b", fake::public())
+            .cluster("c", fake::public());
+        aws.edit("a", |c| {
+            c.fail_updates = Some(("AccessDenied".into(), "no route53".into()))
+        });
+        let mut b = want("b", fake::both(), &[]);
+        b.wave = 1;
+        let mut c = want("c", fake::both(), &[]);
+        c.wave = 1;
+        let report = report_of(
+            &aws,
+            vec![want("a", fake::both(), &[]), b, c],
+            opts(),
+            |_| {},
+        )
+        .await;
+        insta::assert_snapshot!(render_report(&report, false), @r"
+        eu-west-1/a: failed
+            endpoint.1  failed: update `upd-1` ended `Failed`: AccessDenied: no route53
+        eu-west-1/b: not started
+            endpoint.1  not started: wave 1 held: 1 cluster failed in wave 0, more than `--max-failures 0`
+        eu-west-1/c: not started
+            endpoint.1  not started: wave 1 held: 1 cluster failed in wave 0, more than `--max-failures 0`
+
+        Not started:
+            wave 1 held: 1 cluster failed in wave 0, more than `--max-failures 0`
+                `eu-west-1/b` and `eu-west-1/c`
+        hint: fix what failed and run `eksgate apply` again: converged clusters make no call; `--max-failures N` lets a rollout go on past N failed clusters
+
+        Apply failed: 1 failed, 2 not started, 0 done
         ");
     }
 

@@ -6,4 +6,6 @@ mod common;
 mod import;
 mod manifest;
 mod plan;
+mod rehearse;
 mod sim;
+mod waves;
