@@ -46,9 +46,30 @@
 //! age (`DescribeUpdate`'s `createdAt` is not in [`UpdateState`]): it polls
 //! once at once, in case the update has already ended, then counts the age
 //! from the start of the wait, which only polls more often than needed.
+//!
+//! # Learning from the fleet
+//!
+//! The updates of one run are alike (the same kind of change, in the same
+//! service), and most of the polls above are spent early, long before any
+//! update could end. So the waits of one run (the waits that share a cancel
+//! signal) share what they learn: each update eksgate started and saw end
+//! leaves a *floor*, the age at which it was last seen `InProgress` — a time
+//! that update certainly lasted. Once [`MIN_SAMPLES`] updates have ended, a
+//! wait does not poll before `anchor + floor`, the shortest of those floors,
+//! and then follows the schedule above. An update that ends sooner than every
+//! update seen so far is noticed at the floor, which is never later than the
+//! shortest duration seen.
+//!
+//! Until then, the first [`SCOUTS`] waits of a run poll on the schedule above
+//! and the others skip the polls of the first `10 * first_interval` (where
+//! the schedule's intervals are flat) unless the floor arrives first: with
+//! hundreds of updates started at once, those polls are most of the calls and
+//! they compete with the updates still to be started for the same API rate.
+//! Waits for updates eksgate did not start (unknown age) never skip polls.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -179,6 +200,70 @@ pub async fn poll_until<T, F, Fut>(
     cancel: &mut watch::Receiver<bool>,
     anchor: Instant,
     poll_now: bool,
+    poll: F,
+    on_status: impl FnMut(&str),
+) -> WaitEnd<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Polled<T>, ProviderError>>,
+{
+    poll_learning(opts, cancel, anchor, poll_now, None, poll, on_status).await
+}
+
+/// The minimum number of ended updates before their floor is used.
+pub const MIN_SAMPLES: u32 = 3;
+/// How many waits of a run poll on the plain schedule before a floor exists.
+pub const SCOUTS: u32 = 3;
+
+/// What the waits of one run know about its updates' durations.
+#[derive(Debug, Default)]
+struct Fleet {
+    /// Waits started for updates this run started.
+    started: u32,
+    /// Updates seen ending after at least one `InProgress` answer.
+    samples: u32,
+    /// The shortest age at which one of them was last seen `InProgress`.
+    floor: Option<Duration>,
+}
+
+impl Fleet {
+    fn floor(&self) -> Option<Duration> {
+        self.floor.filter(|_| self.samples >= MIN_SAMPLES)
+    }
+}
+
+/// The fleets of the runs in progress, each identified by its cancel signal
+/// (every wait of a run gets a receiver of that run's signal).
+static FLEETS: Mutex<Vec<RunFleet>> = Mutex::new(Vec::new());
+
+/// A run's cancel signal and its fleet.
+type RunFleet = (watch::Receiver<bool>, Arc<Mutex<Fleet>>);
+
+/// The fleet of the run that `cancel` belongs to; forgets finished runs.
+fn fleet_of(cancel: &watch::Receiver<bool>) -> Arc<Mutex<Fleet>> {
+    let mut all = FLEETS.lock().unwrap_or_else(|e| e.into_inner());
+    // A run is over when its sender is gone.
+    all.retain(|(rx, _)| rx.has_changed().is_ok());
+    if let Some((_, f)) = all.iter().find(|(rx, _)| rx.same_channel(cancel)) {
+        return f.clone();
+    }
+    let f = Arc::new(Mutex::new(Fleet::default()));
+    all.push((cancel.clone(), f.clone()));
+    f
+}
+
+fn lock(f: &Mutex<Fleet>) -> std::sync::MutexGuard<'_, Fleet> {
+    f.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`poll_until`], sharing what it learns with the other waits of the run
+/// when `fleet` is given (see "Learning from the fleet").
+async fn poll_learning<T, F, Fut>(
+    opts: &WaitOptions,
+    cancel: &mut watch::Receiver<bool>,
+    anchor: Instant,
+    poll_now: bool,
+    fleet: Option<Arc<Mutex<Fleet>>>,
     mut poll: F,
     mut on_status: impl FnMut(&str),
 ) -> WaitEnd<T>
@@ -188,11 +273,35 @@ where
 {
     let start = Instant::now();
     let deadline = start + opts.timeout;
+    let scout = match &fleet {
+        Some(f) => {
+            let mut f = lock(f);
+            f.started += 1;
+            f.started <= SCOUTS
+        }
+        None => true,
+    };
+    // Where the schedule's intervals stop being flat.
+    let flat_until = anchor
+        + opts
+            .first_interval
+            .max(Duration::from_millis(1))
+            .saturating_mul(AGE_FRACTION);
+    // The earliest a poll may go, given what the run knows now.
+    let earliest = |fleet: &Option<Arc<Mutex<Fleet>>>| -> Option<Instant> {
+        let f = lock(fleet.as_ref()?);
+        match f.floor() {
+            Some(floor) => Some(anchor + floor),
+            None if !scout => Some(flat_until),
+            None => None,
+        }
+    };
     let mut next = if poll_now {
         start
     } else {
         anchor + poll_interval(opts, Duration::ZERO)
     };
+    let mut last_in_progress: Option<Duration> = None;
     let mut rng = rng();
     let mut failures = 0u32;
     let mut polls = 0u32;
@@ -204,6 +313,15 @@ where
             biased;
             () = cancelled(cancel) => return WaitEnd::Cancelled,
             () = tokio::time::sleep_until(next) => {}
+        }
+        // Not before the run's floor (or, for a follower, the end of the flat
+        // intervals). Wake every `first_interval` meanwhile to pick up a
+        // floor that arrives: local checks, no calls. Bounded: `next` only
+        // moves forward, towards a fixed instant.
+        let now = Instant::now();
+        if let Some(e) = earliest(&fleet).filter(|e| *e > now && now < deadline) {
+            next = e.min(now + opts.first_interval.max(Duration::from_millis(1)));
+            continue;
         }
         let sent = Instant::now();
         let answer = tokio::select! {
@@ -217,8 +335,14 @@ where
                 failures = 0;
                 on_status(&p.status);
                 if let Some(value) = p.done {
+                    if let (Some(f), Some(lo)) = (&fleet, last_in_progress) {
+                        let mut f = lock(f);
+                        f.samples += 1;
+                        f.floor = Some(f.floor.map_or(lo, |x| x.min(lo)));
+                    }
                     return WaitEnd::Finished { value, polls };
                 }
+                last_in_progress = Some(sent.saturating_duration_since(anchor));
                 last_status = Some(p.status);
                 next = sent + poll_interval(opts, sent.saturating_duration_since(anchor));
             }
@@ -276,7 +400,9 @@ pub async fn wait_for_update<P: Provider>(
             status,
         })
     };
-    poll_until(opts, cancel, anchor, poll_now, poll, on_status).await
+    // Only updates this run started have a known age to learn from.
+    let fleet = (!poll_now).then(|| fleet_of(cancel));
+    poll_learning(opts, cancel, anchor, poll_now, fleet, poll, on_status).await
 }
 
 /// Waits until cluster `name` is no longer `UPDATING` (for a cluster that
@@ -516,6 +642,75 @@ mod tests {
         }
         assert!((4..=9).contains(&calls), "{calls} polls");
         assert!(took < Duration::from_millis(1_000), "{took:?}");
+    }
+
+    #[test]
+    fn a_run_learns_a_floor_after_enough_updates_and_forgets_it_after() {
+        let (tx, rx) = watch::channel(false);
+        let (_other_tx, other_rx) = watch::channel(false);
+        let f = fleet_of(&rx);
+        assert!(Arc::ptr_eq(&f, &fleet_of(&rx.clone())), "one fleet per run");
+        assert!(!Arc::ptr_eq(&f, &fleet_of(&other_rx)), "runs do not share");
+        {
+            let mut g = lock(&f);
+            for ms in [300, 280, 290] {
+                assert_eq!(g.floor(), None);
+                g.samples += 1;
+                let lo = Duration::from_millis(ms);
+                g.floor = Some(g.floor.map_or(lo, |x| x.min(lo)));
+            }
+            assert_eq!(g.floor(), Some(Duration::from_millis(280)));
+        }
+        drop(tx);
+        // The run is over: a receiver of its signal gets a fresh fleet.
+        assert!(!Arc::ptr_eq(&f, &fleet_of(&rx)));
+    }
+
+    /// An update that lasts `d` after `anchor`, polled by `wait_for`-style
+    /// waits of one run; returns the polls each wait made.
+    async fn run_fleet(waits: usize, d: Duration, first: Duration) -> Vec<u32> {
+        let (_tx, rx) = watch::channel(false);
+        let o = WaitOptions {
+            first_interval: first,
+            max_interval: first * 10,
+            timeout: Duration::from_secs(10),
+        };
+        let mut out = Vec::new();
+        for _ in 0..waits {
+            let anchor = Instant::now();
+            let mut cancel = rx.clone();
+            let fleet = Some(fleet_of(&cancel));
+            let end = poll_learning(
+                &o,
+                &mut cancel,
+                anchor,
+                false,
+                fleet,
+                || async move {
+                    let done = anchor.elapsed() >= d;
+                    Ok(Polled {
+                        done: done.then_some(()),
+                        status: if done { "Successful" } else { "InProgress" }.to_string(),
+                    })
+                },
+                |_| {},
+            )
+            .await;
+            match end {
+                WaitEnd::Finished { polls, .. } => out.push(polls),
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn later_waits_of_a_run_start_polling_at_the_floor() {
+        let polls = run_fleet(4, Duration::from_millis(200), Duration::from_millis(20)).await;
+        // The scouts follow the plain schedule (about 10 polls); once three
+        // updates ended, a wait polls first at the floor, then once or twice.
+        assert!(polls[..3].iter().all(|&p| p >= 5), "{polls:?}");
+        assert!(polls[3] <= 4, "{polls:?}");
     }
 
     #[tokio::test]

@@ -5,9 +5,13 @@
 //! a `role_arn` gets credentials from STS `AssumeRole`.
 //!
 //! Retries: the SDK's adaptive retry mode (a client-side rate limiter that
-//! slows down when AWS throttles) with a generous attempt budget, on a retry
-//! partition of eksgate's own with no retry quota, so throttling across a large
-//! fleet is absorbed instead of surfacing as errors.
+//! slows down when AWS throttles) with a generous attempt budget, on retry
+//! partitions of eksgate's own with no retry quota, so throttling across a
+//! large fleet is absorbed instead of surfacing as errors. AWS throttles per
+//! account, region and service, so each (scope, service) has its partition
+//! and so its own rate limiter: a throttled region does not slow the others.
+//! Reads of many clusters are issued round-robin over scopes, so every
+//! region's rate is used at once instead of one region after another.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -39,6 +43,8 @@ use crate::plan::{EndpointSettings, HttpsSources};
 const BATCH: usize = 100;
 /// How many of a cluster's most recent updates are checked for `InProgress`.
 const RECENT_UPDATES: usize = 20;
+/// The first retry's backoff window (see `AwsProvider::new`).
+const RETRY_INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How the provider builds its clients.
 #[derive(Clone, Debug, Default)]
@@ -72,7 +78,6 @@ type PerScope<T> = Mutex<HashMap<Scope, Arc<OnceCell<T>>>>;
 pub struct AwsProvider {
     base: SdkConfig,
     roles: BTreeMap<String, String>,
-    partition: RetryPartition,
     clients: PerScope<Clients>,
     /// GetCallerIdentity per scope, asked once.
     identities: PerScope<Result<String, ProviderError>>,
@@ -80,7 +85,14 @@ pub struct AwsProvider {
 
 impl AwsProvider {
     pub async fn new(opts: AwsOptions) -> AwsProvider {
-        let retry = RetryConfig::adaptive().with_max_attempts(opts.max_attempts.unwrap_or(20));
+        // The adaptive rate limiter already spaces calls out after a
+        // throttle; the SDK's 1 s initial backoff on top of it makes a
+        // throttled call wait seconds for a rate that is back within
+        // milliseconds, so retries start from a shorter backoff (still
+        // exponential with full jitter, up to the SDK's 20 s cap).
+        let retry = RetryConfig::adaptive()
+            .with_max_attempts(opts.max_attempts.unwrap_or(20))
+            .with_initial_backoff(RETRY_INITIAL_BACKOFF);
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
@@ -104,9 +116,6 @@ impl AwsProvider {
         AwsProvider {
             base,
             roles: opts.roles,
-            partition: RetryPartition::custom("eksgate")
-                .token_bucket(TokenBucket::unlimited())
-                .build(),
             clients: Mutex::new(HashMap::new()),
             identities: Mutex::new(HashMap::new()),
         }
@@ -136,20 +145,31 @@ impl AwsProvider {
             );
         }
         let config = config.build();
+        // Each `build` makes a new rate limiter; clients are built once per
+        // scope, so each (scope, service) has one.
+        let partition = |service: &str| {
+            RetryPartition::custom(format!(
+                "eksgate-{service}-{}-{}",
+                scope.account.as_deref().unwrap_or("default"),
+                scope.region
+            ))
+            .token_bucket(TokenBucket::unlimited())
+            .build()
+        };
         Clients {
             eks: aws_sdk_eks::Client::from_conf(
                 aws_sdk_eks::config::Builder::from(&config)
-                    .retry_partition(self.partition.clone())
+                    .retry_partition(partition("eks"))
                     .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(&config)
-                    .retry_partition(self.partition.clone())
+                    .retry_partition(partition("ec2"))
                     .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&config)
-                    .retry_partition(self.partition.clone())
+                    .retry_partition(partition("sts"))
                     .build(),
             ),
         }
@@ -498,6 +518,35 @@ async fn security_groups(
     Ok(out)
 }
 
+/// Reorders jobs round-robin over their scopes (keeping each scope's order),
+/// so that a fleet listed region by region uses every region's API rate at
+/// once instead of exhausting one region's while the others idle.
+fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
+    let mut queues: BTreeMap<Scope, std::collections::VecDeque<T>> = BTreeMap::new();
+    let mut first_seen: Vec<Scope> = Vec::new();
+    for job in jobs {
+        let scope = scope_of(&job).clone();
+        if !queues.contains_key(&scope) {
+            first_seen.push(scope.clone());
+        }
+        queues.entry(scope).or_default().push_back(job);
+    }
+    let mut out = Vec::new();
+    // Each round takes one job of every scope that has one left; a round
+    // that takes none ends it, so the loop runs at most (jobs + 1) times.
+    loop {
+        let before = out.len();
+        for scope in &first_seen {
+            if let Some(job) = queues.get_mut(scope).and_then(|q| q.pop_front()) {
+                out.push(job);
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
 /// Runs `f` for every item with at most `limit` at once, keeping the order.
 async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
 where
@@ -576,6 +625,7 @@ impl Provider for AwsProvider {
             }
             jobs.push((c.key.clone(), scope.clone(), self.clients(&scope).await));
         }
+        let jobs = interleave(jobs, |(_, scope, _)| scope);
         let results = bounded(jobs, &limit, |(key, scope, clients)| async move {
             let obs = describe(&clients, &scope, &key.name).await;
             (key, obs)
@@ -614,6 +664,7 @@ impl Provider for AwsProvider {
                 }
             }
         }
+        let attr_jobs = interleave(attr_jobs, |(scope, ..)| scope);
         let attrs = bounded(attr_jobs, &limit, |(scope, clients, id, attr)| async move {
             let v = read_vpc_attr(&clients, &id, attr).await;
             (scope, id, attr, v)
@@ -922,6 +973,28 @@ fn running_update_id(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_issued_round_robin_over_regions() {
+        let scope = |r: &str| Scope {
+            account: None,
+            region: r.to_string(),
+        };
+        let jobs = vec![
+            (scope("a"), 1),
+            (scope("a"), 2),
+            (scope("a"), 3),
+            (scope("b"), 4),
+            (scope("c"), 5),
+            (scope("c"), 6),
+        ];
+        let order: Vec<i32> = interleave(jobs, |(s, _)| s)
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(order, vec![1, 4, 5, 2, 6, 3]);
+        assert!(interleave(Vec::<(Scope, i32)>::new(), |(s, _)| s).is_empty());
+    }
 
     #[test]
     fn finds_the_running_update_in_aws_message() {

@@ -1,0 +1,851 @@
+//! The fleet benchmark: `cargo run --release --example fleet [-- OPTIONS]`.
+//!
+//! It measures the real `eksgate` binary (release build, found next to this
+//! example's binary; build it first with `cargo build --release --bin
+//! eksgate` if it is missing) against the emulator running as a separate
+//! process (`eksgate sim serve`), on fleets generated in a temporary
+//! directory, and compares each wall time with a lower bound computed from the
+//! emulator's parameters. Every figure comes from a measurement of this run:
+//! wall clocks, `/proc/PID/status` and the emulator's `GET /_sim/history`.
+//!
+//! Runs, each against a fresh emulator:
+//! - plan: `eksgate plan` on N clusters over R regions (public only today, the
+//!   manifests want private only), with per-call latency and a per-region
+//!   rate limit. Lower bound: the read calls the plan needs in the busiest
+//!   region ÷ the rate limit (the minimum derived from the fleet's shape; the
+//!   calls counted in the history are printed beside it).
+//! - apply: `eksgate apply --auto-approve` on the apply fleet: a staged
+//!   public-only → private-only move, two updates per cluster. Lower bound:
+//!   the longest chain of update durations (2 × D) plus the rate-limited time
+//!   to issue the calls the apply needs in the busiest region (its plan's
+//!   reads, and per update one re-read, one `UpdateClusterConfig` and one
+//!   `DescribeUpdate`).
+//! - speedup: the same 20-cluster apply twice, once with `--parallelism 1`
+//!   (one cluster at a time, as eksctl-style tools work) and once as
+//!   configured.
+//! - validate: `eksgate validate` on one generated 10,000-cluster manifest.
+//!
+//! From the apply's history: `polls_per_update` is `DescribeUpdate` requests
+//! (throttled ones included) per update started; `detect_lag_pct` is the
+//! median, over updates, of the time from the update's completion to the
+//! emulator receiving eksgate's next step for that cluster, as a percentage
+//! of the update duration. The next step is the next `UpdateClusterConfig`
+//! for the cluster; for a cluster's last update it is the `DescribeUpdate`
+//! that first saw it finished (nothing else follows it).
+//!
+//! Only loopback is used; every wait has a time limit and every loop a bound.
+//! Credentials are fake and the AWS config files are `/dev/null`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::Value;
+
+const REGIONS: [&str; 16] = [
+    "us-east-1",
+    "eu-west-1",
+    "ap-southeast-2",
+    "us-west-2",
+    "eu-central-1",
+    "ap-northeast-1",
+    "sa-east-1",
+    "ca-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "us-east-2",
+    "eu-west-2",
+    "ap-southeast-1",
+    "us-west-1",
+    "eu-west-3",
+    "ap-northeast-2",
+];
+
+/// The defaults are the target settings.
+#[derive(Debug, Parser)]
+#[command(name = "fleet", about = "eksgate fleet benchmark")]
+struct Opts {
+    /// Clusters of the plan fleet (and of the peak RSS measurement).
+    #[arg(long, default_value_t = 1000)]
+    plan_clusters: usize,
+    /// Clusters of the apply fleet.
+    #[arg(long, default_value_t = 200)]
+    apply_clusters: usize,
+    /// Clusters of the sequential-versus-parallel comparison.
+    #[arg(long, default_value_t = 20)]
+    speedup_clusters: usize,
+    /// Clusters of the generated manifest `eksgate validate` checks.
+    #[arg(long, default_value_t = 10_000)]
+    validate_clusters: usize,
+    /// Regions the clusters are spread over (at most 16).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=16))]
+    regions: u8,
+    /// Clusters that share one VPC.
+    #[arg(long, default_value_t = 10)]
+    clusters_per_vpc: usize,
+    /// Emulator: latency of every call, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    /// Emulator: requests per second per region.
+    #[arg(long, default_value_t = 50.0)]
+    rate_limit: f64,
+    /// Emulator: how long an endpoint update runs, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    update_ms: u64,
+    /// `--parallelism` for eksgate's parallel runs (eksgate's default if unset).
+    #[arg(long)]
+    parallelism: Option<u16>,
+    /// `--poll-interval` for eksgate's applies, e.g. `300ms` (eksgate's default if unset).
+    #[arg(long)]
+    poll_interval: Option<String>,
+    /// Which parts to run (comma-separated: plan,apply,speedup,validate).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "plan,apply,speedup,validate"
+    )]
+    only: Vec<String>,
+    /// The eksgate binary (default: `eksgate` next to this example's binary).
+    #[arg(long)]
+    eksgate: Option<PathBuf>,
+    /// Time limit of each eksgate run, in seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_s: u64,
+    /// Keep the generated files (their directory is printed).
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() {
+    let opts = Opts::parse();
+    if let Err(e) = run(&opts) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Res<T> = Result<T, String>;
+
+/// One generated fleet: its world file and manifests.
+struct Fleet {
+    clusters: usize,
+    regions: usize,
+    per_vpc: usize,
+}
+
+impl Fleet {
+    /// Region index and name of cluster `i`: round-robin, so regions are even.
+    fn region(&self, i: usize) -> &'static str {
+        REGIONS[i % self.regions]
+    }
+
+    fn per_region(&self, r: usize) -> usize {
+        (0..self.clusters).filter(|i| i % self.regions == r).count()
+    }
+
+    fn vpc(&self, i: usize) -> String {
+        // Clusters of one region, grouped `per_vpc` at a time.
+        let k = i / self.regions;
+        format!("vpc-{:02}{:06}", i % self.regions, k / self.per_vpc.max(1))
+    }
+
+    fn vpcs_in_region(&self, r: usize) -> usize {
+        self.per_region(r).div_ceil(self.per_vpc.max(1))
+    }
+
+    /// The world: every cluster public only, in a VPC with DNS on, its
+    /// security group already open on 443 to `10.0.0.0/8`, so the move to
+    /// private only is exactly two endpoint updates.
+    fn world(&self) -> String {
+        let mut w = String::with_capacity(self.clusters * 300);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..self.clusters {
+            let vpc = self.vpc(i);
+            if seen.insert(vpc.clone()) {
+                let _ = writeln!(
+                    w,
+                    "[[vpc]]\nid = \"{vpc}\"\nregion = \"{}\"\ndns_support = true\ndns_hostnames = true\n",
+                    self.region(i)
+                );
+            }
+        }
+        for i in 0..self.clusters {
+            let _ = writeln!(
+                w,
+                "[[security_group]]\nid = \"sg-{i:017x}\"\nregion = \"{}\"\nvpc_id = \"{}\"\nhttps_ingress = [\"10.0.0.0/8\"]\n",
+                self.region(i),
+                self.vpc(i)
+            );
+        }
+        for i in 0..self.clusters {
+            let _ = writeln!(
+                w,
+                "[[cluster]]\nname = \"c{i:05}\"\nregion = \"{}\"\nvpc_id = \"{}\"\nsecurity_group = \"sg-{i:017x}\"\npublic_access = true\nprivate_access = false\n",
+                self.region(i),
+                self.vpc(i)
+            );
+        }
+        w
+    }
+
+    /// One manifest per region (as `eksgate import --region` writes them),
+    /// every cluster wanting private only.
+    fn write_manifests(&self, dir: &Path) -> Res<()> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (r, region) in REGIONS.iter().enumerate().take(self.regions) {
+            let mut m = format!("[defaults]\nregion = \"{region}\"\n\n");
+            for i in (r..self.clusters).step_by(self.regions) {
+                let _ = writeln!(
+                    m,
+                    "[[cluster]]\nname = \"c{i:05}\"\npublic_access = false\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\"]\n"
+                );
+            }
+            write(&dir.join(format!("{region}.toml")), &m)?;
+        }
+        Ok(())
+    }
+
+    /// The fewest read calls a plan of this fleet needs in region `r`: one
+    /// `DescribeCluster` per cluster, two `DescribeVpcAttribute` per VPC, and
+    /// `DescribeVpcs`, `DescribeDhcpOptions` (one default set per region) and
+    /// `DescribeSecurityGroups` in batches of 100.
+    fn plan_calls(&self, r: usize) -> usize {
+        let n = self.per_region(r);
+        let v = self.vpcs_in_region(r);
+        n + 2 * v + v.div_ceil(100) + 1 + n.div_ceil(100)
+    }
+
+    fn max_plan_calls(&self) -> usize {
+        (0..self.regions)
+            .map(|r| self.plan_calls(r))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The fewest calls an apply needs in region `r`: the plan's reads, then
+    /// per update a re-read, the update and one poll.
+    fn apply_calls(&self, r: usize) -> usize {
+        self.plan_calls(r) + self.per_region(r) * 2 * 3
+    }
+
+    fn max_apply_calls(&self) -> usize {
+        (0..self.regions)
+            .map(|r| self.apply_calls(r))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn write(path: &Path, text: &str) -> Res<()> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The emulator as a child process; killed on drop.
+struct Emulator {
+    child: Child,
+    addr: String,
+}
+
+impl Emulator {
+    fn start(bin: &Path, world: &Path, o: &Opts) -> Res<Emulator> {
+        let mut child = Command::new(bin)
+            .args(["sim", "serve", "--world"])
+            .arg(world)
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--latency")
+            .arg(format!("{}ms", o.latency_ms))
+            .arg("--rate-limit")
+            .arg(o.rate_limit.to_string())
+            .arg("--update-duration")
+            .arg(format!("{}ms", o.update_ms))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the emulator `{}`: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no emulator stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut emu = Emulator {
+            child,
+            addr: String::new(),
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| "the emulator did not say where it listens within 60s".to_string())?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .ok_or_else(|| format!("unexpected first line from the emulator: {line:?}"))?;
+        if !addr.starts_with("127.0.0.1:") {
+            return Err(format!("the emulator is not on loopback: {addr}"));
+        }
+        emu.addr = addr.to_string();
+        Ok(emu)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `GET /_sim/history` over a plain HTTP/1.0 connection.
+    fn history(&self) -> Res<Vec<Value>> {
+        let mut s = TcpStream::connect(&self.addr).map_err(|e| format!("history: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        write!(
+            s,
+            "GET /_sim/history HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .map_err(|e| format!("history: {e}"))?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)
+            .map_err(|e| format!("history: {e}"))?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("history: no HTTP header end")?;
+        serde_json::from_slice(&raw[split + 4..]).map_err(|e| format!("history: {e}"))
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How one eksgate run went.
+struct RunOut {
+    wall: Duration,
+    code: Option<i32>,
+    stderr: String,
+    peak_rss_kb: u64,
+}
+
+impl RunOut {
+    /// An error the user would see: a failing exit code or anything on
+    /// stderr (runs use `-q`, so stderr holds only errors).
+    fn surfaced_error(&self) -> Option<String> {
+        if self.code != Some(0) {
+            return Some(format!(
+                "exit {:?}: {}",
+                self.code,
+                self.stderr.lines().take(5).collect::<Vec<_>>().join(" | ")
+            ));
+        }
+        let s = self.stderr.trim();
+        (!s.is_empty()).then(|| s.lines().take(5).collect::<Vec<_>>().join(" | "))
+    }
+}
+
+/// Runs eksgate with fake credentials pointed at `endpoint`, polling its
+/// peak RSS, within `timeout`.
+fn eksgate(
+    bin: &Path,
+    args: &[String],
+    endpoint: Option<&str>,
+    out: &Path,
+    timeout: Duration,
+) -> Res<RunOut> {
+    let stdout = std::fs::File::create(out).map_err(|e| e.to_string())?;
+    let err_path = out.with_extension("stderr");
+    let stderr = std::fs::File::create(&err_path).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK")
+        .env("AWS_SECRET_ACCESS_KEY", "benchmark-secret")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    if let Some(url) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", url);
+    }
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run `{}`: {e}", bin.display()))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("`eksgate {}` ran over {timeout:?}", args.join(" ")));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let wall = start.elapsed();
+    Ok(RunOut {
+        wall,
+        code: status.code(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        peak_rss_kb: peak,
+    })
+}
+
+/// The release `eksgate` next to this example (`target/release/examples/`),
+/// built on demand.
+fn find_eksgate(o: &Opts) -> Res<PathBuf> {
+    if let Some(p) = &o.eksgate {
+        return Ok(p.clone());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot locate the target directory")?;
+    let bin = dir.join("eksgate");
+    if !bin.exists() {
+        eprintln!("building the release eksgate binary (cargo build --release --bin eksgate)");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--bin", "eksgate"])
+            .status()
+            .map_err(|e| format!("cargo: {e}"))?;
+        if !status.success() || !bin.exists() {
+            return Err(format!("no eksgate binary at {}", bin.display()));
+        }
+    }
+    Ok(bin)
+}
+
+fn str_of<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn t_of(v: &Value) -> f64 {
+    v.get("t_ms").and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// Requests of the history per (region, operation, outcome).
+fn count_requests(h: &[Value]) -> BTreeMap<(String, String, bool), usize> {
+    let mut m = BTreeMap::new();
+    for e in h.iter().filter(|e| str_of(e, "kind") == "request") {
+        let ok = str_of(e, "outcome") == "ok";
+        *m.entry((
+            str_of(e, "region").to_string(),
+            str_of(e, "operation").to_string(),
+            ok,
+        ))
+        .or_insert(0) += 1;
+    }
+    m
+}
+
+struct ApplyFigures {
+    updates: usize,
+    polls: usize,
+    polls_ok: usize,
+    lag_median_ms: f64,
+    throttled: usize,
+}
+
+/// Polls per update and the detection lag, from an apply's history.
+fn apply_figures(h: &[Value]) -> ApplyFigures {
+    let reqs: Vec<&Value> = h
+        .iter()
+        .filter(|e| str_of(e, "kind") == "request")
+        .collect();
+    let updates = reqs
+        .iter()
+        .filter(|e| str_of(e, "operation") == "UpdateClusterConfig" && str_of(e, "outcome") == "ok")
+        .count();
+    let polls = reqs
+        .iter()
+        .filter(|e| str_of(e, "operation") == "DescribeUpdate")
+        .count();
+    let polls_ok = reqs
+        .iter()
+        .filter(|e| str_of(e, "operation") == "DescribeUpdate" && str_of(e, "outcome") == "ok")
+        .count();
+    let throttled = reqs.iter().filter(|e| str_of(e, "outcome") != "ok").count();
+    let mut lags = Vec::new();
+    for done in h.iter().filter(|e| {
+        str_of(e, "kind") == "update_status"
+            && str_of(e, "status") == "Successful"
+            && str_of(e, "update_type") == "EndpointAccessUpdate"
+    }) {
+        let (t, region, cluster) = (t_of(done), str_of(done, "region"), str_of(done, "cluster"));
+        let mine = |e: &&&Value| {
+            t_of(e) >= t && str_of(e, "region") == region && str_of(e, "target") == cluster
+        };
+        let next_update = reqs
+            .iter()
+            .filter(mine)
+            .find(|e| str_of(e, "operation") == "UpdateClusterConfig");
+        let seen = reqs
+            .iter()
+            .filter(mine)
+            .find(|e| str_of(e, "operation") == "DescribeUpdate" && str_of(e, "outcome") == "ok");
+        if let Some(e) = next_update.or(seen) {
+            lags.push(t_of(e) - t);
+        }
+    }
+    ApplyFigures {
+        updates,
+        polls,
+        polls_ok,
+        lag_median_ms: median(&mut lags),
+        throttled,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Row {
+    name: String,
+    measured: String,
+    bound: String,
+    figure: String,
+}
+
+fn run(o: &Opts) -> Res<()> {
+    let bin = find_eksgate(o)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("eksgate-fleet-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let root = tmp.path().to_path_buf();
+    if o.keep {
+        eprintln!("files in {}", root.display());
+    }
+    let timeout = Duration::from_secs(o.timeout_s);
+    let regions = usize::from(o.regions);
+    let d = o.update_ms as f64 / 1000.0;
+    let mut par_args: Vec<String> = Vec::new();
+    if let Some(p) = o.parallelism {
+        par_args.extend(["--parallelism".into(), p.to_string()]);
+    }
+    let mut poll_args: Vec<String> = Vec::new();
+    if let Some(p) = &o.poll_interval {
+        poll_args.extend(["--poll-interval".into(), p.clone()]);
+    }
+    let wants = |part: &str| o.only.iter().any(|p| p == part);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut bench: BTreeMap<&str, String> = BTreeMap::new();
+    let mut errors: Vec<String> = Vec::new();
+
+    eprintln!(
+        "eksgate: {}\nemulator: latency {}ms, {} req/s per region, updates {}ms; parallelism {}, poll interval {}",
+        bin.display(),
+        o.latency_ms,
+        o.rate_limit,
+        o.update_ms,
+        o.parallelism
+            .map_or("eksgate's default".to_string(), |p| p.to_string()),
+        o.poll_interval.as_deref().unwrap_or("eksgate's default")
+    );
+
+    if wants("plan") {
+        let fleet = Fleet {
+            clusters: o.plan_clusters,
+            regions,
+            per_vpc: o.clusters_per_vpc,
+        };
+        let dir = root.join("plan");
+        fleet.write_manifests(&dir.join("manifests"))?;
+        write(&dir.join("world.toml"), &fleet.world())?;
+        let emu = Emulator::start(&bin, &dir.join("world.toml"), o)?;
+        let mut args = vec![
+            "-q".to_string(),
+            "plan".into(),
+            dir.join("manifests").display().to_string(),
+        ];
+        args.extend(par_args.iter().cloned());
+        eprintln!("plan: {} clusters over {regions} regions", fleet.clusters);
+        let r = eksgate(
+            &bin,
+            &args,
+            Some(&emu.url()),
+            &dir.join("plan.out"),
+            timeout,
+        )?;
+        if let Some(e) = r.surfaced_error() {
+            errors.push(format!("plan: {e}"));
+        }
+        let h = emu.history()?;
+        let counts = count_requests(&h);
+        let ok_max = (0..regions)
+            .map(|ri| {
+                counts
+                    .iter()
+                    .filter(|((reg, _, ok), _)| *ok && reg == REGIONS[ri])
+                    .map(|(_, n)| n)
+                    .sum::<usize>()
+            })
+            .max()
+            .unwrap_or(0);
+        let throttled: usize = counts
+            .iter()
+            .filter(|((_, _, ok), _)| !ok)
+            .map(|(_, n)| n)
+            .sum();
+        let needed = fleet.max_plan_calls();
+        let bound = needed as f64 / o.rate_limit;
+        let ratio = r.wall.as_secs_f64() / bound;
+        rows.push(Row {
+            name: format!("plan N={} R={regions}", fleet.clusters),
+            measured: format!("{:.2}s", r.wall.as_secs_f64()),
+            bound: format!(
+                "{bound:.2}s ({needed} calls/region needed; {ok_max} answered ok in the busiest region, {throttled} throttled)"
+            ),
+            figure: format!("plan_ratio={ratio:.2}"),
+        });
+        rows.push(Row {
+            name: format!("peak RSS, plan N={}", fleet.clusters),
+            measured: format!("{:.1} MB", r.peak_rss_kb as f64 / 1024.0),
+            bound: "-".into(),
+            figure: format!("peak_rss_mb={:.1}", r.peak_rss_kb as f64 / 1024.0),
+        });
+        bench.insert("plan_ratio", format!("{ratio:.2}"));
+        bench.insert(
+            "peak_rss_mb",
+            format!("{:.1}", r.peak_rss_kb as f64 / 1024.0),
+        );
+    }
+
+    if wants("apply") {
+        let fleet = Fleet {
+            clusters: o.apply_clusters,
+            regions,
+            per_vpc: o.clusters_per_vpc,
+        };
+        let dir = root.join("apply");
+        fleet.write_manifests(&dir.join("manifests"))?;
+        write(&dir.join("world.toml"), &fleet.world())?;
+        let emu = Emulator::start(&bin, &dir.join("world.toml"), o)?;
+        let mut args = vec![
+            "-q".to_string(),
+            "apply".into(),
+            dir.join("manifests").display().to_string(),
+            "--auto-approve".into(),
+        ];
+        args.extend(par_args.iter().cloned());
+        args.extend(poll_args.iter().cloned());
+        eprintln!("apply: {} clusters, 2 updates each", fleet.clusters);
+        let r = eksgate(
+            &bin,
+            &args,
+            Some(&emu.url()),
+            &dir.join("apply.out"),
+            timeout,
+        )?;
+        if let Some(e) = r.surfaced_error() {
+            errors.push(format!("apply: {e}"));
+        }
+        let h = emu.history()?;
+        let f = apply_figures(&h);
+        let needed = fleet.max_apply_calls();
+        let bound = 2.0 * d + needed as f64 / o.rate_limit;
+        let ratio = r.wall.as_secs_f64() / bound;
+        let ppu = f.polls as f64 / f.updates.max(1) as f64;
+        let lag_pct = f.lag_median_ms / o.update_ms as f64 * 100.0;
+        if f.updates != 2 * fleet.clusters {
+            errors.push(format!(
+                "apply: {} updates started, {} expected",
+                f.updates,
+                2 * fleet.clusters
+            ));
+        }
+        rows.push(Row {
+            name: format!("apply N={} (2 updates each)", fleet.clusters),
+            measured: format!("{:.2}s", r.wall.as_secs_f64()),
+            bound: format!(
+                "{bound:.2}s (2 x {d}s + {needed} calls/region; {} throttled)",
+                f.throttled
+            ),
+            figure: format!("apply_ratio={ratio:.2}"),
+        });
+        rows.push(Row {
+            name: "DescribeUpdate per update".into(),
+            measured: format!(
+                "{ppu:.2} ({} polls, {} answered ok, {} updates)",
+                f.polls, f.polls_ok, f.updates
+            ),
+            bound: "1".into(),
+            figure: format!("polls_per_update={ppu:.2}"),
+        });
+        rows.push(Row {
+            name: "detection lag (median)".into(),
+            measured: format!("{:.0}ms", f.lag_median_ms),
+            bound: format!("of {}ms", o.update_ms),
+            figure: format!("detect_lag_pct={lag_pct:.1}"),
+        });
+        bench.insert("apply_ratio", format!("{ratio:.2}"));
+        bench.insert("polls_per_update", format!("{ppu:.2}"));
+        bench.insert("detect_lag_pct", format!("{lag_pct:.1}"));
+    }
+
+    if wants("speedup") {
+        let fleet = Fleet {
+            clusters: o.speedup_clusters,
+            regions,
+            per_vpc: o.clusters_per_vpc,
+        };
+        let mut walls = Vec::new();
+        for (label, extra) in [
+            ("sequential", vec!["--parallelism".to_string(), "1".into()]),
+            ("parallel", par_args.clone()),
+        ] {
+            let dir = root.join(format!("speedup-{label}"));
+            fleet.write_manifests(&dir.join("manifests"))?;
+            write(&dir.join("world.toml"), &fleet.world())?;
+            let emu = Emulator::start(&bin, &dir.join("world.toml"), o)?;
+            let mut args = vec![
+                "-q".to_string(),
+                "apply".into(),
+                dir.join("manifests").display().to_string(),
+                "--auto-approve".into(),
+            ];
+            args.extend(extra);
+            args.extend(poll_args.iter().cloned());
+            eprintln!("speedup: {label} apply of {} clusters", fleet.clusters);
+            let r = eksgate(
+                &bin,
+                &args,
+                Some(&emu.url()),
+                &dir.join("apply.out"),
+                timeout,
+            )?;
+            if let Some(e) = r.surfaced_error() {
+                errors.push(format!("{label} apply: {e}"));
+            }
+            rows.push(Row {
+                name: format!("apply N={} {label}", fleet.clusters),
+                measured: format!("{:.2}s", r.wall.as_secs_f64()),
+                bound: format!("{:.2}s (2 x {d}s)", 2.0 * d),
+                figure: String::new(),
+            });
+            walls.push(r.wall.as_secs_f64());
+        }
+        let speedup = walls[0] / walls[1];
+        if let Some(last) = rows.last_mut() {
+            last.figure = format!("speedup_vs_sequential={speedup:.1}");
+        }
+        bench.insert("speedup_vs_sequential", format!("{speedup:.1}"));
+    }
+
+    if wants("validate") {
+        let fleet = Fleet {
+            clusters: o.validate_clusters,
+            regions,
+            per_vpc: o.clusters_per_vpc,
+        };
+        let dir = root.join("validate");
+        fleet.write_manifests(&dir)?;
+        // One file of every cluster: the 10k manifest.
+        let mut one = String::new();
+        for i in 0..fleet.clusters {
+            let _ = writeln!(
+                one,
+                "[[cluster]]\nname = \"c{i:05}\"\nregion = \"{}\"\npublic_access = false\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\", \"sg-{i:017x}\"]\n",
+                fleet.region(i)
+            );
+        }
+        let one_dir = root.join("validate-one");
+        std::fs::create_dir_all(&one_dir).map_err(|e| e.to_string())?;
+        write(&one_dir.join("fleet.toml"), &one)?;
+        let args = vec![
+            "-q".to_string(),
+            "validate".into(),
+            one_dir.join("fleet.toml").display().to_string(),
+        ];
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let r = eksgate(&bin, &args, None, &root.join("validate.out"), timeout)?;
+            if let Some(e) = r.surfaced_error() {
+                errors.push(format!("validate: {e}"));
+            }
+            times.push(r.wall.as_secs_f64() * 1000.0);
+        }
+        let ms = median(&mut times);
+        rows.push(Row {
+            name: format!("validate {} clusters (median of 3)", fleet.clusters),
+            measured: format!("{ms:.0}ms"),
+            bound: "-".into(),
+            figure: format!("validate_10k_ms={ms:.0}"),
+        });
+        bench.insert("validate_10k_ms", format!("{ms:.0}"));
+    }
+
+    println!(
+        "{:<38} {:>30}  {:<70} figure",
+        "run", "measured", "lower bound"
+    );
+    for r in &rows {
+        println!(
+            "{:<38} {:>30}  {:<70} {}",
+            r.name, r.measured, r.bound, r.figure
+        );
+    }
+    if errors.is_empty() {
+        println!("errors surfaced to the user: 0");
+    } else {
+        println!("errors surfaced to the user: {}", errors.len());
+        for e in &errors {
+            println!("  {e}");
+        }
+    }
+    if o.keep {
+        let kept = tmp.keep();
+        eprintln!("kept {}", kept.display());
+    }
+    let order = [
+        "plan_ratio",
+        "apply_ratio",
+        "polls_per_update",
+        "detect_lag_pct",
+        "speedup_vs_sequential",
+        "peak_rss_mb",
+        "validate_10k_ms",
+    ];
+    let line: Vec<String> = order
+        .iter()
+        .map(|k| format!("{k}={}", bench.get(k).map_or("NA", String::as_str)))
+        .collect();
+    println!("BENCH {}", line.join(" "));
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} errors surfaced to the user", errors.len()))
+    }
+}
