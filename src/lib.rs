@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod plan;
 pub mod printer;
 pub mod provider;
+pub mod redact;
 pub mod rehearse;
 pub mod saved;
 pub mod sim;
@@ -57,7 +58,8 @@ pub fn run_cli(cli: cli::Cli) -> u8 {
     }
 }
 
-/// Logs go to stderr through `tracing`; `RUST_LOG` wins over `-v`/`-q`.
+/// Logs go to stderr through `tracing`, credentials redacted (the SDK logs
+/// identities at debug and trace); `RUST_LOG` wins over `-v`/`-q`.
 fn init_logging(verbose: u8, quiet: bool, color: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
@@ -70,7 +72,7 @@ fn init_logging(verbose: u8, quiet: bool, color: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(redact::RedactingStderr::from_env())
         .with_ansi(color)
         .with_target(false)
         .try_init();

@@ -166,4 +166,40 @@ mod tests {
             assert!(matches!(err, Error::Diagnostics(_)), "{text:?}: {err}");
         }
     }
+
+    /// 2,000 cases in CI; `EKSGATE_FUZZ_CASES` for a longer run.
+    fn fuzz_cases() -> u32 {
+        std::env::var("EKSGATE_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000)
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: fuzz_cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_is_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let text = String::from_utf8_lossy(&bytes);
+            prop_assert!(SavedBody::parse("p.json", &text).is_err());
+        }
+
+        /// One changed byte of a valid saved plan: refused, or (in
+        /// insignificant whitespace) read back as the same plan.
+        #[test]
+        fn an_edited_saved_plan_is_refused_or_unchanged(at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.json");
+            sample().write(&path).unwrap();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(body) = SavedBody::parse("p.json", &text) {
+                prop_assert_eq!(body, sample());
+            }
+        }
+    }
 }

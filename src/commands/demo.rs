@@ -76,7 +76,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<Exit> {
         view::plan::render_text(&plan, ctx.printer.stdout_color)
     );
 
-    stage(3, "apply", "The steps run in that order, clusters in parallel, each EKS update waited for until `Successful`. AWS is running an update of its own on `search`: eksgate waits for it instead of failing.");
+    stage(3, "apply", "The steps run in that order, clusters in parallel, each EKS update waited for until `Successful`. AWS is running an update of its own on `search`: eksgate sees it and waits for it instead of making a call EKS would reject.");
     let poll = (args.update_duration / 10).max(Duration::from_millis(50));
     let opts = ApplyOptions {
         wait: WaitOptions {

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Share of calls answered with a server error, 0 to 1.
     #[arg(long, value_parser = probability)]
     pub error_rate: Option<f64>,
+    /// Share of successful calls answered with a damaged body (truncated, a
+    /// wrong type, an unknown enum value, missing fields), 0 to 1.
+    #[arg(long, value_parser = probability)]
+    pub malformed_rate: Option<f64>,
     /// Seed for the random faults, so a run can be repeated.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -76,6 +80,7 @@ async fn serve(args: ServeArgs) -> Result<Exit> {
         rate_limit: args.rate_limit,
         throttle_rate: args.throttle_rate,
         error_rate: args.error_rate,
+        malformed_rate: args.malformed_rate,
         seed: args.seed,
     };
     let behaviour = sim::behaviour_from(&world, Behaviour::default(), &flags);

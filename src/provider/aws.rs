@@ -4,12 +4,15 @@
 //! as AWS users expect. One client set per (account, region); an account with
 //! a `role_arn` gets credentials from STS `AssumeRole`.
 //!
-//! Retries: the SDK's adaptive retry mode (a client-side rate limiter that
-//! slows down when AWS throttles) with a generous attempt budget, on retry
-//! partitions of eksgate's own with no retry quota, so throttling across a
-//! large fleet is absorbed instead of surfacing as errors. AWS throttles per
-//! account, region and service, so each (scope, service) has its partition
-//! and so its own rate limiter: a throttled region does not slow the others.
+//! Retries: the SDK's standard retry mode (exponential backoff with full
+//! jitter) with a generous attempt budget, on retry partitions of eksgate's
+//! own with no retry quota, so throttling across a large fleet is absorbed
+//! instead of surfacing as errors. Not the adaptive mode: its client-side
+//! rate limiter drops to half a request per second after a burst of
+//! throttles and then delays every call by up to 20 s, which turned a
+//! throttled rollout into a stall. AWS throttles per account, region and
+//! service, so each (scope, service) has its own partition: a throttled
+//! region does not use up another's retries.
 //! Reads of many clusters are issued round-robin over scopes, so every
 //! region's rate is used at once instead of one region after another.
 
@@ -85,12 +88,11 @@ pub struct AwsProvider {
 
 impl AwsProvider {
     pub async fn new(opts: AwsOptions) -> AwsProvider {
-        // The adaptive rate limiter already spaces calls out after a
-        // throttle; the SDK's 1 s initial backoff on top of it makes a
-        // throttled call wait seconds for a rate that is back within
-        // milliseconds, so retries start from a shorter backoff (still
-        // exponential with full jitter, up to the SDK's 20 s cap).
-        let retry = RetryConfig::adaptive()
+        // A throttle is usually over within milliseconds; the SDK's 1 s
+        // initial backoff would make every throttled call wait seconds, so
+        // retries start from a shorter backoff (still exponential with full
+        // jitter, up to the SDK's 20 s cap).
+        let retry = RetryConfig::standard()
             .with_max_attempts(opts.max_attempts.unwrap_or(20))
             .with_initial_backoff(RETRY_INITIAL_BACKOFF);
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
@@ -248,10 +250,17 @@ fn parse_cidrs(items: &[String]) -> BTreeSet<IpNet> {
         .collect()
 }
 
+/// `DescribeCluster`, and the updates in progress. `all_updates` lists them
+/// whatever the status: AWS's own platform updates leave a cluster `ACTIVE`
+/// while they run, and a call made then is rejected with
+/// `ResourceInUseException`. The plan's bulk read skips that for `ACTIVE`
+/// clusters (two calls or more per cluster); the re-read before a change
+/// never does.
 async fn describe(
     c: &Clients,
     scope: &Scope,
     name: &str,
+    all_updates: bool,
 ) -> Result<ClusterObservation, ProviderError> {
     let out = match c.eks.describe_cluster().name(name).send().await {
         Ok(o) => o,
@@ -271,7 +280,7 @@ async fn describe(
     };
     let vpc = cluster.resources_vpc_config();
     let status = ClusterStatus::parse(cluster.status().map(|s| s.as_str()).unwrap_or("UNKNOWN"));
-    let updates_in_progress = if status == ClusterStatus::Updating {
+    let updates_in_progress = if all_updates || status == ClusterStatus::Updating {
         in_progress_updates(c, name).await?
     } else {
         Vec::new()
@@ -627,7 +636,7 @@ impl Provider for AwsProvider {
         }
         let jobs = interleave(jobs, |(_, scope, _)| scope);
         let results = bounded(jobs, &limit, |(key, scope, clients)| async move {
-            let obs = describe(&clients, &scope, &key.name).await;
+            let obs = describe(&clients, &scope, &key.name, false).await;
             (key, obs)
         })
         .await;
@@ -794,7 +803,7 @@ impl Provider for AwsProvider {
         name: &str,
     ) -> Result<ClusterObservation, ProviderError> {
         let c = self.clients(scope).await;
-        describe(&c, scope, name).await
+        describe(&c, scope, name, true).await
     }
 
     async fn update_endpoint(

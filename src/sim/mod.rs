@@ -5,11 +5,13 @@
 //!
 //! This file owns the HTTP server and the order of a request: credential
 //! scope, latency, then under the lock: settle due updates, rate limit and
-//! injected faults, the operation, the history line. Operations live in
+//! injected faults, the operation, a damaged answer (`malformed`), the
+//! history line. Operations live in
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 
 pub mod ec2;
 pub mod eks;
+pub mod malformed;
 pub mod protocol;
 pub mod state;
 pub mod sts;
@@ -143,6 +145,10 @@ pub fn behaviour_from(world: &World, mut b: Behaviour, flags: &FaultFlags) -> Be
         .or(f.throttle_rate)
         .unwrap_or(b.throttle_rate);
     b.error_rate = flags.error_rate.or(f.error_rate).unwrap_or(b.error_rate);
+    b.malformed_rate = flags
+        .malformed_rate
+        .or(f.malformed_rate)
+        .unwrap_or(b.malformed_rate);
     b.seed = flags.seed.or(f.seed).unwrap_or(b.seed);
     if let Some(d) = flags.update_duration {
         b.update_duration = d;
@@ -158,6 +164,7 @@ pub struct FaultFlags {
     pub rate_limit: Option<f64>,
     pub throttle_rate: Option<f64>,
     pub error_rate: Option<f64>,
+    pub malformed_rate: Option<f64>,
     pub seed: Option<u64>,
 }
 
@@ -425,8 +432,23 @@ async fn aws(
             .map(|x| (x, "text/xml;charset=UTF-8")),
         },
     };
+    // A damaged answer still reports the change it made: only the body is
+    // bad. The roll happens only with a rate set, so other seeds' fault
+    // sequences stay as they were.
+    let result = match result {
+        Ok((body, content_type))
+            if st.behaviour.malformed_rate > 0.0
+                && st.rng.random::<f64>() < st.behaviour.malformed_rate =>
+        {
+            let kind = malformed::Malformed::pick(&mut st.rng);
+            let (body, applied) = malformed::damage(kind, &body, service == Service::Eks);
+            Ok((body, content_type, Some(applied)))
+        }
+        other => other.map(|(b, c)| (b, c, None)),
+    };
     let (outcome, status) = match &result {
-        Ok(_) => ("ok".to_string(), 200),
+        Ok((_, _, None)) => ("ok".to_string(), 200),
+        Ok((_, _, Some(kind))) => (format!("ok+malformed:{}", kind.as_str()), 200),
         Err(e) => (e.code.clone(), e.status),
     };
     st.record(
@@ -443,7 +465,7 @@ async fn aws(
     );
     drop(st);
     match result {
-        Ok((body, content_type)) => {
+        Ok((body, content_type, _)) => {
             let mut r = (StatusCode::OK, body).into_response();
             r.headers_mut()
                 .insert("content-type", HeaderValue::from_static(content_type));

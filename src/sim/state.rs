@@ -275,6 +275,9 @@ pub struct Behaviour {
     pub rate_limit: Option<f64>,
     pub throttle_rate: f64,
     pub error_rate: f64,
+    /// Share of successful calls answered with a damaged body (see
+    /// `sim::malformed` for the kinds).
+    pub malformed_rate: f64,
     pub seed: u64,
 }
 
@@ -287,6 +290,7 @@ impl Default for Behaviour {
             rate_limit: None,
             throttle_rate: 0.0,
             error_rate: 0.0,
+            malformed_rate: 0.0,
             seed: 0,
         }
     }

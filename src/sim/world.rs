@@ -147,6 +147,10 @@ pub struct FaultsDef {
     pub throttle_rate: Option<f64>,
     #[serde(default)]
     pub error_rate: Option<f64>,
+    /// Share of successful calls answered with a damaged body: truncated,
+    /// a wrong type, an unknown enum value or missing fields.
+    #[serde(default)]
+    pub malformed_rate: Option<f64>,
     #[serde(default)]
     pub seed: Option<u64>,
     #[serde(default)]

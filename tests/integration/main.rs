@@ -4,8 +4,10 @@
 mod apply;
 mod common;
 mod import;
+mod invariants;
 mod manifest;
 mod plan;
 mod rehearse;
+mod reliability;
 mod sim;
 mod waves;
