@@ -860,7 +860,7 @@ async fn reliability_stuck_update_times_out_then_a_later_run_converges() {
 // 5. Hostile input
 
 /// Iterations for the arbitrary-bytes tests: 2,000 in CI, more with
-/// `EKSGATE_FUZZ_CASES` (the long run in docs/reliability.md used 200,000).
+/// `EKSGATE_FUZZ_CASES` (the longer run in docs/reliability.md used 50,000).
 fn fuzz_cases() -> u32 {
     std::env::var("EKSGATE_FUZZ_CASES")
         .ok()
