@@ -624,25 +624,11 @@ proptest! {
 
 /// Starts `eksgate` with the harness's environment and returns the child.
 fn spawn_eksgate(sim: &SimHandle, dir: &std::path::Path, args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(assert_cmd::cargo::cargo_bin!("eksgate"))
-        .current_dir(dir)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .env("AWS_ENDPOINT_URL", sim.url())
-        .env("AWS_ACCESS_KEY_ID", "AKIDEKSGATETEST")
-        .env("AWS_SECRET_ACCESS_KEY", "eksgate-test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    eksgate_cmd(sim, dir, args)
         // Files, not pipes: nobody reads a pipe until the process ends, and
         // a full pipe would stall it mid-apply.
         .stdout(std::fs::File::create(dir.join("stdout.txt")).expect("stdout file"))
         .stderr(std::fs::File::create(dir.join("stderr.txt")).expect("stderr file"))
-        .kill_on_drop(true)
         .spawn()
         .expect("eksgate starts")
 }
