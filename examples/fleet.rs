@@ -210,6 +210,17 @@ impl Fleet {
         Ok(())
     }
 
+    /// Writes the fleet's manifests and world under `dir` and starts an
+    /// emulator on that world; returns the manifests' directory as an
+    /// argument for `eksgate`.
+    fn set_up(&self, dir: &Path, bin: &Path, o: &Opts) -> Res<(String, Emulator)> {
+        let manifests = dir.join("manifests");
+        self.write_manifests(&manifests)?;
+        write(&dir.join("world.toml"), &self.world())?;
+        let emu = Emulator::start(bin, &dir.join("world.toml"), o)?;
+        Ok((manifests.display().to_string(), emu))
+    }
+
     /// The fewest read calls a plan of this fleet needs in region `r`: one
     /// `DescribeCluster` per cluster, two `DescribeVpcAttribute` per VPC, and
     /// `DescribeVpcs`, `DescribeDhcpOptions` (one default set per region) and
@@ -581,14 +592,8 @@ fn run(o: &Opts) -> Res<()> {
             per_vpc: o.clusters_per_vpc,
         };
         let dir = root.join("plan");
-        fleet.write_manifests(&dir.join("manifests"))?;
-        write(&dir.join("world.toml"), &fleet.world())?;
-        let emu = Emulator::start(&bin, &dir.join("world.toml"), o)?;
-        let mut args = vec![
-            "-q".to_string(),
-            "plan".into(),
-            dir.join("manifests").display().to_string(),
-        ];
+        let (manifests, emu) = fleet.set_up(&dir, &bin, o)?;
+        let mut args = vec!["-q".to_string(), "plan".into(), manifests];
         args.extend(par_args.iter().cloned());
         eprintln!("plan: {} clusters over {regions} regions", fleet.clusters);
         let r = eksgate(
@@ -649,13 +654,11 @@ fn run(o: &Opts) -> Res<()> {
             per_vpc: o.clusters_per_vpc,
         };
         let dir = root.join("apply");
-        fleet.write_manifests(&dir.join("manifests"))?;
-        write(&dir.join("world.toml"), &fleet.world())?;
-        let emu = Emulator::start(&bin, &dir.join("world.toml"), o)?;
+        let (manifests, emu) = fleet.set_up(&dir, &bin, o)?;
         let mut args = vec![
             "-q".to_string(),
             "apply".into(),
-            dir.join("manifests").display().to_string(),
+            manifests,
             "--auto-approve".into(),
         ];
         args.extend(par_args.iter().cloned());
@@ -726,13 +729,11 @@ fn run(o: &Opts) -> Res<()> {
             ("parallel", par_args.clone()),
         ] {
             let dir = root.join(format!("speedup-{label}"));
-            fleet.write_manifests(&dir.join("manifests"))?;
-            write(&dir.join("world.toml"), &fleet.world())?;
-            let emu = Emulator::start(&bin, &dir.join("world.toml"), o)?;
+            let (manifests, emu) = fleet.set_up(&dir, &bin, o)?;
             let mut args = vec![
                 "-q".to_string(),
                 "apply".into(),
-                dir.join("manifests").display().to_string(),
+                manifests,
                 "--auto-approve".into(),
             ];
             args.extend(extra);
