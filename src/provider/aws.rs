@@ -606,12 +606,12 @@ impl Provider for AwsProvider {
             .collect();
         let mut mismatched: BTreeMap<Scope, (String, String)> = BTreeMap::new();
         for scope in scopes.iter().filter(|s| s.account.is_some()) {
-            if let Err(ProviderError::AccountMismatch { expected, actual }) =
-                self.check_account(scope).await
-            {
-                mismatched.insert(scope.clone(), (expected, actual));
-            } else {
-                self.check_account(scope).await?;
+            match self.check_account(scope).await {
+                Ok(()) => {}
+                Err(ProviderError::AccountMismatch { expected, actual }) => {
+                    mismatched.insert(scope.clone(), (expected, actual));
+                }
+                Err(other) => return Err(other),
             }
         }
 
