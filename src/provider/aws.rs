@@ -16,7 +16,7 @@
 //! Reads of many clusters are issued round-robin over scopes, so every
 //! region's rate is used at once instead of one region after another.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_config::retry::RetryConfig;
@@ -73,6 +73,20 @@ struct Clients {
     eks: aws_sdk_eks::Client,
     ec2: aws_sdk_ec2::Client,
     sts: aws_sdk_sts::Client,
+    /// Updates (cluster, update id) seen in a final state: they never run
+    /// again, so the check for updates in progress does not ask about them
+    /// twice (the second endpoint step of a cluster would otherwise describe
+    /// the first one's update again).
+    ended: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+impl Clients {
+    fn ended(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        // Held only for an insert or a lookup, never across an await.
+        self.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A value computed once per scope, shared by concurrent askers.
@@ -174,6 +188,7 @@ impl AwsProvider {
                     .retry_partition(partition("sts"))
                     .build(),
             ),
+            ended: Arc::default(),
         }
     }
 
@@ -328,6 +343,9 @@ async fn in_progress_updates(c: &Clients, name: &str) -> Result<Vec<String>, Pro
     }
     let mut running = Vec::new();
     for id in ids.iter().rev().take(RECENT_UPDATES) {
+        if c.ended().contains(&(name.to_string(), id.clone())) {
+            continue;
+        }
         let u = describe_update(c, name, id).await?;
         if u.status == UpdateStatus::InProgress {
             running.push(id.clone());
@@ -359,6 +377,12 @@ async fn describe_update(c: &Clients, name: &str, id: &str) -> Result<UpdateStat
         Some("Cancelled") => UpdateStatus::Cancelled,
         other => UpdateStatus::Other(other.unwrap_or("").to_string()),
     };
+    if matches!(
+        status,
+        UpdateStatus::Successful | UpdateStatus::Failed | UpdateStatus::Cancelled
+    ) {
+        c.ended().insert((name.to_string(), id.to_string()));
+    }
     Ok(UpdateState {
         id: id.to_string(),
         status,

@@ -212,6 +212,33 @@ async fn apply_converges_in_the_safe_order() {
         private_on <= off_call,
         "public access off was asked for at {off_call} before private was on at {private_on}"
     );
+    // Before the second update eksgate looks for updates in progress again
+    // (ListUpdates) but does not ask about the first one, which it saw end.
+    let ops: Vec<&str> =
+        t.0.iter()
+            .filter_map(|e| match &e.event {
+                Event::Request {
+                    operation, target, ..
+                } if target.as_deref() == Some("payments") => Some(operation.as_str()),
+                _ => None,
+            })
+            .collect();
+    let second = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| **op == "UpdateClusterConfig")
+        .map(|(i, _)| i)
+        .nth(1)
+        .unwrap();
+    let listed = ops[..second]
+        .iter()
+        .rposition(|op| *op == "ListUpdates")
+        .expect("updates listed before the second update");
+    assert_eq!(
+        ops[listed..second],
+        ["ListUpdates"],
+        "calls on payments: {ops:?}"
+    );
     // The TCP 443 ingress was in place before public access went off.
     let ingress = t
         .first(|e| matches!(e, Event::SecurityGroupIngress { group_id, .. } if group_id == "sg-0a1b2c3d4e5f60001"))
