@@ -20,12 +20,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::Poll;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 use crate::desired::ClusterKey;
@@ -45,8 +45,14 @@ pub(crate) mod fake;
 /// How an apply runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ApplyOptions {
-    /// At most this many steps run at once (0 counts as 1).
+    /// At most this many steps read or call AWS at once (0 counts as 1). A
+    /// step waiting for an AWS update lets its slot go: the wait costs a
+    /// poll now and then, not a call in flight.
     pub parallelism: usize,
+    /// At most this many endpoint steps run at once (`--max-updates`; 0
+    /// means no limit), so at most this many updates are in flight: each
+    /// starts at most one and holds its permit until that update ended.
+    pub max_updates: usize,
     /// After the first failed, refused or timed-out step, start no new step
     /// (the running ones finish).
     pub fail_fast: bool,
@@ -65,6 +71,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             parallelism: 10,
+            max_updates: 0,
             fail_fast: false,
             allow_lockout: false,
             max_failures: 0,
@@ -275,6 +282,8 @@ pub async fn apply<P: Provider>(
         events,
         start: Instant::now(),
         watching: Mutex::new(BTreeMap::new()),
+        calls: Semaphore::new(opts.parallelism.max(1)),
+        updates: (opts.max_updates > 0).then(|| Semaphore::new(opts.max_updates)),
     };
     let apply_clusters: Vec<ApplyCluster> = plan
         .clusters
@@ -329,6 +338,31 @@ struct Ctx<'a, P> {
     /// Updates steps are waiting on right now, by step id: what the
     /// `interrupted` event lists.
     watching: Mutex<BTreeMap<String, RunningUpdate>>,
+    /// `--parallelism`: steps reading or calling.
+    calls: Semaphore,
+    /// `--max-updates`, when set: endpoint steps running.
+    updates: Option<Semaphore>,
+}
+
+/// A step's `--parallelism` slot: held while it reads and calls, let go
+/// while it waits for an AWS update, so a long update does not keep other
+/// clusters from starting theirs.
+struct CallSlot<'a> {
+    slots: &'a Semaphore,
+    held: Option<SemaphorePermit<'a>>,
+}
+
+impl<'a> CallSlot<'a> {
+    fn release(&mut self) {
+        self.held = None;
+    }
+
+    async fn hold(&mut self) {
+        if self.held.is_none() {
+            // The semaphore is never closed, so this always gets a permit.
+            self.held = self.slots.acquire().await.ok();
+        }
+    }
 }
 
 impl<P> Ctx<'_, P> {
@@ -492,22 +526,11 @@ impl Walk {
 
 type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, StepResult)> + Send + 'a>>;
 
-/// Polls the running steps and yields the first that finishes. The step
-/// futures borrow the provider, so they run as futures of this task rather
-/// than as spawned tasks (which would need `'static`); the steps spend their
-/// time awaiting AWS, so one task is enough.
-async fn next_finished(running: &mut Vec<StepFuture<'_>>) -> (usize, StepResult) {
-    std::future::poll_fn(|cx| {
-        for k in 0..running.len() {
-            if let Poll::Ready(out) = running[k].as_mut().poll(cx) {
-                drop(running.swap_remove(k));
-                return Poll::Ready(out);
-            }
-        }
-        Poll::Pending
-    })
-    .await
-}
+/// The running steps. Their futures borrow the provider, so they run as
+/// futures of the walker's task rather than as spawned tasks (which would
+/// need `'static`); steps spend their time awaiting AWS, so one task is
+/// enough, and only the futures that were woken are polled.
+type Running<'a> = FuturesUnordered<StepFuture<'a>>;
 
 /// One stretch of the rollout: a wave, or with `--canary` the canaries of
 /// the first wave and then the rest of it. A phase opens only once every
@@ -707,8 +730,12 @@ async fn walk<P: Provider>(
     w: &mut Walk,
     mut cancel: watch::Receiver<bool>,
 ) {
-    let limit = ctx.opts.parallelism.max(1);
-    let mut running: Vec<StepFuture<'_>> = Vec::new();
+    let mut running: Running<'_> = FuturesUnordered::new();
+    // Permits the walker got while waiting for one, for the next ready step.
+    let mut spare: Option<SemaphorePermit<'_>> = None;
+    let mut spare_update: Option<SemaphorePermit<'_>> = None;
+    // The (account, region) of the step started last.
+    let mut last_scope: Option<ScopeKey<'_>> = None;
     let mut current = 0;
     if !phases.list.is_empty() {
         phases.started(ctx, plan, current);
@@ -718,6 +745,10 @@ async fn walk<P: Provider>(
             note_interrupt(ctx, w);
         }
         let mut progressed = false;
+        // A ready step found no free `--parallelism` slot, or an endpoint
+        // step no free `--max-updates` permit.
+        let (mut want_slot, mut want_update) = (false, false);
+        let mut ready: Vec<usize> = Vec::new();
         for &i in order {
             // A step of a later wave waits for its wave to open, failures
             // included: it is skipped, or held, only once its turn comes.
@@ -742,24 +773,60 @@ async fn walk<P: Provider>(
                 progressed = true;
                 continue;
             }
-            if w.stopped() || running.len() >= limit {
+            if w.stopped() {
                 continue;
             }
-            let ready = deps[i]
+            if !deps[i]
                 .iter()
-                .all(|&d| matches!(w.state[d], State::Finished(o) if o.is_success()));
-            if !ready {
+                .all(|&d| matches!(w.state[d], State::Finished(o) if o.is_success()))
+            {
                 continue;
             }
             let step = &plan.steps[i];
-            progressed = true;
             if step.lockout_risk && !ctx.opts.allow_lockout {
+                progressed = true;
                 w.finish(ctx, plan, i, StepOutcome::Refused, lockout_message());
                 if ctx.opts.fail_fast {
                     w.stopped_after = Some(step.id.clone());
                 }
                 continue;
             }
+            ready.push(i);
+        }
+        // A cluster already under way goes first: it finishes sooner and
+        // spends less time between its staged updates, where starting new
+        // clusters would only add to the queue for the same API rate.
+        ready.sort_by_key(|&i| !continues_a_cluster(plan, deps, i));
+        // Free slots go round-robin over (account, region): AWS limits each
+        // separately, so spreading the calls uses every region's rate at
+        // once instead of queueing one region's steps behind another's.
+        for i in round_robin(plan, &ready, &last_scope) {
+            // A refusal in this pass may have stopped the apply.
+            if w.stopped() {
+                break;
+            }
+            let step = &plan.steps[i];
+            let updates = ctx
+                .updates
+                .as_ref()
+                .filter(|_| step.kind == StepKind::EksEndpoint);
+            let update_permit = match updates {
+                Some(u) => match spare_update.take().or_else(|| u.try_acquire().ok()) {
+                    Some(p) => Some(p),
+                    None => {
+                        want_update = true;
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let Some(permit) = spare.take().or_else(|| ctx.calls.try_acquire().ok()) else {
+                want_slot = true;
+                spare_update = update_permit.or(spare_update);
+                continue;
+            };
+            progressed = true;
+            last_scope = Some(scope_key(step));
             w.state[i] = State::Running;
             ctx.emit(Event::StepStarted {
                 elapsed_ms: ctx.ms(),
@@ -771,8 +838,18 @@ async fn walk<P: Provider>(
                 description: step.describe(),
             });
             let rx = cancel.clone();
-            running.push(Box::pin(async move { (i, run_step(ctx, step, rx).await) }));
+            let slot = CallSlot {
+                slots: &ctx.calls,
+                held: Some(permit),
+            };
+            running.push(Box::pin(async move {
+                let result = run_step(ctx, step, slot, rx).await;
+                drop(update_permit);
+                (i, result)
+            }));
         }
+        // Permits no step took go back.
+        (spare, spare_update) = (None, None);
         if running.is_empty() {
             if progressed {
                 continue;
@@ -796,7 +873,7 @@ async fn walk<P: Provider>(
             // being waited on before the waits see the signal and end.
             biased;
             () = cancelled(&mut cancel), if !w.interrupted => note_interrupt(ctx, w),
-            (i, result) = next_finished(&mut running) => {
+            Some((i, result)) = running.next() => {
                 let failed = matches!(
                     result.outcome,
                     StepOutcome::Failed | StepOutcome::TimedOut
@@ -808,6 +885,10 @@ async fn walk<P: Provider>(
                     w.stopped_after = Some(plan.steps[i].id.clone());
                 }
             }
+            // A step waiting for an update let its slot go: start the next.
+            permit = ctx.calls.acquire(), if want_slot && !w.stopped() => spare = permit.ok(),
+            permit = async { ctx.updates.as_ref()?.acquire().await.ok() },
+                if want_update && !w.stopped() => spare_update = permit,
         }
     }
     // Whatever is still pending never started: the apply was stopped.
@@ -821,6 +902,48 @@ async fn walk<P: Provider>(
             w.finish(ctx, plan, i, StepOutcome::NotStarted, message.clone());
         }
     }
+}
+
+type ScopeKey<'a> = (Option<&'a str>, &'a str);
+
+/// Whether step `i` follows an earlier step of its own cluster (the second
+/// update of a staged move, or the update after a wait).
+fn continues_a_cluster(plan: &Plan, deps: &[Vec<usize>], i: usize) -> bool {
+    let step = &plan.steps[i];
+    step.cluster.is_some()
+        && deps[i].iter().any(|&d| {
+            let dep = &plan.steps[d];
+            dep.cluster == step.cluster && scope_key(dep) == scope_key(step)
+        })
+}
+
+fn scope_key(step: &Step) -> ScopeKey<'_> {
+    (step.account.as_deref(), step.region.as_str())
+}
+
+/// `ready` (in dependency order) interleaved over (account, region): one
+/// step of each in turn, starting with the one after `last`, each keeping
+/// its own order.
+fn round_robin<'a>(plan: &'a Plan, ready: &[usize], last: &Option<ScopeKey<'a>>) -> Vec<usize> {
+    let mut groups: BTreeMap<ScopeKey<'a>, std::collections::VecDeque<usize>> = BTreeMap::new();
+    for &i in ready {
+        groups
+            .entry(scope_key(&plan.steps[i]))
+            .or_default()
+            .push_back(i);
+    }
+    let mut queues: Vec<_> = groups.into_iter().collect();
+    if let Some(last) = last {
+        let first = queues.iter().position(|(k, _)| k > last).unwrap_or(0);
+        queues.rotate_left(first);
+    }
+    let mut out = Vec::with_capacity(ready.len());
+    while out.len() < ready.len() {
+        for (_, q) in &mut queues {
+            out.extend(q.pop_front());
+        }
+    }
+    out
 }
 
 /// Holds every phase from `from` on: one `wave_held` each, and their steps
@@ -1033,9 +1156,10 @@ impl Trace {
     }
 }
 
-async fn run_step<P: Provider>(
-    ctx: &Ctx<'_, P>,
+async fn run_step<'a, P: Provider>(
+    ctx: &'a Ctx<'a, P>,
     step: &Step,
+    mut slot: CallSlot<'a>,
     mut cancel: watch::Receiver<bool>,
 ) -> StepResult {
     let mut trace = Trace::default();
@@ -1043,9 +1167,10 @@ async fn run_step<P: Provider>(
         StepKind::VpcDnsSupport => vpc_step(ctx, step, DnsAttribute::Support, &cancel).await,
         StepKind::VpcDnsHostnames => vpc_step(ctx, step, DnsAttribute::Hostnames, &cancel).await,
         StepKind::SgHttpsIngress => sg_step(ctx, step, &cancel).await,
-        StepKind::EksEndpoint => endpoint_step(ctx, step, &mut cancel, &mut trace).await,
-        StepKind::WaitUpdate => wait_step(ctx, step, &mut cancel, &mut trace).await,
+        StepKind::EksEndpoint => endpoint_step(ctx, step, &mut slot, &mut cancel, &mut trace).await,
+        StepKind::WaitUpdate => wait_step(ctx, step, &mut slot, &mut cancel, &mut trace).await,
     };
+    drop(slot);
     ctx.watching().remove(&step.id);
     let running = |id: &str| RunningUpdate {
         step_id: step.id.clone(),
@@ -1212,9 +1337,10 @@ fn endpoint_converged(
     flags && cidrs_match
 }
 
-async fn endpoint_step<P: Provider>(
-    ctx: &Ctx<'_, P>,
+async fn endpoint_step<'a, P: Provider>(
+    ctx: &'a Ctx<'a, P>,
     step: &Step,
+    slot: &mut CallSlot<'a>,
     cancel: &mut watch::Receiver<bool>,
     trace: &mut Trace,
 ) -> Result<Finish, StepError> {
@@ -1230,7 +1356,9 @@ async fn endpoint_step<P: Provider>(
     let scope = scope(step);
     let mode = mode_name(want.public_access, want.private_access);
     let mut waited: Option<String> = None;
-    for _ in 0..MAX_ROUNDS {
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        slot.hold().await;
         // Read just before deciding: the plan's view is minutes old when
         // earlier steps waited, and AWS starts updates of its own.
         let live = found(ctx.provider.describe_cluster(&scope, name).await?, name)?;
@@ -1247,13 +1375,26 @@ async fn endpoint_step<P: Provider>(
             let reason = format!(
                 "update `{id}` is in progress on `{name}` and EKS runs one update at a time"
             );
-            wait_other(ctx, step, &scope, name, Some(id), reason, cancel, trace).await?;
+            wait_other(
+                ctx,
+                step,
+                &scope,
+                name,
+                Some(id),
+                reason,
+                slot,
+                cancel,
+                trace,
+            )
+            .await?;
             waited = Some(id.clone());
+            rounds += 1;
             continue;
         }
         if live.status == ClusterStatus::Updating {
             let reason = format!("`{name}` is `UPDATING` and EKS runs one update at a time");
-            wait_other(ctx, step, &scope, name, None, reason, cancel, trace).await?;
+            wait_other(ctx, step, &scope, name, None, reason, slot, cancel, trace).await?;
+            rounds += 1;
             continue;
         }
         // The staged order enables private access before public access goes
@@ -1272,6 +1413,7 @@ async fn endpoint_step<P: Provider>(
                     step_id: step.id.clone(),
                     update_id: id.clone(),
                 });
+                slot.release();
                 let state =
                     wait_update(ctx, step, &scope, name, &id, anchor, false, cancel).await?;
                 return match state.status {
@@ -1297,8 +1439,20 @@ async fn endpoint_step<P: Provider>(
                 let reason = format!(
                     "EKS answered `ResourceInUseException`: update `{id}` is in progress on `{name}`"
                 );
-                wait_other(ctx, step, &scope, name, Some(&id), reason, cancel, trace).await?;
+                wait_other(
+                    ctx,
+                    step,
+                    &scope,
+                    name,
+                    Some(&id),
+                    reason,
+                    slot,
+                    cancel,
+                    trace,
+                )
+                .await?;
                 waited = Some(id);
+                rounds += 1;
             }
             UpdateStart::AlreadyConverged => {
                 return Ok(Finish::converged(format!(
@@ -1409,9 +1563,11 @@ async fn wait_other<P: Provider>(
     name: &str,
     id: Option<&str>,
     reason: String,
+    slot: &mut CallSlot<'_>,
     cancel: &mut watch::Receiver<bool>,
     trace: &mut Trace,
 ) -> Result<Option<(crate::provider::UpdateState, u32)>, StepError> {
+    slot.release();
     ctx.emit(Event::WaitingForUpdate {
         elapsed_ms: ctx.ms(),
         step_id: step.id.clone(),
@@ -1462,6 +1618,7 @@ async fn wait_other<P: Provider>(
 async fn wait_step<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
+    slot: &mut CallSlot<'_>,
     cancel: &mut watch::Receiver<bool>,
     trace: &mut Trace,
 ) -> Result<Finish, StepError> {
@@ -1485,6 +1642,7 @@ async fn wait_step<P: Provider>(
         name,
         w.update_id.as_deref(),
         reason,
+        slot,
         cancel,
         trace,
     )
@@ -1570,6 +1728,7 @@ mod tests {
     fn opts() -> ApplyOptions {
         ApplyOptions {
             parallelism: 10,
+            max_updates: 0,
             fail_fast: false,
             allow_lockout: false,
             max_failures: 0,
@@ -1737,35 +1896,47 @@ mod tests {
         }
     }
 
-    /// Steps that run at once, at most, judged from the events.
-    fn max_overlap(events: &[Event]) -> usize {
-        let (mut now, mut max) = (0usize, 0usize);
-        for e in events {
-            match e {
-                Event::StepStarted { .. } => {
-                    now += 1;
-                    max = max.max(now);
-                }
-                Event::StepFinished { outcome, .. }
-                    if !matches!(outcome, Skipped | Refused | NotStarted) =>
-                {
-                    now -= 1
-                }
-                _ => {}
-            }
+    /// The most updates in flight at once in the fake.
+    fn max_updates_at_once(fake: &FakeAws, names: &[String]) -> usize {
+        let mut edges: Vec<(std::time::Instant, i32)> = names
+            .iter()
+            .flat_map(|c| fake.updates_of(c))
+            .flat_map(|u| [(u.started, 1), (u.ends_at(), -1)])
+            .collect();
+        // An update ending at the instant another starts did not overlap it.
+        edges.sort();
+        let (mut now, mut max) = (0i32, 0i32);
+        for (_, d) in edges {
+            now += d;
+            max = max.max(now);
         }
-        max
+        usize::try_from(max).unwrap_or(0)
     }
 
     #[tokio::test]
-    async fn independent_clusters_run_concurrently_up_to_the_limit() {
-        // (parallelism, clusters, expected overlap)
-        let cases = [(1, 4, 1), (2, 4, 2), (4, 4, 4), (8, 3, 3), (0, 2, 1)];
-        for (parallelism, n, expected) in cases {
+    async fn parallelism_bounds_calls_and_max_updates_bounds_updates() {
+        // (parallelism, max_updates, clusters, calls at once, updates at once).
+        // A step waiting for its update lets its call slot go, so even one
+        // slot gets every cluster's update going; `--max-updates` is what
+        // bounds the updates.
+        let cases = [
+            (1, 0, 4, 1, 4),
+            (2, 0, 4, 2, 4),
+            (8, 0, 3, 3, 3),
+            (0, 0, 2, 1, 2),
+            (1, 1, 4, 1, 1),
+            (4, 2, 5, 2, 2),
+            (2, 3, 6, 2, 3),
+        ];
+        for (parallelism, max_updates, n, calls, updates) in cases {
+            let case = format!("parallelism {parallelism}, max_updates {max_updates}");
             let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
             let mut fake = FakeAws::new();
             for name in &names {
                 fake = fake.cluster(name, public());
+            }
+            for name in &names {
+                fake.edit(name, |c| c.update_duration = Duration::from_millis(120));
             }
             let plan = plan_for(&fake, names.iter().map(|c| want(c, both(), &[])).collect());
             let (report, events) = run(
@@ -1773,22 +1944,64 @@ mod tests {
                 &fake,
                 ApplyOptions {
                     parallelism,
+                    max_updates,
                     ..opts()
                 },
             )
             .await;
-            assert!(report.success());
-            assert_eq!(max_overlap(&events), expected, "parallelism {parallelism}");
-            // The fake agrees: updates of different clusters overlapped in AWS.
-            let mut spans: Vec<_> = names
-                .iter()
-                .flat_map(|c| fake.updates_of(c))
-                .map(|u| (u.started, u.ends_at()))
-                .collect();
-            spans.sort();
-            let overlapping = spans.windows(2).any(|w| w[1].0 < w[0].1);
-            assert_eq!(overlapping, expected > 1, "parallelism {parallelism}");
+            assert!(report.success(), "{case}");
+            assert_eq!(fake.max_in_flight(), calls, "calls at once, {case}");
+            assert_eq!(
+                max_updates_at_once(&fake, &names),
+                updates,
+                "updates at once, {case}"
+            );
+            check_event_stream(&report, &events);
         }
+    }
+
+    #[tokio::test]
+    async fn free_slots_go_round_robin_over_regions() {
+        // The plan lists every `eu-west-1` step before the `us-east-1` ones;
+        // with two slots, the second step to start is in the other region,
+        // so both regions' API rates are in use from the start.
+        let names = ["a0", "a1", "a2", "b0", "b1", "b2"];
+        let mut fake = FakeAws::new();
+        for n in names {
+            fake = fake.cluster(n, both());
+        }
+        let wants = names
+            .iter()
+            .map(|n| {
+                let mut d = want(n, public(), &[]);
+                if n.starts_with('b') {
+                    d.key.region = "us-east-1".into();
+                }
+                d
+            })
+            .collect();
+        let plan = plan_for(&fake, wants);
+        let (report, events) = run(
+            &plan,
+            &fake,
+            ApplyOptions {
+                parallelism: 2,
+                max_updates: 2,
+                ..opts()
+            },
+        )
+        .await;
+        assert!(report.success());
+        let regions: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepStarted { region, .. } => Some(region.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(regions.len(), 6);
+        assert_eq!(regions[..2], [REGION, "us-east-1"], "{regions:?}");
+        check_event_stream(&report, &events);
     }
 
     #[tokio::test]
@@ -1891,8 +2104,11 @@ mod tests {
             let (report, events) = run(
                 &plan,
                 &fake,
+                // One update at a time, so `b` and `c` are still waiting
+                // for their turn when `a` fails.
                 ApplyOptions {
                     parallelism: 1,
+                    max_updates: 1,
                     fail_fast,
                     ..opts()
                 },
@@ -2051,7 +2267,7 @@ mod tests {
             &plan,
             &fake,
             ApplyOptions {
-                parallelism: 1,
+                max_updates: 1,
                 ..opts()
             },
             Some(Duration::from_millis(60)),

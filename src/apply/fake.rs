@@ -10,6 +10,7 @@
 //! format is the emulator's job (`sim`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,9 @@ pub struct FakeAws {
     /// Each call takes this long, so concurrent steps really overlap.
     latency: Duration,
     world: Mutex<World>,
+    /// Calls other than `DescribeUpdate` in flight now, and the most seen.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 pub fn public() -> EndpointAccess {
@@ -147,6 +151,8 @@ impl FakeAws {
             start: Instant::now(),
             latency: Duration::from_millis(1),
             world: Mutex::new(World::default()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -210,6 +216,20 @@ impl FakeAws {
                 applied: false,
             })
         });
+    }
+
+    /// The most calls that were in flight at once, polls of updates
+    /// (`DescribeUpdate`) left out.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// One call's latency, counted as in flight.
+    async fn call(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.latency).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -380,7 +400,7 @@ impl Provider for FakeAws {
         _scope: &Scope,
         name: &str,
     ) -> Result<ClusterObservation, ProviderError> {
-        tokio::time::sleep(self.latency).await;
+        self.call().await;
         let mut w = self.world.lock().unwrap();
         let now = Instant::now();
         settle(&mut w, now);
@@ -397,7 +417,7 @@ impl Provider for FakeAws {
         name: &str,
         settings: &EndpointSettings,
     ) -> Result<UpdateStart, ProviderError> {
-        tokio::time::sleep(self.latency).await;
+        self.call().await;
         let mut guard = self.world.lock().unwrap();
         let w = &mut *guard;
         let now = Instant::now();
@@ -506,7 +526,7 @@ impl Provider for FakeAws {
     }
 
     async fn read_vpc(&self, _scope: &Scope, vpc_id: &str) -> Result<LiveVpc, ProviderError> {
-        tokio::time::sleep(self.latency).await;
+        self.call().await;
         let mut w = self.world.lock().unwrap();
         self.record(&mut w, "DescribeVpcAttribute", vpc_id, String::new());
         w.vpcs
@@ -522,7 +542,7 @@ impl Provider for FakeAws {
         attribute: DnsAttribute,
         value: bool,
     ) -> Result<(), ProviderError> {
-        tokio::time::sleep(self.latency).await;
+        self.call().await;
         let mut guard = self.world.lock().unwrap();
         let w = &mut *guard;
         self.record(
@@ -562,7 +582,7 @@ impl Provider for FakeAws {
         group_id: &str,
         sources: &HttpsSources,
     ) -> Result<IngressOutcome, ProviderError> {
-        tokio::time::sleep(self.latency).await;
+        self.call().await;
         let mut w = self.world.lock().unwrap();
         self.record(
             &mut w,

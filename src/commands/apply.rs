@@ -69,6 +69,10 @@ pub struct ApplyArgs {
     /// The longest interval between two polls of an update.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
     pub poll_max_interval: Duration,
+    /// Start at most N endpoint updates at once; more wait for one to end
+    /// (0: no limit beyond `--parallelism` calls in flight).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_updates: usize,
     /// Start a later wave only while at most N clusters failed before it.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_failures: usize,
@@ -93,6 +97,7 @@ impl ApplyArgs {
     fn options(&self) -> ApplyOptions {
         ApplyOptions {
             parallelism: usize::from(self.aws.parallelism),
+            max_updates: self.max_updates,
             fail_fast: self.fail_fast,
             allow_lockout: self.allow_lockout,
             max_failures: self.max_failures,

@@ -553,6 +553,7 @@ mod tests {
         );
         let opts = ApplyOptions {
             parallelism: 1,
+            max_updates: 1,
             wait: WaitOptions {
                 first_interval: Duration::from_millis(5),
                 max_interval: Duration::from_millis(10),
@@ -603,6 +604,8 @@ mod tests {
             [TIME] eu-west-1/sg-a https_ingress done: TCP 443 ingress added to `sg-a`
             [TIME] eu-west-1/a endpoint.1 started: endpoint public only → public and private
             [TIME] eu-west-1/a endpoint.1 update `upd-1` started
+            [TIME] eu-west-1/sg-b https_ingress started: allow TCP 443 into `sg-b` from `10.0.0.0/8`
+            [TIME] eu-west-1/sg-b https_ingress done: TCP 443 ingress added to `sg-b`
             [TIME] eu-west-1/a endpoint.1 update `upd-1` is `InProgress`
             [TIME] eu-west-1/a endpoint.1 update `upd-1` is `Successful`
             [TIME] eu-west-1/a endpoint.1 done: update `upd-1` is `Successful`: the endpoint is public and private
@@ -611,8 +614,6 @@ mod tests {
             [TIME] eu-west-1/a endpoint.2 update `upd-2` is `InProgress`
             [TIME] eu-west-1/a endpoint.2 update `upd-2` is `Successful`
             [TIME] eu-west-1/a endpoint.2 done: update `upd-2` is `Successful`: the endpoint is private only
-            [TIME] eu-west-1/sg-b https_ingress started: allow TCP 443 into `sg-b` from `10.0.0.0/8`
-            [TIME] eu-west-1/sg-b https_ingress done: TCP 443 ingress added to `sg-b`
             [TIME] eu-west-1/b endpoint.1 started: endpoint public only → public and private
             [TIME] eu-west-1/b endpoint.1 update `upd-3` started
             [TIME] eu-west-1/b endpoint.1 update `upd-3` is `InProgress`

@@ -287,6 +287,7 @@ mod tests {
     fn opts() -> ApplyOptions {
         ApplyOptions {
             parallelism: 1,
+            max_updates: 1,
             wait: WaitOptions {
                 first_interval: Duration::from_millis(5),
                 max_interval: Duration::from_millis(10),
