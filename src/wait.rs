@@ -53,20 +53,33 @@
 //! service), and most of the polls above are spent early, long before any
 //! update could end. So the waits of one run (the waits that share a cancel
 //! signal) share what they learn: each update eksgate started and saw end
-//! leaves a *floor*, the age at which it was last seen `InProgress` — a time
-//! that update certainly lasted. Once [`MIN_SAMPLES`] updates have ended, a
-//! wait does not poll before `anchor + floor`, the shortest of those floors,
-//! and then follows the schedule above. An update that ends sooner than every
-//! update seen so far is noticed at the floor, which is never later than the
-//! shortest duration seen.
+//! leaves a *sample*, the age at which it was last seen `InProgress` — a time
+//! that update certainly lasted. Once [`MIN_SAMPLES`] updates have ended, the
+//! run's *floor* is the shortest of the last [`WINDOW`] samples, and a wait
+//! does not poll before `anchor + floor`; from there it polls at a twentieth
+//! of the update's age (at most `max_interval`), because that is where the
+//! updates of this run have been ending. An update that ends sooner than the
+//! recent ones is noticed at the floor, never later than the shortest recent
+//! duration. The fine polls make the next samples close to the real
+//! duration, so the floor rises towards it and later waits poll about twice:
+//! once just before the end and once just after. Only the recent samples
+//! count, so the coarse samples of the first waits stop holding the floor
+//! down. The floor is read again before every poll, so a wait that started
+//! early moves on to a floor that rose meanwhile.
 //!
-//! Until then, the first [`SCOUTS`] waits of a run poll on the schedule above
-//! and the others skip the polls of the first `10 * first_interval` (where
+//! Until then, the first [`SCOUTS`] waits of a run poll on the schedule above,
+//! except that once more updates than the scouts are waiting, a scout's
+//! interval is a tenth of the age even below `first_interval`, so that the
+//! first samples are within 10% of the duration (a few more polls for three
+//! updates, against a lag of up to `first_interval` for every update of the
+//! run; a lone update keeps the plain schedule); the others skip the polls
+//! of the first `10 * first_interval` (where
 //! the schedule's intervals are flat) unless the floor arrives first: with
 //! hundreds of updates started at once, those polls are most of the calls and
 //! they compete with the updates still to be started for the same API rate.
 //! Waits for updates eksgate did not start (unknown age) never skip polls.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
@@ -74,7 +87,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::live::{ClusterObservation, ClusterStatus};
@@ -214,6 +227,13 @@ where
 pub const MIN_SAMPLES: u32 = 3;
 /// How many waits of a run poll on the plain schedule before a floor exists.
 pub const SCOUTS: u32 = 3;
+/// How many of the most recent samples the floor and ceiling come from.
+pub const WINDOW: usize = 8;
+/// How many waits of a run poll finely from the floor at once (see
+/// "Learning from the fleet").
+pub const REFINERS: u32 = 2;
+/// Past the floor, the interval is this fraction of the update's age.
+const FINE_AGE_FRACTION: u32 = 20;
 
 /// What the waits of one run know about its updates' durations.
 #[derive(Debug, Default)]
@@ -222,14 +242,68 @@ struct Fleet {
     started: u32,
     /// Updates seen ending after at least one `InProgress` answer.
     samples: u32,
-    /// The shortest age at which one of them was last seen `InProgress`.
-    floor: Option<Duration>,
+    /// For the most recent of them (at most [`WINDOW`], oldest first): the
+    /// age at which each was last seen `InProgress`, and the age at which it
+    /// was first seen ended.
+    recent: VecDeque<(Duration, Duration)>,
+    /// Waits polling finely from the floor now.
+    refining: u32,
+    /// Wakes the waits held back by the floor or ceiling when a sample
+    /// arrives, so a lower ceiling is used at once.
+    learnt: Arc<Notify>,
 }
 
 impl Fleet {
-    fn floor(&self) -> Option<Duration> {
-        self.floor.filter(|_| self.samples >= MIN_SAMPLES)
+    fn learned(&self) -> bool {
+        self.samples >= MIN_SAMPLES
     }
+
+    /// The shortest recent time an update was still running.
+    fn floor(&self) -> Option<Duration> {
+        self.recent
+            .iter()
+            .map(|s| s.0)
+            .min()
+            .filter(|_| self.learned())
+    }
+
+    /// The shortest recent time by which an update had ended.
+    fn ceiling(&self) -> Option<Duration> {
+        self.recent
+            .iter()
+            .map(|s| s.1)
+            .min()
+            .filter(|_| self.learned())
+    }
+
+    /// An update was last seen `InProgress` at age `lo` and ended by `hi`.
+    fn sample(&mut self, lo: Duration, hi: Duration) {
+        self.samples += 1;
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((lo, hi));
+        self.learnt.notify_waiters();
+    }
+}
+
+/// A wait's turn as a refiner; given back when the wait ends, however it
+/// ends.
+struct Refining(Arc<Mutex<Fleet>>);
+
+impl Drop for Refining {
+    fn drop(&mut self) {
+        let mut f = lock(&self.0);
+        f.refining = f.refining.saturating_sub(1);
+    }
+}
+
+/// The interval before the next poll of an update past the run's floor.
+fn fine_interval(opts: &WaitOptions, age: Duration) -> Duration {
+    (age / FINE_AGE_FRACTION).clamp(
+        Duration::from_millis(1),
+        opts.max_interval.max(Duration::from_millis(1)),
+    )
 }
 
 /// The fleets of the runs in progress, each identified by its cancel signal
@@ -287,15 +361,6 @@ where
             .first_interval
             .max(Duration::from_millis(1))
             .saturating_mul(AGE_FRACTION);
-    // The earliest a poll may go, given what the run knows now.
-    let earliest = |fleet: &Option<Arc<Mutex<Fleet>>>| -> Option<Instant> {
-        let f = lock(fleet.as_ref()?);
-        match f.floor() {
-            Some(floor) => Some(anchor + floor),
-            None if !scout => Some(flat_until),
-            None => None,
-        }
-    };
     let mut next = if poll_now {
         start
     } else {
@@ -307,20 +372,63 @@ where
     let mut polls = 0u32;
     let mut last_status = None;
     let mut last_error = None;
+    let mut refining: Option<Refining> = None;
+    // Held back by what the run knows (not by the schedule): a new sample
+    // may move the gate.
+    let mut gated = false;
+    let learnt = fleet.as_ref().map(|f| lock(f).learnt.clone());
     loop {
         next = next.min(deadline);
+        let sample = async {
+            match (&learnt, gated) {
+                (Some(n), true) => n.notified().await,
+                _ => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             () = cancelled(cancel) => return WaitEnd::Cancelled,
             () = tokio::time::sleep_until(next) => {}
+            () = sample => {}
         }
-        // Not before the run's floor (or, for a follower, the end of the flat
-        // intervals). Wake every `first_interval` meanwhile to pick up a
-        // floor that arrives: local checks, no calls. Bounded: `next` only
+        gated = false;
+        // Not before the run's floor for a refiner, its ceiling for the
+        // others (or, for a follower while nothing is learnt, the end of the
+        // flat intervals). Wake every `first_interval` meanwhile to pick up
+        // what the run learns: local checks, no calls. Bounded: `next` only
         // moves forward, towards a fixed instant.
         let now = Instant::now();
-        if let Some(e) = earliest(&fleet).filter(|e| *e > now && now < deadline) {
+        let earliest = match &fleet {
+            Some(f) => {
+                let mut g = lock(f);
+                match (g.floor(), g.ceiling()) {
+                    (Some(floor), Some(ceiling)) => {
+                        let at_floor = now >= anchor + floor;
+                        if refining.is_none()
+                            && at_floor
+                            && g.refining < REFINERS
+                            && last_in_progress.is_none_or(|lo| lo < ceiling)
+                        {
+                            g.refining += 1;
+                            refining = Some(Refining(f.clone()));
+                        }
+                        // Before the floor, wake there to ask for a turn as
+                        // a refiner; without one, poll at the ceiling.
+                        Some(if refining.is_some() || !at_floor {
+                            anchor + floor
+                        } else {
+                            anchor + ceiling
+                        })
+                    }
+                    _ if !scout => Some(flat_until),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        if let Some(e) = earliest.filter(|e| *e > now && now < deadline) {
             next = e.min(now + opts.first_interval.max(Duration::from_millis(1)));
+            gated = true;
             continue;
         }
         let sent = Instant::now();
@@ -336,15 +444,34 @@ where
                 on_status(&p.status);
                 if let Some(value) = p.done {
                     if let (Some(f), Some(lo)) = (&fleet, last_in_progress) {
-                        let mut f = lock(f);
-                        f.samples += 1;
-                        f.floor = Some(f.floor.map_or(lo, |x| x.min(lo)));
+                        lock(f).sample(lo, sent.saturating_duration_since(anchor));
                     }
                     return WaitEnd::Finished { value, polls };
                 }
-                last_in_progress = Some(sent.saturating_duration_since(anchor));
+                let age = sent.saturating_duration_since(anchor);
+                last_in_progress = Some(age);
                 last_status = Some(p.status);
-                next = sent + poll_interval(opts, sent.saturating_duration_since(anchor));
+                let learned = fleet.as_ref().and_then(|f| lock(f).floor());
+                next = sent
+                    + match learned {
+                        // Past the floor: where this run's updates end.
+                        Some(floor) if age >= floor => fine_interval(opts, age),
+                        Some(_) => poll_interval(opts, age),
+                        // A scout of a run that knows nothing yet while
+                        // other updates wait on what it learns: a tenth of
+                        // the age without the `first_interval` floor, so the
+                        // first samples, and the waits that follow them, are
+                        // within 10%.
+                        None if scout
+                            && fleet.as_ref().is_some_and(|f| lock(f).started > SCOUTS) =>
+                        {
+                            (age / AGE_FRACTION).clamp(
+                                Duration::from_millis(1),
+                                opts.max_interval.max(Duration::from_millis(1)),
+                            )
+                        }
+                        None => poll_interval(opts, age),
+                    };
             }
             Err(err) if is_retryable(&err) => {
                 failures += 1;
@@ -653,64 +780,143 @@ mod tests {
         assert!(!Arc::ptr_eq(&f, &fleet_of(&other_rx)), "runs do not share");
         {
             let mut g = lock(&f);
-            for ms in [300, 280, 290] {
-                assert_eq!(g.floor(), None);
-                g.samples += 1;
-                let lo = Duration::from_millis(ms);
-                g.floor = Some(g.floor.map_or(lo, |x| x.min(lo)));
+            let ms = Duration::from_millis;
+            for (lo, hi) in [(300, 400), (280, 420), (290, 310)] {
+                assert_eq!((g.floor(), g.ceiling()), (None, None));
+                g.sample(ms(lo), ms(hi));
             }
-            assert_eq!(g.floor(), Some(Duration::from_millis(280)));
+            assert_eq!((g.floor(), g.ceiling()), (Some(ms(280)), Some(ms(310))));
+            // Only the last `WINDOW` samples count: early, coarse samples
+            // stop holding the floor down.
+            for _ in 0..WINDOW - 2 {
+                g.sample(ms(295), ms(305));
+            }
+            assert_eq!((g.floor(), g.ceiling()), (Some(ms(280)), Some(ms(305))));
+            g.sample(ms(295), ms(305));
+            assert_eq!(g.floor(), Some(ms(290)));
+            g.sample(ms(295), ms(305));
+            assert_eq!(g.floor(), Some(ms(295)));
         }
         drop(tx);
         // The run is over: a receiver of its signal gets a fresh fleet.
         assert!(!Arc::ptr_eq(&f, &fleet_of(&rx)));
     }
 
-    /// An update that lasts `d` after `anchor`, polled by `wait_for`-style
-    /// waits of one run; returns the polls each wait made.
-    async fn run_fleet(waits: usize, d: Duration, first: Duration) -> Vec<u32> {
-        let (_tx, rx) = watch::channel(false);
-        let o = WaitOptions {
+    /// One wait of the run of `rx` for an update that lasts `d` from
+    /// `anchor`: the polls it made and how long after the update's end it
+    /// noticed.
+    async fn wait_in_run(
+        rx: &watch::Receiver<bool>,
+        o: &WaitOptions,
+        anchor: Instant,
+        d: Duration,
+    ) -> (u32, Duration) {
+        let mut cancel = rx.clone();
+        let fleet = Some(fleet_of(&cancel));
+        let end = poll_learning(
+            o,
+            &mut cancel,
+            anchor,
+            false,
+            fleet,
+            || async move {
+                let done = anchor.elapsed() >= d;
+                Ok(Polled {
+                    done: done.then_some(()),
+                    status: if done { "Successful" } else { "InProgress" }.to_string(),
+                })
+            },
+            |_| {},
+        )
+        .await;
+        match end {
+            WaitEnd::Finished { polls, .. } => (polls, anchor.elapsed().saturating_sub(d)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fleet_opts(first: Duration) -> WaitOptions {
+        WaitOptions {
             first_interval: first,
             max_interval: first * 10,
             timeout: Duration::from_secs(10),
-        };
-        let mut out = Vec::new();
-        for _ in 0..waits {
-            let anchor = Instant::now();
-            let mut cancel = rx.clone();
-            let fleet = Some(fleet_of(&cancel));
-            let end = poll_learning(
-                &o,
-                &mut cancel,
-                anchor,
-                false,
-                fleet,
-                || async move {
-                    let done = anchor.elapsed() >= d;
-                    Ok(Polled {
-                        done: done.then_some(()),
-                        status: if done { "Successful" } else { "InProgress" }.to_string(),
-                    })
-                },
-                |_| {},
-            )
-            .await;
-            match end {
-                WaitEnd::Finished { polls, .. } => out.push(polls),
-                other => panic!("{other:?}"),
-            }
         }
-        out
+    }
+
+    /// A run that already knows its updates coarsely: `MIN_SAMPLES` samples
+    /// of (`lo`, `hi`).
+    fn run_that_learnt(lo: Duration, hi: Duration) -> (watch::Sender<bool>, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        let f = fleet_of(&rx);
+        let mut g = lock(&f);
+        g.started = SCOUTS;
+        for _ in 0..MIN_SAMPLES {
+            g.sample(lo, hi);
+        }
+        drop(g);
+        (tx, rx)
     }
 
     #[tokio::test]
-    async fn later_waits_of_a_run_start_polling_at_the_floor() {
-        let polls = run_fleet(4, Duration::from_millis(200), Duration::from_millis(20)).await;
-        // The scouts follow the plain schedule (about 10 polls); once three
-        // updates ended, a wait polls first at the floor, then once or twice.
-        assert!(polls[..3].iter().all(|&p| p >= 5), "{polls:?}");
-        assert!(polls[3] <= 4, "{polls:?}");
+    async fn scouts_notice_within_a_tenth_and_followers_poll_at_the_ceiling() {
+        // First interval 200ms, 500ms updates, six started at once: the
+        // plain schedule would poll at 200, 400 and 600ms (100ms late).
+        // With others waiting on them, the three scouts go on at a tenth of
+        // the age after their first poll; the others wait for what they
+        // learn and poll at the ceiling, about once.
+        let (_tx, rx) = watch::channel(false);
+        let o = fleet_opts(Duration::from_millis(200));
+        let d = Duration::from_millis(500);
+        let anchor = Instant::now();
+        let got =
+            futures_util::future::join_all((0..6).map(|_| wait_in_run(&rx, &o, anchor, d))).await;
+        assert!(
+            got.iter().all(|g| g.1 < Duration::from_millis(70)),
+            "{got:?}"
+        );
+        assert!(got[..3].iter().all(|g| g.0 <= 12), "{got:?}");
+        assert!(got[3..].iter().all(|g| g.0 <= 2), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn the_floor_rises_to_the_duration_and_later_waits_poll_twice() {
+        // The run knows its 500ms updates coarsely: still running at 400ms,
+        // ended by 600ms. Past the floor, polls come every twentieth of the
+        // age (20-25ms), so the samples, and the floor, climb towards 500ms
+        // and the coarse samples leave the window.
+        let d = Duration::from_millis(500);
+        let ms = Duration::from_millis;
+        let (_tx, rx) = run_that_learnt(ms(400), ms(600));
+        let o = fleet_opts(ms(200));
+        let mut got = Vec::new();
+        for _ in 0..WINDOW + 3 {
+            got.push(wait_in_run(&rx, &o, Instant::now(), d).await);
+        }
+        let tail = &got[got.len() - 3..];
+        assert!(tail.iter().all(|&(p, _)| p <= 3), "{got:?}");
+        // Noticed within a fine interval or two, not at the coarse ceiling
+        // (100ms late).
+        assert!(got.iter().all(|&(_, lag)| lag < ms(60)), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_waits_leave_the_fine_polls_to_a_few_refiners() {
+        // The run knows its 1s updates coarsely (running at 800ms, ended by
+        // 1.2s). Twelve updates start at once: `REFINERS` of them poll
+        // finely from the floor; when the first one sees its update end, the
+        // ceiling drops to about 1s and the others, woken by that sample,
+        // poll once and find theirs ended.
+        let ms = Duration::from_millis;
+        let (_tx, rx) = run_that_learnt(ms(800), ms(1_200));
+        let o = fleet_opts(ms(400));
+        let anchor = Instant::now();
+        let d = ms(1_000);
+        let got =
+            futures_util::future::join_all((0..12).map(|_| wait_in_run(&rx, &o, anchor, d))).await;
+        let once = got.iter().filter(|g| g.0 == 1).count();
+        assert!(once >= 12 - REFINERS as usize, "{got:?}");
+        // Noticed well before the coarse ceiling (200ms late).
+        assert!(got.iter().all(|g| g.1 < ms(120)), "{got:?}");
     }
 
     #[tokio::test]
