@@ -258,22 +258,23 @@ impl Fleet {
         self.samples >= MIN_SAMPLES
     }
 
-    /// The shortest recent time an update was still running.
-    fn floor(&self) -> Option<Duration> {
+    /// The shortest of the recent samples' `lo` or `hi`, once learnt.
+    fn shortest(&self, pick: impl Fn(&(Duration, Duration)) -> Duration) -> Option<Duration> {
         self.recent
             .iter()
-            .map(|s| s.0)
+            .map(pick)
             .min()
             .filter(|_| self.learned())
     }
 
+    /// The shortest recent time an update was still running.
+    fn floor(&self) -> Option<Duration> {
+        self.shortest(|s| s.0)
+    }
+
     /// The shortest recent time by which an update had ended.
     fn ceiling(&self) -> Option<Duration> {
-        self.recent
-            .iter()
-            .map(|s| s.1)
-            .min()
-            .filter(|_| self.learned())
+        self.shortest(|s| s.1)
     }
 
     /// An update was last seen `InProgress` at age `lo` and ended by `hi`.
