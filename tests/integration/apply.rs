@@ -280,6 +280,52 @@ async fn apply_converges_in_the_safe_order() {
     }));
 }
 
+/// The most endpoint updates that were in flight at once in the emulator.
+fn updates_at_once(history: &[HistoryEntry]) -> usize {
+    let mut edges: Vec<(f64, i32)> = history
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::UpdateStatus {
+                update_type,
+                status,
+                ..
+            } if update_type == "EndpointAccessUpdate" => {
+                Some((e.t_ms, if status == "InProgress" { 1 } else { -1 }))
+            }
+            _ => None,
+        })
+        .collect();
+    // An update ending when another starts did not overlap it.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn max_updates_bounds_the_updates_in_flight() {
+    // By default the clusters' updates overlap (steps waiting for an update
+    // hold no `--parallelism` slot); `--max-updates 1` runs them one at a
+    // time, with the default ten slots for calls.
+    for (extra, expect_one) in [(&[][..], false), (&["--max-updates", "1"][..], true)] {
+        let sim = start(WORLD, quick()).await;
+        let dir = manifest_dir(MANIFEST);
+        let out = eksgate(&sim, dir.path(), &apply_args(extra)).await;
+        assert_eq!(out.status.code(), Some(0), "{extra:?}\n{}", stderr(&out));
+        let history = sim.history();
+        let at_once = updates_at_once(&history);
+        if expect_one {
+            assert_eq!(at_once, 1, "{extra:?}");
+        } else {
+            assert!(at_once >= 2, "{extra:?}: {at_once}");
+        }
+        assert_eq!(Timeline(history).rejected_calls(), Vec::<String>::new());
+    }
+}
+
 #[tokio::test]
 async fn a_failed_update_skips_its_dependents_and_nothing_else() {
     let world = format!(
