@@ -1679,48 +1679,12 @@ async fn wait_step<P: Provider>(
 mod tests {
     use std::time::Duration;
 
-    use super::fake::{both, private, public, FakeAws, REGION};
+    use super::fake::{both, private, public, want, FakeAws, REGION};
     use super::*;
-    use crate::desired::{AccessSource, Desired, DesiredCluster, EndpointAccess, Origin};
-
-    fn want(name: &str, endpoint: EndpointAccess, from: &[&str]) -> DesiredCluster {
-        DesiredCluster {
-            key: ClusterKey {
-                account: None,
-                region: REGION.into(),
-                name: name.into(),
-            },
-            role_arn: None,
-            endpoint,
-            public_access_cidrs: None,
-            private_access_from: from
-                .iter()
-                .map(|s| {
-                    if s.starts_with("sg-") {
-                        AccessSource::SecurityGroup(s.to_string())
-                    } else {
-                        AccessSource::Cidr(s.parse::<IpNet>().unwrap().trunc())
-                    }
-                })
-                .collect(),
-            wave: 0,
-            origin: Origin {
-                file: "fleet.toml".into(),
-                line: 1,
-                column: 1,
-            },
-        }
-    }
+    use crate::desired::{DesiredCluster, EndpointAccess};
 
     fn plan_for(fake: &FakeAws, wants: Vec<DesiredCluster>) -> Plan {
-        let live = fake.live(&wants);
-        let plan = crate::plan::plan(
-            &Desired {
-                clusters: wants,
-                digest: "test".into(),
-            },
-            &live,
-        );
+        let plan = super::fake::plan(fake, wants);
         assert!(plan.findings.is_empty(), "{:?}", plan.findings);
         plan
     }

@@ -16,18 +16,99 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use crate::desired::{AccessSource, ClusterKey, DesiredCluster, EndpointAccess};
+use super::{apply, cancel_signal, ApplyOptions, ApplyReport};
+use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, EndpointAccess, Origin};
+use crate::event::Event;
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     SecurityGroupKey, VpcKey,
 };
-use crate::plan::{EndpointSettings, HttpsSources};
+use crate::plan::{EndpointSettings, HttpsSources, Plan};
 use crate::provider::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateState,
     UpdateStatus,
 };
+use crate::wait::WaitOptions;
 
 pub const REGION: &str = "eu-west-1";
+
+/// A manifest's cluster in [`REGION`] that wants `endpoint` and lets `from`
+/// (CIDRs, or `sg-` security group ids) in on TCP 443.
+pub fn want(name: &str, endpoint: EndpointAccess, from: &[&str]) -> DesiredCluster {
+    DesiredCluster {
+        key: ClusterKey {
+            account: None,
+            region: REGION.into(),
+            name: name.into(),
+        },
+        role_arn: None,
+        endpoint,
+        public_access_cidrs: None,
+        private_access_from: from
+            .iter()
+            .map(|s| {
+                if s.starts_with("sg-") {
+                    AccessSource::SecurityGroup(s.to_string())
+                } else {
+                    AccessSource::Cidr(s.parse::<IpNet>().unwrap().trunc())
+                }
+            })
+            .collect(),
+        wave: 0,
+        origin: Origin {
+            file: "fleet.toml".into(),
+            line: 1,
+            column: 1,
+        },
+    }
+}
+
+/// Options for tests that read an apply's outcome in order: one step calling
+/// and one update in flight at a time, polls every few milliseconds.
+pub fn one_at_a_time() -> ApplyOptions {
+    ApplyOptions {
+        parallelism: 1,
+        max_updates: 1,
+        wait: WaitOptions {
+            first_interval: Duration::from_millis(5),
+            max_interval: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+        },
+        ..ApplyOptions::default()
+    }
+}
+
+/// The plan for `wants` against what `aws` holds now.
+pub fn plan(aws: &FakeAws, wants: Vec<DesiredCluster>) -> Plan {
+    let live = aws.live(&wants);
+    crate::plan::plan(
+        &Desired {
+            clusters: wants,
+            digest: "t".into(),
+        },
+        &live,
+    )
+}
+
+/// Plans `wants` against `aws`, lets `after_plan` change it, then applies
+/// with `opts`: the report and every event.
+pub async fn plan_and_apply(
+    aws: &FakeAws,
+    wants: Vec<DesiredCluster>,
+    opts: ApplyOptions,
+    after_plan: impl FnOnce(&FakeAws),
+) -> (ApplyReport, Vec<Event>) {
+    let plan = plan(aws, wants);
+    after_plan(aws);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (_cancel, cancel_rx) = cancel_signal();
+    let report = apply(&plan, aws, &opts, tx, cancel_rx).await;
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    (report, events)
+}
 
 /// One recorded call.
 #[derive(Clone, Debug)]

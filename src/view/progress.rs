@@ -501,37 +501,10 @@ impl EventView for TerminalView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::{apply, cancel_signal, ApplyOptions};
-    use crate::desired::{ClusterKey, Desired, DesiredCluster, Origin};
+    use crate::desired::ClusterKey;
     use crate::event::ApplyCluster;
-    use crate::wait::WaitOptions;
 
     use crate::apply::fake;
-
-    fn want(name: &str, endpoint: crate::desired::EndpointAccess) -> DesiredCluster {
-        DesiredCluster {
-            key: ClusterKey {
-                account: None,
-                region: "eu-west-1".into(),
-                name: name.into(),
-            },
-            role_arn: None,
-            endpoint,
-            public_access_cidrs: None,
-            private_access_from: ["10.0.0.0/8"
-                .parse()
-                .map(crate::desired::AccessSource::Cidr)
-                .unwrap()]
-            .into_iter()
-            .collect(),
-            wave: 0,
-            origin: Origin {
-                file: "fleet.toml".into(),
-                line: 1,
-                column: 1,
-            },
-        }
-    }
 
     /// Applies a small fleet through the fake: `a` goes private (two
     /// endpoint steps and a security-group step), `b` fails.
@@ -542,33 +515,14 @@ mod tests {
         aws.edit("b", |c| {
             c.fail_updates = Some(("ClusterUnreachable".into(), "no answer".into()))
         });
-        let wants = vec![want("a", fake::private()), want("b", fake::both())];
-        let live = aws.live(&wants);
-        let plan = crate::plan::plan(
-            &Desired {
-                clusters: wants,
-                digest: "t".into(),
-            },
-            &live,
-        );
-        let opts = ApplyOptions {
-            parallelism: 1,
-            max_updates: 1,
-            wait: WaitOptions {
-                first_interval: Duration::from_millis(5),
-                max_interval: Duration::from_millis(10),
-                timeout: Duration::from_secs(5),
-            },
-            ..ApplyOptions::default()
-        };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let (_cancel, cancel_rx) = cancel_signal();
-        apply(&plan, &aws, &opts, tx, cancel_rx).await;
-        let mut events = Vec::new();
-        while let Some(e) = rx.recv().await {
-            events.push(e);
-        }
-        events
+        let from = ["10.0.0.0/8"];
+        let wants = vec![
+            fake::want("a", fake::private(), &from),
+            fake::want("b", fake::both(), &from),
+        ];
+        fake::plan_and_apply(&aws, wants, fake::one_at_a_time(), |_| {})
+            .await
+            .1
     }
 
     fn feed(view: &mut impl EventView, events: &[Event]) {

@@ -233,35 +233,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::apply::fake::{self, FakeAws};
+    use crate::apply::fake::{self, want, FakeAws};
     use crate::apply::{apply, cancel_signal, ApplyOptions};
-    use crate::desired::{
-        AccessSource, ClusterKey, Desired, DesiredCluster, EndpointAccess, Origin,
-    };
-    use crate::wait::WaitOptions;
-
-    fn want(name: &str, endpoint: EndpointAccess, from: &[&str]) -> DesiredCluster {
-        DesiredCluster {
-            key: ClusterKey {
-                account: None,
-                region: fake::REGION.into(),
-                name: name.into(),
-            },
-            role_arn: None,
-            endpoint,
-            public_access_cidrs: None,
-            private_access_from: from
-                .iter()
-                .map(|s| AccessSource::Cidr(s.parse().unwrap()))
-                .collect(),
-            wave: 0,
-            origin: Origin {
-                file: "fleet.toml".into(),
-                line: 1,
-                column: 1,
-            },
-        }
-    }
+    use crate::desired::DesiredCluster;
 
     /// Plans, lets `after_plan` change the world, then applies.
     async fn report_of(
@@ -270,31 +244,11 @@ mod tests {
         opts: ApplyOptions,
         after_plan: impl FnOnce(&FakeAws),
     ) -> ApplyReport {
-        let live = aws.live(&wants);
-        let plan = crate::plan::plan(
-            &Desired {
-                clusters: wants,
-                digest: "t".into(),
-            },
-            &live,
-        );
-        after_plan(aws);
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let (_cancel, cancel_rx) = cancel_signal();
-        apply(&plan, aws, &opts, tx, cancel_rx).await
+        fake::plan_and_apply(aws, wants, opts, after_plan).await.0
     }
 
     fn opts() -> ApplyOptions {
-        ApplyOptions {
-            parallelism: 1,
-            max_updates: 1,
-            wait: WaitOptions {
-                first_interval: Duration::from_millis(5),
-                max_interval: Duration::from_millis(10),
-                timeout: Duration::from_secs(5),
-            },
-            ..ApplyOptions::default()
-        }
+        fake::one_at_a_time()
     }
 
     #[tokio::test]
@@ -378,14 +332,9 @@ mod tests {
             .cluster("a", fake::public())
             .cluster("b", fake::public());
         aws.edit("a", |c| c.update_duration = Duration::from_secs(60));
-        let wants = vec![want("a", fake::both(), &[]), want("b", fake::both(), &[])];
-        let live = aws.live(&wants);
-        let plan = crate::plan::plan(
-            &Desired {
-                clusters: wants,
-                digest: "t".into(),
-            },
-            &live,
+        let plan = fake::plan(
+            &aws,
+            vec![want("a", fake::both(), &[]), want("b", fake::both(), &[])],
         );
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let (cancel, cancel_rx) = cancel_signal();
