@@ -221,6 +221,36 @@ impl Fleet {
         Ok((manifests.display().to_string(), emu))
     }
 
+    /// Sets the fleet up in `dir` and runs `eksgate -q COMMAND MANIFESTS
+    /// TAIL...` against its emulator; an error the run surfaced is noted in
+    /// `errors` under `label`. The emulator is returned for its history.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        dir: &Path,
+        bin: &Path,
+        o: &Opts,
+        command: &str,
+        tail: impl IntoIterator<Item = String>,
+        label: &str,
+        errors: &mut Vec<String>,
+    ) -> Res<(RunOut, Emulator)> {
+        let (manifests, emu) = self.set_up(dir, bin, o)?;
+        let mut args = vec!["-q".to_string(), command.to_string(), manifests];
+        args.extend(tail);
+        let r = eksgate(
+            bin,
+            &args,
+            Some(&emu.url()),
+            &dir.join(format!("{command}.out")),
+            Duration::from_secs(o.timeout_s),
+        )?;
+        if let Some(e) = r.surfaced_error() {
+            errors.push(format!("{label}: {e}"));
+        }
+        Ok((r, emu))
+    }
+
     /// The fewest read calls a plan of this fleet needs in region `r`: one
     /// `DescribeCluster` per cluster, two `DescribeVpcAttribute` per VPC, and
     /// `DescribeVpcs`, `DescribeDhcpOptions` (one default set per region) and
@@ -597,21 +627,16 @@ fn run(o: &Opts) -> Res<()> {
             regions,
             per_vpc: o.clusters_per_vpc,
         };
-        let dir = root.join("plan");
-        let (manifests, emu) = fleet.set_up(&dir, &bin, o)?;
-        let mut args = vec!["-q".to_string(), "plan".into(), manifests];
-        args.extend(par_args.iter().cloned());
         eprintln!("plan: {} clusters over {regions} regions", fleet.clusters);
-        let r = eksgate(
+        let (r, emu) = fleet.run(
+            &root.join("plan"),
             &bin,
-            &args,
-            Some(&emu.url()),
-            &dir.join("plan.out"),
-            timeout,
+            o,
+            "plan",
+            par_args.iter().cloned(),
+            "plan",
+            &mut errors,
         )?;
-        if let Some(e) = r.surfaced_error() {
-            errors.push(format!("plan: {e}"));
-        }
         let h = emu.history()?;
         let counts = count_requests(&h);
         let ok_max = (0..regions)
@@ -659,27 +684,19 @@ fn run(o: &Opts) -> Res<()> {
             regions,
             per_vpc: o.clusters_per_vpc,
         };
-        let dir = root.join("apply");
-        let (manifests, emu) = fleet.set_up(&dir, &bin, o)?;
-        let mut args = vec![
-            "-q".to_string(),
-            "apply".into(),
-            manifests,
-            "--auto-approve".into(),
-        ];
-        args.extend(par_args.iter().cloned());
-        args.extend(poll_args.iter().cloned());
         eprintln!("apply: {} clusters, 2 updates each", fleet.clusters);
-        let r = eksgate(
+        let tail = std::iter::once("--auto-approve".to_string())
+            .chain(par_args.iter().cloned())
+            .chain(poll_args.iter().cloned());
+        let (r, emu) = fleet.run(
+            &root.join("apply"),
             &bin,
-            &args,
-            Some(&emu.url()),
-            &dir.join("apply.out"),
-            timeout,
+            o,
+            "apply",
+            tail,
+            "apply",
+            &mut errors,
         )?;
-        if let Some(e) = r.surfaced_error() {
-            errors.push(format!("apply: {e}"));
-        }
         let h = emu.history()?;
         let f = apply_figures(&h);
         let needed = fleet.max_apply_calls();
@@ -745,27 +762,19 @@ fn run(o: &Opts) -> Res<()> {
             ),
             ("parallel", par_args.clone()),
         ] {
-            let dir = root.join(format!("speedup-{label}"));
-            let (manifests, emu) = fleet.set_up(&dir, &bin, o)?;
-            let mut args = vec![
-                "-q".to_string(),
-                "apply".into(),
-                manifests,
-                "--auto-approve".into(),
-            ];
-            args.extend(extra);
-            args.extend(poll_args.iter().cloned());
             eprintln!("speedup: {label} apply of {} clusters", fleet.clusters);
-            let r = eksgate(
+            let tail = std::iter::once("--auto-approve".to_string())
+                .chain(extra)
+                .chain(poll_args.iter().cloned());
+            let (r, _emu) = fleet.run(
+                &root.join(format!("speedup-{label}")),
                 &bin,
-                &args,
-                Some(&emu.url()),
-                &dir.join("apply.out"),
-                timeout,
+                o,
+                "apply",
+                tail,
+                &format!("{label} apply"),
+                &mut errors,
             )?;
-            if let Some(e) = r.surfaced_error() {
-                errors.push(format!("{label} apply: {e}"));
-            }
             rows.push(Row {
                 name: format!("apply N={} {label}", fleet.clusters),
                 measured: format!("{:.2}s", r.wall.as_secs_f64()),
