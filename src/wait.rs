@@ -53,28 +53,33 @@
 //! service), and most of the polls above are spent early, long before any
 //! update could end. So the waits of one run (the waits that share a cancel
 //! signal) share what they learn: each update eksgate started and saw end
-//! leaves a *sample*, the age at which it was last seen `InProgress` — a time
-//! that update certainly lasted. Once [`MIN_SAMPLES`] updates have ended, the
-//! run's *floor* is the shortest of the last [`WINDOW`] samples, and a wait
-//! does not poll before `anchor + floor`; from there it polls at a twentieth
-//! of the update's age (at most `max_interval`), because that is where the
-//! updates of this run have been ending. An update that ends sooner than the
-//! recent ones is noticed at the floor, never later than the shortest recent
-//! duration. The fine polls make the next samples close to the real
-//! duration, so the floor rises towards it and later waits poll about twice:
-//! once just before the end and once just after. Only the recent samples
-//! count, so the coarse samples of the first waits stop holding the floor
-//! down. The floor is read again before every poll, so a wait that started
-//! early moves on to a floor that rose meanwhile.
+//! leaves a *sample*: the age at which it was last seen `InProgress` (a time
+//! that update certainly lasted) and the age at which it was first seen ended
+//! (a time by which it had ended). Once [`MIN_SAMPLES`] updates have ended,
+//! the run's *floor* is the shortest `InProgress` age of the last [`WINDOW`]
+//! samples and its *ceiling* the shortest ended age. No wait polls before
+//! `anchor + floor`. From there [`REFINERS`] waits at a time poll at a
+//! twentieth of the update's age (at most `max_interval`), because that is
+//! where the updates of this run have been ending; their samples are close
+//! to the real duration, so floor and ceiling close in on it, and the coarse
+//! samples of the first waits leave the window. The other waits poll first
+//! at `anchor + ceiling` and, still `InProgress` there, go on at a twentieth
+//! of the age. Floor and ceiling are read again before every poll, and a new
+//! sample wakes the waits they hold back, so a wait that started early uses
+//! what was learnt meanwhile. Most updates of a large rollout are then
+//! polled once or twice; one that ends sooner than the recent ones is
+//! noticed at the floor or ceiling, never later than the quickest recent
+//! update.
 //!
 //! Until then, the first [`SCOUTS`] waits of a run poll on the schedule above,
 //! except that once more updates than the scouts are waiting, a scout's
 //! interval is a tenth of the age even below `first_interval`, so that the
 //! first samples are within 10% of the duration (a few more polls for three
 //! updates, against a lag of up to `first_interval` for every update of the
-//! run; a lone update keeps the plain schedule); the others skip the polls
-//! of the first `10 * first_interval` (where
-//! the schedule's intervals are flat) unless the floor arrives first: with
+//! run; a lone update keeps the plain schedule). A scout whose first poll
+//! already finds its update ended leaves a sample with a ceiling only. The
+//! others skip the polls of the first `10 * first_interval` (where the
+//! schedule's intervals are flat) unless something is learnt first: with
 //! hundreds of updates started at once, those polls are most of the calls and
 //! they compete with the updates still to be started for the same API rate.
 //! Waits for updates eksgate did not start (unknown age) never skip polls.
@@ -240,12 +245,14 @@ const FINE_AGE_FRACTION: u32 = 20;
 struct Fleet {
     /// Waits started for updates this run started.
     started: u32,
-    /// Updates seen ending after at least one `InProgress` answer.
+    /// Updates seen ending: after at least one `InProgress` answer, or, for
+    /// a scout, at its first poll.
     samples: u32,
     /// For the most recent of them (at most [`WINDOW`], oldest first): the
-    /// age at which each was last seen `InProgress`, and the age at which it
-    /// was first seen ended.
-    recent: VecDeque<(Duration, Duration)>,
+    /// age at which each was last seen `InProgress` (none when a scout's
+    /// first poll found it ended), and the age at which it was first seen
+    /// ended.
+    recent: VecDeque<(Option<Duration>, Duration)>,
     /// Waits polling finely from the floor now.
     refining: u32,
     /// Wakes the waits held back by the floor or ceiling when a sample
@@ -259,10 +266,13 @@ impl Fleet {
     }
 
     /// The shortest of the recent samples' `lo` or `hi`, once learnt.
-    fn shortest(&self, pick: impl Fn(&(Duration, Duration)) -> Duration) -> Option<Duration> {
+    fn shortest(
+        &self,
+        pick: impl Fn(&(Option<Duration>, Duration)) -> Option<Duration>,
+    ) -> Option<Duration> {
         self.recent
             .iter()
-            .map(pick)
+            .filter_map(pick)
             .min()
             .filter(|_| self.learned())
     }
@@ -274,11 +284,12 @@ impl Fleet {
 
     /// The shortest recent time by which an update had ended.
     fn ceiling(&self) -> Option<Duration> {
-        self.shortest(|s| s.1)
+        self.shortest(|s| Some(s.1))
     }
 
-    /// An update was last seen `InProgress` at age `lo` and ended by `hi`.
-    fn sample(&mut self, lo: Duration, hi: Duration) {
+    /// An update was last seen `InProgress` at age `lo` (if ever) and ended
+    /// by `hi`.
+    fn sample(&mut self, lo: Option<Duration>, hi: Duration) {
         self.samples += 1;
         if self.recent.len() == WINDOW {
             self.recent.pop_front();
@@ -299,9 +310,11 @@ impl Drop for Refining {
     }
 }
 
-/// The interval before the next poll of an update past the run's floor.
-fn fine_interval(opts: &WaitOptions, age: Duration) -> Duration {
-    (age / FINE_AGE_FRACTION).clamp(
+/// `age / fraction`, at least 1ms and at most `max_interval`: the interval
+/// past the run's floor ([`FINE_AGE_FRACTION`]) and a scout's
+/// ([`AGE_FRACTION`]), which `first_interval` does not hold up.
+fn fraction_of_age(opts: &WaitOptions, age: Duration, fraction: u32) -> Duration {
+    (age / fraction).clamp(
         Duration::from_millis(1),
         opts.max_interval.max(Duration::from_millis(1)),
     )
@@ -421,6 +434,9 @@ where
                             anchor + ceiling
                         })
                     }
+                    // Only scouts' first polls ended their updates: poll
+                    // when the quickest of them had ended.
+                    (None, Some(ceiling)) => Some(anchor + ceiling),
                     _ if !scout => Some(flat_until),
                     _ => None,
                 }
@@ -444,8 +460,14 @@ where
                 failures = 0;
                 on_status(&p.status);
                 if let Some(value) = p.done {
-                    if let (Some(f), Some(lo)) = (&fleet, last_in_progress) {
-                        lock(f).sample(lo, sent.saturating_duration_since(anchor));
+                    // An update that ended before a follower's first poll
+                    // tells nothing new; a scout's tells that updates can
+                    // end that soon.
+                    if let Some(f) = fleet
+                        .as_ref()
+                        .filter(|_| last_in_progress.is_some() || scout)
+                    {
+                        lock(f).sample(last_in_progress, sent.saturating_duration_since(anchor));
                     }
                     return WaitEnd::Finished { value, polls };
                 }
@@ -456,7 +478,9 @@ where
                 next = sent
                     + match learned {
                         // Past the floor: where this run's updates end.
-                        Some(floor) if age >= floor => fine_interval(opts, age),
+                        Some(floor) if age >= floor => {
+                            fraction_of_age(opts, age, FINE_AGE_FRACTION)
+                        }
                         Some(_) => poll_interval(opts, age),
                         // A scout of a run that knows nothing yet while
                         // other updates wait on what it learns: a tenth of
@@ -466,10 +490,7 @@ where
                         None if scout
                             && fleet.as_ref().is_some_and(|f| lock(f).started > SCOUTS) =>
                         {
-                            (age / AGE_FRACTION).clamp(
-                                Duration::from_millis(1),
-                                opts.max_interval.max(Duration::from_millis(1)),
-                            )
+                            fraction_of_age(opts, age, AGE_FRACTION)
                         }
                         None => poll_interval(opts, age),
                     };
@@ -784,18 +805,18 @@ mod tests {
             let ms = Duration::from_millis;
             for (lo, hi) in [(300, 400), (280, 420), (290, 310)] {
                 assert_eq!((g.floor(), g.ceiling()), (None, None));
-                g.sample(ms(lo), ms(hi));
+                g.sample(Some(ms(lo)), ms(hi));
             }
             assert_eq!((g.floor(), g.ceiling()), (Some(ms(280)), Some(ms(310))));
             // Only the last `WINDOW` samples count: early, coarse samples
             // stop holding the floor down.
             for _ in 0..WINDOW - 2 {
-                g.sample(ms(295), ms(305));
+                g.sample(Some(ms(295)), ms(305));
             }
             assert_eq!((g.floor(), g.ceiling()), (Some(ms(280)), Some(ms(305))));
-            g.sample(ms(295), ms(305));
+            g.sample(Some(ms(295)), ms(305));
             assert_eq!(g.floor(), Some(ms(290)));
-            g.sample(ms(295), ms(305));
+            g.sample(Some(ms(295)), ms(305));
             assert_eq!(g.floor(), Some(ms(295)));
         }
         drop(tx);
@@ -852,7 +873,7 @@ mod tests {
         let mut g = lock(&f);
         g.started = SCOUTS;
         for _ in 0..MIN_SAMPLES {
-            g.sample(lo, hi);
+            g.sample(Some(lo), hi);
         }
         drop(g);
         (tx, rx)
@@ -877,6 +898,25 @@ mod tests {
         );
         assert!(got[..3].iter().all(|g| g.0 <= 12), "{got:?}");
         assert!(got[3..].iter().all(|g| g.0 <= 2), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn updates_shorter_than_the_first_interval_do_not_hold_followers_back() {
+        // 100ms updates, first interval 200ms: the scouts find theirs ended
+        // at their first poll, never `InProgress`. That still tells the
+        // followers when to poll (200ms), instead of their skipping the
+        // flat part of the schedule (2s).
+        let (_tx, rx) = watch::channel(false);
+        let o = fleet_opts(Duration::from_millis(200));
+        let d = Duration::from_millis(100);
+        let anchor = Instant::now();
+        let got =
+            futures_util::future::join_all((0..6).map(|_| wait_in_run(&rx, &o, anchor, d))).await;
+        assert!(got.iter().all(|g| g.0 == 1), "{got:?}");
+        assert!(
+            got.iter().all(|g| g.1 < Duration::from_millis(400)),
+            "{got:?}"
+        );
     }
 
     #[tokio::test]
