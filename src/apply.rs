@@ -282,6 +282,7 @@ pub async fn apply<P: Provider>(
         events,
         start: Instant::now(),
         watching: Mutex::new(BTreeMap::new()),
+        learning: wait::RunLearning::default(),
         calls: Semaphore::new(opts.parallelism.max(1)),
         updates: (opts.max_updates > 0).then(|| Semaphore::new(opts.max_updates)),
     };
@@ -338,6 +339,8 @@ struct Ctx<'a, P> {
     /// Updates steps are waiting on right now, by step id: what the
     /// `interrupted` event lists.
     watching: Mutex<BTreeMap<String, RunningUpdate>>,
+    /// What this run's waits learn about its updates' durations.
+    learning: wait::RunLearning,
     /// `--parallelism`: steps reading or calling.
     calls: Semaphore,
     /// `--max-updates`, when set: endpoint steps running.
@@ -1523,6 +1526,7 @@ async fn wait_update_counted<P: Provider>(
         id,
         &ctx.opts.wait,
         cancel,
+        &ctx.learning,
         anchor,
         poll_now,
         |status| {

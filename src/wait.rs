@@ -51,8 +51,8 @@
 //!
 //! The updates of one run are alike (the same kind of change, in the same
 //! service), and most of the polls above are spent early, long before any
-//! update could end. So the waits of one run (the waits that share a cancel
-//! signal) share what they learn: each update eksgate started and saw end
+//! update could end. So the waits of one run (the waits given the run's
+//! [`RunLearning`]) share what they learn: each update eksgate started and saw end
 //! leaves a *sample*: the age at which it was last seen `InProgress` (a time
 //! that update certainly lasted) and the age at which it was first seen ended
 //! (a time by which it had ended). Once [`MIN_SAMPLES`] updates have ended,
@@ -320,25 +320,11 @@ fn fraction_of_age(opts: &WaitOptions, age: Duration, fraction: u32) -> Duration
     )
 }
 
-/// The fleets of the runs in progress, each identified by its cancel signal
-/// (every wait of a run gets a receiver of that run's signal).
-static FLEETS: Mutex<Vec<RunFleet>> = Mutex::new(Vec::new());
-
-/// A run's cancel signal and its fleet.
-type RunFleet = (watch::Receiver<bool>, Arc<Mutex<Fleet>>);
-
-/// The fleet of the run that `cancel` belongs to; forgets finished runs.
-fn fleet_of(cancel: &watch::Receiver<bool>) -> Arc<Mutex<Fleet>> {
-    let mut all = FLEETS.lock().unwrap_or_else(|e| e.into_inner());
-    // A run is over when its sender is gone.
-    all.retain(|(rx, _)| rx.has_changed().is_ok());
-    if let Some((_, f)) = all.iter().find(|(rx, _)| rx.same_channel(cancel)) {
-        return f.clone();
-    }
-    let f = Arc::new(Mutex::new(Fleet::default()));
-    all.push((cancel.clone(), f.clone()));
-    f
-}
+/// What the waits of one run learn about its updates (see "Learning from
+/// the fleet"): the run owns one and hands it to each of its waits, so runs
+/// never share what they learn and it goes away with the run.
+#[derive(Clone, Debug, Default)]
+pub struct RunLearning(Arc<Mutex<Fleet>>);
 
 fn lock(f: &Mutex<Fleet>) -> std::sync::MutexGuard<'_, Fleet> {
     f.lock().unwrap_or_else(|e| e.into_inner())
@@ -533,6 +519,7 @@ pub async fn wait_for_update<P: Provider>(
     update_id: &str,
     opts: &WaitOptions,
     cancel: &mut watch::Receiver<bool>,
+    learning: &RunLearning,
     anchor: Instant,
     poll_now: bool,
     on_status: impl FnMut(&str),
@@ -550,7 +537,7 @@ pub async fn wait_for_update<P: Provider>(
         })
     };
     // Only updates this run started have a known age to learn from.
-    let fleet = (!poll_now).then(|| fleet_of(cancel));
+    let fleet = (!poll_now).then(|| learning.0.clone());
     poll_learning(opts, cancel, anchor, poll_now, fleet, poll, on_status).await
 }
 
@@ -794,14 +781,10 @@ mod tests {
     }
 
     #[test]
-    fn a_run_learns_a_floor_after_enough_updates_and_forgets_it_after() {
-        let (tx, rx) = watch::channel(false);
-        let (_other_tx, other_rx) = watch::channel(false);
-        let f = fleet_of(&rx);
-        assert!(Arc::ptr_eq(&f, &fleet_of(&rx.clone())), "one fleet per run");
-        assert!(!Arc::ptr_eq(&f, &fleet_of(&other_rx)), "runs do not share");
+    fn a_run_learns_a_floor_after_enough_updates() {
+        let learning = RunLearning::default();
         {
-            let mut g = lock(&f);
+            let mut g = lock(&learning.0);
             let ms = Duration::from_millis;
             for (lo, hi) in [(300, 400), (280, 420), (290, 310)] {
                 assert_eq!((g.floor(), g.ceiling()), (None, None));
@@ -819,22 +802,19 @@ mod tests {
             g.sample(Some(ms(295)), ms(305));
             assert_eq!(g.floor(), Some(ms(295)));
         }
-        drop(tx);
-        // The run is over: a receiver of its signal gets a fresh fleet.
-        assert!(!Arc::ptr_eq(&f, &fleet_of(&rx)));
     }
 
-    /// One wait of the run of `rx` for an update that lasts `d` from
-    /// `anchor`: the polls it made and how long after the update's end it
-    /// noticed.
+    /// One wait of the run that learns in `learning`, for an update that
+    /// lasts `d` from `anchor`: the polls it made and how long after the
+    /// update's end it noticed.
     async fn wait_in_run(
-        rx: &watch::Receiver<bool>,
+        learning: &RunLearning,
         o: &WaitOptions,
         anchor: Instant,
         d: Duration,
     ) -> (u32, Duration) {
-        let mut cancel = rx.clone();
-        let fleet = Some(fleet_of(&cancel));
+        let (_tx, mut cancel) = watch::channel(false);
+        let fleet = Some(learning.0.clone());
         let end = poll_learning(
             o,
             &mut cancel,
@@ -867,16 +847,15 @@ mod tests {
 
     /// A run that already knows its updates coarsely: `MIN_SAMPLES` samples
     /// of (`lo`, `hi`).
-    fn run_that_learnt(lo: Duration, hi: Duration) -> (watch::Sender<bool>, watch::Receiver<bool>) {
-        let (tx, rx) = watch::channel(false);
-        let f = fleet_of(&rx);
-        let mut g = lock(&f);
+    fn run_that_learnt(lo: Duration, hi: Duration) -> RunLearning {
+        let learning = RunLearning::default();
+        let mut g = lock(&learning.0);
         g.started = SCOUTS;
         for _ in 0..MIN_SAMPLES {
             g.sample(Some(lo), hi);
         }
         drop(g);
-        (tx, rx)
+        learning
     }
 
     #[tokio::test]
@@ -886,12 +865,13 @@ mod tests {
         // With others waiting on them, the three scouts go on at a tenth of
         // the age after their first poll; the others wait for what they
         // learn and poll at the ceiling, about once.
-        let (_tx, rx) = watch::channel(false);
+        let learning = RunLearning::default();
         let o = fleet_opts(Duration::from_millis(200));
         let d = Duration::from_millis(500);
         let anchor = Instant::now();
         let got =
-            futures_util::future::join_all((0..6).map(|_| wait_in_run(&rx, &o, anchor, d))).await;
+            futures_util::future::join_all((0..6).map(|_| wait_in_run(&learning, &o, anchor, d)))
+                .await;
         assert!(
             got.iter().all(|g| g.1 < Duration::from_millis(70)),
             "{got:?}"
@@ -906,12 +886,13 @@ mod tests {
         // at their first poll, never `InProgress`. That still tells the
         // followers when to poll (200ms), instead of their skipping the
         // flat part of the schedule (2s).
-        let (_tx, rx) = watch::channel(false);
+        let learning = RunLearning::default();
         let o = fleet_opts(Duration::from_millis(200));
         let d = Duration::from_millis(100);
         let anchor = Instant::now();
         let got =
-            futures_util::future::join_all((0..6).map(|_| wait_in_run(&rx, &o, anchor, d))).await;
+            futures_util::future::join_all((0..6).map(|_| wait_in_run(&learning, &o, anchor, d)))
+                .await;
         assert!(got.iter().all(|g| g.0 == 1), "{got:?}");
         assert!(
             got.iter().all(|g| g.1 < Duration::from_millis(400)),
@@ -927,11 +908,11 @@ mod tests {
         // and the coarse samples leave the window.
         let d = Duration::from_millis(500);
         let ms = Duration::from_millis;
-        let (_tx, rx) = run_that_learnt(ms(400), ms(600));
+        let learning = run_that_learnt(ms(400), ms(600));
         let o = fleet_opts(ms(200));
         let mut got = Vec::new();
         for _ in 0..WINDOW + 3 {
-            got.push(wait_in_run(&rx, &o, Instant::now(), d).await);
+            got.push(wait_in_run(&learning, &o, Instant::now(), d).await);
         }
         let tail = &got[got.len() - 3..];
         assert!(tail.iter().all(|&(p, _)| p <= 3), "{got:?}");
@@ -948,12 +929,13 @@ mod tests {
         // ceiling drops to about 1s and the others, woken by that sample,
         // poll once and find theirs ended.
         let ms = Duration::from_millis;
-        let (_tx, rx) = run_that_learnt(ms(800), ms(1_200));
+        let learning = run_that_learnt(ms(800), ms(1_200));
         let o = fleet_opts(ms(400));
         let anchor = Instant::now();
         let d = ms(1_000);
         let got =
-            futures_util::future::join_all((0..12).map(|_| wait_in_run(&rx, &o, anchor, d))).await;
+            futures_util::future::join_all((0..12).map(|_| wait_in_run(&learning, &o, anchor, d)))
+                .await;
         let once = got.iter().filter(|g| g.0 == 1).count();
         assert!(once >= 12 - REFINERS as usize, "{got:?}");
         // Noticed well before the coarse ceiling (200ms late).
