@@ -494,7 +494,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::desired::{ClusterKey, EndpointAccess, Origin};
+    use crate::desired::{ClusterKey, EndpointAccess};
     use crate::live::{LiveCluster, LiveSecurityGroup, LiveVpc, SecurityGroupKey, VpcKey};
 
     fn key(name: &str) -> ClusterKey {
@@ -506,28 +506,9 @@ mod tests {
     }
 
     fn desired(name: &str, public: bool, private: bool, from: &[&str]) -> DesiredCluster {
-        DesiredCluster {
-            key: key(name),
-            role_arn: None,
-            endpoint: EndpointAccess { public, private },
-            public_access_cidrs: None,
-            private_access_from: from
-                .iter()
-                .map(|s| {
-                    if s.starts_with("sg-") {
-                        AccessSource::SecurityGroup(s.to_string())
-                    } else {
-                        AccessSource::Cidr(s.parse().unwrap())
-                    }
-                })
-                .collect(),
-            wave: 0,
-            origin: Origin {
-                file: "m.toml".into(),
-                line: 1,
-                column: 1,
-            },
-        }
+        let mut d = crate::apply::fake::want(name, EndpointAccess { public, private }, from);
+        d.key = key(name);
+        d
     }
 
     fn live_of() -> Live {
