@@ -84,12 +84,6 @@ private_access = false
 public_access_cidrs = ["198.51.100.0/24"]
 "#;
 
-fn manifest_dir(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("prod.toml"), text).unwrap();
-    dir
-}
-
 const FAST: &[&str] = &[
     "--auto-approve",
     "--poll-interval",

@@ -200,3 +200,10 @@ pub fn requests(sim: &SimHandle) -> Vec<(String, String, Option<String>, String)
         })
         .collect()
 }
+
+/// A temporary directory holding `prod.toml` with `text`.
+pub fn manifest_dir(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prod.toml"), text).unwrap();
+    dir
+}

@@ -78,12 +78,6 @@ public_access_cidrs = ["203.0.113.0/24"]
 private_access_from = ["10.20.0.0/16"]
 "#;
 
-fn manifest_dir(text: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("prod.toml"), text).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn plan_shows_the_diff_and_the_ordered_steps() {
     let sim = start(WORLD, quick()).await;

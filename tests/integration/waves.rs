@@ -49,9 +49,7 @@ fn manifest(waves: [u32; 4]) -> tempfile::TempDir {
             "[[cluster]]\nname = \"{name}\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nwave = {wave}\n\n"
         ));
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("prod.toml"), text).unwrap();
-    dir
+    manifest_dir(&text)
 }
 
 const FAST: &[&str] = &[
