@@ -10,6 +10,8 @@ use std::fmt;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::endpoint::EndpointSettings;
+
 /// Identifies one cluster: EKS cluster names are unique per account and region.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ClusterKey {
@@ -26,13 +28,6 @@ impl fmt::Display for ClusterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.region, self.name)
     }
-}
-
-/// Whether the public and the private API-server endpoints are on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct EndpointAccess {
-    pub public: bool,
-    pub private: bool,
 }
 
 /// Who must reach the private endpoint on TCP 443.
@@ -72,9 +67,9 @@ pub struct DesiredCluster {
     pub key: ClusterKey,
     /// A role to assume (through STS) for this cluster's calls.
     pub role_arn: Option<String>,
-    pub endpoint: EndpointAccess,
-    /// `None`: the manifest does not manage the public CIDRs.
-    pub public_access_cidrs: Option<BTreeSet<IpNet>>,
+    /// `public_access_cidrs` is `None` when the manifest does not manage the
+    /// public CIDRs.
+    pub endpoint: EndpointSettings,
     pub private_access_from: BTreeSet<AccessSource>,
     /// Rollout wave, lowest first.
     pub wave: u32,
@@ -87,4 +82,43 @@ pub struct Desired {
     pub clusters: Vec<DesiredCluster>,
     /// A digest of the manifests' bytes, recorded in saved plans.
     pub digest: String,
+}
+
+impl std::str::FromStr for AccessSource {
+    type Err = String;
+
+    /// `sg-…` is a security group, anything else must be a CIDR block. The
+    /// manifest loader checks sources with its own messages; this reads back
+    /// what eksgate wrote.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("sg-") {
+            Ok(AccessSource::SecurityGroup(s.to_string()))
+        } else {
+            s.parse()
+                .map(AccessSource::Cidr)
+                .map_err(|_| format!("`{s}` is neither a security group id nor a CIDR block"))
+        }
+    }
+}
+
+/// Serde for a set of sources as a list of strings, the form plans show.
+pub mod sources_as_strings {
+    use std::collections::BTreeSet;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::AccessSource;
+
+    pub fn serialize<S: Serializer>(set: &BTreeSet<AccessSource>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(set.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeSet<AccessSource>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
 }

@@ -1,6 +1,7 @@
 //! The dependency graph of a plan: one node per step, an edge from each
-//! dependency to the step that waits for it. Built from the plain `depends_on`
-//! lists a plan carries, so a plan read back from a file gets the same graph.
+//! dependency to the step that waits for it. Built from plain `(id,
+//! depends_on)` pairs, the lists a plan carries, so a plan read back from a
+//! file gets the same graph; it knows nothing else of steps.
 //!
 //! This module only checks and orders; it must not decide what depends on what
 //! (that is the planner's job) and must not run anything (that is apply's).
@@ -11,7 +12,8 @@ use std::collections::{BTreeMap, BinaryHeap};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
-use crate::plan::Step;
+/// One node as the graph sees it: its id and the ids it waits for.
+pub type Node<'a> = (&'a str, &'a [String]);
 
 /// Why a list of steps is not a valid graph. Only a plan edited by hand (or
 /// written by another version) can hit these; `plan::plan` never does.
@@ -39,23 +41,23 @@ pub struct StepGraph {
 impl StepGraph {
     /// Builds the graph and checks that it is a DAG whose edges point at
     /// existing steps.
-    pub fn build(steps: &[Step]) -> Result<Self, GraphError> {
+    pub fn build(steps: &[Node<'_>]) -> Result<Self, GraphError> {
         let mut graph = DiGraph::with_capacity(steps.len(), steps.len());
         let mut nodes = BTreeMap::new();
-        for (i, step) in steps.iter().enumerate() {
+        for (i, (id, _)) in steps.iter().enumerate() {
             let node = graph.add_node(i);
-            if nodes.insert(step.id.clone(), node).is_some() {
-                return Err(GraphError::DuplicateId(step.id.clone()));
+            if nodes.insert(id.to_string(), node).is_some() {
+                return Err(GraphError::DuplicateId(id.to_string()));
             }
         }
-        for step in steps {
+        for (id, depends_on) in steps {
             // Every step was inserted in the loop above: indexing cannot fail.
-            let to = nodes[&step.id];
-            for dep in &step.depends_on {
+            let to = nodes[*id];
+            for dep in depends_on.iter() {
                 let from = nodes
                     .get(dep)
                     .ok_or_else(|| GraphError::UnknownDependency {
-                        step: step.id.clone(),
+                        step: id.to_string(),
                         missing: dep.clone(),
                     })?;
                 graph.update_edge(*from, to, ());
@@ -125,7 +127,10 @@ impl StepGraph {
 
 /// Kahn's algorithm with the plan position as tie-break; petgraph's own
 /// `toposort` is depth-first and its order would shift with unrelated edits.
-fn stable_toposort(graph: &DiGraph<usize, ()>, steps: &[Step]) -> Result<Vec<usize>, GraphError> {
+fn stable_toposort(
+    graph: &DiGraph<usize, ()>,
+    steps: &[Node<'_>],
+) -> Result<Vec<usize>, GraphError> {
     let mut indegree: Vec<usize> = graph
         .node_indices()
         .map(|n| graph.neighbors_directed(n, Direction::Incoming).count())
@@ -149,7 +154,7 @@ fn stable_toposort(graph: &DiGraph<usize, ()>, steps: &[Step]) -> Result<Vec<usi
     if order.len() < steps.len() {
         let stuck = (0..steps.len())
             .find(|i| indegree[*i] > 0)
-            .map(|i| steps[i].id.clone())
+            .map(|i| steps[i].0.to_string())
             .unwrap_or_default();
         return Err(GraphError::Cycle(stuck));
     }
@@ -159,25 +164,14 @@ fn stable_toposort(graph: &DiGraph<usize, ()>, steps: &[Step]) -> Result<Vec<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::StepKind;
 
-    fn step(id: &str, deps: &[&str]) -> Step {
-        Step {
-            id: id.into(),
-            kind: StepKind::EksEndpoint,
-            account: None,
-            region: "r".into(),
-            cluster: None,
-            vpc_id: None,
-            security_group_id: None,
-            before: serde_json::Value::Null,
-            after: serde_json::Value::Null,
-            depends_on: deps.iter().map(|d| d.to_string()).collect(),
-            reason: String::new(),
-            lockout_risk: false,
-            fingerprint: String::new(),
-            wave: 0,
-        }
+    fn build(steps: &[(&str, Vec<String>)]) -> Result<StepGraph, GraphError> {
+        let nodes: Vec<Node<'_>> = steps.iter().map(|(id, d)| (*id, d.as_slice())).collect();
+        StepGraph::build(&nodes)
+    }
+
+    fn step<'a>(id: &'a str, deps: &[&str]) -> (&'a str, Vec<String>) {
+        (id, deps.iter().map(|d| d.to_string()).collect())
     }
 
     #[test]
@@ -188,8 +182,8 @@ mod tests {
             step("b", &[]),
             step("d", &["a"]),
         ];
-        let g = StepGraph::build(&steps).unwrap();
-        let ids: Vec<&str> = g.order().iter().map(|i| steps[*i].id.as_str()).collect();
+        let g = build(&steps).unwrap();
+        let ids: Vec<&str> = g.order().iter().map(|i| steps[*i].0).collect();
         assert_eq!(ids, vec!["a", "b", "c", "d"]);
         assert_eq!(g.dependencies("c"), vec![2]);
         assert_eq!(g.dependents("a"), vec![3]);
@@ -199,18 +193,18 @@ mod tests {
     #[test]
     fn broken_plans_are_rejected() {
         assert_eq!(
-            StepGraph::build(&[step("a", &["b"]), step("b", &["a"])]).unwrap_err(),
+            build(&[step("a", &["b"]), step("b", &["a"])]).unwrap_err(),
             GraphError::Cycle("a".into())
         );
         assert_eq!(
-            StepGraph::build(&[step("a", &["z"])]).unwrap_err(),
+            build(&[step("a", &["z"])]).unwrap_err(),
             GraphError::UnknownDependency {
                 step: "a".into(),
                 missing: "z".into()
             }
         );
         assert_eq!(
-            StepGraph::build(&[step("a", &[]), step("a", &[])]).unwrap_err(),
+            build(&[step("a", &[]), step("a", &[])]).unwrap_err(),
             GraphError::DuplicateId("a".into())
         );
     }

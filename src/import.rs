@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::desired::{AccessSource, ClusterKey, DesiredCluster, EndpointAccess, Origin};
+use crate::desired::{AccessSource, ClusterKey, DesiredCluster, Origin};
+use crate::endpoint::EndpointSettings;
 use crate::error::{Error, Result};
 use crate::live::{ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc};
 use crate::provider::{Provider, Scope};
@@ -64,6 +65,7 @@ pub async fn read<P: Provider>(
     let scope = Scope {
         account: None,
         region: region.to_string(),
+        role_arn: None,
     };
     let named = !names.is_empty();
     let names: BTreeSet<String> = if named {
@@ -91,7 +93,7 @@ pub async fn read<P: Provider>(
     // cluster's facts from one snapshot.
     let private: Vec<DesiredCluster> = names
         .iter()
-        .filter(|n| matches!(found(&live, region, n), Some(c) if c.endpoint.private))
+        .filter(|n| matches!(found(&live, region, n), Some(c) if c.endpoint.private_access))
         .map(|n| probe(region, n, true))
         .collect();
     let detail = if private.is_empty() {
@@ -120,7 +122,7 @@ pub async fn read<P: Provider>(
             }
             continue;
         };
-        let (vpc, https_ingress) = if c.endpoint.private {
+        let (vpc, https_ingress) = if c.endpoint.private_access {
             let vpc = detail
                 .vpcs
                 .iter()
@@ -168,11 +170,7 @@ fn probe(region: &str, name: &str, private: bool) -> DesiredCluster {
             name: name.to_string(),
         },
         role_arn: None,
-        endpoint: EndpointAccess {
-            public: !private,
-            private,
-        },
-        public_access_cidrs: None,
+        endpoint: EndpointSettings::new(!private, private),
         private_access_from: BTreeSet::new(),
         wave: 0,
         origin: Origin {
@@ -281,26 +279,28 @@ fn cluster(out: &mut String, c: &ImportedCluster) {
             ids.join(", ")
         );
     }
-    if l.endpoint.private {
+    if l.endpoint.private_access {
         vpc_notes(out, l, c.vpc.as_ref());
     }
 
     out.push_str("[[cluster]]\n");
     let _ = writeln!(out, "name = {}", quote(&l.key.name));
     let _ = writeln!(out, "region = {}", quote(&l.key.region));
-    let _ = writeln!(out, "public_access = {}", l.endpoint.public);
-    let _ = writeln!(out, "private_access = {}", l.endpoint.private);
+    let _ = writeln!(out, "public_access = {}", l.endpoint.public_access);
+    let _ = writeln!(out, "private_access = {}", l.endpoint.private_access);
     // EKS keeps the old list while public access is off, and a manifest may
     // not set one then: written only when it is in force.
-    if l.endpoint.public {
+    if l.endpoint.public_access {
         let cidrs: Vec<String> = l
+            .endpoint
             .public_access_cidrs
             .iter()
+            .flatten()
             .map(|n| n.to_string())
             .collect();
         array(out, "public_access_cidrs", &cidrs);
     }
-    if l.endpoint.private {
+    if l.endpoint.private_access {
         sources(out, l, c.https_ingress.as_ref());
     }
 }
@@ -402,8 +402,8 @@ mod tests {
     use super::*;
     use crate::manifest;
 
-    fn nets(items: &[&str]) -> BTreeSet<ipnet::IpNet> {
-        items.iter().map(|s| s.parse().unwrap()).collect()
+    fn nets(items: &[&str]) -> crate::endpoint::PublicCidrs {
+        crate::endpoint::public_cidrs(items)
     }
 
     fn srcs(items: &[&str]) -> BTreeSet<AccessSource> {
@@ -427,8 +427,7 @@ mod tests {
             status: ClusterStatus::Active,
             vpc_id: "vpc-1".into(),
             security_group_id: Some("sg-0000000a".into()),
-            endpoint: EndpointAccess { public, private },
-            public_access_cidrs: nets(&["0.0.0.0/0"]),
+            endpoint: EndpointSettings::new(public, private).with_cidrs(Some(nets(&["0.0.0.0/0"]))),
             updates_in_progress: Vec::new(),
         }
     }
@@ -443,7 +442,7 @@ mod tests {
     }
 
     fn imported(l: LiveCluster, ingress: Option<&[&str]>) -> ImportedCluster {
-        let private = l.endpoint.private;
+        let private = l.endpoint.private_access;
         ImportedCluster {
             live: l,
             https_ingress: ingress.map(srcs),
@@ -456,9 +455,13 @@ mod tests {
     #[test]
     fn rendered_manifests_load_as_the_live_state() {
         let mut many = live("many", true, false);
-        many.public_access_cidrs = (0..40)
-            .map(|i| format!("10.{i}.0.0/16").parse().unwrap())
-            .collect();
+        many.endpoint.public_access_cidrs = Some(
+            (0..40)
+                .map(|i| {
+                    crate::endpoint::PublicCidr::Net(format!("10.{i}.0.0/16").parse().unwrap())
+                })
+                .collect(),
+        );
         let mut creating = live("creating", true, true);
         creating.status = ClusterStatus::Creating;
         let mut no_sg = live("no-sg", false, true);
@@ -499,13 +502,13 @@ mod tests {
                 .iter()
                 .find(|d| d.key == c.live.key)
                 .unwrap();
-            assert_eq!(d.endpoint, c.live.endpoint, "{}", c.live.key);
+            assert_eq!(d.endpoint.mode(), c.live.endpoint.mode(), "{}", c.live.key);
             let want_cidrs = c
                 .live
                 .endpoint
-                .public
-                .then(|| c.live.public_access_cidrs.clone());
-            assert_eq!(d.public_access_cidrs, want_cidrs, "{}", c.live.key);
+                .public_access
+                .then(|| c.live.endpoint.public_access_cidrs.clone().unwrap());
+            assert_eq!(d.endpoint.public_access_cidrs, want_cidrs, "{}", c.live.key);
             assert_eq!(
                 d.private_access_from,
                 from.map(srcs).unwrap_or_default(),

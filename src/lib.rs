@@ -6,10 +6,12 @@
 //! walks it. Only `provider` and `sim` do network I/O.
 
 pub mod apply;
+pub mod channel;
 pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod diagnostic;
+pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod graph;
@@ -21,8 +23,10 @@ pub mod printer;
 pub mod provider;
 pub mod redact;
 pub mod rehearse;
+pub mod report;
 pub mod saved;
 pub mod sim;
+pub mod text;
 pub mod view;
 pub mod wait;
 pub mod workflow;

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::desired::{AccessSource, ClusterKey, EndpointAccess};
+use crate::desired::{AccessSource, ClusterKey};
+use crate::endpoint::EndpointSettings;
 
 /// `DescribeCluster`'s `status`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,9 +59,9 @@ pub struct LiveCluster {
     pub vpc_id: String,
     /// The cluster security group (`clusterSecurityGroupId`).
     pub security_group_id: Option<String>,
-    pub endpoint: EndpointAccess,
-    /// Normalised: host bits cleared, as a set.
-    pub public_access_cidrs: BTreeSet<IpNet>,
+    /// `public_access_cidrs` normalised (host bits cleared, as a set), and
+    /// `None` only when AWS sent no list.
+    pub endpoint: EndpointSettings,
     /// Ids of updates still `InProgress` on this cluster (ours or AWS's).
     pub updates_in_progress: Vec<String>,
 }
@@ -104,6 +104,36 @@ impl LiveVpc {
         self.domain_name_servers
             .iter()
             .any(|s| s == "AmazonProvidedDNS")
+    }
+}
+
+/// The two VPC attributes private access needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsAttribute {
+    /// `enableDnsSupport`.
+    #[serde(rename = "dns_support")]
+    Support,
+    /// `enableDnsHostnames`.
+    #[serde(rename = "dns_hostnames")]
+    Hostnames,
+}
+
+impl DnsAttribute {
+    /// The attribute's name in the EC2 API.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            DnsAttribute::Support => "enableDnsSupport",
+            DnsAttribute::Hostnames => "enableDnsHostnames",
+        }
+    }
+
+    /// Whether `vpc` has it on.
+    pub fn is_on(self, vpc: &LiveVpc) -> bool {
+        match self {
+            DnsAttribute::Support => vpc.dns_support,
+            DnsAttribute::Hostnames => vpc.dns_hostnames,
+        }
     }
 }
 

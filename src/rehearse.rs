@@ -17,13 +17,14 @@ use serde::Serialize;
 
 use crate::desired::{AccessSource, DesiredCluster};
 use crate::live::{ClusterObservation, ClusterStatus, Live};
-use crate::plan::{mode_name, string_list, ClusterSettings, Plan, PlanStatus, StepKind};
+use crate::plan::{ClusterSettings, Plan, PlanStatus, StepKind};
 use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::sim::world::{
     AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, SecurityGroupDef, VpcDef,
     DEFAULT_ACCOUNT,
 };
 use crate::sim::{self, Behaviour, HistoryEntry, SimHandle, World};
+use crate::text::{mode_name, string_list};
 
 /// The access key the rehearsal's provider signs with; the copy maps it to
 /// the account the real credentials act in.
@@ -184,11 +185,13 @@ impl World {
                 account,
                 vpc_id: c.vpc_id.clone(),
                 security_group: c.security_group_id.clone(),
-                public_access: c.endpoint.public,
-                private_access: c.endpoint.private,
+                public_access: c.endpoint.public_access,
+                private_access: c.endpoint.private_access,
                 public_access_cidrs: c
+                    .endpoint
                     .public_access_cidrs
                     .iter()
+                    .flatten()
                     .map(|n| n.to_string())
                     .collect(),
                 status,
@@ -400,7 +403,7 @@ pub fn end_state(after: &Plan) -> Vec<EndState> {
                     let left = c.steps.iter().filter(|id| {
                         after
                             .step(id)
-                            .is_some_and(|s| s.kind != StepKind::WaitUpdate)
+                            .is_some_and(|s| s.kind() != StepKind::WaitUpdate)
                     });
                     (
                         false,
@@ -461,19 +464,25 @@ pub fn render_end_state(states: &[EndState]) -> String {
 /// for updates already running (their ids differ in the copy): `None` when
 /// the copy is faithful.
 pub fn divergence(real: &Plan, copy: &Plan) -> Option<String> {
-    let key = |p: &Plan| -> BTreeSet<(String, String)> {
+    let steps = |p: &'_ Plan| -> BTreeMap<String, crate::plan::Step> {
         p.steps
             .iter()
-            .filter(|s| s.kind != StepKind::WaitUpdate)
-            .map(|s| (s.id.clone(), s.after.to_string()))
+            .filter(|s| s.kind() != StepKind::WaitUpdate)
+            .map(|s| (s.id.clone(), s.clone()))
             .collect()
     };
-    let (a, b) = (key(real), key(copy));
-    if a == b {
+    let (a, b) = (steps(real), steps(copy));
+    let differ = |x: &BTreeMap<String, crate::plan::Step>,
+                  y: &BTreeMap<String, crate::plan::Step>| {
+        x.iter()
+            .filter(|(id, s)| !y.get(*id).is_some_and(|t| t.same_change(s)))
+            .map(|(id, _)| format!("`{id}`"))
+            .collect::<Vec<String>>()
+    };
+    let (only_real, only_copy) = (differ(&a, &b), differ(&b, &a));
+    if only_real.is_empty() && only_copy.is_empty() {
         return None;
     }
-    let only_real: Vec<String> = a.difference(&b).map(|(id, _)| format!("`{id}`")).collect();
-    let only_copy: Vec<String> = b.difference(&a).map(|(id, _)| format!("`{id}`")).collect();
     Some(format!(
         "the copy plans differently from the live state (only live: {}; only copy: {})",
         if only_real.is_empty() {
@@ -494,7 +503,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::desired::{ClusterKey, EndpointAccess};
+    use crate::apply::fake::EndpointAccess;
+    use crate::desired::ClusterKey;
+    use crate::endpoint::{public_cidrs, EndpointSettings};
     use crate::live::{LiveCluster, LiveSecurityGroup, LiveVpc, SecurityGroupKey, VpcKey};
 
     fn key(name: &str) -> ClusterKey {
@@ -526,11 +537,8 @@ mod tests {
                     },
                     vpc_id: format!("vpc-{name}"),
                     security_group_id: Some(format!("sg-{name}")),
-                    endpoint: EndpointAccess {
-                        public: true,
-                        private: false,
-                    },
-                    public_access_cidrs: ["203.0.113.0/24".parse().unwrap()].into(),
+                    endpoint: EndpointSettings::new(true, false)
+                        .with_cidrs(Some(public_cidrs(&["203.0.113.0/24"]))),
                     updates_in_progress: if updating {
                         vec!["u-1".into()]
                     } else {

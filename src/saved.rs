@@ -16,7 +16,9 @@ use crate::diagnostic::{Diagnostic, Source};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 
-pub const SAVED_FORMAT: u32 = 1;
+/// 2: a cluster's desired endpoint settings are one object
+/// (`endpoint: {public_access, private_access, public_access_cidrs}`).
+pub const SAVED_FORMAT: u32 = 2;
 
 /// Everything in a saved plan but its checksum.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,6 +83,20 @@ impl SavedBody {
     }
 
     pub fn parse(name: &str, text: &str) -> Result<SavedBody> {
+        // The format first: an older file does not fit today's types, and
+        // "plan again" is the useful answer, not a field-level parse error.
+        #[derive(Deserialize)]
+        struct Header {
+            saved_format: u32,
+        }
+        if let Ok(header) = serde_json::from_str::<Header>(text) {
+            if header.saved_format != SAVED_FORMAT {
+                return Err(Error::user_hint(
+                    format!("`{name}` is a saved plan of format {}, this eksgate reads format {SAVED_FORMAT}", header.saved_format),
+                    "plan again with this version of eksgate",
+                ));
+            }
+        }
         let file: SavedFile = serde_json::from_str(text).map_err(|e| {
             let source = Source::new(name, text);
             let offset = line_col_offset(text, e.line(), e.column());
@@ -90,12 +106,6 @@ impl SavedBody {
             .at(&source, offset..offset)
             .hint("write one with `eksgate plan --out FILE`")])
         })?;
-        if file.body.saved_format != SAVED_FORMAT {
-            return Err(Error::user_hint(
-                format!("`{name}` is a saved plan of format {}, this eksgate reads format {SAVED_FORMAT}", file.body.saved_format),
-                "plan again with this version of eksgate",
-            ));
-        }
         if checksum(&file.body)? != file.checksum {
             return Err(Error::user_hint(
                 format!("`{name}` was altered after it was saved: its checksum does not match"),
@@ -161,10 +171,19 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_plan() {
-        for text in ["", "{", "[]", "{\"saved_format\": 1}", "null", "\u{0}"] {
+        for text in ["", "{", "[]", "{\"saved_format\": 2}", "null", "\u{0}"] {
             let err = SavedBody::parse("p.json", text).unwrap_err();
             assert!(matches!(err, Error::Diagnostics(_)), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_plan_of_another_format_is_refused_with_plan_again() {
+        let err = SavedBody::parse("p.json", "{\"saved_format\": 1, \"plan\": {}}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`p.json` is a saved plan of format 1, this eksgate reads format 2"
+        );
     }
 
     /// 2,000 cases in CI; `EKSGATE_FUZZ_CASES` for a longer run.

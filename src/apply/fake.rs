@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use super::{apply, cancel_signal, ApplyOptions, ApplyReport};
-use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, EndpointAccess, Origin};
+use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, Origin};
+use crate::endpoint::{EndpointSettings, PublicCidr};
 use crate::event::Event;
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     SecurityGroupKey, VpcKey,
 };
-use crate::plan::{EndpointSettings, HttpsSources, Plan};
+use crate::plan::Plan;
 use crate::provider::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateState,
     UpdateStatus,
@@ -31,6 +32,13 @@ use crate::provider::{
 use crate::wait::WaitOptions;
 
 pub const REGION: &str = "eu-west-1";
+
+/// Whether the endpoints are on: the fake's shorthand for a mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointAccess {
+    pub public: bool,
+    pub private: bool,
+}
 
 /// A manifest's cluster in [`REGION`] that wants `endpoint` and lets `from`
 /// (CIDRs, or `sg-` security group ids) in on TCP 443.
@@ -42,8 +50,7 @@ pub fn want(name: &str, endpoint: EndpointAccess, from: &[&str]) -> DesiredClust
             name: name.into(),
         },
         role_arn: None,
-        endpoint,
-        public_access_cidrs: None,
+        endpoint: EndpointSettings::new(endpoint.public, endpoint.private),
         private_access_from: from
             .iter()
             .map(|s| {
@@ -100,14 +107,19 @@ pub async fn plan_and_apply(
 ) -> (ApplyReport, Vec<Event>) {
     let plan = plan(aws, wants);
     after_plan(aws);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = crate::channel::channel();
     let (_cancel, cancel_rx) = cancel_signal();
-    let report = apply(&plan, aws, &opts, tx, cancel_rx).await;
+    tokio::join!(apply(&plan, aws, &opts, tx, cancel_rx), collect(rx))
+}
+
+/// Every event of a run, read as a view reads them: while the run goes on,
+/// so no poll is coalesced away.
+pub async fn collect(mut rx: crate::channel::EventReceiver) -> Vec<Event> {
     let mut events = Vec::new();
     while let Some(e) = rx.recv().await {
         events.push(e);
     }
-    (report, events)
+    events
 }
 
 /// One recorded call.
@@ -449,22 +461,10 @@ fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
         },
         vpc_id: c.vpc_id.clone(),
         security_group_id: c.sg.clone(),
-        endpoint: c.endpoint,
-        public_access_cidrs: c.cidrs.clone(),
+        endpoint: EndpointSettings::new(c.endpoint.public, c.endpoint.private)
+            .with_cidrs(Some(c.cidrs.iter().map(|n| PublicCidr::Net(*n)).collect())),
         updates_in_progress: in_progress(c, now),
     }
-}
-
-fn sources_of(h: &HttpsSources) -> BTreeSet<AccessSource> {
-    h.cidrs
-        .iter()
-        .map(|c| AccessSource::Cidr(c.parse::<IpNet>().unwrap().trunc()))
-        .chain(
-            h.security_groups
-                .iter()
-                .map(|g| AccessSource::SecurityGroup(g.clone())),
-        )
-        .collect()
 }
 
 impl Provider for FakeAws {
@@ -505,7 +505,12 @@ impl Provider for FakeAws {
         settle(w, now);
         let detail = format!(
             "public={} private={} cidrs={:?}",
-            settings.public_access, settings.private_access, settings.public_access_cidrs
+            settings.public_access,
+            settings.private_access,
+            settings
+                .public_access_cidrs
+                .as_ref()
+                .map(|l| l.iter().map(ToString::to_string).collect::<Vec<_>>())
         );
         self.record(w, "UpdateClusterConfig", name, detail);
         let op = "UpdateClusterConfig";
@@ -540,7 +545,8 @@ impl Provider for FakeAws {
         }
         let cidrs: Option<BTreeSet<IpNet>> = settings.public_access_cidrs.as_ref().map(|l| {
             l.iter()
-                .map(|s| s.parse::<IpNet>().unwrap().trunc())
+                .filter_map(PublicCidr::net)
+                .map(IpNet::trunc)
                 .collect()
         });
         let target = EndpointAccess {
@@ -661,7 +667,7 @@ impl Provider for FakeAws {
         &self,
         _scope: &Scope,
         group_id: &str,
-        sources: &HttpsSources,
+        sources: &BTreeSet<AccessSource>,
     ) -> Result<IngressOutcome, ProviderError> {
         self.call().await;
         let mut w = self.world.lock().unwrap();
@@ -671,7 +677,7 @@ impl Provider for FakeAws {
             group_id,
             format!("{sources:?}"),
         );
-        let add = sources_of(sources);
+        let add = sources.clone();
         let Some(g) = w.groups.get_mut(group_id) else {
             return Err(aws(
                 "AuthorizeSecurityGroupIngress",

@@ -155,7 +155,7 @@ pub async fn execute<P: Provider>(
     format: ProgressFormat,
     ctx: &Context,
 ) -> ApplyReport {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = crate::channel::channel();
     let (cancel_tx, cancel_rx) = apply::cancel_signal();
     let mut view: Box<dyn progress::EventView + Send> = match format {
         ProgressFormat::Json => Box::new(progress::JsonView::stdout()),
@@ -344,7 +344,7 @@ pub fn staleness(saved: &Plan, now: &Plan) -> Option<String> {
                     s.id
                 ))
             }
-            Some(n) if n.after != s.after || n.kind != s.kind || n.depends_on != s.depends_on => {
+            Some(n) if !n.same_change(s) || n.depends_on != s.depends_on => {
                 return Some(format!("step `{}` would now be planned differently", s.id))
             }
             Some(_) => {}

@@ -26,8 +26,9 @@ use sha2::{Digest as _, Sha256};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use crate::desired::{ClusterKey, Desired, DesiredCluster, EndpointAccess, Origin};
+use crate::desired::{ClusterKey, Desired, DesiredCluster, Origin};
 use crate::diagnostic::{Diagnostic, Source};
+use crate::endpoint::{EndpointSettings, PublicCidr};
 pub use raw::json_schema;
 use rules::{lit, Problem, RoleArn};
 
@@ -937,8 +938,11 @@ impl<'a> FileLoader<'a> {
                 Some(DesiredCluster {
                     key: key.clone(),
                     role_arn,
-                    endpoint: EndpointAccess { public, private },
-                    public_access_cidrs: public_access_cidrs.flatten(),
+                    endpoint: EndpointSettings::new(public, private).with_cidrs(
+                        public_access_cidrs
+                            .flatten()
+                            .map(|nets| nets.into_iter().map(PublicCidr::Net).collect()),
+                    ),
                     private_access_from: private_access_from.flatten().unwrap_or_default(),
                     wave,
                     origin: origin.clone(),
@@ -1257,14 +1261,9 @@ wave = 2
             c.role_arn.as_deref(),
             Some("arn:aws:iam::111122223333:role/eksgate")
         );
-        assert_eq!(
-            c.endpoint,
-            EndpointAccess {
-                public: true,
-                private: true
-            }
-        );
+        assert_eq!(c.endpoint.mode(), (true, true));
         let cidrs: Vec<String> = c
+            .endpoint
             .public_access_cidrs
             .as_ref()
             .unwrap()

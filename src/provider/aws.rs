@@ -41,12 +41,12 @@ use super::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateState,
     UpdateStatus,
 };
-use crate::desired::{AccessSource, ClusterKey, DesiredCluster, EndpointAccess};
+use crate::desired::{AccessSource, ClusterKey, DesiredCluster};
+use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     SecurityGroupKey, VpcKey,
 };
-use crate::plan::{EndpointSettings, HttpsSources};
 
 /// How many ids one EC2 `Describe*` call asks for.
 const BATCH: usize = 100;
@@ -266,14 +266,6 @@ fn code_of(e: &ProviderError) -> Option<&str> {
     }
 }
 
-fn parse_cidrs(items: &[String]) -> BTreeSet<IpNet> {
-    items
-        .iter()
-        .filter_map(|s| s.parse::<IpNet>().ok())
-        .map(|n| n.trunc())
-        .collect()
-}
-
 /// `DescribeCluster`, and the updates in progress. `all_updates` lists them
 /// whatever the status: AWS's own platform updates leave a cluster `ACTIVE`
 /// while they run, and a call made then is rejected with
@@ -321,11 +313,15 @@ async fn describe(
         security_group_id: vpc
             .and_then(|v| v.cluster_security_group_id())
             .map(str::to_string),
-        endpoint: EndpointAccess {
-            public: vpc.is_some_and(|v| v.endpoint_public_access()),
-            private: vpc.is_some_and(|v| v.endpoint_private_access()),
-        },
-        public_access_cidrs: parse_cidrs(vpc.map(|v| v.public_access_cidrs()).unwrap_or_default()),
+        // Every block AWS holds is kept, even one this version cannot parse:
+        // the diff shows it and a managed list replaces it.
+        endpoint: EndpointSettings::new(
+            vpc.is_some_and(|v| v.endpoint_public_access()),
+            vpc.is_some_and(|v| v.endpoint_private_access()),
+        )
+        .with_cidrs(Some(public_cidrs(
+            vpc.map(|v| v.public_access_cidrs()).unwrap_or_default(),
+        ))),
         updates_in_progress,
     }))
 }
@@ -635,6 +631,7 @@ impl Provider for AwsProvider {
             .map(|c| Scope {
                 account: c.key.account.clone(),
                 region: c.key.region.clone(),
+                role_arn: c.role_arn.clone(),
             })
             .collect();
         let mut mismatched: BTreeMap<Scope, (String, String)> = BTreeMap::new();
@@ -654,6 +651,7 @@ impl Provider for AwsProvider {
             let scope = Scope {
                 account: c.key.account.clone(),
                 region: c.key.region.clone(),
+                role_arn: c.role_arn.clone(),
             };
             if let Some((expected, actual)) = mismatched.get(&scope) {
                 live.clusters.insert(
@@ -681,13 +679,14 @@ impl Provider for AwsProvider {
         // clusters that want it, each read once however many clusters share it.
         let mut vpcs: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
         let mut groups: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
-        for c in clusters.iter().filter(|c| c.endpoint.private) {
+        for c in clusters.iter().filter(|c| c.endpoint.private_access) {
             let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
                 continue;
             };
             let scope = Scope {
                 account: c.key.account.clone(),
                 region: c.key.region.clone(),
+                role_arn: c.role_arn.clone(),
             };
             vpcs.entry(scope.clone())
                 .or_default()
@@ -850,7 +849,12 @@ impl Provider for AwsProvider {
         let cfg = VpcConfigRequest::builder()
             .endpoint_public_access(settings.public_access)
             .endpoint_private_access(settings.private_access)
-            .set_public_access_cidrs(settings.public_access_cidrs.clone())
+            .set_public_access_cidrs(
+                settings
+                    .public_access_cidrs
+                    .as_ref()
+                    .map(|set| set.iter().map(ToString::to_string).collect()),
+            )
             .build();
         match c
             .eks
@@ -951,7 +955,7 @@ impl Provider for AwsProvider {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &HttpsSources,
+        sources: &BTreeSet<AccessSource>,
     ) -> Result<IngressOutcome, ProviderError> {
         self.check_account(scope).await?;
         let c = self.clients(scope).await;
@@ -959,7 +963,11 @@ impl Provider for AwsProvider {
             .ip_protocol("tcp")
             .from_port(443)
             .to_port(443);
-        for cidr in &sources.cidrs {
+        for source in sources {
+            let cidr = match source {
+                AccessSource::Cidr(net) => net.to_string(),
+                AccessSource::SecurityGroup(_) => continue,
+            };
             perm = if cidr.contains(':') {
                 perm.ipv6_ranges(
                     Ipv6Range::builder()
@@ -976,7 +984,10 @@ impl Provider for AwsProvider {
                 )
             };
         }
-        for g in &sources.security_groups {
+        for g in sources.iter().filter_map(|s| match s {
+            AccessSource::SecurityGroup(id) => Some(id),
+            AccessSource::Cidr(_) => None,
+        }) {
             perm = perm.user_id_group_pairs(
                 UserIdGroupPair::builder()
                     .group_id(g)
@@ -1021,6 +1032,7 @@ mod tests {
         let scope = |r: &str| Scope {
             account: None,
             region: r.to_string(),
+            role_arn: None,
         };
         let jobs = vec![
             (scope("a"), 1),

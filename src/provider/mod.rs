@@ -13,7 +13,10 @@ use std::future::Future;
 
 use crate::desired::DesiredCluster;
 use crate::live::{ClusterObservation, Live, LiveVpc};
-use crate::plan::{EndpointSettings, HttpsSources};
+use std::collections::BTreeSet;
+
+use crate::desired::AccessSource;
+use crate::endpoint::EndpointSettings;
 
 /// Which credentials and region a call uses. The provider maps an account to
 /// the role to assume for it (from the manifests or the saved plan).
@@ -21,6 +24,9 @@ use crate::plan::{EndpointSettings, HttpsSources};
 pub struct Scope {
     pub account: Option<String>,
     pub region: String,
+    /// The role to assume for the call (`role_arn` of the cluster); `None`
+    /// uses the base credentials.
+    pub role_arn: Option<String>,
 }
 
 /// What `UpdateClusterConfig` answered.
@@ -62,12 +68,7 @@ pub enum IngressOutcome {
     AlreadyPresent,
 }
 
-/// The two VPC attributes private access needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DnsAttribute {
-    Support,
-    Hostnames,
-}
+pub use crate::live::DnsAttribute;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
@@ -156,6 +157,6 @@ pub trait Provider: Send + Sync {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &HttpsSources,
+        sources: &BTreeSet<AccessSource>,
     ) -> impl Future<Output = Result<IngressOutcome, ProviderError>> + Send;
 }

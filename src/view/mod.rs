@@ -3,6 +3,7 @@
 //! data they are given; they must not plan, call AWS, or print: callers decide
 //! where the text goes and whether colour is wanted.
 
+pub mod describe;
 pub mod plan;
 pub mod progress;
 pub mod report;

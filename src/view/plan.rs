@@ -12,9 +12,11 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
+use super::describe;
 use super::paint;
 use crate::diagnostic::Diagnostic;
-use crate::plan::{string_list, ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Summary};
+use crate::plan::{ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Summary};
+use crate::text::string_list;
 
 /// The plan as a person reads it in a terminal. Colour only when `color`.
 pub fn render_text(plan: &Plan, color: bool) -> String {
@@ -71,7 +73,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                 "  {}",
                 paint(color, "1", &format!("{n}. {}{tag}", step.id))
             );
-            let _ = writeln!(out, "     {}", step.describe());
+            let _ = writeln!(out, "     {}", describe::step(step));
             if !step.depends_on.is_empty() {
                 let mut deps: Vec<(usize, &str)> = step
                     .depends_on
@@ -93,7 +95,11 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         out.push_str(&finding_diagnostic(finding).render(color));
         out.push('\n');
     }
-    let _ = writeln!(out, "{}", paint(color, "1", &plan.summary().message));
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(color, "1", &describe::summary(&plan.summary()))
+    );
     out
 }
 
@@ -103,14 +109,25 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 struct JsonPlan<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
-    summary: Summary,
+    summary: JsonSummary,
+}
+
+/// The counts and the summary line, as the JSON output has always held them.
+#[derive(Serialize)]
+struct JsonSummary {
+    #[serde(flatten)]
+    counts: Summary,
+    message: String,
 }
 
 /// The plan as pretty JSON, keys in a fixed order.
 pub fn render_json(plan: &Plan) -> String {
     let doc = JsonPlan {
         plan,
-        summary: plan.summary(),
+        summary: JsonSummary {
+            message: describe::summary(&plan.summary()),
+            counts: plan.summary(),
+        },
     };
     // A plan is strings, bools and JSON values: serialising cannot fail.
     let mut s = serde_json::to_string_pretty(&doc)
@@ -121,11 +138,12 @@ pub fn render_json(plan: &Plan) -> String {
 
 /// The plan as a pull-request comment (GitHub-flavoured markdown).
 pub fn render_markdown(plan: &Plan) -> String {
-    let summary = plan.summary();
+    let counts = plan.summary();
+    let summary = describe::summary(&counts);
     let waves = has_waves(plan);
     let mut out = String::new();
     let _ = writeln!(out, "## eksgate plan\n");
-    let _ = writeln!(out, "**{}**\n", summary.message);
+    let _ = writeln!(out, "**{summary}**\n");
     for cluster in sorted_clusters(plan) {
         if cluster.status == PlanStatus::NoChanges {
             continue;
@@ -173,7 +191,7 @@ pub fn render_markdown(plan: &Plan) -> String {
                 .collect();
             deps.sort_unstable();
             let waits: Vec<String> = deps.iter().map(|n| n.to_string()).collect();
-            let mut change = step.describe();
+            let mut change = describe::step(step);
             if step.lockout_risk {
                 change.push_str(" **(lockout risk)**");
             }
@@ -193,7 +211,7 @@ pub fn render_markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
-        if summary.lockout_risks > 0 {
+        if counts.lockout_risks > 0 {
             let _ = writeln!(out, "> [!WARNING]\n> {}\n", lockout_text());
         }
     }
@@ -318,9 +336,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::desired::{
-        AccessSource, ClusterKey, Desired, DesiredCluster, EndpointAccess, Origin,
-    };
+    use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, Origin};
+    use crate::endpoint::{public_cidrs, EndpointSettings as EndpointAccess};
     use crate::live::{
         ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
         SecurityGroupKey, VpcKey,
@@ -328,7 +345,7 @@ mod tests {
     use crate::plan::plan;
 
     fn mode(public: bool, private: bool) -> EndpointAccess {
-        EndpointAccess { public, private }
+        EndpointAccess::new(public, private)
     }
 
     fn key(region: &str, name: &str) -> ClusterKey {
@@ -344,7 +361,6 @@ mod tests {
             key: key(region, name),
             role_arn: None,
             endpoint: m,
-            public_access_cidrs: None,
             private_access_from: BTreeSet::new(),
             wave: 0,
             origin: Origin {
@@ -362,8 +378,7 @@ mod tests {
             status: ClusterStatus::Active,
             vpc_id: "vpc-0a1b".into(),
             security_group_id: Some("sg-0c1d".into()),
-            endpoint: m,
-            public_access_cidrs: ["0.0.0.0/0".parse().unwrap()].into(),
+            endpoint: m.with_cidrs(Some(public_cidrs(&["0.0.0.0/0"]))),
             updates_in_progress: Vec::new(),
         }
     }
@@ -417,7 +432,7 @@ mod tests {
         ]
         .into();
         let mut orders = want("eu-west-1", "orders", mode(true, true));
-        orders.public_access_cidrs = Some(["203.0.113.0/24".parse().unwrap()].into());
+        orders.endpoint.public_access_cidrs = Some(public_cidrs(&["203.0.113.0/24"]));
         let mut orders_live = found("eu-west-1", "orders", mode(true, true));
         orders_live.updates_in_progress = vec!["9f2c".into()];
         let (d, l) = world(

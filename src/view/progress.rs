@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
 
+use crate::channel::EventReceiver;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use time::OffsetDateTime;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::event::{Event, StepCounts, StepOutcome};
 
@@ -44,7 +44,7 @@ pub const TICK: Duration = Duration::from_millis(120);
 
 /// Feeds `view` every event until the apply drops its sender. One timer
 /// here animates every bar, rather than one ticker thread per bar.
-pub async fn drive<V: EventView + ?Sized>(view: &mut V, mut rx: UnboundedReceiver<Event>) {
+pub async fn drive<V: EventView + ?Sized>(view: &mut V, mut rx: EventReceiver) {
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let animate = view.wants_ticks();
@@ -609,11 +609,13 @@ mod tests {
     #[tokio::test]
     async fn drive_feeds_a_view_until_the_channel_closes() {
         let events = events_of_a_real_apply().await;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = crate::channel::channel();
         for e in &events {
             tx.send(e.clone()).unwrap();
         }
         drop(tx);
+        // Sent all at once, intermediate polls of a step are coalesced.
+        let coalesced = usize::try_from(rx.coalesced()).unwrap();
         let mut view = JsonView::new(Vec::new());
         drive(&mut view, rx).await;
         assert_eq!(
@@ -621,10 +623,10 @@ mod tests {
                 .unwrap()
                 .lines()
                 .count(),
-            events.len()
+            events.len() - coalesced
         );
         let mut bars = TerminalView::with_target(ProgressDrawTarget::hidden());
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = crate::channel::channel();
         for e in &events {
             tx.send(e.clone()).unwrap();
         }

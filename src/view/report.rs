@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 
 use super::paint;
 use super::progress::counts_phrase;
-use crate::apply::{ApplyReport, Change, ClusterOutcome};
 use crate::event::StepOutcome;
-use crate::plan::mode_name;
+use crate::report::{ApplyReport, Change, ClusterOutcome};
+use crate::text::{mode_name, string_list};
 
 fn outcome_color(outcome: StepOutcome) -> &'static str {
     match outcome {
@@ -136,7 +136,7 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
                         mode_name(settings.public_access, settings.private_access)
                     );
                     if let Some(cidrs) = &settings.public_access_cidrs {
-                        let _ = write!(s, ", public CIDRs {}", crate::plan::string_list(cidrs));
+                        let _ = write!(s, ", public CIDRs {}", string_list(cidrs));
                     }
                     s
                 }
@@ -160,12 +160,8 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
                     sources,
                     ..
                 } => {
-                    let list: Vec<String> = sources
-                        .security_groups
-                        .iter()
-                        .chain(&sources.cidrs)
-                        .map(|s| format!("`{s}`"))
-                        .collect();
+                    // Security groups sort before CIDRs in the set.
+                    let list: Vec<String> = sources.iter().map(|s| format!("`{s}`")).collect();
                     format!(
                         "{}{region}/{group_id}: TCP 443 ingress added from {}",
                         account
@@ -336,7 +332,7 @@ mod tests {
             &aws,
             vec![want("a", fake::both(), &[]), want("b", fake::both(), &[])],
         );
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, _rx) = crate::channel::channel();
         let (cancel, cancel_rx) = cancel_signal();
         let o = opts();
         let (report, ()) = tokio::join!(apply(&plan, &aws, &o, tx, cancel_rx), async {

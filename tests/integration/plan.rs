@@ -329,7 +329,7 @@ async fn plan_out_saves_a_plan_with_its_checksum() {
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
             .unwrap();
-    assert_eq!(saved["saved_format"], 1);
+    assert_eq!(saved["saved_format"], 2);
     assert_eq!(saved["eksgate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(saved["checksum"].as_str().unwrap().len(), 64);
     assert_eq!(saved["plan"]["steps"].as_array().unwrap().len(), 5);

@@ -535,7 +535,7 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
         },
         ..ApplyOptions::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = eksgate::channel::channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let (_cancel_tx, cancel_rx) = apply::cancel_signal();
     let report = tokio::time::timeout(

@@ -1,398 +1,26 @@
-//! The planner: a pure function from the desired state (manifests) and the
-//! live state (AWS) to a [`Plan`], the steps that converge one to the other
-//! with the reason for every edge between them (DESIGN.md section 2).
+//! The planning function: a pure map from the desired state (manifests) and
+//! the live state (AWS) to a [`Plan`], with the reason for every edge
+//! between its steps (DESIGN.md section 2: DNS support, then hostnames, then
+//! private access; 443 ingress and private access `Successful` before public
+//! access goes off; never both off; never a call that changes nothing).
 //!
-//! A plan is plain serde data so it can be saved, reviewed and applied later;
-//! apply rebuilds the DAG from `depends_on` through [`Plan::graph`]. This
-//! module must not do I/O, print, or decide how a plan looks: views render it.
+//! This module must not do I/O or render: the sentences it writes are the
+//! plan's own data (reasons, findings), and views decide how a plan looks.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
-use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, EndpointAccess};
-use crate::graph::{GraphError, StepGraph};
+use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
+use crate::endpoint::EndpointSettings;
 use crate::live::{
-    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
+    ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     SecurityGroupKey, VpcKey,
 };
+use crate::text::{join_and, mode_name, name_few};
 
-/// Bumped when a saved plan of an older version can no longer be applied.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// Everything `plan` decided. Serialisable; nothing here refers to memory.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
-    pub format_version: u32,
-    /// `Desired::digest` of the manifests this plan was made from.
-    pub manifest_digest: String,
-    /// In a topological order (shared VPC and security-group steps come
-    /// before the first cluster that needs them).
-    pub steps: Vec<Step>,
-    /// One per declared cluster, sorted by region, name and account.
-    pub clusters: Vec<ClusterPlan>,
-    /// Problems that block a cluster. Blocked clusters get no steps.
-    pub findings: Vec<Finding>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepKind {
-    /// `ModifyVpcAttribute` `enableDnsSupport`.
-    VpcDnsSupport,
-    /// `ModifyVpcAttribute` `enableDnsHostnames`.
-    VpcDnsHostnames,
-    /// `AuthorizeSecurityGroupIngress` on TCP 443 for the missing sources.
-    SgHttpsIngress,
-    /// Exactly one `UpdateClusterConfig` call, then a wait until `Successful`.
-    EksEndpoint,
-    /// An update already `InProgress` in AWS, waited on by id.
-    WaitUpdate,
-}
-
-impl StepKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepKind::VpcDnsSupport => "vpc_dns_support",
-            StepKind::VpcDnsHostnames => "vpc_dns_hostnames",
-            StepKind::SgHttpsIngress => "sg_https_ingress",
-            StepKind::EksEndpoint => "eks_endpoint",
-            StepKind::WaitUpdate => "wait_update",
-        }
-    }
-}
-
-/// One call (or one wait) against AWS.
-///
-/// `before` and `after` depend on `kind`:
-/// - `vpc_dns_support` / `vpc_dns_hostnames`: `{"dns_support": false}` →
-///   `{"dns_support": true}` (or `dns_hostnames`);
-/// - `sg_https_ingress`: [`HttpsSources`], before the sources already let in
-///   on 443, after only the ones this step adds;
-/// - `eks_endpoint`: [`EndpointSettings`], both with the same keys;
-/// - `wait_update`: [`UpdateWait`], `InProgress` → `Successful`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    /// Stable and readable: `[ACCOUNT/]REGION/THING/WHAT`.
-    pub id: String,
-    pub kind: StepKind,
-    pub account: Option<String>,
-    pub region: String,
-    /// The cluster, for `eks_endpoint` and `wait_update` steps.
-    pub cluster: Option<String>,
-    pub vpc_id: Option<String>,
-    pub security_group_id: Option<String>,
-    pub before: serde_json::Value,
-    pub after: serde_json::Value,
-    pub depends_on: Vec<String>,
-    /// Why the step is needed and why it waits for its dependencies.
-    pub reason: String,
-    /// Turns public access off while the manifest declares no
-    /// `private_access_from`: apply refuses it without `--allow-lockout`.
-    pub lockout_risk: bool,
-    /// [`fingerprint_of`] the live facts the step was planned on. They are the
-    /// facts before *any* step ran, so compare them before applying, not
-    /// between steps (a wait or an earlier step legitimately changes them).
-    pub fingerprint: String,
-    /// The rollout wave the step runs in: its cluster's `wave`, or for a VPC
-    /// or security-group step shared by clusters of several waves the lowest
-    /// of them, so it runs before the first cluster that needs it. Plans
-    /// saved before waves existed read as wave 0.
-    #[serde(default)]
-    pub wave: u32,
-}
-
-/// `before` / `after` of an `eks_endpoint` step: the body of one
-/// `UpdateClusterConfig` call.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointSettings {
-    pub public_access: bool,
-    pub private_access: bool,
-    /// Present only when the call sends CIDRs (sorted, normalised).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_access_cidrs: Option<Vec<String>>,
-}
-
-/// `before` / `after` of a `sg_https_ingress` step.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HttpsSources {
-    pub cidrs: Vec<String>,
-    pub security_groups: Vec<String>,
-}
-
-/// `before` / `after` of a `wait_update` step. `update_id` is `None` when the
-/// cluster said `UPDATING` but listed no update: wait until it is `ACTIVE`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UpdateWait {
-    pub update_id: Option<String>,
-    pub status: String,
-}
-
-impl Step {
-    /// `before`/`after` read back as a typed value, e.g. [`EndpointSettings`].
-    pub fn before_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_value(self.before.clone()).ok()
-    }
-
-    pub fn after_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_value(self.after.clone()).ok()
-    }
-
-    /// What the step does, in a few words, for views and progress lines.
-    pub fn describe(&self) -> String {
-        let vpc = self.vpc_id.as_deref().unwrap_or("?");
-        match self.kind {
-            StepKind::VpcDnsSupport => format!("enable `enableDnsSupport` on `{vpc}`"),
-            StepKind::VpcDnsHostnames => format!("enable `enableDnsHostnames` on `{vpc}`"),
-            StepKind::SgHttpsIngress => {
-                let add = self.after_as::<HttpsSources>().unwrap_or_default();
-                let sources: Vec<String> = add
-                    .security_groups
-                    .iter()
-                    .chain(&add.cidrs)
-                    .map(|s| format!("`{s}`"))
-                    .collect();
-                format!(
-                    "allow TCP 443 into `{}` from {}",
-                    self.security_group_id.as_deref().unwrap_or("?"),
-                    sources.join(", ")
-                )
-            }
-            StepKind::EksEndpoint => {
-                match (
-                    self.before_as::<EndpointSettings>(),
-                    self.after_as::<EndpointSettings>(),
-                ) {
-                    (Some(b), Some(a)) => {
-                        let mut s = if (b.public_access, b.private_access)
-                            == (a.public_access, a.private_access)
-                        {
-                            format!(
-                                "endpoint stays {}",
-                                mode_name(a.public_access, a.private_access)
-                            )
-                        } else {
-                            format!(
-                                "endpoint {} → {}",
-                                mode_name(b.public_access, b.private_access),
-                                mode_name(a.public_access, a.private_access)
-                            )
-                        };
-                        if let Some(after) = &a.public_access_cidrs {
-                            let before = b.public_access_cidrs.unwrap_or_default();
-                            let _ = write!(
-                                s,
-                                ", public CIDRs {} → {}",
-                                string_list(&before),
-                                string_list(after)
-                            );
-                        }
-                        s
-                    }
-                    _ => "update the endpoint".to_string(),
-                }
-            }
-            StepKind::WaitUpdate => {
-                match self.before_as::<UpdateWait>().and_then(|w| w.update_id) {
-                    Some(id) => format!("wait for update `{id}` to finish"),
-                    None => "wait for the cluster to leave `UPDATING`".to_string(),
-                }
-            }
-        }
-    }
-}
-
-/// `public only`, `public and private`, `private only`.
-pub fn mode_name(public: bool, private: bool) -> &'static str {
-    match (public, private) {
-        (true, false) => "public only",
-        (true, true) => "public and private",
-        (false, true) => "private only",
-        (false, false) => "off",
-    }
-}
-
-/// `["a", "b"]`, the TOML-like form views use.
-pub fn string_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| format!("\"{s}\"")).collect();
-    format!("[{}]", quoted.join(", "))
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanStatus {
-    Changes,
-    NoChanges,
-    Blocked,
-}
-
-/// The settings eksgate manages on one cluster, in the form the diff shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterSettings {
-    pub public_access: bool,
-    pub private_access: bool,
-    /// `None` on the desired side: the manifest does not manage them.
-    pub public_access_cidrs: Option<Vec<String>>,
-    /// Desired: the manifest's list. Live and after: what the cluster security
-    /// group lets in on 443 (eksgate only adds, never removes).
-    pub private_access_from: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ClusterPlan {
-    pub key: ClusterKey,
-    pub status: PlanStatus,
-    /// `None` when the cluster could not be read (not found, wrong account).
-    pub live: Option<ClusterSettings>,
-    /// What the manifest says.
-    pub desired: ClusterSettings,
-    /// What the cluster will look like once the steps ran; `None` when
-    /// blocked. The diff is `live` against this.
-    pub after: Option<ClusterSettings>,
-    /// Ids of the steps this cluster needs, shared ones included, in order.
-    pub steps: Vec<String>,
-    /// The manifest's rollout wave for this cluster.
-    #[serde(default)]
-    pub wave: u32,
-}
-
-/// A problem that blocks a cluster; rendered as `error:` plus `hint:`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    pub cluster: ClusterKey,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-/// Counts for the last line of a plan, and for CI.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub steps: usize,
-    pub endpoint_updates: usize,
-    pub waits: usize,
-    pub vpc_changes: usize,
-    pub security_group_changes: usize,
-    pub lockout_risks: usize,
-    pub clusters_with_changes: usize,
-    pub clusters_without_changes: usize,
-    pub clusters_blocked: usize,
-    /// `Plan: 5 steps on 3 clusters, 1 VPC change` or `No changes: ...`.
-    pub message: String,
-}
-
-impl Plan {
-    /// The checked DAG of the steps. Fails only for a plan edited by hand.
-    pub fn graph(&self) -> Result<StepGraph, GraphError> {
-        StepGraph::build(&self.steps)
-    }
-
-    /// The steps in a stable topological order (the plan's own order when
-    /// the graph is broken, which only a hand-edited plan can be).
-    pub fn ordered_steps(&self) -> Vec<&Step> {
-        match self.graph() {
-            Ok(g) => g.order().iter().map(|i| &self.steps[*i]).collect(),
-            Err(_) => self.steps.iter().collect(),
-        }
-    }
-
-    pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == id)
-    }
-
-    pub fn has_changes(&self) -> bool {
-        !self.steps.is_empty()
-    }
-
-    pub fn is_blocked(&self) -> bool {
-        !self.findings.is_empty()
-    }
-
-    pub fn summary(&self) -> Summary {
-        let count = |k: StepKind| self.steps.iter().filter(|s| s.kind == k).count();
-        let status = |st: PlanStatus| self.clusters.iter().filter(|c| c.status == st).count();
-        let mut s = Summary {
-            steps: self.steps.len(),
-            endpoint_updates: count(StepKind::EksEndpoint),
-            waits: count(StepKind::WaitUpdate),
-            vpc_changes: count(StepKind::VpcDnsSupport) + count(StepKind::VpcDnsHostnames),
-            security_group_changes: count(StepKind::SgHttpsIngress),
-            lockout_risks: self.steps.iter().filter(|s| s.lockout_risk).count(),
-            clusters_with_changes: status(PlanStatus::Changes),
-            clusters_without_changes: status(PlanStatus::NoChanges),
-            clusters_blocked: status(PlanStatus::Blocked),
-            message: String::new(),
-        };
-        s.message = summary_message(&s);
-        s
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn summary_message(s: &Summary) -> String {
-    let matching = match s.clusters_without_changes {
-        1 => "1 cluster matches its manifest".to_string(),
-        n => format!("{n} clusters match their manifests"),
-    };
-    let blocked = plural(s.clusters_blocked, "cluster blocked", "clusters blocked");
-    if s.steps > 0 {
-        let mut m = format!(
-            "Plan: {} on {}",
-            plural(s.steps, "step", "steps"),
-            plural(s.clusters_with_changes, "cluster", "clusters")
-        );
-        if s.vpc_changes > 0 {
-            let _ = write!(
-                m,
-                ", {}",
-                plural(s.vpc_changes, "VPC change", "VPC changes")
-            );
-        }
-        if s.security_group_changes > 0 {
-            let _ = write!(
-                m,
-                ", {}",
-                plural(
-                    s.security_group_changes,
-                    "security group change",
-                    "security group changes"
-                )
-            );
-        }
-        if s.clusters_blocked > 0 {
-            let _ = write!(m, "; {blocked}");
-        }
-        m
-    } else if s.clusters_blocked > 0 {
-        if s.clusters_without_changes > 0 {
-            format!("No steps: {blocked}, {matching}")
-        } else {
-            format!("No steps: {blocked}")
-        }
-    } else if s.clusters_without_changes == 0 {
-        "No changes: no clusters in the manifests".to_string()
-    } else {
-        format!("No changes: {matching}")
-    }
-}
-
-/// A short sha256 (16 hex digits) of `v` as JSON: what a step was planned on.
-pub fn fingerprint_of<T: Serialize>(v: &T) -> String {
-    // Serialising the live types cannot fail (string keys, no custom
-    // serialisers); if it ever did, hashing the error still gives a value
-    // that will not match the live facts, which is the safe outcome.
-    let bytes = serde_json::to_vec(v).unwrap_or_else(|e| e.to_string().into_bytes());
-    let digest = Sha256::digest(&bytes);
-    hex::encode(&digest[..8])
-}
-
-// ---------------------------------------------------------------------------
-// Planning
+use super::{
+    fingerprint_of, Action, ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Step,
+    FORMAT_VERSION,
+};
 
 /// What one cluster needs, decided before shared steps are built.
 struct Analysis<'a> {
@@ -403,11 +31,7 @@ struct Analysis<'a> {
     /// The VPC whose DNS settings must be on, when some are off.
     vpc: Option<(VpcKey, &'a LiveVpc)>,
     /// The security group and the sources this cluster still needs on 443.
-    sg: Option<(
-        SecurityGroupKey,
-        &'a LiveSecurityGroup,
-        BTreeSet<AccessSource>,
-    )>,
+    sg: Option<SgGap<'a>>,
     /// `(before, after)` of each `UpdateClusterConfig`, in order.
     endpoint: Vec<(EndpointSettings, EndpointSettings)>,
 }
@@ -416,6 +40,13 @@ impl Analysis<'_> {
     fn blocked(&self) -> bool {
         !self.findings.is_empty()
     }
+}
+
+/// Sources a cluster needs on 443 that its security group does not let in.
+struct SgGap<'a> {
+    key: SecurityGroupKey,
+    live: &'a LiveSecurityGroup,
+    missing: BTreeSet<AccessSource>,
 }
 
 /// Plans the steps that bring every declared cluster to its manifest.
@@ -442,24 +73,29 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .collect();
 
     // Shared things: one node each, with every non-blocked dependent.
-    let mut vpc_users: BTreeMap<VpcKey, (&LiveVpc, Vec<&ClusterKey>)> = BTreeMap::new();
+    let mut vpc_users: BTreeMap<VpcKey, VpcNeed> = BTreeMap::new();
     let mut sg_users: BTreeMap<SecurityGroupKey, SgNeed> = BTreeMap::new();
     for a in analyses.iter().filter(|a| !a.blocked()) {
         if let Some((key, vpc)) = &a.vpc {
             vpc_users
                 .entry(key.clone())
-                .or_insert_with(|| (vpc, Vec::new()))
-                .1
+                .or_insert_with(|| VpcNeed {
+                    live: vpc,
+                    clusters: Vec::new(),
+                    role_arn: a.want.role_arn.as_deref(),
+                })
+                .clusters
                 .push(&a.want.key);
         }
-        if let Some((key, sg, missing)) = &a.sg {
-            let need = sg_users.entry(key.clone()).or_insert_with(|| SgNeed {
-                live: sg,
+        if let Some(gap) = &a.sg {
+            let need = sg_users.entry(gap.key.clone()).or_insert_with(|| SgNeed {
+                live: gap.live,
                 add: BTreeSet::new(),
                 clusters: Vec::new(),
+                role_arn: a.want.role_arn.as_deref(),
                 before_public_off: false,
             });
-            need.add.extend(missing.iter().cloned());
+            need.add.extend(gap.missing.iter().cloned());
             need.clusters.push(&a.want.key);
             need.before_public_off |= a
                 .endpoint
@@ -469,7 +105,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     }
     let vpc_steps: BTreeMap<VpcKey, Vec<Step>> = vpc_users
         .iter()
-        .map(|(key, (vpc, users))| (key.clone(), vpc_steps_for(key, vpc, users)))
+        .map(|(key, need)| (key.clone(), vpc_steps_for(key, need)))
         .collect();
     let sg_steps: BTreeMap<SecurityGroupKey, Step> = sg_users
         .iter()
@@ -497,8 +133,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                 }
             }
             let mut sg_id = None;
-            if let Some((key, _, _)) = &a.sg {
-                if let Some(s) = sg_steps.get(key) {
+            if let Some(gap) = &a.sg {
+                if let Some(s) = sg_steps.get(&gap.key) {
                     emit(s, &mut ids, &mut steps);
                     sg_id = Some(s.id.clone());
                 }
@@ -548,10 +184,20 @@ fn assign_waves(steps: &mut [Step], clusters: &[ClusterPlan]) {
     steps.sort_by_key(|s| s.wave);
 }
 
+/// A VPC whose DNS settings some clusters need on. Its steps run with the
+/// role of the first of them, in plan order.
+struct VpcNeed<'a> {
+    live: &'a LiveVpc,
+    clusters: Vec<&'a ClusterKey>,
+    role_arn: Option<&'a str>,
+}
+
+/// A security group and every source its clusters still need on 443.
 struct SgNeed<'a> {
     live: &'a LiveSecurityGroup,
     add: BTreeSet<AccessSource>,
     clusters: Vec<&'a ClusterKey>,
+    role_arn: Option<&'a str>,
     before_public_off: bool,
 }
 
@@ -675,7 +321,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
         ));
         return a;
     }
-    if !want.endpoint.public && !want.endpoint.private {
+    if want.endpoint.both_off() {
         a.findings.push(block(
             format!("`{key}` asks for neither public nor private access"),
             Some("EKS rejects this: turn on `public_access` or `private_access`".to_string()),
@@ -691,7 +337,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
     let sg = sg_key.as_ref().and_then(|k| find_sg(live, k));
     a.sg_live = sg.as_ref().map(|(_, g)| *g);
 
-    if want.endpoint.private {
+    if want.endpoint.private_access {
         let vpc_key = VpcKey {
             account: key.account.clone(),
             region: key.region.clone(),
@@ -741,7 +387,11 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
                         .cloned()
                         .collect();
                     if !missing.is_empty() {
-                        a.sg = Some((k, g, missing));
+                        a.sg = Some(SgGap {
+                            key: k,
+                            live: g,
+                            missing,
+                        });
                     }
                 }
             }
@@ -750,14 +400,6 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
 
     a.endpoint = endpoint_path(found, want);
     a
-}
-
-fn cidr_strings(set: &BTreeSet<IpNet>) -> Vec<String> {
-    set.iter().map(|n| n.to_string()).collect()
-}
-
-fn source_strings<'a>(it: impl IntoIterator<Item = &'a AccessSource>) -> Vec<String> {
-    it.into_iter().map(|s| s.to_string()).collect()
 }
 
 /// The `UpdateClusterConfig` calls from the live endpoint to the desired one.
@@ -771,40 +413,37 @@ fn endpoint_path(
     live: &LiveCluster,
     want: &DesiredCluster,
 ) -> Vec<(EndpointSettings, EndpointSettings)> {
-    let from = live.endpoint;
-    let to = want.endpoint;
-    let both = EndpointAccess {
-        public: true,
-        private: true,
-    };
+    let from = live.endpoint.mode();
+    let to = want.endpoint.mode();
     // One side on and the other off, in a single move: stage it.
-    let swap = (from.public && !from.private && !to.public && to.private)
-        || (!from.public && from.private && to.public && !to.private);
+    let swap = (from == (true, false) && to == (false, true))
+        || (from == (false, true) && to == (true, false));
     let mut stops = Vec::new();
     if swap {
-        stops.push(both);
+        stops.push((true, true));
     }
     stops.push(to);
 
-    let managed = want.public_access_cidrs.as_ref().filter(|_| to.public);
+    let managed = want
+        .endpoint
+        .public_access_cidrs
+        .as_ref()
+        .filter(|_| want.endpoint.public_access);
     let mut cur = from;
-    let mut cur_cidrs = live.public_access_cidrs.clone();
+    let mut cur_cidrs = live
+        .endpoint
+        .public_access_cidrs
+        .clone()
+        .unwrap_or_default();
     let mut out = Vec::new();
     for stop in stops {
-        let send = managed.filter(|c| stop.public && (!cur.public || cur_cidrs != **c));
+        let send = managed.filter(|c| stop.0 && (!cur.0 || cur_cidrs != **c));
         if stop == cur && send.is_none() {
             continue;
         }
-        let before = EndpointSettings {
-            public_access: cur.public,
-            private_access: cur.private,
-            public_access_cidrs: send.map(|_| cidr_strings(&cur_cidrs)),
-        };
-        let after = EndpointSettings {
-            public_access: stop.public,
-            private_access: stop.private,
-            public_access_cidrs: send.map(cidr_strings),
-        };
+        let before =
+            EndpointSettings::new(cur.0, cur.1).with_cidrs(send.map(|_| cur_cidrs.clone()));
+        let after = EndpointSettings::new(stop.0, stop.1).with_cidrs(send.cloned());
         out.push((before, after));
         cur = stop;
         if let Some(c) = send {
@@ -816,43 +455,34 @@ fn endpoint_path(
 
 /// Names a few clusters for a reason: `a`, `b` and 3 more.
 fn name_clusters(keys: &[&ClusterKey]) -> String {
-    let names: Vec<String> = keys.iter().map(|k| format!("`{}`", k.name)).collect();
-    match names.len() {
-        0 => String::new(),
-        1 => names[0].clone(),
-        2 | 3 => format!(
-            "{} and {}",
-            names[..names.len() - 1].join(", "),
-            names[names.len() - 1]
-        ),
-        n => format!("{} and {} more", names[..2].join(", "), n - 2),
-    }
+    name_few(keys.iter().map(|k| &k.name))
 }
 
-fn vpc_steps_for(key: &VpcKey, vpc: &LiveVpc, users: &[&ClusterKey]) -> Vec<Step> {
+fn vpc_steps_for(key: &VpcKey, need: &VpcNeed) -> Vec<Step> {
+    let vpc = need.live;
     let prefix = format!("{}/{}", id_prefix(&key.account, &key.region), key.vpc_id);
     let fingerprint = fingerprint_of(vpc);
-    let who = name_clusters(users);
-    let step = |kind: StepKind, attr: &str, reason: String, depends_on: Vec<String>| Step {
-        id: format!("{prefix}/{attr}"),
-        kind,
-        account: key.account.clone(),
-        region: key.region.clone(),
-        cluster: None,
-        vpc_id: Some(key.vpc_id.clone()),
-        security_group_id: None,
-        before: serde_json::json!({ attr: false }),
-        after: serde_json::json!({ attr: true }),
-        depends_on,
-        reason,
-        lockout_risk: false,
-        fingerprint: fingerprint.clone(),
-        wave: 0,
-    };
+    let who = name_clusters(&need.clusters);
+    let step =
+        |attribute: DnsAttribute, attr: &str, reason: String, depends_on: Vec<String>| Step {
+            id: format!("{prefix}/{attr}"),
+            action: Action::VpcDns { attribute },
+            account: key.account.clone(),
+            region: key.region.clone(),
+            role_arn: need.role_arn.map(str::to_string),
+            cluster: None,
+            vpc_id: Some(key.vpc_id.clone()),
+            security_group_id: None,
+            depends_on,
+            reason,
+            lockout_risk: false,
+            fingerprint: fingerprint.clone(),
+            wave: 0,
+        };
     let mut out = Vec::new();
     if !vpc.dns_support {
         out.push(step(
-            StepKind::VpcDnsSupport,
+            DnsAttribute::Support,
             "dns_support",
             format!(
                 "private access on {who} needs `enableDnsSupport` in `{}`, or the endpoint's name does not resolve there",
@@ -878,27 +508,12 @@ fn vpc_steps_for(key: &VpcKey, vpc: &LiveVpc, users: &[&ClusterKey]) -> Vec<Step
                 Vec::new(),
             ),
         };
-        out.push(step(
-            StepKind::VpcDnsHostnames,
-            "dns_hostnames",
-            reason,
-            deps,
-        ));
+        out.push(step(DnsAttribute::Hostnames, "dns_hostnames", reason, deps));
     }
     out
 }
 
 fn sg_step_for(key: &SecurityGroupKey, need: &SgNeed) -> Step {
-    let split = |set: &BTreeSet<AccessSource>| {
-        let mut h = HttpsSources::default();
-        for s in set {
-            match s {
-                AccessSource::Cidr(n) => h.cidrs.push(n.to_string()),
-                AccessSource::SecurityGroup(id) => h.security_groups.push(id.clone()),
-            }
-        }
-        h
-    };
     let who = name_clusters(&need.clusters);
     let reason = if need.before_public_off {
         format!(
@@ -915,25 +530,22 @@ fn sg_step_for(key: &SecurityGroupKey, need: &SgNeed) -> Step {
             id_prefix(&key.account, &key.region),
             key.group_id
         ),
-        kind: StepKind::SgHttpsIngress,
+        action: Action::HttpsIngress {
+            present: need.live.https_ingress.clone(),
+            add: need.add.clone(),
+        },
         account: key.account.clone(),
         region: key.region.clone(),
+        role_arn: need.role_arn.map(str::to_string),
         cluster: None,
         vpc_id: None,
         security_group_id: Some(key.group_id.clone()),
-        before: to_json(&split(&need.live.https_ingress)),
-        after: to_json(&split(&need.add)),
         depends_on: Vec::new(),
         reason,
         lockout_risk: false,
         fingerprint: fingerprint_of(need.live),
         wave: 0,
     }
-}
-
-fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
-    // Plain structs of strings and bools always serialise.
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 /// Waits for updates already running, then the endpoint calls, chained.
@@ -951,16 +563,15 @@ fn endpoint_steps(
     let key = &a.want.key;
     let prefix = format!("{}/{}", id_prefix(&key.account, &key.region), key.name);
     let fingerprint = fingerprint_of(live);
-    let base = |id: String, kind: StepKind| Step {
+    let base = |id: String, action: Action| Step {
         id,
-        kind,
+        action,
         account: key.account.clone(),
         region: key.region.clone(),
+        role_arn: a.want.role_arn.clone(),
         cluster: Some(key.name.clone()),
         vpc_id: Some(live.vpc_id.clone()),
         security_group_id: live.security_group_id.clone(),
-        before: serde_json::Value::Null,
-        after: serde_json::Value::Null,
         depends_on: Vec::new(),
         reason: String::new(),
         lockout_risk: false,
@@ -981,16 +592,10 @@ fn endpoint_steps(
     for w in &waits {
         let mut s = base(
             format!("{prefix}/wait.{}", w.unwrap_or("updating")),
-            StepKind::WaitUpdate,
+            Action::WaitUpdate {
+                update_id: w.map(str::to_string),
+            },
         );
-        s.before = to_json(&UpdateWait {
-            update_id: w.map(str::to_string),
-            status: "InProgress".into(),
-        });
-        s.after = to_json(&UpdateWait {
-            update_id: w.map(str::to_string),
-            status: "Successful".into(),
-        });
         s.reason = match w {
             Some(id) => format!(
                 "update `{id}` is already in progress and EKS runs one update at a time per cluster, so the endpoint change waits for it"
@@ -1001,13 +606,16 @@ fn endpoint_steps(
     }
     let wait_ids: Vec<String> = out.iter().map(|s| s.id.clone()).collect();
 
-    let to = a.want.endpoint;
+    let to = &a.want.endpoint;
     let n = a.endpoint.len();
     let mut prev: Option<String> = None;
     for (i, (before, after)) in a.endpoint.iter().enumerate() {
         let mut s = base(
             format!("{prefix}/endpoint.{}", i + 1),
-            StepKind::EksEndpoint,
+            Action::Endpoint {
+                before: before.clone(),
+                after: after.clone(),
+            },
         );
         let mut waits_for: Vec<&str> = Vec::new();
         match &prev {
@@ -1038,14 +646,12 @@ fn endpoint_steps(
             "turn private access on first, so the cluster stays reachable while public access is turned off in the next step".to_string()
         } else if staged_first && after.public_access && !before.public_access {
             "turn public access on first, so the cluster stays reachable while private access is turned off in the next step".to_string()
-        } else if (before.public_access, before.private_access)
-            == (after.public_access, after.private_access)
-        {
+        } else if before.mode() == after.mode() {
             "set the public access CIDRs the manifest lists".to_string()
         } else {
             format!(
                 "make the endpoint {}, as the manifest asks",
-                mode_name(to.public, to.private)
+                mode_name(to.public_access, to.private_access)
             )
         };
         s.reason = match waits_for.len() {
@@ -1053,57 +659,48 @@ fn endpoint_steps(
             _ => format!("{what}; it waits for {}", join_and(&waits_for)),
         };
         s.lockout_risk = public_off && a.want.private_access_from.is_empty();
-        s.before = to_json(before);
-        s.after = to_json(after);
         prev = Some(s.id.clone());
         out.push(s);
     }
     out
 }
 
-fn join_and(items: &[&str]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
 fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> ClusterPlan {
     let want = a.want;
-    let desired = ClusterSettings {
-        public_access: want.endpoint.public,
-        private_access: want.endpoint.private,
-        public_access_cidrs: want.public_access_cidrs.as_ref().map(cidr_strings),
-        private_access_from: source_strings(&want.private_access_from),
+    let settings = |e: &EndpointSettings, sources: &BTreeSet<AccessSource>| ClusterSettings {
+        public_access: e.public_access,
+        private_access: e.private_access,
+        public_access_cidrs: e.public_access_cidrs.clone(),
+        private_access_from: sources.clone(),
     };
+    let desired = settings(&want.endpoint, &want.private_access_from);
     let live_sources: BTreeSet<AccessSource> = a
         .sg_live
         .map(|g| g.https_ingress.clone())
         .unwrap_or_default();
-    let live = a.live.map(|l| ClusterSettings {
-        public_access: l.endpoint.public,
-        private_access: l.endpoint.private,
-        public_access_cidrs: Some(cidr_strings(&l.public_access_cidrs)),
-        private_access_from: source_strings(&live_sources),
+    let live_cidrs = |l: &LiveCluster| l.endpoint.public_access_cidrs.clone().unwrap_or_default();
+    let live = a.live.map(|l| {
+        let mut s = settings(&l.endpoint, &live_sources);
+        s.public_access_cidrs = Some(live_cidrs(l));
+        s
     });
     let after = match (status, a.live) {
         (PlanStatus::Blocked, _) | (_, None) => None,
         (_, Some(l)) => {
-            let cidrs = match (&want.public_access_cidrs, want.endpoint.public) {
-                (Some(c), true) => c,
-                _ => &l.public_access_cidrs,
+            let cidrs = match (
+                &want.endpoint.public_access_cidrs,
+                want.endpoint.public_access,
+            ) {
+                (Some(c), true) => c.clone(),
+                _ => live_cidrs(l),
             };
             let mut sources = live_sources.clone();
-            if want.endpoint.private && a.sg.is_some() {
+            if want.endpoint.private_access && a.sg.is_some() {
                 sources.extend(want.private_access_from.iter().cloned());
             }
-            Some(ClusterSettings {
-                public_access: want.endpoint.public,
-                private_access: want.endpoint.private,
-                public_access_cidrs: Some(cidr_strings(cidrs)),
-                private_access_from: source_strings(&sources),
-            })
+            let mut s = settings(&want.endpoint, &sources);
+            s.public_access_cidrs = Some(cidrs);
+            Some(s)
         }
     };
     ClusterPlan {
@@ -1119,9 +716,77 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
 
 #[cfg(test)]
 mod tests {
+    use ipnet::IpNet;
+    use proptest::prelude::*;
+    use serde::de::DeserializeOwned;
+
     use super::*;
     use crate::desired::Origin;
-    use proptest::prelude::*;
+    use crate::endpoint::{EndpointSettings as Settings, PublicCidr, PublicCidrs};
+    use crate::plan::StepKind;
+    use crate::view::describe;
+
+    /// Whether the endpoints are on, for tables of modes.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    struct EndpointAccess {
+        public: bool,
+        private: bool,
+    }
+
+    fn mode_of(e: &Settings) -> EndpointAccess {
+        EndpointAccess {
+            public: e.public_access,
+            private: e.private_access,
+        }
+    }
+
+    /// The settings of a step as its JSON form shows them (CIDRs as strings).
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+    struct EndpointSettings {
+        public_access: bool,
+        private_access: bool,
+        #[serde(default)]
+        public_access_cidrs: Option<Vec<String>>,
+    }
+
+    /// The sources of an ingress step as its JSON form shows them.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+    struct HttpsSources {
+        cidrs: Vec<String>,
+        security_groups: Vec<String>,
+    }
+
+    /// A step's `before` and `after` as saved plans and `--format json`
+    /// show them: the tests pin that form.
+    trait Wire {
+        fn json(&self) -> serde_json::Value;
+        fn before(&self) -> serde_json::Value {
+            self.json()["before"].clone()
+        }
+        fn after(&self) -> serde_json::Value {
+            self.json()["after"].clone()
+        }
+        fn before_as<T: DeserializeOwned>(&self) -> Option<T> {
+            serde_json::from_value(self.before()).ok()
+        }
+        fn after_as<T: DeserializeOwned>(&self) -> Option<T> {
+            serde_json::from_value(self.after()).ok()
+        }
+    }
+
+    impl Wire for Step {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap()
+        }
+    }
+
+    fn cidr_strings(set: &PublicCidrs) -> Vec<String> {
+        set.iter().map(ToString::to_string).collect()
+    }
+
+    fn to_cidrs(set: BTreeSet<IpNet>) -> PublicCidrs {
+        set.into_iter().map(PublicCidr::Net).collect()
+    }
 
     const PUB: EndpointAccess = EndpointAccess {
         public: true,
@@ -1141,8 +806,8 @@ mod tests {
         s.parse::<IpNet>().unwrap().trunc()
     }
 
-    fn nets(v: &[&str]) -> BTreeSet<IpNet> {
-        v.iter().map(|s| net(s)).collect()
+    fn nets(v: &[&str]) -> PublicCidrs {
+        v.iter().map(|s| PublicCidr::Net(net(s))).collect()
     }
 
     fn src(s: &str) -> AccessSource {
@@ -1169,8 +834,7 @@ mod tests {
         DesiredCluster {
             key: key(name),
             role_arn: None,
-            endpoint: mode,
-            public_access_cidrs: None,
+            endpoint: Settings::new(mode.public, mode.private),
             private_access_from: BTreeSet::new(),
             wave: 0,
             origin: Origin {
@@ -1188,8 +852,8 @@ mod tests {
             status: ClusterStatus::Active,
             vpc_id: "vpc-1".into(),
             security_group_id: Some("sg-c".into()),
-            endpoint: mode,
-            public_access_cidrs: nets(&["0.0.0.0/0"]),
+            endpoint: Settings::new(mode.public, mode.private)
+                .with_cidrs(Some(nets(&["0.0.0.0/0"]))),
             updates_in_progress: Vec::new(),
         }
     }
@@ -1247,7 +911,7 @@ mod tests {
     fn eks(plan: &Plan) -> Vec<&Step> {
         plan.steps
             .iter()
-            .filter(|s| s.kind == StepKind::EksEndpoint)
+            .filter(|s| s.kind() == StepKind::EksEndpoint)
             .collect()
     }
 
@@ -1383,9 +1047,9 @@ mod tests {
         ];
         for (i, (lm, lc, dm, dc, expected)) in cases.into_iter().enumerate() {
             let mut w = want("a", dm);
-            w.public_access_cidrs = dc.map(nets);
+            w.endpoint.public_access_cidrs = dc.map(nets);
             let mut l = found("a", lm);
-            l.public_access_cidrs = nets(lc);
+            l.endpoint.public_access_cidrs = Some(nets(lc));
             let (d, l) = one(w, l);
             let plan = plan(&d, &l);
             assert_eq!(afters(&plan), expected, "case {i}");
@@ -1395,20 +1059,20 @@ mod tests {
     #[test]
     fn cidr_step_shows_the_list_it_replaces() {
         let mut w = want("a", PUB);
-        w.public_access_cidrs = Some(nets(&["203.0.113.0/24", "10.0.0.0/8"]));
+        w.endpoint.public_access_cidrs = Some(nets(&["203.0.113.0/24", "10.0.0.0/8"]));
         let (d, l) = one(w, found("a", PUB));
         let plan = plan(&d, &l);
         let s = eks(&plan)[0];
         assert_eq!(
-            s.before,
+            s.before(),
             serde_json::json!({"public_access": true, "private_access": false, "public_access_cidrs": ["0.0.0.0/0"]})
         );
         assert_eq!(
-            s.after,
+            s.after(),
             serde_json::json!({"public_access": true, "private_access": false, "public_access_cidrs": ["10.0.0.0/8", "203.0.113.0/24"]})
         );
         assert_eq!(
-            s.describe(),
+            describe::step(s),
             "endpoint stays public only, public CIDRs [\"0.0.0.0/0\"] → [\"10.0.0.0/8\", \"203.0.113.0/24\"]"
         );
     }
@@ -1456,7 +1120,7 @@ mod tests {
             }
             let first = plan.steps.first().unwrap();
             assert_eq!(
-                first.before,
+                first.before(),
                 serde_json::json!({ first.id.rsplit('/').next().unwrap(): false })
             );
             assert_eq!(
@@ -1662,7 +1326,7 @@ mod tests {
             vec!["eu-west-1/a/wait.u-1", "eu-west-1/a/wait.u-2"]
         );
         assert_eq!(
-            plan.steps[0].after,
+            plan.steps[0].after(),
             serde_json::json!({"update_id": "u-1", "status": "Successful"})
         );
         assert_eq!(plan.steps[0].fingerprint, fingerprint_of(&l));
@@ -1752,7 +1416,7 @@ mod tests {
         let sg: Vec<&Step> = plan
             .steps
             .iter()
-            .filter(|s| s.kind == StepKind::SgHttpsIngress)
+            .filter(|s| s.kind() == StepKind::SgHttpsIngress)
             .collect();
         assert_eq!(sg.len(), 1);
         assert_eq!(
@@ -1802,7 +1466,7 @@ mod tests {
     fn summary_counts_and_plurals() {
         let (d, l) = one(want("a", PUB), found("a", PUB));
         assert_eq!(
-            plan(&d, &l).summary().message,
+            describe::summary(&plan(&d, &l).summary()),
             "No changes: 1 cluster matches its manifest"
         );
         let (d, l) = world(vec![
@@ -1810,7 +1474,7 @@ mod tests {
             (want("b", BOTH), ClusterObservation::Found(found("b", BOTH))),
         ]);
         assert_eq!(
-            plan(&d, &l).summary().message,
+            describe::summary(&plan(&d, &l).summary()),
             "No changes: 2 clusters match their manifests"
         );
         let (d, mut l) = world(vec![
@@ -1821,13 +1485,13 @@ mod tests {
         l.vpcs.insert(vpc_key("vpc-1"), vpc(true, false, true));
         let s = plan(&d, &l).summary();
         assert_eq!(
-            s.message,
+            describe::summary(&s),
             "Plan: 4 steps on 2 clusters, 1 VPC change; 1 cluster blocked"
         );
         assert_eq!((s.endpoint_updates, s.lockout_risks), (3, 1));
         let (d, l) = world(vec![(want("c", BOTH), ClusterObservation::NotFound)]);
         assert_eq!(
-            plan(&d, &l).summary().message,
+            describe::summary(&plan(&d, &l).summary()),
             "No steps: 1 cluster blocked"
         );
     }
@@ -1842,7 +1506,7 @@ mod tests {
         let back: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(back, p);
         assert_eq!(p.manifest_digest, "digest");
-        let kinds: Vec<&str> = p.steps.iter().map(|s| s.kind.as_str()).collect();
+        let kinds: Vec<&str> = p.steps.iter().map(|s| s.kind().as_str()).collect();
         assert_eq!(
             kinds,
             vec![
@@ -1887,7 +1551,8 @@ mod tests {
     }
 
     fn arb_cidrs() -> impl Strategy<Value = BTreeSet<IpNet>> {
-        proptest::sample::subsequence(CIDR_POOL.to_vec(), 0..=3).prop_map(|v| nets(&v))
+        proptest::sample::subsequence(CIDR_POOL.to_vec(), 0..=3)
+            .prop_map(|v| v.iter().map(|s| net(s)).collect())
     }
 
     fn arb_sources() -> impl Strategy<Value = BTreeSet<AccessSource>> {
@@ -1943,10 +1608,10 @@ mod tests {
         for (i, c) in cases.iter().enumerate() {
             let name = format!("c{i}");
             let mut w = want(&name, c.want);
-            w.public_access_cidrs = c.want_cidrs.clone();
+            w.endpoint.public_access_cidrs = c.want_cidrs.clone().map(to_cidrs);
             w.private_access_from = c.from.clone();
             let mut l = found(&name, c.live);
-            l.public_access_cidrs = c.live_cidrs.clone();
+            l.endpoint.public_access_cidrs = Some(to_cidrs(c.live_cidrs.clone()));
             l.vpc_id = format!("vpc-{}", c.vpc);
             l.security_group_id = c.sg.map(|g| format!("sg-c{g}"));
             l.updates_in_progress = (0..c.updates).map(|k| format!("u-{i}-{k}")).collect();
@@ -1990,8 +1655,8 @@ mod tests {
             .graph()
             .map_err(|e| TestCaseError::fail(format!("not a DAG: {e}")))?;
         for s in &p.steps {
-            prop_assert_ne!(&s.before, &s.after, "no-op step {}", s.id);
-            if s.kind == StepKind::EksEndpoint {
+            prop_assert_ne!(&s.before(), &s.after(), "no-op step {}", s.id);
+            if s.kind() == StepKind::EksEndpoint {
                 let a: EndpointSettings = s.after_as().unwrap();
                 let b: EndpointSettings = s.before_as().unwrap();
                 prop_assert!(a.public_access || a.private_access, "both off: {}", s.id);
@@ -2029,11 +1694,16 @@ mod tests {
                 unreachable!("unblocked clusters were found");
             };
             // Replay the endpoint calls from the live state.
-            let mut cur = live.endpoint;
-            let mut cidrs = cidr_strings(&live.public_access_cidrs);
+            let mut cur = mode_of(&live.endpoint);
+            let live_cidrs = live
+                .endpoint
+                .public_access_cidrs
+                .clone()
+                .unwrap_or_default();
+            let mut cidrs = cidr_strings(&live_cidrs);
             let endpoint: Vec<&&Step> = mine
                 .iter()
-                .filter(|s| s.kind == StepKind::EksEndpoint)
+                .filter(|s| s.kind() == StepKind::EksEndpoint)
                 .collect();
             for s in &endpoint {
                 let b: EndpointSettings = s.before_as().unwrap();
@@ -2053,16 +1723,16 @@ mod tests {
                     cidrs = ac;
                 }
             }
-            prop_assert_eq!(cur, w.endpoint);
-            match (&w.public_access_cidrs, w.endpoint.public) {
+            prop_assert_eq!(cur, mode_of(&w.endpoint));
+            match (&w.endpoint.public_access_cidrs, w.endpoint.public_access) {
                 (Some(c), true) => prop_assert_eq!(&cidrs, &cidr_strings(c)),
-                _ => prop_assert_eq!(&cidrs, &cidr_strings(&live.public_access_cidrs)),
+                _ => prop_assert_eq!(&cidrs, &cidr_strings(&live_cidrs)),
             }
             // Waits only in front of endpoint calls.
             if endpoint.is_empty() {
                 prop_assert!(mine.is_empty());
             }
-            if w.endpoint.private {
+            if w.endpoint.private_access {
                 let vk = vpc_key(&live.vpc_id);
                 let v = &l.vpcs[&vk];
                 let vpc_steps: Vec<&Step> = p
@@ -2073,13 +1743,15 @@ mod tests {
                 // DNS ends up on, support before hostnames before any call.
                 prop_assert_eq!(
                     !v.dns_support,
-                    vpc_steps.iter().any(|s| s.kind == StepKind::VpcDnsSupport)
+                    vpc_steps
+                        .iter()
+                        .any(|s| s.kind() == StepKind::VpcDnsSupport)
                 );
                 prop_assert_eq!(
                     !v.dns_hostnames,
                     vpc_steps
                         .iter()
-                        .any(|s| s.kind == StepKind::VpcDnsHostnames)
+                        .any(|s| s.kind() == StepKind::VpcDnsHostnames)
                 );
                 if vpc_steps.len() == 2 {
                     prop_assert_eq!(
@@ -2100,7 +1772,7 @@ mod tests {
                         w.private_access_from.difference(have).collect();
                     let sg_step = p.steps.iter().find(|s| {
                         s.security_group_id.as_deref() == Some(sg)
-                            && s.kind == StepKind::SgHttpsIngress
+                            && s.kind() == StepKind::SgHttpsIngress
                     });
                     // A shared group may have a step for another cluster.
                     prop_assert!(missing.is_empty() || sg_step.is_some());

@@ -1,0 +1,241 @@
+//! Waves and canaries: the stretches of a rollout (each wave in turn, the
+//! first wave's canaries before the rest of it), which stretch each step and
+//! cluster belongs to, and holding the later ones once more clusters failed
+//! than `max_failures` allows. The walker asks; this module runs nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::walk::{State, Walk};
+use super::Ctx;
+use crate::desired::ClusterKey;
+use crate::event::{Event, StepOutcome};
+use crate::plan::Plan;
+use crate::report::HeldWave;
+
+/// One stretch of the rollout: a wave, or with `--canary` the canaries of
+/// the first wave and then the rest of it. A phase opens only once every
+/// step of the phases before it finished.
+#[derive(Debug)]
+pub(super) struct Phase {
+    pub(super) wave: u32,
+    pub(super) canary: bool,
+    /// Follows the canary phase of the same wave.
+    pub(super) after_canary: bool,
+    /// Clusters (indices into `plan.clusters`) that finish in this phase.
+    pub(super) clusters: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub(super) struct Phases {
+    pub(super) list: Vec<Phase>,
+    /// Per step, the phase it runs in.
+    pub(super) of_step: Vec<usize>,
+    /// Per cluster of the plan, the phase its last step runs in (`None` for
+    /// clusters without steps).
+    pub(super) of_cluster: Vec<Option<usize>>,
+}
+
+impl Phases {
+    /// Waves from the steps' `wave`; the canaries are the first `canary`
+    /// clusters of the first wave in the plan's order, with every step they
+    /// need (shared ones included). Canaries that would be the whole wave are
+    /// no canaries.
+    pub(super) fn new(plan: &Plan, canary: usize) -> Phases {
+        let waves: BTreeSet<u32> = plan.steps.iter().map(|s| s.wave).collect();
+        let first = waves.first().copied();
+        let in_first: Vec<usize> = plan
+            .clusters
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.steps.is_empty() && Some(c.wave) == first)
+            .map(|(k, _)| k)
+            .collect();
+        let canaries: BTreeSet<&str> = if canary > 0 && canary < in_first.len() {
+            in_first[..canary]
+                .iter()
+                .flat_map(|&k| plan.clusters[k].steps.iter().map(String::as_str))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let mut list = Vec::new();
+        for &wave in &waves {
+            if Some(wave) == first && !canaries.is_empty() {
+                list.push(Phase {
+                    wave,
+                    canary: true,
+                    after_canary: false,
+                    clusters: Vec::new(),
+                });
+            }
+            let rest = plan
+                .steps
+                .iter()
+                .any(|s| s.wave == wave && !canaries.contains(s.id.as_str()));
+            if rest {
+                list.push(Phase {
+                    wave,
+                    canary: false,
+                    after_canary: Some(wave) == first && !canaries.is_empty(),
+                    clusters: Vec::new(),
+                });
+            }
+        }
+        let of_step: Vec<usize> = plan
+            .steps
+            .iter()
+            .map(|s| {
+                let canary = canaries.contains(s.id.as_str());
+                list.iter()
+                    .position(|p| p.wave == s.wave && p.canary == canary)
+                    .unwrap_or(0)
+            })
+            .collect();
+        let index: BTreeMap<&str, usize> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let of_cluster: Vec<Option<usize>> = plan
+            .clusters
+            .iter()
+            .map(|c| {
+                c.steps
+                    .iter()
+                    .filter_map(|id| index.get(id.as_str()).map(|&i| of_step[i]))
+                    .max()
+            })
+            .collect();
+        for (k, p) in of_cluster.iter().enumerate() {
+            if let Some(p) = p {
+                list[*p].clusters.push(k);
+            }
+        }
+        Phases {
+            list,
+            of_step,
+            of_cluster,
+        }
+    }
+
+    pub(super) fn keys(&self, plan: &Plan, phase: usize) -> Vec<ClusterKey> {
+        self.list[phase]
+            .clusters
+            .iter()
+            .map(|&k| plan.clusters[k].key.clone())
+            .collect()
+    }
+
+    pub(super) fn started<P>(&self, ctx: &Ctx<'_, P>, plan: &Plan, phase: usize) {
+        // One wave and no canaries: no wave events, so such an apply reads
+        // exactly as it did before waves existed.
+        if self.list.len() < 2 {
+            return;
+        }
+        let p = &self.list[phase];
+        ctx.emit(Event::WaveStarted {
+            elapsed_ms: ctx.ms(),
+            wave: p.wave,
+            canary: p.canary,
+            clusters: self.keys(plan, phase),
+        });
+    }
+}
+
+/// The clusters that failed so far, from the phases up to `current`: any of
+/// their steps failed, was refused, timed out or was skipped because of one
+/// of those.
+pub(super) fn failed_clusters(
+    plan: &Plan,
+    phases: &Phases,
+    w: &Walk,
+    current: usize,
+) -> Vec<usize> {
+    let bad: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .zip(&w.state)
+        .filter(|(_, st)| {
+            matches!(
+                st,
+                State::Finished(
+                    StepOutcome::Failed
+                        | StepOutcome::Refused
+                        | StepOutcome::TimedOut
+                        | StepOutcome::Skipped
+                )
+            )
+        })
+        .map(|(s, _)| s.id.as_str())
+        .collect();
+    plan.clusters
+        .iter()
+        .enumerate()
+        .filter(|(k, c)| {
+            phases.of_cluster[*k].is_some_and(|p| p <= current)
+                && c.steps.iter().any(|id| bad.contains(id.as_str()))
+        })
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// `2 clusters failed in wave 0, more than `--max-failures 1``.
+pub(super) fn hold_reason(
+    plan: &Plan,
+    phases: &Phases,
+    failed: &[usize],
+    current: usize,
+    max: usize,
+) -> String {
+    let n = failed.len();
+    let clusters = if n == 1 { "cluster" } else { "clusters" };
+    let cur = &phases.list[current];
+    let place = if cur.canary {
+        format!("among the canaries of wave {}", cur.wave)
+    } else {
+        let waves: BTreeSet<u32> = failed.iter().map(|&k| plan.clusters[k].wave).collect();
+        let names: Vec<String> = waves.iter().map(u32::to_string).collect();
+        match names.as_slice() {
+            [one] => format!("in wave {one}"),
+            [init @ .., last] => format!("in waves {} and {last}", init.join(", ")),
+            [] => "so far".to_string(),
+        }
+    };
+    format!("{n} {clusters} failed {place}, more than `--max-failures {max}`")
+}
+
+/// Holds every phase from `from` on: one `wave_held` each, and their steps
+/// end `not_started` with the reason.
+pub(super) fn hold<P>(
+    ctx: &Ctx<'_, P>,
+    plan: &Plan,
+    phases: &Phases,
+    from: usize,
+    reason: &str,
+    w: &mut Walk,
+) {
+    for p in from..phases.list.len() {
+        let phase = &phases.list[p];
+        let held = HeldWave {
+            wave: phase.wave,
+            after_canary: phase.after_canary,
+            reason: reason.to_string(),
+            clusters: phases.keys(plan, p),
+        };
+        ctx.emit(Event::WaveHeld {
+            elapsed_ms: ctx.ms(),
+            wave: held.wave,
+            after_canary: held.after_canary,
+            reason: held.reason.clone(),
+            clusters: held.clusters.clone(),
+        });
+        let message = format!("not started: {} held: {reason}", held.label());
+        for i in 0..plan.steps.len() {
+            if phases.of_step[i] == p && w.state[i] == State::Pending {
+                w.finish(ctx, plan, i, StepOutcome::NotStarted, message.clone());
+            }
+        }
+        w.held.push(held);
+    }
+}

@@ -1,0 +1,162 @@
+//! Plans: what `eksgate plan` decided, as plain data. A plan is the steps
+//! that converge the live state (AWS) to the desired state (manifests), the
+//! reason for every edge between them, one entry per declared cluster with
+//! its diff, and the findings that block clusters (DESIGN.md section 2).
+//!
+//! A plan is serde data so it can be saved, reviewed and applied later;
+//! apply rebuilds the DAG from `depends_on` through [`Plan::graph`]. The
+//! types live here and in [`step`]; the planning function is [`planner`].
+//! Nothing here does I/O or decides how a plan looks: views render it.
+
+pub mod planner;
+pub mod step;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::desired::{AccessSource, ClusterKey};
+use crate::endpoint::PublicCidrs;
+use crate::graph::{GraphError, Node, StepGraph};
+
+pub use planner::plan;
+pub use step::{Action, Step, StepKind};
+
+/// Bumped when a saved plan of an older version can no longer be applied.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything `plan` decided. Serialisable; nothing here refers to memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// `Desired::digest` of the manifests this plan was made from.
+    pub manifest_digest: String,
+    /// In a topological order (shared VPC and security-group steps come
+    /// before the first cluster that needs them).
+    pub steps: Vec<Step>,
+    /// One per declared cluster, sorted by region, name and account.
+    pub clusters: Vec<ClusterPlan>,
+    /// Problems that block a cluster. Blocked clusters get no steps.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Changes,
+    NoChanges,
+    Blocked,
+}
+
+/// The settings eksgate manages on one cluster, in the form the diff shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    pub public_access: bool,
+    pub private_access: bool,
+    /// `None` on the desired side: the manifest does not manage them.
+    pub public_access_cidrs: Option<PublicCidrs>,
+    /// Desired: the manifest's list. Live and after: what the cluster security
+    /// group lets in on 443 (eksgate only adds, never removes).
+    #[serde(with = "crate::desired::sources_as_strings")]
+    pub private_access_from: BTreeSet<AccessSource>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterPlan {
+    pub key: ClusterKey,
+    pub status: PlanStatus,
+    /// `None` when the cluster could not be read (not found, wrong account).
+    pub live: Option<ClusterSettings>,
+    /// What the manifest says.
+    pub desired: ClusterSettings,
+    /// What the cluster will look like once the steps ran; `None` when
+    /// blocked. The diff is `live` against this.
+    pub after: Option<ClusterSettings>,
+    /// Ids of the steps this cluster needs, shared ones included, in order.
+    pub steps: Vec<String>,
+    /// The manifest's rollout wave for this cluster.
+    #[serde(default)]
+    pub wave: u32,
+}
+
+/// A problem that blocks a cluster; rendered as `error:` plus `hint:`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub cluster: ClusterKey,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Counts of what a plan does, for its last line and for CI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub steps: usize,
+    pub endpoint_updates: usize,
+    pub waits: usize,
+    pub vpc_changes: usize,
+    pub security_group_changes: usize,
+    pub lockout_risks: usize,
+    pub clusters_with_changes: usize,
+    pub clusters_without_changes: usize,
+    pub clusters_blocked: usize,
+}
+
+impl Plan {
+    /// The checked DAG of the steps. Fails only for a plan edited by hand.
+    pub fn graph(&self) -> Result<StepGraph, GraphError> {
+        let nodes: Vec<Node<'_>> = self
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.depends_on.as_slice()))
+            .collect();
+        StepGraph::build(&nodes)
+    }
+
+    /// The steps in a stable topological order (the plan's own order when
+    /// the graph is broken, which only a hand-edited plan can be).
+    pub fn ordered_steps(&self) -> Vec<&Step> {
+        match self.graph() {
+            Ok(g) => g.order().iter().map(|i| &self.steps[*i]).collect(),
+            Err(_) => self.steps.iter().collect(),
+        }
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.steps.is_empty()
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        !self.findings.is_empty()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let count = |k: StepKind| self.steps.iter().filter(|s| s.kind() == k).count();
+        let status = |st: PlanStatus| self.clusters.iter().filter(|c| c.status == st).count();
+        Summary {
+            steps: self.steps.len(),
+            endpoint_updates: count(StepKind::EksEndpoint),
+            waits: count(StepKind::WaitUpdate),
+            vpc_changes: count(StepKind::VpcDnsSupport) + count(StepKind::VpcDnsHostnames),
+            security_group_changes: count(StepKind::SgHttpsIngress),
+            lockout_risks: self.steps.iter().filter(|s| s.lockout_risk).count(),
+            clusters_with_changes: status(PlanStatus::Changes),
+            clusters_without_changes: status(PlanStatus::NoChanges),
+            clusters_blocked: status(PlanStatus::Blocked),
+        }
+    }
+}
+
+/// A short sha256 (16 hex digits) of `v` as JSON: what a step was planned on.
+pub fn fingerprint_of<T: Serialize>(v: &T) -> String {
+    // Serialising the live types cannot fail (string keys, no custom
+    // serialisers); if it ever did, hashing the error still gives a value
+    // that will not match the live facts, which is the safe outcome.
+    let bytes = serde_json::to_vec(v).unwrap_or_else(|e| e.to_string().into_bytes());
+    let digest = Sha256::digest(&bytes);
+    hex::encode(&digest[..8])
+}

@@ -1,0 +1,498 @@
+//! One step of a plan: one call (or one wait) against AWS, as typed data.
+//!
+//! What a step does is an [`Action`] whose payload is typed (DNS attribute,
+//! sources as [`AccessSource`]s, endpoint settings with CIDRs as `IpNet`s), so
+//! a malformed step cannot be represented: a saved plan whose step does not
+//! decode is refused when it is read, not when the step runs.
+//!
+//! On the wire a step keeps the flat form plans have always had (`kind`,
+//! `before`, `after`, in this field order), so the plan's JSON output and
+//! saved plans read the same as before; [`wire`] does the translation. This
+//! module must not plan, run or render anything.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::desired::AccessSource;
+use crate::endpoint::EndpointSettings;
+use crate::live::DnsAttribute;
+
+/// The kind of a step, as JSON, reports and events name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// `ModifyVpcAttribute` `enableDnsSupport`.
+    VpcDnsSupport,
+    /// `ModifyVpcAttribute` `enableDnsHostnames`.
+    VpcDnsHostnames,
+    /// `AuthorizeSecurityGroupIngress` on TCP 443 for the missing sources.
+    SgHttpsIngress,
+    /// Exactly one `UpdateClusterConfig` call, then a wait until `Successful`.
+    EksEndpoint,
+    /// An update already `InProgress` in AWS, waited on by id.
+    WaitUpdate,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::VpcDnsSupport => "vpc_dns_support",
+            StepKind::VpcDnsHostnames => "vpc_dns_hostnames",
+            StepKind::SgHttpsIngress => "sg_https_ingress",
+            StepKind::EksEndpoint => "eks_endpoint",
+            StepKind::WaitUpdate => "wait_update",
+        }
+    }
+}
+
+/// What a step does, with what it was planned on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Turn one VPC DNS attribute on (`ModifyVpcAttribute`).
+    VpcDns { attribute: DnsAttribute },
+    /// Allow TCP 443 into the step's security group from `add`; `present` is
+    /// what the group let in when the plan was made.
+    HttpsIngress {
+        present: BTreeSet<AccessSource>,
+        add: BTreeSet<AccessSource>,
+    },
+    /// One `UpdateClusterConfig` from `before` to `after`, then a wait.
+    Endpoint {
+        before: EndpointSettings,
+        after: EndpointSettings,
+    },
+    /// Wait for an update already running; `update_id` is `None` when the
+    /// cluster said `UPDATING` but listed no update (wait until `ACTIVE`).
+    WaitUpdate { update_id: Option<String> },
+}
+
+impl Action {
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Action::VpcDns {
+                attribute: DnsAttribute::Support,
+            } => StepKind::VpcDnsSupport,
+            Action::VpcDns {
+                attribute: DnsAttribute::Hostnames,
+            } => StepKind::VpcDnsHostnames,
+            Action::HttpsIngress { .. } => StepKind::SgHttpsIngress,
+            Action::Endpoint { .. } => StepKind::EksEndpoint,
+            Action::WaitUpdate { .. } => StepKind::WaitUpdate,
+        }
+    }
+}
+
+/// One call (or one wait) against AWS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "wire::Step", try_from = "wire::Step")]
+pub struct Step {
+    /// Stable and readable: `[ACCOUNT/]REGION/THING/WHAT`.
+    pub id: String,
+    pub action: Action,
+    pub account: Option<String>,
+    pub region: String,
+    /// The role the step's calls are made with (`role_arn` of its cluster,
+    /// or of the first cluster of a shared VPC or security group).
+    pub role_arn: Option<String>,
+    /// The cluster, for endpoint and wait steps.
+    pub cluster: Option<String>,
+    pub vpc_id: Option<String>,
+    pub security_group_id: Option<String>,
+    pub depends_on: Vec<String>,
+    /// Why the step is needed and why it waits for its dependencies.
+    pub reason: String,
+    /// Turns public access off while the manifest declares no
+    /// `private_access_from`: apply refuses it unless told to allow lockout.
+    pub lockout_risk: bool,
+    /// A fingerprint of the live facts the step was planned on. They are the
+    /// facts before *any* step ran, so compare them before applying, not
+    /// between steps (a wait or an earlier step legitimately changes them).
+    pub fingerprint: String,
+    /// The rollout wave the step runs in: its cluster's `wave`, or for a VPC
+    /// or security-group step shared by clusters of several waves the lowest
+    /// of them, so it runs before the first cluster that needs it.
+    pub wave: u32,
+}
+
+impl Step {
+    pub fn kind(&self) -> StepKind {
+        self.action.kind()
+    }
+
+    /// Whether `other` makes the same change: same kind and same end state
+    /// (what it was planned *from* may differ).
+    pub fn same_change(&self, other: &Step) -> bool {
+        match (&self.action, &other.action) {
+            (Action::VpcDns { attribute: a }, Action::VpcDns { attribute: b }) => a == b,
+            (Action::HttpsIngress { add: a, .. }, Action::HttpsIngress { add: b, .. }) => a == b,
+            (Action::Endpoint { after: a, .. }, Action::Endpoint { after: b, .. }) => a == b,
+            (Action::WaitUpdate { update_id: a }, Action::WaitUpdate { update_id: b }) => a == b,
+            _ => false,
+        }
+    }
+
+    /// Turns public access off: an endpoint step whose `before` has it on and
+    /// whose `after` has it off.
+    pub fn turns_public_off(&self) -> bool {
+        matches!(&self.action, Action::Endpoint { before, after }
+            if before.public_access && !after.public_access)
+    }
+}
+
+/// Serde for a set of sources in the split form steps and reports use:
+/// `{"cidrs": [...], "security_groups": [...]}`.
+pub mod sources_split {
+    use std::collections::BTreeSet;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::wire::HttpsSources;
+    use crate::desired::AccessSource;
+
+    pub fn serialize<S: Serializer>(set: &BTreeSet<AccessSource>, s: S) -> Result<S::Ok, S::Error> {
+        HttpsSources::from(set).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeSet<AccessSource>, D::Error> {
+        HttpsSources::deserialize(d)?
+            .into_set()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The flat JSON form of a step. Field order is the order plans have always
+/// been written in.
+pub(crate) mod wire {
+    use std::collections::BTreeSet;
+
+    use serde::{Deserialize, Serialize};
+    use serde_json::{json, Value};
+
+    use super::{Action, StepKind};
+    use crate::desired::AccessSource;
+    use crate::endpoint::EndpointSettings;
+    use crate::live::DnsAttribute;
+
+    #[derive(Serialize, Deserialize)]
+    pub struct Step {
+        id: String,
+        kind: StepKind,
+        account: Option<String>,
+        region: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role_arn: Option<String>,
+        cluster: Option<String>,
+        vpc_id: Option<String>,
+        security_group_id: Option<String>,
+        before: Value,
+        after: Value,
+        depends_on: Vec<String>,
+        reason: String,
+        lockout_risk: bool,
+        fingerprint: String,
+        /// Plans saved before waves existed read as wave 0.
+        #[serde(default)]
+        wave: u32,
+    }
+
+    /// `before` / `after` of an ingress step: the sources split by kind.
+    #[derive(Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct HttpsSources {
+        cidrs: Vec<String>,
+        security_groups: Vec<String>,
+    }
+
+    impl From<&BTreeSet<AccessSource>> for HttpsSources {
+        fn from(set: &BTreeSet<AccessSource>) -> Self {
+            let mut h = HttpsSources::default();
+            for s in set {
+                match s {
+                    AccessSource::Cidr(n) => h.cidrs.push(n.to_string()),
+                    AccessSource::SecurityGroup(id) => h.security_groups.push(id.clone()),
+                }
+            }
+            h
+        }
+    }
+
+    impl HttpsSources {
+        pub(crate) fn into_set(self) -> Result<BTreeSet<AccessSource>, String> {
+            let mut out = BTreeSet::new();
+            for c in self.cidrs {
+                let net = c
+                    .parse()
+                    .map_err(|_| format!("`{c}` is not a CIDR block"))?;
+                out.insert(AccessSource::Cidr(net));
+            }
+            out.extend(
+                self.security_groups
+                    .into_iter()
+                    .map(AccessSource::SecurityGroup),
+            );
+            Ok(out)
+        }
+    }
+
+    /// `before` / `after` of a wait step.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct UpdateWait {
+        update_id: Option<String>,
+        status: String,
+    }
+
+    fn to_value<T: Serialize>(v: &T) -> Value {
+        // Plain structs of strings, bools and lists always serialise.
+        serde_json::to_value(v).unwrap_or(Value::Null)
+    }
+
+    fn from_value<T: serde::de::DeserializeOwned>(
+        id: &str,
+        field: &str,
+        v: Value,
+    ) -> Result<T, String> {
+        serde_json::from_value(v)
+            .map_err(|e| format!("step `{id}`: its `{field}` does not fit its kind: {e}"))
+    }
+
+    impl From<super::Step> for Step {
+        fn from(s: super::Step) -> Self {
+            let kind = s.kind();
+            let (before, after) = match &s.action {
+                Action::VpcDns { attribute } => {
+                    let key = match attribute {
+                        DnsAttribute::Support => "dns_support",
+                        DnsAttribute::Hostnames => "dns_hostnames",
+                    };
+                    (json!({ key: false }), json!({ key: true }))
+                }
+                Action::HttpsIngress { present, add } => (
+                    to_value(&HttpsSources::from(present)),
+                    to_value(&HttpsSources::from(add)),
+                ),
+                Action::Endpoint { before, after } => (to_value(before), to_value(after)),
+                Action::WaitUpdate { update_id } => (
+                    to_value(&UpdateWait {
+                        update_id: update_id.clone(),
+                        status: "InProgress".into(),
+                    }),
+                    to_value(&UpdateWait {
+                        update_id: update_id.clone(),
+                        status: "Successful".into(),
+                    }),
+                ),
+            };
+            Step {
+                id: s.id,
+                kind,
+                account: s.account,
+                region: s.region,
+                role_arn: s.role_arn,
+                cluster: s.cluster,
+                vpc_id: s.vpc_id,
+                security_group_id: s.security_group_id,
+                before,
+                after,
+                depends_on: s.depends_on,
+                reason: s.reason,
+                lockout_risk: s.lockout_risk,
+                fingerprint: s.fingerprint,
+                wave: s.wave,
+            }
+        }
+    }
+
+    impl TryFrom<Step> for super::Step {
+        type Error = String;
+
+        fn try_from(w: Step) -> Result<Self, String> {
+            let id = w.id.as_str();
+            let need = |what: &str, v: &Option<String>| {
+                v.as_ref().map(|_| ()).ok_or_else(|| {
+                    format!("step `{id}` of kind `{}` has no `{what}`", w.kind.as_str())
+                })
+            };
+            let action = match w.kind {
+                StepKind::VpcDnsSupport | StepKind::VpcDnsHostnames => {
+                    need("vpc_id", &w.vpc_id)?;
+                    let (attribute, key) = if w.kind == StepKind::VpcDnsSupport {
+                        (DnsAttribute::Support, "dns_support")
+                    } else {
+                        (DnsAttribute::Hostnames, "dns_hostnames")
+                    };
+                    if w.after != json!({ key: true }) {
+                        return Err(format!(
+                            "step `{id}`: its `after` must be {{\"{key}\": true}}"
+                        ));
+                    }
+                    Action::VpcDns { attribute }
+                }
+                StepKind::SgHttpsIngress => {
+                    need("security_group_id", &w.security_group_id)?;
+                    let present: HttpsSources = from_value(id, "before", w.before.clone())?;
+                    let add: HttpsSources = from_value(id, "after", w.after.clone())?;
+                    Action::HttpsIngress {
+                        present: present
+                            .into_set()
+                            .map_err(|e| format!("step `{id}`: {e}"))?,
+                        add: add.into_set().map_err(|e| format!("step `{id}`: {e}"))?,
+                    }
+                }
+                StepKind::EksEndpoint => {
+                    need("cluster", &w.cluster)?;
+                    let before: EndpointSettings = from_value(id, "before", w.before.clone())?;
+                    let after: EndpointSettings = from_value(id, "after", w.after.clone())?;
+                    if after.both_off() {
+                        return Err(format!(
+                            "step `{id}` turns both public and private access off, which EKS rejects"
+                        ));
+                    }
+                    if let Some(bad) = after
+                        .public_access_cidrs
+                        .iter()
+                        .flatten()
+                        .find(|c| c.net().is_none())
+                    {
+                        return Err(format!("step `{id}`: `{bad}` is not a CIDR block"));
+                    }
+                    Action::Endpoint { before, after }
+                }
+                StepKind::WaitUpdate => {
+                    need("cluster", &w.cluster)?;
+                    let wait: UpdateWait = from_value(id, "after", w.after.clone())?;
+                    Action::WaitUpdate {
+                        update_id: wait.update_id,
+                    }
+                }
+            };
+            Ok(super::Step {
+                id: w.id,
+                action,
+                account: w.account,
+                region: w.region,
+                role_arn: w.role_arn,
+                cluster: w.cluster,
+                vpc_id: w.vpc_id,
+                security_group_id: w.security_group_id,
+                depends_on: w.depends_on,
+                reason: w.reason,
+                lockout_risk: w.lockout_risk,
+                fingerprint: w.fingerprint,
+                wave: w.wave,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::public_cidrs;
+
+    fn step(action: Action) -> Step {
+        Step {
+            id: "eu-west-1/x/endpoint.1".into(),
+            action,
+            account: None,
+            region: "eu-west-1".into(),
+            role_arn: None,
+            cluster: Some("x".into()),
+            vpc_id: Some("vpc-1".into()),
+            security_group_id: Some("sg-1".into()),
+            depends_on: vec![],
+            reason: String::new(),
+            lockout_risk: false,
+            fingerprint: String::new(),
+            wave: 0,
+        }
+    }
+
+    #[test]
+    fn every_action_round_trips_through_the_flat_json_form() {
+        let actions = [
+            Action::VpcDns {
+                attribute: DnsAttribute::Support,
+            },
+            Action::VpcDns {
+                attribute: DnsAttribute::Hostnames,
+            },
+            Action::HttpsIngress {
+                present: [AccessSource::SecurityGroup("sg-a".into())].into(),
+                add: [
+                    AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
+                    AccessSource::SecurityGroup("sg-b".into()),
+                ]
+                .into(),
+            },
+            Action::Endpoint {
+                before: EndpointSettings::new(true, false)
+                    .with_cidrs(Some(public_cidrs(&["0.0.0.0/0"]))),
+                after: EndpointSettings::new(true, true)
+                    .with_cidrs(Some(public_cidrs(&["203.0.113.0/24"]))),
+            },
+            Action::WaitUpdate {
+                update_id: Some("u-1".into()),
+            },
+            Action::WaitUpdate { update_id: None },
+        ];
+        for action in actions {
+            let s = step(action);
+            let json = serde_json::to_string(&s).unwrap();
+            let back: Step = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, s, "{json}");
+        }
+    }
+
+    #[test]
+    fn the_json_form_is_the_one_plans_always_had() {
+        let s = step(Action::HttpsIngress {
+            present: BTreeSet::new(),
+            add: [
+                AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
+                AccessSource::SecurityGroup("sg-b".into()),
+            ]
+            .into(),
+        });
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"id":"eu-west-1/x/endpoint.1","kind":"sg_https_ingress","account":null,"region":"eu-west-1","cluster":"x","vpc_id":"vpc-1","security_group_id":"sg-1","before":{"cidrs":[],"security_groups":[]},"after":{"cidrs":["10.0.0.0/16"],"security_groups":["sg-b"]},"depends_on":[],"reason":"","lockout_risk":false,"fingerprint":"","wave":0}"#
+        );
+    }
+
+    #[test]
+    fn steps_that_do_not_fit_their_kind_are_refused_when_read() {
+        let good = serde_json::to_value(step(Action::Endpoint {
+            before: EndpointSettings::new(true, false),
+            after: EndpointSettings::new(true, true),
+        }))
+        .unwrap();
+        let cases: [(&str, serde_json::Value, &str); 4] = [
+            (
+                "/after",
+                serde_json::json!({"public_access": false, "private_access": false}),
+                "turns both public and private access off",
+            ),
+            (
+                "/after",
+                serde_json::json!({"public_access": true, "private_access": true, "public_access_cidrs": ["nope"]}),
+                "`nope` is not a CIDR block",
+            ),
+            (
+                "/after",
+                serde_json::json!({"cidrs": []}),
+                "does not fit its kind",
+            ),
+            ("/cluster", serde_json::Value::Null, "has no `cluster`"),
+        ];
+        for (path, value, expected) in cases {
+            let mut v = good.clone();
+            *v.pointer_mut(path).unwrap() = value;
+            let err = serde_json::from_value::<Step>(v).unwrap_err().to_string();
+            assert!(err.contains(expected), "{path}: {err}");
+        }
+    }
+}
