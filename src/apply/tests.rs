@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use super::fake::{both, private, public, want, FakeAws, REGION};
 use super::*;
-use std::collections::BTreeSet;
 
 use super::fake::EndpointAccess;
 use crate::desired::DesiredCluster;
@@ -629,6 +630,33 @@ async fn polls_stay_few_for_a_short_update() {
     assert!(report.success());
     let polls = fake.calls_of("DescribeUpdate").len();
     assert!((5..=11).contains(&polls), "{polls} polls");
+}
+
+/// A view that reads nothing while updates are polled holds a queue bounded
+/// by the plan, not by the number of polls (an unbounded channel would hold
+/// one event per poll).
+#[tokio::test]
+async fn a_view_that_reads_nothing_holds_a_bounded_queue() {
+    let fake = FakeAws::new().cluster("a", public()).cluster("b", public());
+    for name in ["a", "b"] {
+        fake.edit(name, |c| c.update_duration = Duration::from_millis(400));
+    }
+    let plan = plan_for(&fake, vec![want("a", private(), &[]), want("b", both(), &[])]);
+    let mut o = opts();
+    o.allow_lockout = true;
+    o.wait.first_interval = Duration::from_millis(2);
+    o.wait.max_interval = Duration::from_millis(2);
+    let (tx, rx) = crate::channel::channel();
+    let (_cancel, cancel_rx) = cancel_signal();
+    let report = apply(&plan, &fake, &o, tx, cancel_rx).await;
+    assert!(report.success(), "{:?}", report.steps);
+    let polls = fake.calls_of("DescribeUpdate").len();
+    assert!(polls > 100, "only {polls} polls: the test proves nothing");
+    // Per step: started, update started, one poll, finished; plus the
+    // apply's own two events.
+    let bound = 4 * plan.steps.len() + 2;
+    assert!(rx.len() <= bound, "{} events queued for {polls} polls", rx.len());
+    assert!(rx.coalesced() as usize + rx.len() > polls);
 }
 
 fn in_wave(mut d: DesiredCluster, wave: u32) -> DesiredCluster {
