@@ -115,6 +115,30 @@ pub enum Change {
     },
 }
 
+/// Why apply ran short of a step or a wave, as data: the views word it
+/// (`view::describe::stop`), naming the options that decide it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The step turns public access off with no `private_access_from`, and
+    /// lockout was not allowed.
+    Lockout,
+    /// Fail-fast stopped the apply after this step.
+    FailFast { after: String },
+    /// More clusters failed than allowed before a wave.
+    Held {
+        failed: usize,
+        place: FailedWhere,
+        max_failures: usize,
+    },
+}
+
+/// Where the clusters that held a wave failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailedWhere {
+    Canaries { wave: u32 },
+    Waves(Vec<u32>),
+}
+
 /// A wave (or the rest of the first wave after its canaries) that did not
 /// start because too many clusters failed before it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,8 @@ use super::Ctx;
 use crate::desired::ClusterKey;
 use crate::event::{Event, StepOutcome};
 use crate::plan::Plan;
-use crate::report::HeldWave;
+use crate::report::{FailedWhere, HeldWave, Stop};
+use crate::view::describe;
 
 /// One stretch of the rollout: a wave, or with `--canary` the canaries of
 /// the first wave and then the rest of it. A phase opens only once every
@@ -180,7 +181,7 @@ pub(super) fn failed_clusters(
         .collect()
 }
 
-/// `2 clusters failed in wave 0, more than `--max-failures 1``.
+/// Why the phases after `current` are held, worded by the view.
 pub(super) fn hold_reason(
     plan: &Plan,
     phases: &Phases,
@@ -188,21 +189,18 @@ pub(super) fn hold_reason(
     current: usize,
     max: usize,
 ) -> String {
-    let n = failed.len();
-    let clusters = if n == 1 { "cluster" } else { "clusters" };
     let cur = &phases.list[current];
     let place = if cur.canary {
-        format!("among the canaries of wave {}", cur.wave)
+        FailedWhere::Canaries { wave: cur.wave }
     } else {
         let waves: BTreeSet<u32> = failed.iter().map(|&k| plan.clusters[k].wave).collect();
-        let names: Vec<String> = waves.iter().map(u32::to_string).collect();
-        match names.as_slice() {
-            [one] => format!("in wave {one}"),
-            [init @ .., last] => format!("in waves {} and {last}", init.join(", ")),
-            [] => "so far".to_string(),
-        }
+        FailedWhere::Waves(waves.into_iter().collect())
     };
-    format!("{n} {clusters} failed {place}, more than `--max-failures {max}`")
+    describe::stop(&Stop::Held {
+        failed: failed.len(),
+        place,
+        max_failures: max,
+    })
 }
 
 /// Holds every phase from `from` on: one `wave_held` each, and their steps

@@ -641,7 +641,10 @@ async fn a_view_that_reads_nothing_holds_a_bounded_queue() {
     for name in ["a", "b"] {
         fake.edit(name, |c| c.update_duration = Duration::from_millis(400));
     }
-    let plan = plan_for(&fake, vec![want("a", private(), &[]), want("b", both(), &[])]);
+    let plan = plan_for(
+        &fake,
+        vec![want("a", private(), &[]), want("b", both(), &[])],
+    );
     let mut o = opts();
     o.allow_lockout = true;
     o.wait.first_interval = Duration::from_millis(2);
@@ -655,7 +658,11 @@ async fn a_view_that_reads_nothing_holds_a_bounded_queue() {
     // Per step: started, update started, one poll, finished; plus the
     // apply's own two events.
     let bound = 4 * plan.steps.len() + 2;
-    assert!(rx.len() <= bound, "{} events queued for {polls} polls", rx.len());
+    assert!(
+        rx.len() <= bound,
+        "{} events queued for {polls} polls",
+        rx.len()
+    );
     assert!(rx.coalesced() as usize + rx.len() > polls);
 }
 

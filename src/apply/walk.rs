@@ -18,7 +18,7 @@ use super::{CallSlot, Ctx};
 use crate::event::{Event, RunningUpdate, StepCounts, StepOutcome};
 use crate::plan::{Plan, Step, StepKind};
 use crate::provider::Provider;
-use crate::report::{cluster_reports, ApplyReport, Change, HeldWave, StepReport};
+use crate::report::{cluster_reports, ApplyReport, Change, HeldWave, StepReport, Stop};
 use crate::view::describe;
 use crate::wait::cancelled;
 
@@ -344,7 +344,7 @@ pub(super) async fn walk<P: Provider>(
     // Whatever is still pending never started: the apply was stopped.
     let message = match (&w.stopped_after, w.interrupted) {
         (_, true) => "not started: the apply was interrupted".to_string(),
-        (Some(id), false) => format!("not started: `--fail-fast` stopped the apply after `{id}`"),
+        (Some(id), false) => describe::stop(&Stop::FailFast { after: id.clone() }),
         (None, false) => "not started".to_string(),
     };
     for &i in order {
@@ -410,5 +410,5 @@ pub(super) fn note_interrupt<P>(ctx: &Ctx<'_, P>, w: &mut Walk) {
 }
 
 pub(super) fn lockout_message() -> String {
-    "refused: this step turns public access off while the manifest declares no `private_access_from`, which can lock you out of the cluster; apply with `--allow-lockout` to run it anyway".to_string()
+    describe::stop(&Stop::Lockout)
 }

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::plan::{Action, Step, Summary};
-use crate::text::{mode_name, plural, string_list};
+use crate::report::{FailedWhere, Stop};
+use crate::text::{join_and, mode_name, plural, string_list};
 
 /// What the step does, in a few words.
 pub fn step(step: &Step) -> String {
@@ -97,5 +98,36 @@ pub fn summary(s: &Summary) -> String {
         "No changes: no clusters in the manifests".to_string()
     } else {
         format!("No changes: {matching}")
+    }
+}
+
+/// Why apply ran short of a step or a wave, naming the option that decides.
+pub fn stop(stop: &Stop) -> String {
+    match stop {
+        Stop::Lockout => "refused: this step turns public access off while the manifest declares no `private_access_from`, which can lock you out of the cluster; apply with `--allow-lockout` to run it anyway".to_string(),
+        Stop::FailFast { after } => {
+            format!("not started: `--fail-fast` stopped the apply after `{after}`")
+        }
+        Stop::Held {
+            failed,
+            place,
+            max_failures,
+        } => {
+            let place = match place {
+                FailedWhere::Canaries { wave } => format!("among the canaries of wave {wave}"),
+                FailedWhere::Waves(waves) => match waves.as_slice() {
+                    [] => "so far".to_string(),
+                    [one] => format!("in wave {one}"),
+                    many => {
+                        let names: Vec<String> = many.iter().map(u32::to_string).collect();
+                        format!("in waves {}", join_and(&names))
+                    }
+                },
+            };
+            format!(
+                "{} failed {place}, more than `--max-failures {max_failures}`",
+                plural(*failed, "cluster", "clusters")
+            )
+        }
     }
 }
