@@ -49,6 +49,18 @@ pub struct ServeArgs {
     /// Seed for the random faults, so a run can be repeated.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The most recent entries `GET /_sim/history` keeps; older ones are
+    /// dropped and counted, so a long-running emulator's memory stays bounded.
+    #[arg(long, value_parser = at_least_one, default_value_t = sim::DEFAULT_HISTORY_LIMIT)]
+    pub history_limit: usize,
+}
+
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("the history keeps at least one entry".to_string()),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
 }
 
 fn probability(s: &str) -> std::result::Result<f64, String> {
@@ -83,7 +95,10 @@ async fn serve(args: ServeArgs) -> Result<Exit> {
         malformed_rate: args.malformed_rate,
         seed: args.seed,
     };
-    let behaviour = sim::behaviour_from(&world, Behaviour::default(), &flags);
+    let behaviour = Behaviour {
+        history_limit: Some(args.history_limit),
+        ..sim::behaviour_from(&world, Behaviour::default(), &flags)
+    };
     let handle = sim::start(&world, behaviour, args.listen)
         .await
         .map_err(|e| Error::user(format!("cannot listen on `{}`: {e}", args.listen)))?;

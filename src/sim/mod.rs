@@ -8,6 +8,7 @@
 //! injected faults, the operation, a damaged answer (`malformed`), the
 //! history line. Operations live in
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
+//! `GET /_sim/state` and `GET /_sim/history` show them.
 
 pub mod ec2;
 pub mod eks;
@@ -33,7 +34,7 @@ use tokio::time::Instant;
 
 use protocol::{parse_scope, AwsError};
 use state::State;
-pub use state::{Behaviour, Event, HistoryEntry};
+pub use state::{Behaviour, Event, HistoryEntry, DEFAULT_HISTORY_LIMIT};
 pub use world::World;
 
 struct Shared {
@@ -67,11 +68,20 @@ impl SimHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Every request and state change so far, in order.
+    /// The requests and state changes so far, in order: every one, or the
+    /// most recent `Behaviour::history_limit` of them.
     pub fn history(&self) -> Vec<HistoryEntry> {
         let mut st = self.shared.lock();
         st.settle(Instant::now());
-        st.history.clone()
+        st.history.iter().cloned().collect()
+    }
+
+    /// How many of the oldest history entries were dropped to keep within
+    /// `Behaviour::history_limit`.
+    pub fn history_dropped(&self) -> u64 {
+        let mut st = self.shared.lock();
+        st.settle(Instant::now());
+        st.history_dropped
     }
 
     /// The world now, as `/_sim/state` shows it.
@@ -174,10 +184,48 @@ async fn sim_state(AxState(shared): AxState<Arc<Shared>>) -> Response {
     axum::Json(st.snapshot()).into_response()
 }
 
+/// `GET /_sim/history`: a JSON array of the entries kept, oldest first, each
+/// with `seq`, its number among every entry recorded since the start (so the
+/// first `seq` is the number dropped and a gap shows a reader what it
+/// missed), and the header `x-sim-history-dropped` with the number dropped.
 async fn sim_history(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let mut st = shared.lock();
     st.settle(Instant::now());
-    axum::Json(&st.history).into_response()
+    let dropped = st.history_dropped;
+    let mut resp = axum::Json(NumberedHistory {
+        first: dropped,
+        entries: &st.history,
+    })
+    .into_response();
+    resp.headers_mut()
+        .insert(HISTORY_DROPPED_HEADER, HeaderValue::from(dropped));
+    resp
+}
+
+/// The header of `GET /_sim/history` that says how many entries were dropped.
+pub const HISTORY_DROPPED_HEADER: &str = "x-sim-history-dropped";
+
+/// The kept history as `/_sim/history` serves it: each entry with its `seq`.
+struct NumberedHistory<'a> {
+    first: u64,
+    entries: &'a std::collections::VecDeque<HistoryEntry>,
+}
+
+impl serde::Serialize for NumberedHistory<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Numbered<'a> {
+            seq: u64,
+            #[serde(flatten)]
+            entry: &'a HistoryEntry,
+        }
+        s.collect_seq(
+            self.entries
+                .iter()
+                .zip(self.first..)
+                .map(|(entry, seq)| Numbered { seq, entry }),
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

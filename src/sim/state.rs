@@ -1,13 +1,14 @@
 //! The emulator's world as it is now: clusters with their asynchronous
 //! updates, VPCs, DHCP options and security groups, partitioned by account and
-//! region, plus the history of every request and state change.
+//! region, plus the history of requests and state changes (all of them, or the
+//! most recent `Behaviour::history_limit`, counting the ones dropped).
 //!
 //! Time is lazy: an update's end is computed when it starts, and every access
 //! first calls [`State::settle`], which completes the updates that are due (at
 //! their own end time, so the history stays in order). No timer task is needed
 //! and nothing depends on scheduling.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
@@ -279,7 +280,17 @@ pub struct Behaviour {
     /// `sim::malformed` for the kinds).
     pub malformed_rate: f64,
     pub seed: u64,
+    /// The most recent history entries kept; older ones are dropped and
+    /// counted. `None` keeps every entry: an emulator started in-process
+    /// lives for one run, and its readers slice the history by position.
+    /// `eksgate sim serve` runs until stopped, so it bounds the history
+    /// (`--history-limit`, default [`DEFAULT_HISTORY_LIMIT`]).
+    pub history_limit: Option<usize>,
 }
+
+/// History entries `eksgate sim serve` keeps by default: a long benchmark's
+/// worth, about 30 MB.
+pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
 
 impl Default for Behaviour {
     fn default() -> Self {
@@ -292,6 +303,7 @@ impl Default for Behaviour {
             error_rate: 0.0,
             malformed_rate: 0.0,
             seed: 0,
+            history_limit: None,
         }
     }
 }
@@ -304,7 +316,11 @@ pub struct State {
     pub roles: BTreeMap<String, String>,
     /// access key id → the ARN `GetCallerIdentity` reports (assumed roles)
     pub arns: BTreeMap<String, String>,
-    pub history: Vec<HistoryEntry>,
+    /// The most recent entries, oldest first.
+    pub history: VecDeque<HistoryEntry>,
+    /// Entries dropped from the front of `history` to keep it within
+    /// `behaviour.history_limit`.
+    pub history_dropped: u64,
     pub behaviour: Behaviour,
     pub fail_rules: Vec<FailRule>,
     pub rng: StdRng,
@@ -326,7 +342,8 @@ impl State {
             access_keys: BTreeMap::new(),
             roles: BTreeMap::new(),
             arns: BTreeMap::new(),
-            history: Vec::new(),
+            history: VecDeque::new(),
+            history_dropped: 0,
             rng: StdRng::seed_from_u64(behaviour.seed),
             behaviour,
             fail_rules: Vec::new(),
@@ -515,7 +532,13 @@ impl State {
 
     pub fn record(&mut self, at: Instant, event: Event) {
         let t_ms = self.elapsed_ms(at);
-        self.history.push(HistoryEntry { t_ms, event });
+        self.history.push_back(HistoryEntry { t_ms, event });
+        if let Some(limit) = self.behaviour.history_limit {
+            while self.history.len() > limit {
+                self.history.pop_front();
+                self.history_dropped += 1;
+            }
+        }
     }
 
     /// Starts an update on a cluster; it ends after the configured duration.

@@ -1294,3 +1294,86 @@ print(json.dumps(out))
     assert_eq!(v["both"], "InvalidParameterCombination");
     assert_eq!(v["dns"], serde_json::json!(["10.0.0.2"]));
 }
+
+/// Regression: under `sim serve` the history grew without bound. With a
+/// limit it keeps the most recent entries, and both the in-process handle and
+/// `GET /_sim/history` say how many were dropped.
+#[tokio::test]
+async fn the_history_keeps_the_most_recent_entries_and_counts_the_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = start(
+        WORLD,
+        Behaviour {
+            history_limit: Some(3),
+            ..quick()
+        },
+    )
+    .await;
+    let eks = eks(&sim, "us-east-1").await;
+    for name in ["c1", "c2", "c3", "c4", "c5"] {
+        let _ = eks.describe_cluster().name(name).send().await;
+    }
+    let targets = |h: &[eksgate::sim::HistoryEntry]| -> Vec<String> {
+        h.iter()
+            .map(|e| match &e.event {
+                Event::Request { target, .. } => target.clone().unwrap_or_default(),
+                other => panic!("only requests were made: {other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(targets(&sim.history()), ["c3", "c4", "c5"]);
+    assert_eq!(sim.history_dropped(), 2);
+
+    let mut s = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    s.write_all(b"GET /_sim/history HTTP/1.0\r\nHost: emulator\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("emulator answered in time")
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(
+        head.lines()
+            .any(|l| l.eq_ignore_ascii_case("x-sim-history-dropped: 2")),
+        "{head}"
+    );
+    let h: serde_json::Value = serde_json::from_str(body).unwrap();
+    let h = h.as_array().unwrap();
+    let seen: Vec<_> = h
+        .iter()
+        .map(|e| (e["seq"].as_u64().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [(2, "c3"), (3, "c4"), (4, "c5")]);
+    assert_eq!(h[0]["kind"], "request");
+    assert_eq!(h[0]["operation"], "DescribeCluster");
+    assert_eq!(h[0]["outcome"], "ResourceNotFoundException");
+}
+
+#[test]
+fn sim_serve_refuses_a_history_limit_of_zero() {
+    let out = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin!("eksgate"))
+        .env("NO_COLOR", "1")
+        .args([
+            "sim",
+            "serve",
+            "--world",
+            "world.toml",
+            "--history-limit",
+            "0",
+        ])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: invalid value '0' for '--history-limit <HISTORY_LIMIT>': the history keeps at least one entry\n"
+        ),
+        "{stderr}"
+    );
+}

@@ -1,12 +1,19 @@
-//! The fleet benchmark: `cargo run --release --example fleet [-- OPTIONS]`.
+//! The fleet benchmark: `cargo bench --bench fleet [-- OPTIONS]`.
 //!
-//! It measures the real `eksgate` binary (release build, found next to this
-//! example's binary; build it first with `cargo build --release --bin
-//! eksgate` if it is missing) against the emulator running as a separate
-//! process (`eksgate sim serve`), on fleets generated in a temporary
+//! It measures the real `eksgate` binary (the release build `cargo bench`
+//! makes beside this benchmark's binary; built with `cargo build --release
+//! --bin eksgate` if it is missing) against the emulator running as a
+//! separate process (`eksgate sim serve`), on fleets generated in a temporary
 //! directory, and compares each wall time with a lower bound computed from the
 //! emulator's parameters. Every figure comes from a measurement of this run:
-//! wall clocks, `/proc/PID/status` and the emulator's `GET /_sim/history`.
+//! wall clocks, `/proc/PID/status` and the emulator's `GET /_sim/history`,
+//! which must hold every entry of the run (the emulator is started with a
+//! history limit no run reaches, and a history that dropped entries is an
+//! error).
+//!
+//! It is a `harness = false` benchmark, so it parses its own options; `cargo
+//! bench` passes `--bench` after them. Run without `--bench` (as `cargo test
+//! --benches` does) it measures nothing and says how to run it.
 //!
 //! Runs, each against a fresh emulator:
 //! - plan: `eksgate plan` on N clusters over R regions (public only today, the
@@ -110,7 +117,7 @@ struct Opts {
         default_value = "plan,apply,speedup,validate"
     )]
     only: Vec<String>,
-    /// The eksgate binary (default: `eksgate` next to this example's binary).
+    /// The eksgate binary (default: the release `eksgate` beside this benchmark).
     #[arg(long)]
     eksgate: Option<PathBuf>,
     /// Time limit of each eksgate run, in seconds.
@@ -119,10 +126,21 @@ struct Opts {
     /// Keep the generated files (their directory is printed).
     #[arg(long)]
     keep: bool,
+    /// Given by `cargo bench`; without it nothing is measured.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
+
+/// The emulator's `--history-limit`: far above what any run records (one
+/// entry per request or state change), so the history holds the whole run.
+const HISTORY_LIMIT: &str = "100000000";
 
 fn main() {
     let opts = Opts::parse();
+    if !opts.bench {
+        eprintln!("fleet: measures nothing without `--bench`; run `cargo bench --bench fleet`");
+        return;
+    }
     if let Err(e) = run(&opts) {
         eprintln!("error: {e}");
         std::process::exit(1);
@@ -304,6 +322,7 @@ impl Emulator {
             .arg(o.rate_limit.to_string())
             .arg("--update-duration")
             .arg(format!("{}ms", o.update_ms))
+            .args(["--history-limit", HISTORY_LIMIT])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -338,7 +357,8 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// `GET /_sim/history` over a plain HTTP/1.0 connection.
+    /// `GET /_sim/history` over a plain HTTP/1.0 connection; an error if the
+    /// emulator dropped any entry, since every figure needs the whole run.
     fn history(&self) -> Res<Vec<Value>> {
         let mut s = TcpStream::connect(&self.addr).map_err(|e| format!("history: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(60)))
@@ -356,6 +376,20 @@ impl Emulator {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .ok_or("history: no HTTP header end")?;
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let dropped = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("x-sim-history-dropped")
+                    .then(|| value.trim().to_string())
+            })
+            .ok_or("history: no `x-sim-history-dropped` header")?;
+        if dropped != "0" {
+            return Err(format!(
+                "history: the emulator dropped {dropped} entries; the figures need all of them"
+            ));
+        }
         serde_json::from_slice(&raw[split + 4..]).map_err(|e| format!("history: {e}"))
     }
 }
@@ -457,8 +491,8 @@ fn eksgate(
     })
 }
 
-/// The release `eksgate` next to this example (`target/release/examples/`),
-/// built on demand.
+/// The release `eksgate` beside this benchmark (`target/release/`, this
+/// binary being in `target/release/deps/`), built on demand.
 fn find_eksgate(o: &Opts) -> Res<PathBuf> {
     if let Some(p) = &o.eksgate {
         return Ok(p.clone());
