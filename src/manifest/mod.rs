@@ -253,33 +253,6 @@ struct Shaped<T> {
     broken: Vec<String>,
 }
 
-/// Byte offsets to 1-based line and column, with the same rules as
-/// [`Source::line_col`] but without rescanning the text for every cluster
-/// (a 10,000-cluster file would make that quadratic).
-struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(text: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
-    }
-
-    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(text.len());
-        while offset > 0 && !text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        // `starts[0] == 0 <= offset`, so the line is at least 1.
-        let line = self.starts.partition_point(|&s| s <= offset);
-        let start = self.starts[line - 1];
-        let col = text[start..offset].chars().count() + 1;
-        (line, col)
-    }
-}
-
 /// What a key's value must be, for messages and hints.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -359,7 +332,6 @@ fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
 struct FileLoader<'a> {
     source: &'a Source,
     text: &'a str,
-    lines: LineIndex,
     diags: &'a mut Vec<Diagnostic>,
 }
 
@@ -368,14 +340,12 @@ impl<'a> FileLoader<'a> {
         FileLoader {
             source,
             text: &source.text,
-            lines: LineIndex::new(&source.text),
             diags,
         }
     }
 
     fn pos(&self, span: &Range<usize>) -> String {
-        let (line, col) = self.lines.line_col(self.text, span.start);
-        format!("{}:{line}:{col}", self.source.name)
+        self.source.position(span.start)
     }
 
     fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<&str>) {
@@ -759,7 +729,7 @@ impl<'a> FileLoader<'a> {
         table: &DeTable<'_>,
         defaults: &Defaults,
     ) -> Outcome {
-        let (line, column) = self.lines.line_col(self.text, header.start);
+        let (line, column) = self.source.line_col(header.start);
         let origin = Origin {
             file: self.source.name.to_string(),
             line,
@@ -1347,20 +1317,6 @@ wave = 2
             ["error: this file is not valid UTF-8:2:9"]
         );
         diags[0].render(false);
-    }
-
-    #[test]
-    fn line_index_agrees_with_source() {
-        let text = "a\né\r\n\n  x = 1\n\t\"ü\"";
-        let src = Source::new("t", text);
-        let index = LineIndex::new(text);
-        for offset in 0..=text.len() + 2 {
-            assert_eq!(
-                index.line_col(text, offset),
-                src.line_col(offset),
-                "offset {offset}"
-            );
-        }
     }
 
     #[test]
