@@ -166,6 +166,12 @@ impl Diagnostic {
         self
     }
 
+    /// A hint when there is one.
+    pub fn maybe_hint(mut self, hint: Option<impl Into<String>>) -> Self {
+        self.hint = hint.map(Into::into).or(self.hint);
+        self
+    }
+
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
@@ -263,6 +269,54 @@ impl Diagnostic {
             let _ = writeln!(out, "{}: {hint}", paint("1;36", "hint"));
         }
         out
+    }
+}
+
+/// The diagnostics of one source while a check goes through it: each rule
+/// says what is wrong and where, the collector keeps them in the order they
+/// came and counts the errors.
+pub struct Collector<'a> {
+    source: &'a Source,
+    diags: Vec<Diagnostic>,
+    errors: usize,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(source: &'a Source) -> Self {
+        Collector {
+            source,
+            diags: Vec::new(),
+            errors: 0,
+        }
+    }
+
+    pub fn source(&self) -> &'a Source {
+        self.source
+    }
+
+    pub fn push(&mut self, diag: Diagnostic) {
+        if diag.is_error() {
+            self.errors += 1;
+        }
+        self.diags.push(diag);
+    }
+
+    /// An error at `span` of this source, with a hint when there is one.
+    pub fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<&str>) {
+        self.push(
+            Diagnostic::error(message)
+                .at(self.source, span)
+                .maybe_hint(hint),
+        );
+    }
+
+    /// How many errors (not warnings) were collected so far.
+    pub fn error_count(&self) -> usize {
+        self.errors
+    }
+
+    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
+        self.diags
     }
 }
 
