@@ -3,6 +3,10 @@
 //! optional `hint:`. Used for manifests, world files and saved plans alike, so
 //! every file eksgate reads reports mistakes the same way.
 //!
+//! [`Source`] holds the crate's one line index: every byte offset becomes a
+//! line and column there, and nowhere else. A [`Collector`] gathers the
+//! diagnostics of one source while a check runs.
+//!
 //! Rendering is pure: callers decide whether colour is wanted.
 
 use std::fmt::Write as _;
