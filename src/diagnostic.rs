@@ -3,6 +3,10 @@
 //! optional `hint:`. Used for manifests, world files and saved plans alike, so
 //! every file eksgate reads reports mistakes the same way.
 //!
+//! [`Source`] holds the crate's one line index: every byte offset becomes a
+//! line and column there, and nowhere else. A [`Collector`] gathers the
+//! diagnostics of one source while a check runs.
+//!
 //! Rendering is pure: callers decide whether colour is wanted.
 
 use std::fmt::Write as _;
@@ -17,36 +21,104 @@ pub enum Severity {
 }
 
 /// A source file as it was read, shared by all diagnostics that point into it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Source {
     pub name: Arc<str>,
     pub text: Arc<str>,
+    lines: Arc<LineIndex>,
 }
 
 impl Source {
     pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> Self {
+        let text = text.into();
         Source {
             name: name.into(),
-            text: text.into(),
+            lines: Arc::new(LineIndex::new(&text)),
+            text,
         }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
-        (line, col)
+        self.lines.line_col(&self.text, offset)
+    }
+
+    /// `file:line:col` of a byte offset.
+    pub fn position(&self, offset: usize) -> String {
+        let (line, col) = self.line_col(offset);
+        format!("{}:{line}:{col}", self.name)
+    }
+
+    /// The text of a 1-based line, without its line ending; empty past the
+    /// last line.
+    pub fn line_text(&self, line: usize) -> &str {
+        self.lines.line_text(&self.text, line)
+    }
+
+    /// The byte offset of a 1-based line and a 1-based column counted in
+    /// bytes, as JSON parsers report positions; past the end, the end.
+    pub fn offset_of(&self, line: usize, byte_column: usize) -> usize {
+        self.lines.offset_of(&self.text, line, byte_column)
     }
 }
 
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while i > 0 && !s.is_char_boundary(i) {
-        i -= 1;
+// By hand, so the index stays out of debug output.
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("text", &self.text)
+            .finish()
     }
-    i
+}
+
+/// Where each line of a text starts: the one place byte offsets become
+/// lines and columns, and lines become text. Built once per [`Source`], so
+/// pointing at the 10,000th cluster of a file does not rescan the file.
+struct LineIndex {
+    /// Byte offset of the start of each line; `starts[0] == 0`.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// An offset past the end counts as the end; one inside a character as
+    /// that character's start.
+    fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while offset > 0 && !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // `starts[0] == 0 <= offset`, so the line is at least 1.
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        let col = text[start..offset].chars().count() + 1;
+        (line, col)
+    }
+
+    /// Without the `\n` and any `\r` before it.
+    fn line_text<'t>(&self, text: &'t str, line: usize) -> &'t str {
+        let Some(&start) = line.checked_sub(1).and_then(|i| self.starts.get(i)) else {
+            return "";
+        };
+        // The next line starts just after this line's `\n`.
+        let end = self.starts.get(line).map_or(text.len(), |next| next - 1);
+        text[start..end].trim_end_matches('\r')
+    }
+
+    fn offset_of(&self, text: &str, line: usize, byte_column: usize) -> usize {
+        let start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(text.len());
+        (start + byte_column.saturating_sub(1)).min(text.len())
+    }
 }
 
 /// One message about one place (or no place) in one file.
@@ -98,6 +170,12 @@ impl Diagnostic {
         self
     }
 
+    /// A hint when there is one.
+    pub fn maybe_hint(mut self, hint: Option<impl Into<String>>) -> Self {
+        self.hint = hint.map(Into::into).or(self.hint);
+        self
+    }
+
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
@@ -126,10 +204,7 @@ impl Diagnostic {
     /// `file:line:col` of the start of the span, when there is one.
     pub fn position(&self) -> Option<String> {
         match (&self.location, &self.file) {
-            (Some((src, span)), _) => {
-                let (line, col) = src.line_col(span.start);
-                Some(format!("{}:{line}:{col}", src.name))
-            }
+            (Some((src, span)), _) => Some(src.position(span.start)),
             (None, Some(file)) => Some(file.to_string()),
             (None, None) => None,
         }
@@ -160,8 +235,7 @@ impl Diagnostic {
                 paint("1;34", "-->"),
                 src.name
             );
-            let line_text = src.text.lines().nth(line_no - 1).unwrap_or("");
-            let line_text = line_text.trim_end_matches('\r');
+            let line_text = src.line_text(line_no);
             let bar = paint("1;34", "|");
             let _ = writeln!(out, "{pad} {bar}");
             let _ = writeln!(
@@ -202,6 +276,54 @@ impl Diagnostic {
     }
 }
 
+/// The diagnostics of one source while a check goes through it: each rule
+/// says what is wrong and where, the collector keeps them in the order they
+/// came and counts the errors.
+pub struct Collector<'a> {
+    source: &'a Source,
+    diags: Vec<Diagnostic>,
+    errors: usize,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(source: &'a Source) -> Self {
+        Collector {
+            source,
+            diags: Vec::new(),
+            errors: 0,
+        }
+    }
+
+    pub fn source(&self) -> &'a Source {
+        self.source
+    }
+
+    pub fn push(&mut self, diag: Diagnostic) {
+        if diag.is_error() {
+            self.errors += 1;
+        }
+        self.diags.push(diag);
+    }
+
+    /// An error at `span` of this source, with a hint when there is one.
+    pub fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<&str>) {
+        self.push(
+            Diagnostic::error(message)
+                .at(self.source, span)
+                .maybe_hint(hint),
+        );
+    }
+
+    /// How many errors (not warnings) were collected so far.
+    pub fn error_count(&self) -> usize {
+        self.errors
+    }
+
+    pub fn into_diagnostics(self) -> Vec<Diagnostic> {
+        self.diags
+    }
+}
+
 /// toml's messages end with a newline and sometimes a period; ours do not.
 fn toml_message(msg: &str) -> String {
     let msg = msg.trim();
@@ -239,6 +361,67 @@ mod tests {
         let src = Source::new("a.toml", "name = \"é\" x\n");
         let off = src.text.find('x').unwrap();
         assert_eq!(src.line_col(off), (1, 12));
+    }
+
+    /// The index against the plain scans it replaced, on every offset and
+    /// line of `text`.
+    fn agrees_with_a_rescan(text: &str) {
+        let src = Source::new("t", text);
+        for offset in 0..=text.len() + 2 {
+            let mut at = offset.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            let before = &text[..at];
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let want = (
+                before.matches('\n').count() + 1,
+                before[line_start..].chars().count() + 1,
+            );
+            assert_eq!(src.line_col(offset), want, "offset {offset} of {text:?}");
+        }
+        for line in 0..text.lines().count() + 3 {
+            let want = line
+                .checked_sub(1)
+                .and_then(|i| text.lines().nth(i))
+                .unwrap_or("")
+                .trim_end_matches('\r');
+            assert_eq!(src.line_text(line), want, "line {line} of {text:?}");
+            for column in 0..6_usize {
+                let start: usize = text
+                    .split_inclusive('\n')
+                    .take(line.saturating_sub(1))
+                    .map(str::len)
+                    .sum();
+                let want = (start + column.saturating_sub(1)).min(text.len());
+                assert_eq!(
+                    src.offset_of(line, column),
+                    want,
+                    "line {line} column {column} of {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn line_index_agrees_with_a_rescan() {
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\né\r\n\n  x = 1\n\t\"ü\"",
+            "x\r\r\ny\r",
+        ] {
+            agrees_with_a_rescan(text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_index_agrees_with_a_rescan_on_any_text(text in "(\n|\r|a|é|\t| ){0,40}") {
+            agrees_with_a_rescan(&text);
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl SavedBody {
         }
         let file: SavedFile = serde_json::from_str(text).map_err(|e| {
             let source = Source::new(name, text);
-            let offset = line_col_offset(text, e.line(), e.column());
+            let offset = source.offset_of(e.line(), e.column());
             Error::Diagnostics(vec![Diagnostic::error(format!(
                 "not a saved eksgate plan: {e}"
             ))
@@ -124,15 +124,6 @@ impl SavedBody {
         }
         Ok(file.body)
     }
-}
-
-fn line_col_offset(text: &str, line: usize, col: usize) -> usize {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    (start + col.saturating_sub(1)).min(text.len())
 }
 
 #[cfg(test)]

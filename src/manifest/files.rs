@@ -1,13 +1,187 @@
-//! Which files a list of paths names, and their bytes: a file stands for
-//! itself, a directory for every `*.toml` below it, recursively, in sorted
-//! order. Hidden entries (`.git`, `.terraform`) are skipped and symbolic
-//! links to directories are not followed (no loops). A file named twice is
-//! read once.
+//! File loading: which files a list of paths names, reading them, checking
+//! each one, and what spans files. A file stands for itself, a directory for
+//! every `*.toml` below it, recursively, in sorted order. Hidden entries
+//! (`.git`, `.terraform`) are skipped and symbolic links to directories are
+//! not followed (no loops). A file named twice is read once.
 //!
-//! This module only finds and reads; it must not parse.
+//! Every file is read and checked, so one bad file does not hide the next;
+//! across files this module keeps the digest of all bytes, finds a cluster
+//! declared twice, and orders the diagnostics (file order, then position).
+//! The checks of one file are `shape` then `cluster`; this module holds no
+//! rule of its own beyond "declared twice".
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::cluster::{self, Outcome, Placement};
+use super::rules::lit;
+use super::shape;
+use crate::desired::{ClusterKey, Desired, Origin};
+use crate::diagnostic::{Collector, Diagnostic, Source};
+
+/// What a successful load gives.
+#[derive(Debug)]
+pub struct Loaded {
+    pub desired: Desired,
+    /// Things worth a look that do not stop eksgate.
+    pub warnings: Vec<Diagnostic>,
+    /// How many files were read.
+    pub files: usize,
+}
+
+/// Loads and checks the manifests under `paths` (files, or directories whose
+/// `*.toml` files are read recursively in sorted order).
+///
+/// On failure, the error holds every diagnostic of the run (errors and
+/// warnings) in file order, then position order.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, Vec<Diagnostic>> {
+    let (found, path_errors) = discover(paths);
+    let mut early: Vec<Diagnostic> = path_errors.iter().map(path_diagnostic).collect();
+    let mut inputs = Vec::with_capacity(found.len());
+    for file in found {
+        match std::fs::read(&file.path) {
+            Ok(bytes) => inputs.push((file.display, bytes)),
+            Err(source) => early.push(path_diagnostic(&PathError::Read {
+                path: file.display,
+                source,
+            })),
+        }
+    }
+    load_inputs(inputs, early)
+}
+
+/// Loads manifests already in memory, as `(name, bytes)` in load order.
+pub fn load_bytes(inputs: Vec<(String, Vec<u8>)>) -> Result<Loaded, Vec<Diagnostic>> {
+    load_inputs(inputs, Vec::new())
+}
+
+fn path_diagnostic(err: &PathError) -> Diagnostic {
+    Diagnostic::error(err.to_string()).maybe_hint(err.hint())
+}
+
+fn load_inputs(
+    inputs: Vec<(String, Vec<u8>)>,
+    early: Vec<Diagnostic>,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let file_count = inputs.len();
+    let mut hasher = Sha256::new();
+    let mut per_file: Vec<Vec<Diagnostic>> = Vec::with_capacity(file_count);
+    let mut clusters = Vec::new();
+    // One pass over all clusters of all files: each key is looked up once.
+    let mut first_seen: HashMap<ClusterKey, Origin> = HashMap::new();
+    for (name, bytes) in inputs {
+        // Lengths first, so no two different file lists hash the same.
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(err) => {
+                let valid = err.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
+                let source = Source::new(name, text);
+                // The lossy text keeps the valid prefix byte for byte, then
+                // U+FFFD (3 bytes) where the bad bytes were.
+                per_file.push(vec![Diagnostic::error("this file is not valid UTF-8")
+                    .at(&source, valid..valid + 3)
+                    .hint("manifests are UTF-8 text; save the file as UTF-8")]);
+                continue;
+            }
+        };
+        let source = Source::new(name, text);
+        let mut out = Collector::new(&source);
+        for outcome in load_file(&mut out) {
+            if let Some(key) = outcome.key {
+                match first_seen.entry(key) {
+                    Entry::Occupied(first) => {
+                        out.push(declared_twice(
+                            &source,
+                            &outcome.header,
+                            first.key(),
+                            first.get(),
+                        ));
+                        continue;
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(outcome.origin.clone());
+                    }
+                }
+            }
+            if let Some(cluster) = outcome.cluster {
+                clusters.push(cluster);
+            }
+        }
+        per_file.push(out.into_diagnostics());
+    }
+
+    let mut all = early;
+    for mut diags in per_file {
+        diags.sort_by_key(Diagnostic::offset);
+        all.extend(diags);
+    }
+    if all.iter().any(Diagnostic::is_error) {
+        return Err(all);
+    }
+    Ok(Loaded {
+        desired: Desired {
+            clusters,
+            digest: hex::encode(hasher.finalize()),
+        },
+        warnings: all,
+        files: file_count,
+    })
+}
+
+/// Checks one file: its shape, then the rules of its `[defaults]` and of
+/// each of its clusters.
+fn load_file(out: &mut Collector<'_>) -> Vec<Outcome> {
+    let source = out.source();
+    let Some(root) = shape::parse(out, &source.text) else {
+        return Vec::new();
+    };
+    let top = shape::top_level(out, &root);
+    let defaults = match top.defaults {
+        Some(value) => {
+            let shaped = shape::defaults(out, value);
+            cluster::defaults(out, shaped)
+        }
+        None => Placement::default(),
+    };
+    let clean = out.error_count() == 0;
+    shape::cluster_tables(out, top.cluster, clean)
+        .into_iter()
+        .map(|(header, table)| {
+            let shaped = shape::cluster(out, header.clone(), table);
+            cluster::cluster(out, header, shaped, &defaults)
+        })
+        .collect()
+}
+
+fn declared_twice(
+    source: &Source,
+    header: &std::ops::Range<usize>,
+    key: &ClusterKey,
+    first: &Origin,
+) -> Diagnostic {
+    let account = key
+        .account
+        .as_ref()
+        .map(|a| format!(" of account `{a}`"))
+        .unwrap_or_default();
+    Diagnostic::error(format!(
+        "cluster {} in `{}`{account} is declared twice",
+        lit(&key.name),
+        key.region
+    ))
+    .at(source, header.clone())
+    .note(format!("first declared at {first}"))
+    .hint("keep one `[[cluster]]` table per cluster")
+}
 
 /// Why a path gives no manifest.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,8 @@
 //! These types check shape only (keys, types). Every field is optional here,
 //! even required ones, so a missing key gets eksgate's own message and does
 //! not hide the other mistakes of the table; the schema still marks them
-//! required. Meaning is checked in `manifest::load`, never here.
+//! required. Meaning is checked by the cluster rules (`cluster`, `rules`),
+//! never here.
 
 use schemars::JsonSchema;
 use serde::Deserialize;

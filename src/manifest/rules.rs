@@ -1,9 +1,11 @@
 //! The value rules of a manifest, as AWS accepts them: cluster names, regions,
-//! account ids, IAM role ARNs, CIDR blocks and security-group ids.
+//! account ids, IAM role ARNs, CIDR blocks and security-group ids, and AWS's
+//! limit on public CIDR blocks.
 //!
 //! Pure functions from a string to a checked value or a [`Problem`] (message
-//! and hint). They know nothing of files, keys or spans: the loader places
-//! each problem in the source. They must not accept anything AWS would reject.
+//! and hint). They know nothing of files, keys or spans: the cluster rules
+//! (`cluster`) place each problem in the source. They must not accept
+//! anything AWS would reject.
 
 use std::net::IpAddr;
 
@@ -289,6 +291,9 @@ pub fn parse_role_arn(arn: &str) -> Result<RoleArn, Problem> {
         account: account.to_string(),
     })
 }
+
+/// AWS's limit on `publicAccessCidrs` per cluster (not adjustable).
+pub const MAX_PUBLIC_ACCESS_CIDRS: usize = 40;
 
 const CIDR_SHAPE: &str = "CIDR blocks look like `203.0.113.0/24` or `2001:db8::/32`";
 
