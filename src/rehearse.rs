@@ -62,6 +62,7 @@ impl World {
             AccountDef {
                 id: caller.clone(),
                 access_key_ids: vec![ACCESS_KEY.to_string()],
+                access_keys: Vec::new(),
                 roles: Vec::new(),
             },
         );
@@ -70,6 +71,7 @@ impl World {
                 let entry = accounts.entry(a.clone()).or_insert_with(|| AccountDef {
                     id: a.clone(),
                     access_key_ids: Vec::new(),
+                    access_keys: Vec::new(),
                     roles: Vec::new(),
                 });
                 if !entry.roles.contains(role) {
@@ -148,6 +150,8 @@ impl World {
                         vpc_id: c.vpc_id.clone(),
                         name: None,
                         https_ingress: https,
+                        ingress: Vec::new(),
+                        rule_quota: None,
                     });
                 }
             }
@@ -164,6 +168,8 @@ impl World {
                                 vpc_id: c.vpc_id.clone(),
                                 name: Some(format!("{id} (stand-in)")),
                                 https_ingress: Vec::new(),
+                                ingress: Vec::new(),
+                                rule_quota: None,
                             });
                         }
                     }
@@ -196,6 +202,7 @@ impl World {
                     .collect(),
                 status,
                 platform_update: running.then_some(update_duration),
+                past_updates: 0,
             });
         }
         world.faults = FaultsDef::default();

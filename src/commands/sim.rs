@@ -49,6 +49,30 @@ pub struct ServeArgs {
     /// Seed for the random faults, so a run can be repeated.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Share of changes that take effect and are then answered with a server
+    /// error (500 or 503), so a client retries a call that already happened;
+    /// 0 to 1.
+    #[arg(long, value_parser = probability)]
+    pub applied_error_rate: Option<f64>,
+    /// Share of calls answered 503 (EKS `ServiceUnavailableException`, EC2
+    /// `Unavailable`), 0 to 1.
+    #[arg(long, value_parser = probability)]
+    pub unavailable_rate: Option<f64>,
+    /// How long a cluster keeps saying `ACTIVE` after an update started (the
+    /// move to `UPDATING` is eventually consistent). Default 1s.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub status_lag: Option<Duration>,
+    /// List updates oldest first instead of in no order (AWS promises none).
+    #[arg(long)]
+    pub ordered_updates: bool,
+    /// End sessions from `AssumeRole` after this long when they asked for
+    /// more, to show a run outliving its credentials.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub session_duration: Option<Duration>,
+    /// Inbound rules a security group holds before
+    /// `RulesPerSecurityGroupLimitExceeded`, unless the world sets it. Default 60.
+    #[arg(long, value_parser = at_least_one_rule)]
+    pub rule_quota: Option<u32>,
     /// The most recent entries `GET /_sim/history` keeps; older ones are
     /// dropped and counted, so a long-running emulator's memory stays bounded.
     #[arg(long, value_parser = at_least_one, default_value_t = sim::DEFAULT_HISTORY_LIMIT)]
@@ -59,6 +83,14 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         Ok(_) => Err("the history keeps at least one entry".to_string()),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
+fn at_least_one_rule(s: &str) -> std::result::Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("a security group holds at least one rule".to_string()),
         Err(_) => Err(format!("`{s}` is not a whole number")),
     }
 }
@@ -94,6 +126,12 @@ async fn serve(args: ServeArgs) -> Result<Exit> {
         error_rate: args.error_rate,
         malformed_rate: args.malformed_rate,
         seed: args.seed,
+        applied_error_rate: args.applied_error_rate,
+        unavailable_rate: args.unavailable_rate,
+        status_lag: args.status_lag,
+        ordered_updates: args.ordered_updates,
+        session_duration: args.session_duration,
+        rule_quota: args.rule_quota,
     };
     let behaviour = Behaviour {
         history_limit: Some(args.history_limit),

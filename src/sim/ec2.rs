@@ -11,7 +11,7 @@ use quick_xml::escape::escape;
 use tokio::time::Instant;
 
 use super::protocol::AwsError;
-use super::state::{Event, RegionKey, Rule, RuleSource, State};
+use super::state::{rule_counts, Event, RegionKey, Rule, RuleSource, State};
 
 const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
@@ -450,6 +450,7 @@ fn authorize_ingress(
             "6" | "tcp" => "tcp".to_string(),
             "17" | "udp" => "udp".to_string(),
             "-1" | "all" => "-1".to_string(),
+            "1" | "icmp" => "icmp".to_string(),
             other => {
                 return Err(AwsError::new(
                     400,
@@ -501,18 +502,30 @@ fn authorize_ingress(
     if new_rules.is_empty() {
         return Err(missing("IpPermissions"));
     }
-    // Any duplicate (existing, or twice in this request) fails the whole call.
+    // The same permission twice in one request is a bad parameter, before
+    // anything is compared with the group.
     for (i, (proto, from, to, src)) in new_rules.iter().enumerate() {
+        if new_rules[..i]
+            .iter()
+            .any(|(p2, f2, t2, s2)| p2 == proto && f2 == from && t2 == to && s2 == src)
+        {
+            return Err(AwsError::new(
+                400,
+                "InvalidParameterValue",
+                "The same permission must not appear multiple times",
+            ));
+        }
+    }
+    // Any rule the group already has fails the whole call.
+    for (proto, from, to, src) in &new_rules {
         let existing = group.ingress.iter().any(|r| {
             &r.protocol == proto && r.from_port == *from && r.to_port == *to && &r.source == src
         });
-        let repeated = new_rules[..i]
-            .iter()
-            .any(|(p2, f2, t2, s2)| p2 == proto && f2 == from && t2 == to && s2 == src);
-        if existing || repeated {
+        if existing {
             let proto_name = match proto.as_str() {
                 "tcp" => "TCP",
                 "udp" => "UDP",
+                "icmp" => "ICMP",
                 _ => "ALL",
             };
             return Err(AwsError::new(
@@ -523,6 +536,18 @@ fn authorize_ingress(
                 ),
             ));
         }
+    }
+    // The quota counts IPv4 and IPv6 rules apart; a group reference counts
+    // in both.
+    let (have4, have6) = rule_counts(group.ingress.iter().map(|r| &r.source));
+    let (add4, add6) = rule_counts(new_rules.iter().map(|r| &r.3));
+    let quota = group.rule_quota;
+    if (add4 > 0 && have4 + add4 > quota) || (add6 > 0 && have6 + add6 > quota) {
+        return Err(AwsError::new(
+            400,
+            "RulesPerSecurityGroupLimitExceeded",
+            "The maximum number of rules per security group has been reached.",
+        ));
     }
     let mut rules_xml = String::from("<securityGroupRuleSet>");
     let mut added = Vec::new();

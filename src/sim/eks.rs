@@ -1,6 +1,8 @@
 //! The EKS REST-JSON operations: ListClusters, DescribeCluster,
 //! UpdateClusterConfig, ListUpdates, DescribeUpdate. Shapes and messages follow
-//! the `eks` 2017-11-01 service model and DESIGN.md section 1.
+//! the `eks` 2017-11-01 service model and DESIGN.md section 1 and 1b: updates
+//! are listed in no order, a cluster says `UPDATING` only a while after an
+//! update started, and errors on a cluster carry its `clusterName`.
 //!
 //! Handlers run under the state lock and never sleep; latency and throttling
 //! are applied before they are called.
@@ -8,6 +10,7 @@
 use std::time::UNIX_EPOCH;
 
 use ipnet::IpNet;
+use rand::Rng;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -84,6 +87,7 @@ fn not_found(name: &str) -> AwsError {
         "ResourceNotFoundException",
         format!("No cluster found for name: {name}."),
     )
+    .on_cluster(name)
 }
 
 fn invalid(message: impl Into<String>) -> AwsError {
@@ -112,18 +116,18 @@ pub fn handle(
                 .get(key)
                 .map(|r| r.clusters.keys().cloned().collect())
                 .unwrap_or_default();
-            let (page, next) = paginate(&names, query)?;
+            let (page, next) = paginate(&names, query, 0)?;
             Ok(json!({ "clusters": page, "nextToken": next }))
         }
         Op::DescribeCluster(name) => {
+            let lag = state.behaviour.status_lag;
             let cluster = cluster(state, key, name)?;
-            Ok(json!({ "cluster": describe_cluster(cluster, key) }))
+            let mut out = describe_cluster(cluster, key);
+            out["status"] = json!(cluster.status_seen(now, lag));
+            Ok(json!({ "cluster": out }))
         }
         Op::ListUpdates(name) => {
-            let cluster = cluster(state, key, name)?;
-            let ids: Vec<String> = cluster.updates.iter().map(|u| u.id.clone()).collect();
-            let (page, next) = paginate(&ids, query)?;
-            Ok(json!({ "updateIds": page, "nextToken": next }))
+            list_updates(state, key, name, query).map_err(|e| e.on_cluster(name))
         }
         Op::DescribeUpdate(name, id) => {
             let cluster = cluster(state, key, name)?;
@@ -137,11 +141,61 @@ pub fn handle(
                         "ResourceNotFoundException",
                         format!("No update found for ID: {id}."),
                     )
+                    .on_cluster(name)
                 })?;
             Ok(json!({ "update": describe_update(update) }))
         }
-        Op::UpdateClusterConfig(name) => update_cluster_config(state, key, name, body, now),
+        Op::UpdateClusterConfig(name) => update_cluster_config(state, key, name, body, now)
+            .map_err(|e| match e.code.as_str() {
+                "SerializationException" => e,
+                _ => e.on_cluster(name),
+            }),
     }
+}
+
+/// `ListUpdates`: AWS promises no order, so each listing (a first page and
+/// the pages its `nextToken` leads to) gets its own random order, drawn from
+/// the seeded `shuffle_rng`; the token carries the listing's salt so its
+/// pages neither repeat nor skip an id. `shuffle_updates = false` lists
+/// oldest first.
+fn list_updates(
+    state: &mut State,
+    key: &RegionKey,
+    name: &str,
+    query: &[(String, String)],
+) -> Result<Value, AwsError> {
+    let shuffle = state.behaviour.shuffle_updates;
+    let token = query
+        .iter()
+        .find(|(q, _)| q == "nextToken")
+        .map(|(_, v)| v.as_str());
+    let salt = match token {
+        Some(t) => {
+            decode_token(t)
+                .ok_or_else(|| invalid("The nextToken provided is invalid."))?
+                .1
+        }
+        None if shuffle => state.shuffle_rng.random::<u64>() | 1,
+        None => 0,
+    };
+    let cluster = cluster(state, key, name)?;
+    let mut ids: Vec<String> = cluster.updates.iter().map(|u| u.id.clone()).collect();
+    if salt != 0 {
+        ids.sort_by_key(|id| (mix(salt, id), id.clone()));
+    }
+    let (page, next) = paginate(&ids, query, salt)?;
+    Ok(json!({ "updateIds": page, "nextToken": next }))
+}
+
+/// A 64-bit FNV-1a of `id` seeded with `salt`, finished with a multiply-xorshift.
+fn mix(salt: u64, id: &str) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325 ^ salt;
+    for b in id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 fn cluster<'a>(state: &'a State, key: &RegionKey, name: &str) -> Result<&'a Cluster, AwsError> {
@@ -156,6 +210,7 @@ fn cluster<'a>(state: &'a State, key: &RegionKey, name: &str) -> Result<&'a Clus
 fn paginate(
     items: &[String],
     query: &[(String, String)],
+    salt: u64,
 ) -> Result<(Vec<String>, Option<String>), AwsError> {
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
     let max = match get("maxResults") {
@@ -171,21 +226,27 @@ fn paginate(
     };
     let start = match get("nextToken") {
         None => 0,
-        Some(t) => decode_token(t).ok_or_else(|| invalid("The nextToken provided is invalid."))?,
+        Some(t) => {
+            decode_token(t)
+                .ok_or_else(|| invalid("The nextToken provided is invalid."))?
+                .0
+        }
     };
     let start = start.min(items.len());
     let end = (start + max).min(items.len());
-    let next = (end < items.len()).then(|| encode_token(end));
+    let next = (end < items.len()).then(|| encode_token(end, salt));
     Ok((items[start..end].to_vec(), next))
 }
 
-fn encode_token(i: usize) -> String {
-    hex::encode(format!("eksgate-sim:{i}"))
+/// An opaque token: the next position, and the order of the listing.
+fn encode_token(i: usize, salt: u64) -> String {
+    hex::encode(format!("eksgate-sim:{i}:{salt:x}"))
 }
 
-fn decode_token(t: &str) -> Option<usize> {
+fn decode_token(t: &str) -> Option<(usize, u64)> {
     let raw = String::from_utf8(hex::decode(t).ok()?).ok()?;
-    raw.strip_prefix("eksgate-sim:")?.parse().ok()
+    let (i, salt) = raw.strip_prefix("eksgate-sim:")?.split_once(':')?;
+    Some((i.parse().ok()?, u64::from_str_radix(salt, 16).ok()?))
 }
 
 pub fn describe_cluster(c: &Cluster, key: &RegionKey) -> Value {
@@ -381,21 +442,17 @@ fn update_cluster_config(
     if target == current.endpoint {
         return Err(invalid(no_op_message(&current.endpoint)));
     }
-    let params = vec![
-        ("EndpointPublicAccess".to_string(), public.to_string()),
-        ("EndpointPrivateAccess".to_string(), private.to_string()),
-        (
-            "PublicAccessCidrs".to_string(),
-            serde_json::to_string(
-                &target
-                    .cidrs
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap_or_default(),
-        ),
-    ];
+    // The update lists the settings the request sent, not the others.
+    let mut params = Vec::new();
+    for (field, param) in [
+        ("endpointPublicAccess", "EndpointPublicAccess"),
+        ("endpointPrivateAccess", "EndpointPrivateAccess"),
+        ("publicAccessCidrs", "PublicAccessCidrs"),
+    ] {
+        if !vpc[field].is_null() {
+            params.push((param.to_string(), vpc[field].to_string()));
+        }
+    }
     let update = state.start_update(key, name, target, params, token, now);
     debug_assert!(matches!(update.kind, UpdateKind::EndpointAccess(_)));
     Ok(json!({ "update": describe_update(&update) }))
@@ -436,16 +493,16 @@ mod tests {
     fn page_tokens_round_trip_and_reject_garbage() {
         let items: Vec<String> = (0..5).map(|i| i.to_string()).collect();
         let q = vec![("maxResults".to_string(), "2".to_string())];
-        let (page, next) = paginate(&items, &q).unwrap();
+        let (page, next) = paginate(&items, &q, 0).unwrap();
         assert_eq!(page, vec!["0", "1"]);
         let q2 = vec![
             ("maxResults".to_string(), "2".to_string()),
             ("nextToken".to_string(), next.unwrap()),
         ];
-        assert_eq!(paginate(&items, &q2).unwrap().0, vec!["2", "3"]);
+        assert_eq!(paginate(&items, &q2, 0).unwrap().0, vec!["2", "3"]);
         let bad = vec![("nextToken".to_string(), "zz".to_string())];
-        assert!(paginate(&items, &bad).is_err());
+        assert!(paginate(&items, &bad, 0).is_err());
         let zero = vec![("maxResults".to_string(), "0".to_string())];
-        assert!(paginate(&items, &zero).is_err());
+        assert!(paginate(&items, &zero, 0).is_err());
     }
 }

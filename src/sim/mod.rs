@@ -4,12 +4,14 @@
 //! boto3 — drives it as it would drive AWS. DESIGN.md section 1 is its spec.
 //!
 //! This file owns the HTTP server and the order of a request: credential
-//! scope, latency, then under the lock: settle due updates, rate limit and
-//! injected faults, the operation, a damaged answer (`malformed`), the
-//! history line. Operations live in
+//! scope, latency, then under the lock: settle due updates, checked
+//! credentials (`auth`), rate limit and injected faults, the operation, a
+//! server error after a change took effect, a damaged answer (`malformed`),
+//! the history line. Operations live in
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
+pub mod auth;
 pub mod ec2;
 pub mod eks;
 pub mod malformed;
@@ -34,7 +36,9 @@ use tokio::time::Instant;
 
 use protocol::{parse_scope, AwsError};
 use state::State;
-pub use state::{Behaviour, Event, HistoryEntry, DEFAULT_HISTORY_LIMIT};
+pub use state::{
+    Behaviour, Event, HistoryEntry, DEFAULT_HISTORY_LIMIT, DEFAULT_RULE_QUOTA, DEFAULT_STATUS_LAG,
+};
 pub use world::World;
 
 struct Shared {
@@ -160,6 +164,25 @@ pub fn behaviour_from(world: &World, mut b: Behaviour, flags: &FaultFlags) -> Be
         .or(f.malformed_rate)
         .unwrap_or(b.malformed_rate);
     b.seed = flags.seed.or(f.seed).unwrap_or(b.seed);
+    b.applied_error_rate = flags
+        .applied_error_rate
+        .or(f.applied_error_rate)
+        .unwrap_or(b.applied_error_rate);
+    b.unavailable_rate = flags
+        .unavailable_rate
+        .or(f.unavailable_rate)
+        .unwrap_or(b.unavailable_rate);
+    b.status_lag = flags.status_lag.or(f.status_lag).unwrap_or(b.status_lag);
+    b.shuffle_updates = if flags.ordered_updates {
+        false
+    } else {
+        f.shuffle_updates.unwrap_or(b.shuffle_updates)
+    };
+    b.session_duration = flags
+        .session_duration
+        .or(f.session_duration)
+        .or(b.session_duration);
+    b.rule_quota = flags.rule_quota.or(f.rule_quota).unwrap_or(b.rule_quota);
     if let Some(d) = flags.update_duration {
         b.update_duration = d;
     }
@@ -176,6 +199,13 @@ pub struct FaultFlags {
     pub error_rate: Option<f64>,
     pub malformed_rate: Option<f64>,
     pub seed: Option<u64>,
+    pub applied_error_rate: Option<f64>,
+    pub unavailable_rate: Option<f64>,
+    pub status_lag: Option<Duration>,
+    /// List updates oldest first instead of in no order.
+    pub ordered_updates: bool,
+    pub session_duration: Option<Duration>,
+    pub rule_quota: Option<u32>,
 }
 
 async fn sim_state(AxState(shared): AxState<Arc<Shared>>) -> Response {
@@ -260,11 +290,60 @@ impl Service {
         }
     }
 
+    /// AWS's 503: the service is there but cannot answer now.
+    fn unavailable(self) -> AwsError {
+        match self {
+            Service::Eks => AwsError::new(
+                503,
+                "ServiceUnavailableException",
+                "The service is unavailable. Back off and retry the operation.",
+            ),
+            Service::Ec2 => AwsError::new(
+                503,
+                "Unavailable",
+                "The server is overloaded and can't handle the request.",
+            ),
+            Service::Sts => AwsError::new(
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+            ),
+        }
+    }
+
+    /// How each service refuses credentials.
+    fn refused(self, why: auth::Refusal) -> AwsError {
+        use auth::Refusal::*;
+        const INVALID: &str = "The security token included in the request is invalid.";
+        const EXPIRED: &str = "The security token included in the request is expired";
+        const SIGNATURE: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+        match (self, why) {
+            (Service::Eks, Unknown) => AwsError::new(403, "UnrecognizedClientException", INVALID),
+            (Service::Eks, BadSignature) => {
+                AwsError::new(403, "InvalidSignatureException", SIGNATURE)
+            }
+            (Service::Eks, Expired) => AwsError::new(403, "ExpiredTokenException", EXPIRED),
+            (Service::Ec2, Unknown) => AwsError::new(
+                401,
+                "AuthFailure",
+                "AWS was not able to validate the provided access credentials",
+            ),
+            (Service::Ec2, BadSignature) => AwsError::new(403, "SignatureDoesNotMatch", SIGNATURE),
+            (Service::Ec2, Expired) => AwsError::new(400, "ExpiredToken", EXPIRED),
+            (Service::Sts, Unknown) => AwsError::new(403, "InvalidClientTokenId", INVALID),
+            (Service::Sts, BadSignature) => AwsError::new(403, "SignatureDoesNotMatch", SIGNATURE),
+            (Service::Sts, Expired) => AwsError::new(403, "ExpiredToken", EXPIRED),
+        }
+    }
+
     fn error_response(self, err: &AwsError, request_id: &str) -> Response {
         let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
         let mut resp = match self {
             Service::Eks => {
-                let body = serde_json::json!({ "message": err.message });
+                let mut body = serde_json::json!({ "message": err.message });
+                if let Some(name) = &err.cluster_name {
+                    body["clusterName"] = serde_json::json!(name);
+                }
                 let mut r = (status, body.to_string()).into_response();
                 r.headers_mut()
                     .insert("content-type", HeaderValue::from_static("application/json"));
@@ -361,6 +440,14 @@ fn route(
     Ok(Call::Query(service, action, params))
 }
 
+/// The operations that change something.
+fn is_write(operation: &str) -> bool {
+    matches!(
+        operation,
+        "UpdateClusterConfig" | "ModifyVpcAttribute" | "AuthorizeSecurityGroupIngress"
+    )
+}
+
 async fn aws(
     AxState(shared): AxState<Arc<Shared>>,
     method: Method,
@@ -426,6 +513,20 @@ async fn aws(
     let mut st = shared.lock();
     let now = Instant::now();
     st.settle(now);
+    let refusal = {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let request = auth::Request {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers: &headers,
+            body: &body,
+        };
+        auth::check(&st, authorization, &request, now).err()
+    };
     let account = st.account_for(&scope.access_key);
     let key = (account.clone(), scope.region.clone());
     let (operation, target) = match &call {
@@ -442,11 +543,17 @@ async fn aws(
         ),
     };
 
-    let fault = if !st.take_token(&key, now) {
+    let fault = if let Some(why) = refusal {
+        Some(service.refused(why))
+    } else if !st.take_token(&key, now) {
         Some(service.throttled())
     } else {
-        let (t, e) = (st.behaviour.throttle_rate, st.behaviour.error_rate);
-        let roll: f64 = if t > 0.0 || e > 0.0 {
+        let (t, e, u) = (
+            st.behaviour.throttle_rate,
+            st.behaviour.error_rate,
+            st.behaviour.unavailable_rate,
+        );
+        let roll: f64 = if t > 0.0 || e > 0.0 || u > 0.0 {
             st.rng.random()
         } else {
             1.0
@@ -455,6 +562,8 @@ async fn aws(
             Some(service.throttled())
         } else if roll < t + e {
             Some(service.server_error())
+        } else if roll < t + e + u {
+            Some(service.unavailable())
         } else {
             None
         }
@@ -466,7 +575,7 @@ async fn aws(
             Call::Eks(op, query) => eks::handle(&mut st, &key, op, query, &body, now)
                 .map(|v| (v.to_string(), "application/json")),
             Call::Query(Service::Sts, action, params) => {
-                sts::handle(&mut st, &scope.access_key, action, params, &request_id)
+                sts::handle(&mut st, &scope.access_key, action, params, &request_id, now)
                     .map(|x| (x, "text/xml;charset=UTF-8"))
             }
             Call::Query(_, action, params) => ec2::handle(
@@ -479,6 +588,25 @@ async fn aws(
             )
             .map(|x| (x, "text/xml;charset=UTF-8")),
         },
+    };
+    // A change that took effect can still be answered with a server error
+    // (the SDK then retries a call that already happened). The roll happens
+    // only with a rate set.
+    let mut applied = false;
+    let result = match result {
+        Ok(_)
+            if is_write(&operation)
+                && st.behaviour.applied_error_rate > 0.0
+                && st.rng.random::<f64>() < st.behaviour.applied_error_rate =>
+        {
+            applied = true;
+            if st.rng.random::<bool>() {
+                Err(service.server_error())
+            } else {
+                Err(service.unavailable())
+            }
+        }
+        other => other,
     };
     // A damaged answer still reports the change it made: only the body is
     // bad. The roll happens only with a rate set, so other seeds' fault
@@ -497,6 +625,7 @@ async fn aws(
     let (outcome, status) = match &result {
         Ok((_, _, None)) => ("ok".to_string(), 200),
         Ok((_, _, Some(kind))) => (format!("ok+malformed:{}", kind.as_str()), 200),
+        Err(e) if applied => (format!("applied+{}", e.code), e.status),
         Err(e) => (e.code.clone(), e.status),
     };
     st.record(

@@ -8,6 +8,9 @@ pub struct AwsError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// The `clusterName` member EKS puts in the error body of a call on a
+    /// cluster (the shapes that have it in the `eks` service model).
+    pub cluster_name: Option<String>,
 }
 
 impl AwsError {
@@ -16,7 +19,14 @@ impl AwsError {
             status,
             code: code.to_string(),
             message: message.into(),
+            cluster_name: None,
         }
+    }
+
+    /// The same error, naming the cluster the call was on.
+    pub fn on_cluster(mut self, name: &str) -> Self {
+        self.cluster_name = Some(name.to_string());
+        self
     }
 }
 

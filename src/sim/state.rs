@@ -65,6 +65,8 @@ pub enum UpdateKind {
     EndpointAccess(Endpoint),
     /// An update AWS started on its own.
     Platform,
+    /// An update of another kind, from the cluster's past (`past_updates`).
+    Past(&'static str),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -75,6 +77,9 @@ pub struct Update {
     pub params: Vec<(String, String)>,
     #[serde(skip)]
     pub created_at: SystemTime,
+    /// When it started, for the lag before the cluster says `UPDATING`.
+    #[serde(skip)]
+    pub started_at: Instant,
     #[serde(skip)]
     pub ends_at: Instant,
     pub errors: Vec<ErrorDetail>,
@@ -90,6 +95,7 @@ impl Update {
         match self.kind {
             UpdateKind::EndpointAccess(_) => "EndpointAccessUpdate",
             UpdateKind::Platform => "VersionUpdate",
+            UpdateKind::Past(t) => t,
         }
     }
 }
@@ -117,6 +123,22 @@ impl Cluster {
     pub fn status(&self) -> &'static str {
         let updating = self.updates.iter().any(|u| {
             u.status == UpdateStatus::InProgress && matches!(u.kind, UpdateKind::EndpointAccess(_))
+        });
+        if updating && self.base_status == "ACTIVE" {
+            "UPDATING"
+        } else {
+            self.base_status
+        }
+    }
+
+    /// The status `DescribeCluster` reports at `now`: the move to `UPDATING`
+    /// is eventually consistent, so it shows only `lag` after the update
+    /// started (the service model says so of `UpdateClusterConfig`).
+    pub fn status_seen(&self, now: Instant, lag: Duration) -> &'static str {
+        let updating = self.updates.iter().any(|u| {
+            u.status == UpdateStatus::InProgress
+                && matches!(u.kind, UpdateKind::EndpointAccess(_))
+                && now >= u.started_at + lag
         });
         if updating && self.base_status == "ACTIVE" {
             "UPDATING"
@@ -179,6 +201,36 @@ pub struct SecurityGroup {
     pub name: String,
     pub vpc_id: String,
     pub ingress: Vec<Rule>,
+    /// The most inbound rules per address family
+    /// (`RulesPerSecurityGroupLimitExceeded` past it).
+    pub rule_quota: u32,
+}
+
+/// The inbound rules EC2 counts against a group's quota: (IPv4, IPv6). A
+/// rule that references a security group counts once in each.
+pub fn rule_counts<'a>(sources: impl IntoIterator<Item = &'a RuleSource>) -> (u32, u32) {
+    let (mut v4, mut v6) = (0, 0);
+    for s in sources {
+        match s {
+            RuleSource::Cidr(IpNet::V4(_)) => v4 += 1,
+            RuleSource::Cidr(IpNet::V6(_)) => v6 += 1,
+            RuleSource::Group(_) => {
+                v4 += 1;
+                v6 += 1;
+            }
+        }
+    }
+    (v4, v6)
+}
+
+/// EC2's default quota of inbound rules per security group.
+pub const DEFAULT_RULE_QUOTA: u32 = 60;
+
+/// A session `AssumeRole` handed out.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub expires: Instant,
 }
 
 /// Token bucket for one region's request rate.
@@ -280,6 +332,20 @@ pub struct Behaviour {
     /// `sim::malformed` for the kinds).
     pub malformed_rate: f64,
     pub seed: u64,
+    /// Share of changes answered with a 5xx after they took effect.
+    pub applied_error_rate: f64,
+    /// Share of calls answered 503 (`ServiceUnavailableException`,
+    /// `Unavailable`).
+    pub unavailable_rate: f64,
+    /// How long a cluster keeps saying `ACTIVE` after an update started.
+    pub status_lag: Duration,
+    /// `ListUpdates` answers in a new random order each listing (seeded), as
+    /// AWS promises no order; `false` lists oldest first.
+    pub shuffle_updates: bool,
+    /// Sessions from `AssumeRole` last at most this long (`None`: as asked).
+    pub session_duration: Option<Duration>,
+    /// Inbound rules per security group unless the world says otherwise.
+    pub rule_quota: u32,
     /// The most recent history entries kept; older ones are dropped and
     /// counted. `None` keeps every entry: an emulator started in-process
     /// lives for one run, and its readers slice the history by position.
@@ -292,6 +358,10 @@ pub struct Behaviour {
 /// worth, about 30 MB.
 pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
 
+/// How long a cluster keeps saying `ACTIVE` after an update started, unless
+/// told otherwise.
+pub const DEFAULT_STATUS_LAG: Duration = Duration::from_secs(1);
+
 impl Default for Behaviour {
     fn default() -> Self {
         Behaviour {
@@ -303,6 +373,12 @@ impl Default for Behaviour {
             error_rate: 0.0,
             malformed_rate: 0.0,
             seed: 0,
+            applied_error_rate: 0.0,
+            unavailable_rate: 0.0,
+            status_lag: DEFAULT_STATUS_LAG,
+            shuffle_updates: true,
+            session_duration: None,
+            rule_quota: DEFAULT_RULE_QUOTA,
             history_limit: None,
         }
     }
@@ -316,6 +392,15 @@ pub struct State {
     pub roles: BTreeMap<String, String>,
     /// access key id → the ARN `GetCallerIdentity` reports (assumed roles)
     pub arns: BTreeMap<String, String>,
+    /// The world declares `[[account]]`: unknown key ids are refused.
+    pub credentials_checked: bool,
+    /// access key id → secret, for keys whose signature is verified.
+    pub secrets: BTreeMap<String, String>,
+    /// access key id → the session `AssumeRole` gave it.
+    pub sessions: BTreeMap<String, Session>,
+    /// Orders `ListUpdates` answers; apart from `rng` so the fault sequence
+    /// of a seed does not depend on how often updates are listed.
+    pub shuffle_rng: StdRng,
     /// The most recent entries, oldest first.
     pub history: VecDeque<HistoryEntry>,
     /// Entries dropped from the front of `history` to keep it within
@@ -342,6 +427,10 @@ impl State {
             access_keys: BTreeMap::new(),
             roles: BTreeMap::new(),
             arns: BTreeMap::new(),
+            credentials_checked: !world.account.is_empty(),
+            secrets: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            shuffle_rng: StdRng::seed_from_u64(behaviour.seed ^ 0x5eed_f00d_1157),
             history: VecDeque::new(),
             history_dropped: 0,
             rng: StdRng::seed_from_u64(behaviour.seed),
@@ -354,6 +443,10 @@ impl State {
         for a in &world.account {
             for k in &a.access_key_ids {
                 state.access_keys.insert(k.clone(), a.id.clone());
+            }
+            for k in &a.access_keys {
+                state.access_keys.insert(k.id.clone(), a.id.clone());
+                state.secrets.insert(k.id.clone(), k.secret.clone());
             }
             for r in &a.roles {
                 state.roles.insert(r.clone(), a.id.clone());
@@ -374,6 +467,7 @@ impl State {
         for v in &world.vpc {
             let key = (acct(&v.account), v.region.clone());
             let dhcp = match &v.dhcp_options {
+                Some(d) if d == world::NO_DHCP_OPTIONS => d.clone(),
                 Some(d) => d.clone(),
                 None => state.default_dhcp(&key),
             };
@@ -405,6 +499,24 @@ impl State {
                     source,
                 });
             }
+            for r in &s.ingress {
+                let source = match r.source.parse::<IpNet>() {
+                    Ok(n) => RuleSource::Cidr(n.trunc()),
+                    Err(_) => RuleSource::Group(r.source.clone()),
+                };
+                let id = state.rule_id();
+                ingress.push(Rule {
+                    id,
+                    protocol: r.protocol.clone(),
+                    from_port: r.from_port.unwrap_or(-1),
+                    to_port: r.to_port.unwrap_or(-1),
+                    source,
+                });
+            }
+            let rule_quota = s
+                .rule_quota
+                .or(world.faults.rule_quota)
+                .unwrap_or(state.behaviour.rule_quota);
             state.region_mut(&key).security_groups.insert(
                 s.id.clone(),
                 SecurityGroup {
@@ -415,6 +527,7 @@ impl State {
                         .unwrap_or_else(|| format!("eks-cluster-sg-{}", s.id)),
                     vpc_id: s.vpc_id.clone(),
                     ingress,
+                    rule_quota,
                 },
             );
         }
@@ -426,10 +539,11 @@ impl State {
                 state.rng.random::<u128>(),
                 c.region
             );
+            let lived = Duration::from_secs(86_400) * (c.past_updates + 1);
             let mut cluster = Cluster {
                 name: c.name.clone(),
                 arn: format!("arn:aws:eks:{}:{}:cluster/{}", c.region, key.0, c.name),
-                created_at: created,
+                created_at: created.min(SystemTime::now() - lived),
                 base_status: c.status.as_str(),
                 vpc_id: c.vpc_id.clone(),
                 security_group: c.security_group.clone(),
@@ -446,6 +560,12 @@ impl State {
                 updates: Vec::new(),
                 endpoint_updates_started: 0,
             };
+            for i in 0..c.past_updates {
+                let id = state.uuid();
+                cluster
+                    .updates
+                    .push(past_update(id, i, c.past_updates, now));
+            }
             if let Some(d) = c.platform_update {
                 let id = state.uuid();
                 cluster.updates.push(Update {
@@ -454,6 +574,7 @@ impl State {
                     status: UpdateStatus::InProgress,
                     params: vec![("PlatformVersion".into(), "eks.2".into())],
                     created_at: SystemTime::now(),
+                    started_at: now,
                     ends_at: now + d,
                     errors: Vec::new(),
                     fail_with: None,
@@ -574,6 +695,7 @@ impl State {
             status: UpdateStatus::InProgress,
             params,
             created_at: SystemTime::now(),
+            started_at: now,
             ends_at,
             errors: Vec::new(),
             fail_with,
@@ -748,6 +870,51 @@ impl State {
             }));
         }
         serde_json::json!({ "regions": regions })
+    }
+}
+
+/// The `i`th of `n` past updates: `Successful`, of a type picked in turn,
+/// created `n - i` days ago.
+fn past_update(id: String, i: u32, n: u32, now: Instant) -> Update {
+    const KINDS: &[(&str, &str, &str)] = &[
+        ("VersionUpdate", "Version", "1.30"),
+        (
+            "LoggingUpdate",
+            "ClusterLogging",
+            "{\"clusterLogging\":[{\"types\":[\"api\"],\"enabled\":true}]}",
+        ),
+        ("EndpointAccessUpdate", "EndpointPrivateAccess", "true"),
+        ("ConfigUpdate", "PlatformVersion", "eks.3"),
+        (
+            "AccessConfigUpdate",
+            "AuthenticationMode",
+            "API_AND_CONFIG_MAP",
+        ),
+        (
+            "UpgradePolicyUpdate",
+            "UpgradePolicy",
+            "{\"supportType\":\"STANDARD\"}",
+        ),
+        (
+            "AssociateIdentityProviderConfig",
+            "IdentityProviderConfig",
+            "[{\"type\":\"oidc\",\"name\":\"corp\"}]",
+        ),
+        ("VpcConfigUpdate", "SecurityGroups", "[\"sg-0past\"]"),
+    ];
+    let (kind, param, value) = KINDS[i as usize % KINDS.len()];
+    let age = Duration::from_secs(86_400) * (n - i);
+    Update {
+        id,
+        kind: UpdateKind::Past(kind),
+        status: UpdateStatus::Successful,
+        params: vec![(param.to_string(), value.to_string())],
+        created_at: SystemTime::now() - age,
+        started_at: now,
+        ends_at: now,
+        errors: Vec::new(),
+        fail_with: None,
+        client_token: None,
     }
 }
 

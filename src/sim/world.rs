@@ -32,17 +32,36 @@ pub struct World {
     pub faults: FaultsDef,
 }
 
-/// An account and the access key ids that act in it.
+/// An account and the access key ids that act in it. A world with any
+/// `[[account]]` checks credentials: a key id no account lists is refused,
+/// and a key given with its secret has its signature verified.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountDef {
     pub id: String,
+    /// Key ids accepted with any secret (the signature is not verified).
     #[serde(default)]
     pub access_key_ids: Vec<String>,
+    /// Keys whose SigV4 signature is verified against their secret.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyDef>,
     /// Roles that exist in this account (ARNs); `AssumeRole` into them acts here.
     #[serde(default)]
     pub roles: Vec<String>,
 }
+
+/// An access key with its secret.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyDef {
+    pub id: String,
+    pub secret: String,
+}
+
+/// The DHCP options id EC2 reports for a VPC associated with no options set:
+/// the VPC uses the Amazon-provided DNS server, and `DescribeDhcpOptions`
+/// knows no set by that id.
+pub const NO_DHCP_OPTIONS: &str = "default";
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +86,8 @@ pub struct VpcDef {
     #[serde(default)]
     pub dns_hostnames: bool,
     /// Omitted: the region's default set, which lists `AmazonProvidedDNS`.
+    /// `"default"`: no options set at all, as EC2 reports it after
+    /// `AssociateDhcpOptions` with `default`.
     #[serde(default)]
     pub dhcp_options: Option<String>,
     #[serde(default = "default_vpc_cidr")]
@@ -86,6 +107,27 @@ pub struct SecurityGroupDef {
     /// Sources (CIDRs or security-group ids) already allowed on TCP 443.
     #[serde(default)]
     pub https_ingress: Vec<String>,
+    /// Other inbound rules already there, of any protocol and port range.
+    #[serde(default)]
+    pub ingress: Vec<RuleDef>,
+    /// The most inbound rules this group holds (per address family, as EC2
+    /// counts them); default `[faults] rule_quota`, else 60.
+    #[serde(default)]
+    pub rule_quota: Option<u32>,
+}
+
+/// One inbound rule: `protocol` is `tcp`, `udp`, `icmp` or `-1` (all, with
+/// no ports); `source` a CIDR block or a security-group id (the group's own
+/// id for a self-reference).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    pub protocol: String,
+    #[serde(default)]
+    pub from_port: Option<i32>,
+    #[serde(default)]
+    pub to_port: Option<i32>,
+    pub source: String,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -129,6 +171,10 @@ pub struct ClusterDef {
     /// An AWS-started update already running when the emulator starts.
     #[serde(default, with = "opt_duration")]
     pub platform_update: Option<Duration>,
+    /// Updates already in the cluster's history, all `Successful`, of
+    /// assorted types, as a cluster that has lived a while has them.
+    #[serde(default)]
+    pub past_updates: u32,
 }
 
 /// Fault injection. Rates are probabilities in `[0, 1]`.
@@ -153,6 +199,27 @@ pub struct FaultsDef {
     pub malformed_rate: Option<f64>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Share of changes (`UpdateClusterConfig`, `ModifyVpcAttribute`,
+    /// `AuthorizeSecurityGroupIngress`) that take effect and are then
+    /// answered with a server error (500 or 503).
+    #[serde(default)]
+    pub applied_error_rate: Option<f64>,
+    /// Share of calls answered `503` (EKS `ServiceUnavailableException`, EC2
+    /// `Unavailable`, STS `ServiceUnavailable`).
+    #[serde(default)]
+    pub unavailable_rate: Option<f64>,
+    /// How long a cluster keeps saying `ACTIVE` after an update started.
+    #[serde(default, with = "opt_duration")]
+    pub status_lag: Option<Duration>,
+    /// `false` lists updates oldest first instead of in no order.
+    #[serde(default)]
+    pub shuffle_updates: Option<bool>,
+    /// Sessions from `AssumeRole` end after this, when shorter than asked.
+    #[serde(default, with = "opt_duration")]
+    pub session_duration: Option<Duration>,
+    /// The most inbound rules a security group holds unless it says otherwise.
+    #[serde(default)]
+    pub rule_quota: Option<u32>,
     #[serde(default)]
     pub failed_update: Vec<FailedUpdateDef>,
 }
@@ -277,7 +344,7 @@ impl World {
             .map(|s| (region_of(&s.account, &s.region), s.id.clone()))
             .collect();
         for v in &self.vpc {
-            if let Some(d) = &v.dhcp_options {
+            if let Some(d) = v.dhcp_options.as_ref().filter(|d| *d != NO_DHCP_OPTIONS) {
                 if !dhcp.contains(&(region_of(&v.account, &v.region), d.clone())) {
                     diags.push(locate(
                         d,
@@ -295,6 +362,14 @@ impl World {
             }
         }
         for s in &self.security_group {
+            for r in &s.ingress {
+                diags.extend(
+                    check_rule(r, &s.id, |g| {
+                        sgs.contains(&(region_of(&s.account, &s.region), g.to_string()))
+                    })
+                    .map(|m| locate(&r.source, m, None)),
+                );
+            }
             if !vpcs.contains(&(region_of(&s.account, &s.region), s.vpc_id.clone())) {
                 diags.push(locate(
                     &s.vpc_id,
@@ -370,6 +445,8 @@ impl World {
         for (name, rate) in [
             ("throttle_rate", self.faults.throttle_rate),
             ("error_rate", self.faults.error_rate),
+            ("applied_error_rate", self.faults.applied_error_rate),
+            ("unavailable_rate", self.faults.unavailable_rate),
         ] {
             if let Some(r) = rate {
                 if !(0.0..=1.0).contains(&r) {
@@ -384,6 +461,39 @@ impl World {
         }
         diags
     }
+}
+
+/// What is wrong with a seeded rule of group `group`, if anything.
+fn check_rule(r: &RuleDef, group: &str, group_exists: impl Fn(&str) -> bool) -> Option<String> {
+    let ports = (r.from_port, r.to_port);
+    match r.protocol.as_str() {
+        "-1" if ports != (None, None) => {
+            return Some(format!(
+                "rule of security group `{group}` with protocol `-1` covers every port; remove `from_port` and `to_port`"
+            ))
+        }
+        "-1" => {}
+        "tcp" | "udp" | "icmp" => match ports {
+            (Some(f), Some(t)) if f <= t && (-1..=65535).contains(&f) && t <= 65535 => {}
+            _ => {
+                return Some(format!(
+                    "rule of security group `{group}` needs `from_port` <= `to_port`, both within 0-65535"
+                ))
+            }
+        },
+        other => {
+            return Some(format!(
+                "rule of security group `{group}` has protocol `{other}`; use `tcp`, `udp`, `icmp` or `-1`"
+            ))
+        }
+    }
+    if r.source.parse::<ipnet::IpNet>().is_err() && !group_exists(&r.source) {
+        return Some(format!(
+            "rule of security group `{group}` allows `{}`, which is neither a CIDR block nor a security group in its region",
+            r.source
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

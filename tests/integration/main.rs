@@ -10,4 +10,5 @@ mod plan;
 mod rehearse;
 mod reliability;
 mod sim;
+mod sim_aws_edges;
 mod waves;
