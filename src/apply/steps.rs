@@ -343,8 +343,9 @@ pub(super) async fn endpoint_step<'a, P: Provider>(
                     update_id: id.clone(),
                 });
                 slot.release();
-                let state =
-                    wait_update(ctx, step, &scope, name, &id, anchor, false, cancel).await?;
+                let (state, _) =
+                    wait_update_counted(ctx, step, &scope, name, &id, anchor, false, cancel)
+                        .await?;
                 return match state.status {
                     UpdateStatus::Successful => Ok(Finish::done(
                         format!("update `{id}` is `Successful`: the endpoint is {mode}"),
@@ -405,25 +406,8 @@ pub(super) fn aws_errors(errors: &[(String, String)]) -> String {
 }
 
 /// Waits for update `id` (started by this step when `poll_now` is false) and
-/// returns its final state; timeouts and interruptions become errors.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn wait_update<P: Provider>(
-    ctx: &Ctx<'_, P>,
-    step: &Step,
-    scope: &Scope,
-    name: &str,
-    id: &str,
-    anchor: Instant,
-    poll_now: bool,
-    cancel: &mut watch::Receiver<bool>,
-) -> Result<crate::provider::UpdateState, StepError> {
-    Ok(
-        wait_update_counted(ctx, step, scope, name, id, anchor, poll_now, cancel)
-            .await?
-            .0,
-    )
-}
-
+/// returns its final state with the number of polls it took; timeouts and
+/// interruptions become errors.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn wait_update_counted<P: Provider>(
     ctx: &Ctx<'_, P>,
