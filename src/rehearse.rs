@@ -614,6 +614,7 @@ mod tests {
                 service: "eks".into(),
                 operation: op.into(),
                 account: DEFAULT_ACCOUNT.into(),
+                principal: String::new(),
                 region: "us-east-1".into(),
                 target: Some("payments".into()),
                 outcome: outcome.into(),
