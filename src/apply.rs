@@ -1142,6 +1142,7 @@ fn scope(step: &Step) -> Scope {
     Scope {
         account: step.account.clone(),
         region: step.region.clone(),
+        role_arn: step.role_arn.clone(),
     }
 }
 

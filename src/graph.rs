@@ -175,6 +175,7 @@ mod tests {
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             reason: String::new(),
             lockout_risk: false,
+            role_arn: None,
             fingerprint: String::new(),
             wave: 0,
         }

@@ -93,6 +93,11 @@ pub struct Step {
     /// Turns public access off while the manifest declares no
     /// `private_access_from`: apply refuses it without `--allow-lockout`.
     pub lockout_risk: bool,
+    /// The role apply assumes for the step: its cluster's `role_arn`, or
+    /// for a VPC or security-group step shared by clusters the role of the
+    /// first of them in plan order. `None`: the base credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     /// [`fingerprint_of`] the live facts the step was planned on. They are the
     /// facts before *any* step ran, so compare them before applying, not
     /// between steps (a wait or an earlier step legitimately changes them).
@@ -485,7 +490,11 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         if !a.blocked() {
             let mut emit = |step: &Step, ids: &mut Vec<String>, steps: &mut Vec<Step>| {
                 if emitted.insert(step.id.clone()) {
-                    steps.push(step.clone());
+                    // The first cluster that needs the step lends it its role.
+                    steps.push(Step {
+                        role_arn: a.want.role_arn.clone(),
+                        ..step.clone()
+                    });
                 }
                 ids.push(step.id.clone());
             };
@@ -846,6 +855,7 @@ fn vpc_steps_for(key: &VpcKey, vpc: &LiveVpc, users: &[&ClusterKey]) -> Vec<Step
         depends_on,
         reason,
         lockout_risk: false,
+        role_arn: None,
         fingerprint: fingerprint.clone(),
         wave: 0,
     };
@@ -926,6 +936,7 @@ fn sg_step_for(key: &SecurityGroupKey, need: &SgNeed) -> Step {
         depends_on: Vec::new(),
         reason,
         lockout_risk: false,
+        role_arn: None,
         fingerprint: fingerprint_of(need.live),
         wave: 0,
     }
@@ -964,6 +975,7 @@ fn endpoint_steps(
         depends_on: Vec::new(),
         reason: String::new(),
         lockout_risk: false,
+        role_arn: None,
         fingerprint: fingerprint.clone(),
         wave: a.want.wave,
     };

@@ -214,7 +214,6 @@ pub async fn start_copy(
     desired: &[DesiredCluster],
     update_duration: Duration,
     region: Option<String>,
-    roles: BTreeMap<String, String>,
 ) -> std::io::Result<Copy> {
     let world = World::from_live(live, desired, update_duration);
     let behaviour = Behaviour {
@@ -225,7 +224,6 @@ pub async fn start_copy(
     let sim = sim::start(&world, behaviour, loopback).await?;
     let provider = AwsProvider::new(AwsOptions {
         region,
-        roles,
         endpoint_url: Some(sim.url()),
         static_credentials: Some((ACCESS_KEY.to_string(), SECRET_KEY.to_string())),
         ..AwsOptions::default()

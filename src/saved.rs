@@ -1,7 +1,7 @@
-//! Saved plans (`plan --out FILE`, `apply --plan FILE`): the plan, the desired
-//! state it was made from (so apply can re-read exactly those clusters), the
-//! roles to assume, the manifests' digest, the eksgate version, and a checksum
-//! over all of it. A file whose checksum does not match was altered after it
+//! Saved plans (`plan --out FILE`, `apply --plan FILE`): the plan (each step
+//! naming the role it is applied with), the desired state it was made from
+//! (so apply can re-read exactly those clusters, each with its own role), the
+//! manifests' digest, the eksgate version, and a checksum over all of it. A file whose checksum does not match was altered after it
 //! was written and is refused. The checksum guards against edits, not against
 //! someone who recomputes it: protect saved plans as you protect manifests.
 
@@ -25,8 +25,12 @@ pub struct SavedBody {
     pub saved_format: u32,
     pub eksgate_version: String,
     pub manifest_digest: String,
-    /// Role ARNs per account, as the manifests gave them.
-    pub roles: BTreeMap<String, String>,
+    /// Role ARNs per account, as plans saved before each step named its
+    /// own role wrote them; never written now. Reading such a plan gives
+    /// its steps without a role their account's role from here, as they
+    /// were applied then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<BTreeMap<String, String>>,
     pub desired: Desired,
     pub plan: Plan,
 }
@@ -46,12 +50,12 @@ fn checksum(body: &SavedBody) -> Result<String> {
 }
 
 impl SavedBody {
-    pub fn new(desired: Desired, plan: Plan, roles: BTreeMap<String, String>) -> SavedBody {
+    pub fn new(desired: Desired, plan: Plan) -> SavedBody {
         SavedBody {
             saved_format: SAVED_FORMAT,
             eksgate_version: env!("CARGO_PKG_VERSION").to_string(),
             manifest_digest: desired.digest.clone(),
-            roles,
+            roles: None,
             desired,
             plan,
         }
@@ -112,7 +116,20 @@ impl SavedBody {
                 "plan again with this version of eksgate",
             ));
         }
-        Ok(file.body)
+        let mut body = file.body;
+        body.lend_account_roles();
+        Ok(body)
+    }
+
+    /// Gives each step without a role the role of its account from an old
+    /// file's account → role map.
+    fn lend_account_roles(&mut self) {
+        let Some(roles) = &self.roles else {
+            return;
+        };
+        for step in self.plan.steps.iter_mut().filter(|s| s.role_arn.is_none()) {
+            step.role_arn = step.account.as_ref().and_then(|a| roles.get(a)).cloned();
+        }
     }
 }
 
@@ -135,7 +152,7 @@ mod tests {
             digest: "abc".into(),
         };
         let plan = crate::plan::plan(&desired, &crate::live::Live::default());
-        SavedBody::new(desired, plan, BTreeMap::new())
+        SavedBody::new(desired, plan)
     }
 
     #[test]
@@ -157,6 +174,83 @@ mod tests {
             err.to_string().contains("was altered after it was saved"),
             "{err}"
         );
+    }
+
+    /// A plan of two clusters' endpoint steps: `a` in account `111`, `b` in
+    /// `222`, neither step naming a role.
+    fn two_accounts() -> SavedBody {
+        use crate::apply::fake::{both, public, want, FakeAws};
+        let aws = FakeAws::new().cluster("a", public()).cluster("b", public());
+        let wants = vec![want("a", both(), &[]), want("b", both(), &[])];
+        let mut plan = crate::apply::fake::plan(&aws, wants.clone());
+        for step in &mut plan.steps {
+            step.account = Some(
+                if step.id.contains("/a/") {
+                    "111"
+                } else {
+                    "222"
+                }
+                .into(),
+            );
+        }
+        assert_eq!(plan.steps.len(), 2, "{:?}", plan.steps);
+        let desired = Desired {
+            clusters: wants,
+            digest: "abc".into(),
+        };
+        SavedBody::new(desired, plan)
+    }
+
+    fn roles_of(body: &SavedBody) -> Vec<Option<&str>> {
+        body.plan
+            .steps
+            .iter()
+            .map(|s| s.role_arn.as_deref())
+            .collect()
+    }
+
+    #[test]
+    fn new_plans_carry_roles_on_their_steps_and_no_account_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut body = two_accounts();
+        body.plan.steps[0].role_arn = Some("arn:aws:iam::111:role/a".into());
+        body.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\"roles\""), "{text}");
+        assert_eq!(
+            text.matches("\"role_arn\": \"arn:aws:iam::111:role/a\"")
+                .count(),
+            1,
+            "{text}"
+        );
+        let back = SavedBody::read(&path).unwrap();
+        assert_eq!(back, body);
+        assert_eq!(roles_of(&back), [Some("arn:aws:iam::111:role/a"), None]);
+    }
+
+    #[test]
+    fn old_plans_with_an_account_map_give_its_roles_to_steps_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        // Table: the old file's map → the roles the steps are applied with.
+        let old = "arn:aws:iam::111:role/old";
+        let cases = [
+            (
+                BTreeMap::from([("111".to_string(), old.to_string())]),
+                [Some(old), None],
+            ),
+            (BTreeMap::new(), [None, None]),
+        ];
+        for (roles, want) in cases {
+            let mut body = two_accounts();
+            body.roles = Some(roles.clone());
+            body.write(&path).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains("\"roles\""), "{text}");
+            let back = SavedBody::read(&path).unwrap();
+            assert_eq!(roles_of(&back), want, "{roles:?}");
+        }
     }
 
     #[test]

@@ -620,3 +620,128 @@ async fn the_demo_runs_end_to_end() {
     );
     assert!(!err.contains("ResourceInUseException"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// Credentials per cluster, identity checks, duplicate ingress rules
+
+const ROLES_WORLD: &str = r#"
+[[account]]
+id = "111122223333"
+access_key_ids = ["AKIDEKSGATETEST"]
+roles = [
+  "arn:aws:iam::111122223333:role/payments-admin",
+  "arn:aws:iam::111122223333:role/ledger-admin",
+]
+
+[[vpc]]
+id = "vpc-0roles"
+region = "us-east-1"
+account = "111122223333"
+dns_hostnames = false
+
+[[cluster]]
+name = "payments"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0roles"
+public_access = true
+private_access = false
+
+[[cluster]]
+name = "ledger"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0roles"
+public_access = true
+private_access = false
+
+[[cluster]]
+name = "web"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0roles"
+public_access = true
+private_access = false
+"#;
+
+/// Three clusters of one account: two with roles of their own, one with
+/// none. Each must be read and changed with its own credentials; before,
+/// the roles were kept per account, so all three used whichever role was
+/// declared last and `web` acted with a role it never asked for.
+#[tokio::test]
+async fn regression_each_cluster_is_read_and_changed_with_its_own_role() {
+    let sim = start(ROLES_WORLD, quick()).await;
+    let dir = manifest_dir(
+        r#"
+[defaults]
+region = "us-east-1"
+account = "111122223333"
+
+[[cluster]]
+name = "payments"
+role_arn = "arn:aws:iam::111122223333:role/payments-admin"
+public_access = true
+private_access = true
+
+[[cluster]]
+name = "ledger"
+role_arn = "arn:aws:iam::111122223333:role/ledger-admin"
+public_access = true
+private_access = true
+
+[[cluster]]
+name = "web"
+public_access = true
+private_access = true
+"#,
+    );
+    let out = eksgate(&sim, dir.path(), &apply_args(&[])).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let session = |role: &str| format!("arn:aws:sts::111122223333:assumed-role/{role}/eksgate");
+    let user = "arn:aws:iam::111122223333:user/eksgate-sim".to_string();
+    // Who made each call about a cluster, and who changed the shared VPC.
+    let mut signers: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for e in sim.history() {
+        if let Event::Request {
+            operation,
+            target,
+            principal,
+            ..
+        } = e.event
+        {
+            let about = match (operation.as_str(), target) {
+                ("ModifyVpcAttribute", _) => "vpc".to_string(),
+                (_, Some(t)) if ["payments", "ledger", "web"].contains(&t.as_str()) => t,
+                _ => continue,
+            };
+            signers.entry(about).or_default().insert(principal);
+        }
+    }
+    let want: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = [
+        ("payments", session("payments-admin")),
+        ("ledger", session("ledger-admin")),
+        ("web", user),
+        // Shared by all three: the role of the first in plan order.
+        ("vpc", session("ledger-admin")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), [v].into()))
+    .collect();
+    assert_eq!(signers, want);
+    let t = Timeline::of(&sim);
+    for name in ["payments", "ledger", "web"] {
+        assert_eq!(
+            t.endpoint_changes(name).last().map(|c| (c.1, c.2)),
+            Some((true, true)),
+            "{name}"
+        );
+    }
+}
