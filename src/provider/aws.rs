@@ -1,10 +1,15 @@
 //! The AWS implementation of [`Provider`]: each operation as the single SDK
 //! call it is (or one paged listing), and what AWS's answer means for
 //! eksgate (a no-op update is "already converged", a busy cluster names the
-//! update to wait for). The clients and credentials come from `clients`, one set per
-//! (role, region); the fleet read's batching, sharing and concurrency are in
-//! `fleet`, which this file serves with single calls. This file must not
-//! orchestrate many calls at once.
+//! update to wait for). The clients and credentials come from `clients`, one
+//! set per (role, region); the fleet read's batching, sharing and concurrency
+//! are in `fleet`, which this file serves with single calls. This file must
+//! not orchestrate many calls at once.
+//!
+//! The account a set of credentials acts in (`GetCallerIdentity`) is asked
+//! once and kept, but only once AWS has answered: a failure (after the SDK's
+//! own retries of throttling and server errors) is not kept, so the next
+//! step in that account asks again instead of failing on an old error.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -34,8 +39,8 @@ const RECENT_UPDATES: usize = 20;
 
 pub struct AwsProvider {
     clients: ClientSets,
-    /// GetCallerIdentity per set of credentials, asked once.
-    identities: PerCredentials<Result<String, ProviderError>>,
+    /// The account each set of credentials acts in, once AWS answered.
+    identities: PerCredentials<String>,
 }
 
 impl AwsProvider {
@@ -46,7 +51,8 @@ impl AwsProvider {
         }
     }
 
-    /// The account the credentials of `scope` act in (asked once).
+    /// The account the credentials of `scope` act in: asked once, and asked
+    /// again after a failure.
     async fn caller_account(&self, scope: &Scope) -> Result<String, ProviderError> {
         let cell = {
             let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
@@ -54,12 +60,12 @@ impl AwsProvider {
                 .or_default()
                 .clone()
         };
-        cell.get_or_init(|| async {
+        cell.get_or_try_init(|| async {
             let c = self.clients.get(scope).await;
             caller_identity(&c).await
         })
         .await
-        .clone()
+        .cloned()
     }
 
     /// Refuses to change anything in an account other than the one pinned.

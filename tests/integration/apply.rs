@@ -745,3 +745,77 @@ private_access = true
         );
     }
 }
+
+/// A provider against the emulator, one attempt per call unless
+/// `attempts` says otherwise.
+async fn provider_for(
+    sim: &eksgate::sim::SimHandle,
+    attempts: Option<u32>,
+) -> eksgate::provider::aws::AwsProvider {
+    use eksgate::provider::aws::{AwsOptions, AwsProvider};
+    AwsProvider::new(AwsOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(sim.url()),
+        static_credentials: Some(("AKIDEKSGATETEST".into(), "eksgate-test-secret".into())),
+        max_attempts: attempts,
+        ..AwsOptions::default()
+    })
+    .await
+}
+
+/// One transient `GetCallerIdentity` failure that outlasts the SDK's
+/// retries fails that read, but not the next one: only answers are kept.
+/// Before, the failure was kept for the whole run and blocked the account.
+#[tokio::test]
+async fn regression_a_failed_caller_identity_is_asked_again() {
+    use eksgate::provider::{ClusterTarget, Provider, ReadRequest};
+    let request = ReadRequest {
+        clusters: vec![ClusterTarget {
+            key: eksgate::desired::ClusterKey {
+                account: Some("111122223333".into()),
+                region: "us-east-1".into(),
+                name: "payments".into(),
+            },
+            role_arn: None,
+            wants_private: false,
+        }],
+    };
+    let identity_calls = |sim: &eksgate::sim::SimHandle| -> Vec<String> {
+        requests(sim)
+            .into_iter()
+            .filter(|(_, op, _, _)| op == "GetCallerIdentity")
+            .map(|(_, _, _, outcome)| outcome)
+            .collect()
+    };
+    let faulty = || Behaviour {
+        fail_next: [("GetCallerIdentity".to_string(), 1)].into(),
+        ..quick()
+    };
+
+    // One attempt per call: the failure reaches eksgate.
+    let sim = start(ROLES_WORLD, faulty()).await;
+    let provider = provider_for(&sim, Some(1)).await;
+    let err = provider.read(&request, 4).await.unwrap_err();
+    assert!(
+        err.to_string().contains("GetCallerIdentity failed"),
+        "{err}"
+    );
+    for _ in 0..2 {
+        let live = provider.read(&request, 4).await.unwrap();
+        assert!(
+            matches!(
+                live.clusters.values().next(),
+                Some(eksgate::live::ClusterObservation::Found(_))
+            ),
+            "{live:?}"
+        );
+    }
+    // Asked again once after the failure, then the answer is kept.
+    assert_eq!(identity_calls(&sim), ["InternalFailure", "ok"]);
+
+    // With the default attempts, the SDK's retries absorb it at once.
+    let sim = start(ROLES_WORLD, faulty()).await;
+    let provider = provider_for(&sim, None).await;
+    provider.read(&request, 4).await.unwrap();
+    assert_eq!(identity_calls(&sim), ["InternalFailure", "ok"]);
+}
