@@ -1,10 +1,11 @@
 //! The AWS implementation of [`Provider`]: each operation as the single SDK
 //! call it is (or one paged listing), and what AWS's answer means for
 //! eksgate (a no-op update is "already converged", a busy cluster names the
-//! update to wait for). The clients and credentials come from `clients`, one
-//! set per (role, region); the fleet read's batching, sharing and concurrency
-//! are in `fleet`, which this file serves with single calls. This file must
-//! not orchestrate many calls at once.
+//! update to wait for, a duplicate ingress rule is checked against the
+//! group). The clients and credentials come from `clients`, one set per
+//! (role, region); the fleet read's batching, sharing and concurrency are in
+//! `fleet`, which this file serves with single calls. This file must not
+//! orchestrate many calls at once.
 //!
 //! The account a set of credentials acts in (`GetCallerIdentity`) is asked
 //! once and kept, but only once AWS has answered: a failure (after the SDK's
@@ -36,6 +37,11 @@ use crate::plan::{EndpointSettings, HttpsSources};
 
 /// How many of a cluster's most recent updates are checked for `InProgress`.
 const RECENT_UPDATES: usize = 20;
+/// How many times a duplicate ingress rule leads to a fresh read of the
+/// group and a call for what is still missing. A second duplicate means a
+/// rule appeared between the read and the call (someone else adding the
+/// same sources at that moment); a third is not worth waiting for.
+const INGRESS_ROUNDS: usize = 3;
 
 pub struct AwsProvider {
     clients: ClientSets,
@@ -624,18 +630,60 @@ impl FleetCalls for AwsProvider {
     }
 }
 
-/// Lets `sources` in on TCP 443.
+/// Lets `sources` in on TCP 443. AWS refuses a whole
+/// `AuthorizeSecurityGroupIngress` when any one of its rules exists
+/// (`InvalidPermission.Duplicate`), adding none of the others: on that
+/// answer the group is read again and only what is still missing is asked
+/// for, at most [`INGRESS_ROUNDS`] times.
 async fn authorize_https_ingress(
     c: &Clients,
     group_id: &str,
     sources: &HttpsSources,
 ) -> Result<IngressOutcome, ProviderError> {
-    match authorize_once(c, group_id, sources).await {
-        Ok(()) => Ok(IngressOutcome::Added),
-        Err(err) if code_of(&err) == Some("InvalidPermission.Duplicate") => {
-            Ok(IngressOutcome::AlreadyPresent)
+    let mut pending = sources.clone();
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let err = match authorize_once(c, group_id, &pending).await {
+            Ok(()) => return Ok(IngressOutcome::Added),
+            Err(err) if code_of(&err) == Some("InvalidPermission.Duplicate") => err,
+            Err(err) => return Err(err),
+        };
+        let present = security_groups(c, &[group_id.to_string()])
+            .await?
+            .remove(group_id)
+            .map(|g| g.https_ingress)
+            .unwrap_or_default();
+        pending = still_missing(sources, &present);
+        if pending.cidrs.is_empty() && pending.security_groups.is_empty() {
+            return Ok(IngressOutcome::AlreadyPresent);
         }
-        Err(err) => Err(err),
+        if rounds == INGRESS_ROUNDS {
+            return Err(err);
+        }
+    }
+}
+
+/// The sources of `wanted` that `present` does not let in. A CIDR that
+/// does not parse is kept: AWS is the one to judge it.
+fn still_missing(wanted: &HttpsSources, present: &BTreeSet<AccessSource>) -> HttpsSources {
+    let has_cidr = |cidr: &String| {
+        cidr.parse::<IpNet>()
+            .is_ok_and(|n| present.contains(&AccessSource::Cidr(n.trunc())))
+    };
+    HttpsSources {
+        cidrs: wanted
+            .cidrs
+            .iter()
+            .filter(|c| !has_cidr(c))
+            .cloned()
+            .collect(),
+        security_groups: wanted
+            .security_groups
+            .iter()
+            .filter(|g| !present.contains(&AccessSource::SecurityGroup(g.to_string())))
+            .cloned()
+            .collect(),
     }
 }
 
@@ -702,5 +750,36 @@ mod tests {
             Some("1f2e-33".to_string())
         );
         assert_eq!(running_update_id("Cluster is busy"), None);
+    }
+
+    #[test]
+    fn still_missing_compares_sources_as_the_planner_does() {
+        let sources = |cidrs: &[&str], groups: &[&str]| HttpsSources {
+            cidrs: cidrs.iter().map(|s| s.to_string()).collect(),
+            security_groups: groups.iter().map(|s| s.to_string()).collect(),
+        };
+        let present: BTreeSet<AccessSource> = [
+            AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
+            AccessSource::Cidr("2001:db8::/32".parse().unwrap()),
+            AccessSource::SecurityGroup("sg-1".into()),
+        ]
+        .into();
+        // (wanted, still missing)
+        let cases = [
+            (sources(&["10.0.0.0/16"], &["sg-1"]), sources(&[], &[])),
+            (
+                sources(&["10.0.0.0/16", "10.1.0.0/16"], &[]),
+                sources(&["10.1.0.0/16"], &[]),
+            ),
+            (sources(&["10.0.9.9/16"], &[]), sources(&[], &[])),
+            (
+                sources(&["2001:db8::/32"], &["sg-2"]),
+                sources(&[], &["sg-2"]),
+            ),
+            (sources(&["not-a-cidr"], &[]), sources(&["not-a-cidr"], &[])),
+        ];
+        for (wanted, missing) in cases {
+            assert_eq!(still_missing(&wanted, &present), missing, "{wanted:?}");
+        }
     }
 }

@@ -96,8 +96,10 @@ pub struct UpdateState {
 /// What `AuthorizeSecurityGroupIngress` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IngressOutcome {
+    /// At least one of the requested rules was added.
     Added,
-    /// `InvalidPermission.Duplicate`: the rules were there already.
+    /// `InvalidPermission.Duplicate`, and a fresh read of the group showed
+    /// every requested source there already.
     AlreadyPresent,
 }
 
@@ -191,7 +193,9 @@ pub trait Provider: Send + Sync {
         value: bool,
     ) -> impl Future<Output = Result<(), ProviderError>> + Send;
 
-    /// One `AuthorizeSecurityGroupIngress` call for TCP 443 from `sources`.
+    /// Lets `sources` in on TCP 443 (`AuthorizeSecurityGroupIngress`). When
+    /// AWS refuses the call because one of the rules exists already, what is
+    /// still missing is added: `AlreadyPresent` only when nothing was.
     fn authorize_https_ingress(
         &self,
         scope: &Scope,

@@ -819,3 +819,110 @@ async fn regression_a_failed_caller_identity_is_asked_again() {
     provider.read(&request, 4).await.unwrap();
     assert_eq!(identity_calls(&sim), ["InternalFailure", "ok"]);
 }
+
+/// The sources sg-0dup lets in on TCP 443, as DescribeSecurityGroups gives them.
+async fn https_rules(sim: &eksgate::sim::SimHandle, group: &str) -> Vec<String> {
+    let out = ec2(sim, "us-east-1")
+        .await
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .unwrap();
+    let mut rules = Vec::new();
+    for p in out.security_groups()[0].ip_permissions() {
+        assert_eq!((p.from_port(), p.to_port()), (Some(443), Some(443)));
+        rules.extend(
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip())
+                .map(str::to_string),
+        );
+        rules.extend(
+            p.user_id_group_pairs()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .map(str::to_string),
+        );
+    }
+    rules.sort();
+    rules
+}
+
+/// AWS refuses a whole `AuthorizeSecurityGroupIngress` when one of its
+/// rules exists (the emulator too, checked first). The provider then adds
+/// what is still missing; before, it reported the step converged and the
+/// other sources were never added.
+#[tokio::test]
+async fn regression_a_duplicate_ingress_rule_does_not_hide_the_missing_sources() {
+    use eksgate::plan::HttpsSources;
+    use eksgate::provider::{IngressOutcome, Provider, Scope};
+    let world = r#"
+[[vpc]]
+id = "vpc-0dup"
+region = "us-east-1"
+
+[[security_group]]
+id = "sg-0dup"
+region = "us-east-1"
+vpc_id = "vpc-0dup"
+https_ingress = ["10.20.0.0/16"]
+
+[[security_group]]
+id = "sg-0bastion"
+region = "us-east-1"
+vpc_id = "vpc-0dup"
+"#;
+    let sim = start(world, quick()).await;
+
+    // The emulator as AWS: one existing rule fails the call, nothing added.
+    let rule = |cidr: &str| aws_sdk_ec2::types::IpRange::builder().cidr_ip(cidr).build();
+    let err = ec2(&sim, "us-east-1")
+        .await
+        .authorize_security_group_ingress()
+        .group_id("sg-0dup")
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(rule("10.20.0.0/16"))
+                .ip_ranges(rule("10.30.0.0/16"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_parts(&err).0, "InvalidPermission.Duplicate");
+    assert_eq!(https_rules(&sim, "sg-0dup").await, ["10.20.0.0/16"]);
+
+    let provider = provider_for(&sim, Some(1)).await;
+    let scope = Scope {
+        account: None,
+        region: "us-east-1".into(),
+        role_arn: None,
+    };
+    let sources = HttpsSources {
+        cidrs: vec!["10.20.0.0/16".into(), "10.30.0.0/16".into()],
+        security_groups: vec!["sg-0bastion".into()],
+    };
+    let outcome = provider
+        .authorize_https_ingress(&scope, "sg-0dup", &sources)
+        .await
+        .unwrap();
+    assert_eq!(outcome, IngressOutcome::Added);
+    assert_eq!(
+        https_rules(&sim, "sg-0dup").await,
+        ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
+    );
+    // Everything there now: the truth is "already present", with no change.
+    let outcome = provider
+        .authorize_https_ingress(&scope, "sg-0dup", &sources)
+        .await
+        .unwrap();
+    assert_eq!(outcome, IngressOutcome::AlreadyPresent);
+    assert_eq!(
+        https_rules(&sim, "sg-0dup").await,
+        ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
+    );
+}
