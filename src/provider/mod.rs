@@ -1,9 +1,9 @@
 //! The one door to AWS. `Provider` is what the rest of eksgate may ask of the
 //! cloud: read the live state for a [`ReadRequest`], and the few calls apply
-//! makes. `aws` implements it with the AWS SDK (`aws`, `clients` and `fleet`
-//! are the only code that imports the SDK crates); tests of pure engine logic
-//! may implement it in memory, everything else runs the AWS implementation
-//! against the emulator.
+//! makes. `aws` implements it with the AWS SDK (`aws` and `clients` are the
+//! only code that imports the SDK crates; `fleet` schedules the read's
+//! calls); tests of pure engine logic may implement it in memory, everything
+//! else runs the AWS implementation against the emulator.
 //!
 //! This file owns the trait and the types that cross it; it must not know
 //! manifests or plans beyond the value types it is handed (a read request is
