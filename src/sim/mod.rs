@@ -5,7 +5,7 @@
 //!
 //! This file owns the HTTP server and the order of a request: credential
 //! scope, latency, then under the lock: settle due updates, rate limit and
-//! injected faults, the operation, a damaged answer (`malformed`), the
+//! injected faults (a targeted `fail_next`, then the random ones), the operation, a damaged answer (`malformed`), the
 //! history line. Operations live in
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
@@ -427,6 +427,7 @@ async fn aws(
     let now = Instant::now();
     st.settle(now);
     let account = st.account_for(&scope.access_key);
+    let principal = st.caller_arn(&scope.access_key);
     let key = (account.clone(), scope.region.clone());
     let (operation, target) = match &call {
         Call::Eks(op, _) => (op.name().to_string(), op.target()),
@@ -444,6 +445,8 @@ async fn aws(
 
     let fault = if !st.take_token(&key, now) {
         Some(service.throttled())
+    } else if st.take_injected_failure(&operation) {
+        Some(service.server_error())
     } else {
         let (t, e) = (st.behaviour.throttle_rate, st.behaviour.error_rate);
         let roll: f64 = if t > 0.0 || e > 0.0 {
@@ -505,6 +508,7 @@ async fn aws(
             service: service.name().to_string(),
             operation,
             account,
+            principal,
             region: scope.region.clone(),
             target,
             outcome,
