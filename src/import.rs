@@ -16,11 +16,10 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::desired::{AccessSource, ClusterKey, DesiredCluster, Origin};
-use crate::endpoint::EndpointSettings;
+use crate::desired::{AccessSource, ClusterKey};
 use crate::error::{Error, Result};
 use crate::live::{ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc};
-use crate::provider::{Provider, Scope};
+use crate::provider::{ClusterTarget, Provider, ReadRequest, Scope};
 use crate::workflow::provider_error;
 
 /// Where the committed schema lives, relative to a repository root.
@@ -79,24 +78,25 @@ pub async fn read<P: Provider>(
             .collect()
     };
 
-    // First the endpoints: declared public-only and without sources, `read`
-    // does one DescribeCluster per cluster and nothing else.
-    let wanted: Vec<DesiredCluster> = names.iter().map(|n| probe(region, n, false)).collect();
+    // First the endpoints: without the private-access facts, `read` does one
+    // DescribeCluster per cluster and nothing else.
+    let wanted = request(region, names.iter(), false);
     let mut live = provider
         .read(&wanted, parallelism)
         .await
         .map_err(provider_error)?;
 
     // Then the VPC and the cluster security group of those with private
-    // access on: `read` fetches both for every cluster that wants private
-    // access. The endpoint is read again with them, which keeps each
+    // access on. The endpoint is read again with them, which keeps each
     // cluster's facts from one snapshot.
-    let private: Vec<DesiredCluster> = names
-        .iter()
-        .filter(|n| matches!(found(&live, region, n), Some(c) if c.endpoint.private_access))
-        .map(|n| probe(region, n, true))
-        .collect();
-    let detail = if private.is_empty() {
+    let private = request(
+        region,
+        names
+            .iter()
+            .filter(|n| matches!(found(&live, region, n), Some(c) if c.endpoint.private_access)),
+        true,
+    );
+    let detail = if private.clusters.is_empty() {
         Live::default()
     } else {
         provider
@@ -161,23 +161,25 @@ pub async fn read<P: Provider>(
     Ok(import)
 }
 
-/// A declared cluster that makes `read` fetch what import needs.
-fn probe(region: &str, name: &str, private: bool) -> DesiredCluster {
-    DesiredCluster {
-        key: ClusterKey {
-            account: None,
-            region: region.to_string(),
-            name: name.to_string(),
-        },
-        role_arn: None,
-        endpoint: EndpointSettings::new(!private, private),
-        private_access_from: BTreeSet::new(),
-        wave: 0,
-        origin: Origin {
-            file: "<import>".into(),
-            line: 0,
-            column: 0,
-        },
+/// A read of these clusters of `region` with the base credentials, and of
+/// what private access needs when `private`.
+fn request<'a>(
+    region: &str,
+    names: impl Iterator<Item = &'a String>,
+    private: bool,
+) -> ReadRequest {
+    ReadRequest {
+        clusters: names
+            .map(|name| ClusterTarget {
+                key: ClusterKey {
+                    account: None,
+                    region: region.to_string(),
+                    name: name.clone(),
+                },
+                role_arn: None,
+                wants_private: private,
+            })
+            .collect(),
     }
 }
 
@@ -400,6 +402,7 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::EndpointSettings;
     use crate::manifest;
 
     fn nets(items: &[&str]) -> crate::endpoint::PublicCidrs {

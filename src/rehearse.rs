@@ -224,7 +224,6 @@ pub async fn start_copy(
     desired: &[DesiredCluster],
     update_duration: Duration,
     region: Option<String>,
-    roles: BTreeMap<String, String>,
 ) -> std::io::Result<Copy> {
     let world = World::from_live(live, desired, update_duration);
     let behaviour = Behaviour {
@@ -235,7 +234,6 @@ pub async fn start_copy(
     let sim = sim::start(&world, behaviour, loopback).await?;
     let provider = AwsProvider::new(AwsOptions {
         region,
-        roles,
         endpoint_url: Some(sim.url()),
         static_credentials: Some((ACCESS_KEY.to_string(), SECRET_KEY.to_string())),
         ..AwsOptions::default()
@@ -629,6 +627,7 @@ mod tests {
                 service: "eks".into(),
                 operation: op.into(),
                 account: DEFAULT_ACCOUNT.into(),
+                principal: String::new(),
                 region: "us-east-1".into(),
                 target: Some("payments".into()),
                 outcome: outcome.into(),

@@ -1,11 +1,10 @@
-//! Saved plans (`plan --out FILE`, `apply --plan FILE`): the plan, the desired
-//! state it was made from (so apply can re-read exactly those clusters), the
-//! roles to assume, the manifests' digest, the eksgate version, and a checksum
-//! over all of it. A file whose checksum does not match was altered after it
+//! Saved plans (`plan --out FILE`, `apply --plan FILE`): the plan (each step
+//! naming the role it is applied with), the desired state it was made from
+//! (so apply can re-read exactly those clusters, each with its own role), the
+//! manifests' digest, the eksgate version, and a checksum over all of it. A file whose checksum does not match was altered after it
 //! was written and is refused. The checksum guards against edits, not against
 //! someone who recomputes it: protect saved plans as you protect manifests.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -27,8 +26,6 @@ pub struct SavedBody {
     pub saved_format: u32,
     pub eksgate_version: String,
     pub manifest_digest: String,
-    /// Role ARNs per account, as the manifests gave them.
-    pub roles: BTreeMap<String, String>,
     pub desired: Desired,
     pub plan: Plan,
 }
@@ -48,12 +45,11 @@ fn checksum(body: &SavedBody) -> Result<String> {
 }
 
 impl SavedBody {
-    pub fn new(desired: Desired, plan: Plan, roles: BTreeMap<String, String>) -> SavedBody {
+    pub fn new(desired: Desired, plan: Plan) -> SavedBody {
         SavedBody {
             saved_format: SAVED_FORMAT,
             eksgate_version: env!("CARGO_PKG_VERSION").to_string(),
             manifest_digest: desired.digest.clone(),
-            roles,
             desired,
             plan,
         }
@@ -136,7 +132,7 @@ mod tests {
             digest: "abc".into(),
         };
         let plan = crate::plan::plan(&desired, &crate::live::Live::default());
-        SavedBody::new(desired, plan, BTreeMap::new())
+        SavedBody::new(desired, plan)
     }
 
     #[test]
@@ -158,6 +154,59 @@ mod tests {
             err.to_string().contains("was altered after it was saved"),
             "{err}"
         );
+    }
+
+    /// A plan of two clusters' endpoint steps: `a` in account `111`, `b` in
+    /// `222`, neither step naming a role.
+    fn two_accounts() -> SavedBody {
+        use crate::apply::fake::{both, public, want, FakeAws};
+        let aws = FakeAws::new().cluster("a", public()).cluster("b", public());
+        let wants = vec![want("a", both(), &[]), want("b", both(), &[])];
+        let mut plan = crate::apply::fake::plan(&aws, wants.clone());
+        for step in &mut plan.steps {
+            step.account = Some(
+                if step.id.contains("/a/") {
+                    "111"
+                } else {
+                    "222"
+                }
+                .into(),
+            );
+        }
+        assert_eq!(plan.steps.len(), 2, "{:?}", plan.steps);
+        let desired = Desired {
+            clusters: wants,
+            digest: "abc".into(),
+        };
+        SavedBody::new(desired, plan)
+    }
+
+    fn roles_of(body: &SavedBody) -> Vec<Option<&str>> {
+        body.plan
+            .steps
+            .iter()
+            .map(|s| s.role_arn.as_deref())
+            .collect()
+    }
+
+    #[test]
+    fn new_plans_carry_roles_on_their_steps_and_no_account_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut body = two_accounts();
+        body.plan.steps[0].role_arn = Some("arn:aws:iam::111:role/a".into());
+        body.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\"roles\""), "{text}");
+        assert_eq!(
+            text.matches("\"role_arn\": \"arn:aws:iam::111:role/a\"")
+                .count(),
+            1,
+            "{text}"
+        );
+        let back = SavedBody::read(&path).unwrap();
+        assert_eq!(back, body);
+        assert_eq!(roles_of(&back), [Some("arn:aws:iam::111:role/a"), None]);
     }
 
     #[test]

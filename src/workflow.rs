@@ -1,8 +1,8 @@
 //! The steps `plan` and `apply` share: load the manifests, narrow them to the
-//! `--target`s, read the live state through a provider, and plan. Pure glue
+//! `--target`s, turn them into the provider's read request, read the live
+//! state through a provider, and plan. Pure glue
 //! over the library's parts; the commands decide what to print.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::desired::Desired;
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::live::Live;
 use crate::manifest;
 use crate::plan::{self, Plan};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{ClusterTarget, Provider, ProviderError, ReadRequest};
 
 /// Loaded manifests, with their warnings.
 pub struct Manifests {
@@ -57,13 +57,20 @@ pub fn select(mut desired: Desired, targets: &[String]) -> Result<Desired> {
     Ok(desired)
 }
 
-/// Role ARNs per account, for the provider.
-pub fn roles(desired: &Desired) -> BTreeMap<String, String> {
-    desired
-        .clusters
-        .iter()
-        .filter_map(|c| Some((c.key.account.clone()?, c.role_arn.clone()?)))
-        .collect()
+/// What the provider reads for `desired`: each cluster with its own role,
+/// and the facts private access needs for those that want it.
+pub fn read_request(desired: &Desired) -> ReadRequest {
+    ReadRequest {
+        clusters: desired
+            .clusters
+            .iter()
+            .map(|c| ClusterTarget {
+                key: c.key.clone(),
+                role_arn: c.role_arn.clone(),
+                wants_private: c.endpoint.private_access,
+            })
+            .collect(),
+    }
 }
 
 pub fn provider_error(e: ProviderError) -> Error {
@@ -84,7 +91,7 @@ pub async fn read_and_plan<P: Provider>(
     parallelism: usize,
 ) -> Result<(Live, Plan)> {
     let live = provider
-        .read(&desired.clusters, parallelism)
+        .read(&read_request(desired), parallelism)
         .await
         .map_err(provider_error)?;
     let plan = plan::plan(desired, &live);

@@ -26,8 +26,8 @@ use crate::live::{
 };
 use crate::plan::Plan;
 use crate::provider::{
-    DnsAttribute, IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateState,
-    UpdateStatus,
+    DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
+    UpdateState, UpdateStatus,
 };
 use crate::wait::WaitOptions;
 
@@ -354,18 +354,22 @@ impl FakeAws {
 
     /// The live state the planner needs for `desired`, read without delay.
     pub fn live(&self, desired: &[DesiredCluster]) -> Live {
+        self.live_of(desired.iter().map(|d| &d.key))
+    }
+
+    fn live_of<'a>(&self, keys: impl Iterator<Item = &'a ClusterKey>) -> Live {
         let mut w = self.world.lock().unwrap();
         settle(&mut w, Instant::now());
         let mut live = Live::default();
-        for d in desired {
-            let Some(c) = w.clusters.get(&d.key.name) else {
+        for key in keys {
+            let Some(c) = w.clusters.get(&key.name) else {
                 live.clusters
-                    .insert(d.key.clone(), ClusterObservation::NotFound);
+                    .insert(key.clone(), ClusterObservation::NotFound);
                 continue;
             };
             live.clusters.insert(
-                d.key.clone(),
-                ClusterObservation::Found(observe(&d.key.name, c, Instant::now())),
+                key.clone(),
+                ClusterObservation::Found(observe(&key.name, c, Instant::now())),
             );
             let v = &w.vpcs[&c.vpc_id];
             live.vpcs.insert(
@@ -470,10 +474,10 @@ fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
 impl Provider for FakeAws {
     async fn read(
         &self,
-        clusters: &[DesiredCluster],
+        request: &ReadRequest,
         _parallelism: usize,
     ) -> Result<Live, ProviderError> {
-        Ok(self.live(clusters))
+        Ok(self.live_of(request.clusters.iter().map(|c| &c.key)))
     }
 
     async fn describe_cluster(

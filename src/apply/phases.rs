@@ -1,17 +1,14 @@
 //! Waves and canaries: the stretches of a rollout (each wave in turn, the
-//! first wave's canaries before the rest of it), which stretch each step and
-//! cluster belongs to, and holding the later ones once more clusters failed
-//! than `max_failures` allows. The walker asks; this module runs nothing.
+//! first wave's canaries before the rest of it) and which stretch each step
+//! and cluster belongs to. The walker asks, and decides whether the next
+//! stretch opens; this module runs and decides nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::walk::{State, Walk};
 use super::Ctx;
 use crate::desired::ClusterKey;
-use crate::event::{Event, StepOutcome};
+use crate::event::Event;
 use crate::plan::Plan;
-use crate::report::{FailedWhere, HeldWave, Stop};
-use crate::view::describe;
 
 /// One stretch of the rollout: a wave, or with `--canary` the canaries of
 /// the first wave and then the rest of it. A phase opens only once every
@@ -141,99 +138,5 @@ impl Phases {
             canary: p.canary,
             clusters: self.keys(plan, phase),
         });
-    }
-}
-
-/// The clusters that failed so far, from the phases up to `current`: any of
-/// their steps failed, was refused, timed out or was skipped because of one
-/// of those.
-pub(super) fn failed_clusters(
-    plan: &Plan,
-    phases: &Phases,
-    w: &Walk,
-    current: usize,
-) -> Vec<usize> {
-    let bad: BTreeSet<&str> = plan
-        .steps
-        .iter()
-        .zip(&w.state)
-        .filter(|(_, st)| {
-            matches!(
-                st,
-                State::Finished(
-                    StepOutcome::Failed
-                        | StepOutcome::Refused
-                        | StepOutcome::TimedOut
-                        | StepOutcome::Skipped
-                )
-            )
-        })
-        .map(|(s, _)| s.id.as_str())
-        .collect();
-    plan.clusters
-        .iter()
-        .enumerate()
-        .filter(|(k, c)| {
-            phases.of_cluster[*k].is_some_and(|p| p <= current)
-                && c.steps.iter().any(|id| bad.contains(id.as_str()))
-        })
-        .map(|(k, _)| k)
-        .collect()
-}
-
-/// Why the phases after `current` are held, worded by the view.
-pub(super) fn hold_reason(
-    plan: &Plan,
-    phases: &Phases,
-    failed: &[usize],
-    current: usize,
-    max: usize,
-) -> String {
-    let cur = &phases.list[current];
-    let place = if cur.canary {
-        FailedWhere::Canaries { wave: cur.wave }
-    } else {
-        let waves: BTreeSet<u32> = failed.iter().map(|&k| plan.clusters[k].wave).collect();
-        FailedWhere::Waves(waves.into_iter().collect())
-    };
-    describe::stop(&Stop::Held {
-        failed: failed.len(),
-        place,
-        max_failures: max,
-    })
-}
-
-/// Holds every phase from `from` on: one `wave_held` each, and their steps
-/// end `not_started` with the reason.
-pub(super) fn hold<P>(
-    ctx: &Ctx<'_, P>,
-    plan: &Plan,
-    phases: &Phases,
-    from: usize,
-    reason: &str,
-    w: &mut Walk,
-) {
-    for p in from..phases.list.len() {
-        let phase = &phases.list[p];
-        let held = HeldWave {
-            wave: phase.wave,
-            after_canary: phase.after_canary,
-            reason: reason.to_string(),
-            clusters: phases.keys(plan, p),
-        };
-        ctx.emit(Event::WaveHeld {
-            elapsed_ms: ctx.ms(),
-            wave: held.wave,
-            after_canary: held.after_canary,
-            reason: held.reason.clone(),
-            clusters: held.clusters.clone(),
-        });
-        let message = format!("not started: {} held: {reason}", held.label());
-        for i in 0..plan.steps.len() {
-            if phases.of_step[i] == p && w.state[i] == State::Pending {
-                w.finish(ctx, plan, i, StepOutcome::NotStarted, message.clone());
-            }
-        }
-        w.held.push(held);
     }
 }

@@ -23,7 +23,7 @@ use crate::wait::{self, WaitEnd};
 /// How many times an endpoint step re-reads the cluster and waits for an
 /// update it did not start before giving up: AWS rarely starts more than one
 /// update of its own in a row, so five rounds is generous.
-pub(super) const MAX_ROUNDS: usize = 5;
+const MAX_ROUNDS: usize = 5;
 
 // ---------------------------------------------------------------------------
 // The report
@@ -38,14 +38,14 @@ pub(super) struct StepResult {
 }
 
 /// A step that ended well.
-pub(super) struct Finish {
+struct Finish {
     pub(super) outcome: StepOutcome,
     pub(super) message: String,
     pub(super) change: Option<Change>,
 }
 
 impl Finish {
-    pub(super) fn done(message: String, change: Option<Change>) -> Self {
+    fn done(message: String, change: Option<Change>) -> Self {
         Finish {
             outcome: StepOutcome::Done,
             message,
@@ -53,7 +53,7 @@ impl Finish {
         }
     }
 
-    pub(super) fn converged(message: String) -> Self {
+    fn converged(message: String) -> Self {
         Finish {
             outcome: StepOutcome::AlreadyConverged,
             message,
@@ -65,7 +65,7 @@ impl Finish {
 /// Why a step did not end well. Each message is what the user reads after
 /// `failed:` (or `timed out:`, `cancelled:`).
 #[derive(Debug, thiserror::Error)]
-pub(super) enum StepError {
+enum StepError {
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error("cluster `{0}` was not found")]
@@ -99,7 +99,7 @@ pub(super) enum StepError {
     },
 }
 
-pub(super) fn scope(step: &Step) -> Scope {
+fn scope(step: &Step) -> Scope {
     Scope {
         account: step.account.clone(),
         region: step.region.clone(),
@@ -109,12 +109,12 @@ pub(super) fn scope(step: &Step) -> Scope {
 
 /// The update ids a step touched, kept even when it ends badly.
 #[derive(Default)]
-pub(super) struct Trace {
+struct Trace {
     pub(super) update_ids: Vec<String>,
 }
 
 impl Trace {
-    pub(super) fn touched(&mut self, id: &str) {
+    fn touched(&mut self, id: &str) {
         if !self.update_ids.iter().any(|u| u == id) {
             self.update_ids.push(id.to_string());
         }
@@ -176,7 +176,7 @@ pub(super) async fn run_step<'a, P: Provider>(
 
 /// The last look before a call that changes something: once interrupted,
 /// no new change starts.
-pub(super) fn check_cancel(cancel: &watch::Receiver<bool>) -> Result<(), StepError> {
+fn check_cancel(cancel: &watch::Receiver<bool>) -> Result<(), StepError> {
     if *cancel.borrow() {
         return Err(StepError::Cancelled {
             message: "interrupted before its call; nothing was changed".to_string(),
@@ -186,7 +186,7 @@ pub(super) fn check_cancel(cancel: &watch::Receiver<bool>) -> Result<(), StepErr
     Ok(())
 }
 
-pub(super) async fn vpc_step<P: Provider>(
+async fn vpc_step<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
     attribute: DnsAttribute,
@@ -223,7 +223,7 @@ pub(super) async fn vpc_step<P: Provider>(
     ))
 }
 
-pub(super) async fn sg_step<P: Provider>(
+async fn sg_step<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
     sources: &BTreeSet<AccessSource>,
@@ -256,10 +256,7 @@ pub(super) async fn sg_step<P: Provider>(
     }
 }
 
-pub(super) fn cluster_or_error(
-    obs: ClusterObservation,
-    name: &str,
-) -> Result<LiveCluster, StepError> {
+fn cluster_or_error(obs: ClusterObservation, name: &str) -> Result<LiveCluster, StepError> {
     match obs {
         ClusterObservation::Found(c) => Ok(c),
         ClusterObservation::NotFound => Err(StepError::ClusterNotFound(name.to_string())),
@@ -269,7 +266,7 @@ pub(super) fn cluster_or_error(
     }
 }
 
-pub(super) async fn endpoint_step<'a, P: Provider>(
+async fn endpoint_step<'a, P: Provider>(
     ctx: &'a Ctx<'a, P>,
     step: &Step,
     want: &EndpointSettings,
@@ -343,8 +340,9 @@ pub(super) async fn endpoint_step<'a, P: Provider>(
                     update_id: id.clone(),
                 });
                 slot.release();
-                let state =
-                    wait_update(ctx, step, &scope, name, &id, anchor, false, cancel).await?;
+                let (state, _) =
+                    wait_update_counted(ctx, step, &scope, name, &id, anchor, false, cancel)
+                        .await?;
                 return match state.status {
                     UpdateStatus::Successful => Ok(Finish::done(
                         format!("update `{id}` is `Successful`: the endpoint is {mode}"),
@@ -393,7 +391,7 @@ pub(super) async fn endpoint_step<'a, P: Provider>(
     Err(StepError::Busy(name.to_string()))
 }
 
-pub(super) fn aws_errors(errors: &[(String, String)]) -> String {
+fn aws_errors(errors: &[(String, String)]) -> String {
     if errors.is_empty() {
         return "AWS gave no reason".to_string();
     }
@@ -405,27 +403,10 @@ pub(super) fn aws_errors(errors: &[(String, String)]) -> String {
 }
 
 /// Waits for update `id` (started by this step when `poll_now` is false) and
-/// returns its final state; timeouts and interruptions become errors.
+/// returns its final state with the number of polls it took; timeouts and
+/// interruptions become errors.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn wait_update<P: Provider>(
-    ctx: &Ctx<'_, P>,
-    step: &Step,
-    scope: &Scope,
-    name: &str,
-    id: &str,
-    anchor: Instant,
-    poll_now: bool,
-    cancel: &mut watch::Receiver<bool>,
-) -> Result<crate::provider::UpdateState, StepError> {
-    Ok(
-        wait_update_counted(ctx, step, scope, name, id, anchor, poll_now, cancel)
-            .await?
-            .0,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn wait_update_counted<P: Provider>(
+async fn wait_update_counted<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
     scope: &Scope,
@@ -486,7 +467,7 @@ pub(super) async fn wait_update_counted<P: Provider>(
 /// cluster to leave `UPDATING`). How that update ends is not this step's
 /// outcome: the step decides again afterwards.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn wait_other<P: Provider>(
+async fn wait_other<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
     scope: &Scope,
@@ -545,7 +526,7 @@ pub(super) async fn wait_other<P: Provider>(
     }
 }
 
-pub(super) async fn wait_step<P: Provider>(
+async fn wait_step<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
     update_id: Option<&str>,

@@ -5,25 +5,27 @@
 //! skips its dependents and nothing else. It knows nothing of what a step
 //! does (`steps`) or of waves (`phases`, which it asks when to go on).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{watch, SemaphorePermit};
 
-use super::phases::{failed_clusters, hold, hold_reason, Phases};
+use super::phases::Phases;
 use super::steps::{run_step, StepResult};
 use super::{CallSlot, Ctx};
 use crate::event::{Event, RunningUpdate, StepCounts, StepOutcome};
 use crate::plan::{Plan, Step, StepKind};
 use crate::provider::Provider;
-use crate::report::{cluster_reports, ApplyReport, Change, HeldWave, StepReport, Stop};
+use crate::report::{
+    cluster_reports, ApplyReport, Change, FailedWhere, HeldWave, StepReport, Stop,
+};
 use crate::view::describe;
 use crate::wait::cancelled;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum State {
+enum State {
     Pending,
     Running,
     Finished(StepOutcome),
@@ -31,15 +33,15 @@ pub(super) enum State {
 
 /// The walker's bookkeeping.
 pub(super) struct Walk {
-    pub(super) state: Vec<State>,
-    pub(super) reports: Vec<Option<StepReport>>,
-    pub(super) blocked_by: Vec<Option<String>>,
-    pub(super) changes: Vec<Change>,
-    pub(super) still_running: Vec<RunningUpdate>,
-    pub(super) interrupted: bool,
-    pub(super) stopped_after: Option<String>,
+    state: Vec<State>,
+    reports: Vec<Option<StepReport>>,
+    blocked_by: Vec<Option<String>>,
+    changes: Vec<Change>,
+    still_running: Vec<RunningUpdate>,
+    interrupted: bool,
+    stopped_after: Option<String>,
     pub(super) invalid_plan: Option<String>,
-    pub(super) held: Vec<HeldWave>,
+    held: Vec<HeldWave>,
 }
 
 impl Walk {
@@ -58,7 +60,7 @@ impl Walk {
         }
     }
 
-    pub(super) fn stopped(&self) -> bool {
+    fn stopped(&self) -> bool {
         self.interrupted || self.stopped_after.is_some()
     }
 
@@ -73,7 +75,7 @@ impl Walk {
         self.finish_with(ctx, plan, i, outcome, message, Vec::new());
     }
 
-    pub(super) fn finish_with<P>(
+    fn finish_with<P>(
         &mut self,
         ctx: &Ctx<'_, P>,
         plan: &Plan,
@@ -107,7 +109,7 @@ impl Walk {
     /// Why dependents of step `i` cannot run, if they cannot: the root
     /// cause's id. A cancelled or not-started dependency is no failure: its
     /// dependents just do not start.
-    pub(super) fn failure_cause(&self, plan: &Plan, i: usize) -> Option<String> {
+    fn failure_cause(&self, plan: &Plan, i: usize) -> Option<String> {
         match self.state[i] {
             State::Finished(StepOutcome::Failed | StepOutcome::Refused | StepOutcome::TimedOut) => {
                 Some(plan.steps[i].id.clone())
@@ -162,13 +164,13 @@ impl Walk {
     }
 }
 
-pub(super) type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, StepResult)> + Send + 'a>>;
+type StepFuture<'a> = Pin<Box<dyn Future<Output = (usize, StepResult)> + Send + 'a>>;
 
 /// The running steps. Their futures borrow the provider, so they run as
 /// futures of the walker's task rather than as spawned tasks (which would
 /// need `'static`); steps spend their time awaiting AWS, so one task is
 /// enough, and only the futures that were woken are polled.
-pub(super) type Running<'a> = FuturesUnordered<StepFuture<'a>>;
+type Running<'a> = FuturesUnordered<StepFuture<'a>>;
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn walk<P: Provider>(
@@ -354,11 +356,11 @@ pub(super) async fn walk<P: Provider>(
     }
 }
 
-pub(super) type ScopeKey<'a> = (Option<&'a str>, &'a str);
+type ScopeKey<'a> = (Option<&'a str>, &'a str);
 
 /// Whether step `i` follows an earlier step of its own cluster (the second
 /// update of a staged move, or the update after a wait).
-pub(super) fn continues_a_cluster(plan: &Plan, deps: &[Vec<usize>], i: usize) -> bool {
+fn continues_a_cluster(plan: &Plan, deps: &[Vec<usize>], i: usize) -> bool {
     let step = &plan.steps[i];
     step.cluster.is_some()
         && deps[i].iter().any(|&d| {
@@ -367,18 +369,14 @@ pub(super) fn continues_a_cluster(plan: &Plan, deps: &[Vec<usize>], i: usize) ->
         })
 }
 
-pub(super) fn scope_key(step: &Step) -> ScopeKey<'_> {
+fn scope_key(step: &Step) -> ScopeKey<'_> {
     (step.account.as_deref(), step.region.as_str())
 }
 
 /// `ready` (in dependency order) interleaved over (account, region): one
 /// step of each in turn, starting with the one after `last`, each keeping
 /// its own order.
-pub(super) fn round_robin<'a>(
-    plan: &'a Plan,
-    ready: &[usize],
-    last: &Option<ScopeKey<'a>>,
-) -> Vec<usize> {
+fn round_robin<'a>(plan: &'a Plan, ready: &[usize], last: &Option<ScopeKey<'a>>) -> Vec<usize> {
     let mut groups: BTreeMap<ScopeKey<'a>, std::collections::VecDeque<usize>> = BTreeMap::new();
     for &i in ready {
         groups
@@ -400,7 +398,7 @@ pub(super) fn round_robin<'a>(
     out
 }
 
-pub(super) fn note_interrupt<P>(ctx: &Ctx<'_, P>, w: &mut Walk) {
+fn note_interrupt<P>(ctx: &Ctx<'_, P>, w: &mut Walk) {
     w.interrupted = true;
     let running_updates: Vec<RunningUpdate> = ctx.watching().values().cloned().collect();
     ctx.emit(Event::Interrupted {
@@ -409,6 +407,95 @@ pub(super) fn note_interrupt<P>(ctx: &Ctx<'_, P>, w: &mut Walk) {
     });
 }
 
-pub(super) fn lockout_message() -> String {
+fn lockout_message() -> String {
     describe::stop(&Stop::Lockout)
+}
+
+/// The clusters that failed so far, from the phases up to `current`: any of
+/// their steps failed, was refused, timed out or was skipped because of one
+/// of those.
+fn failed_clusters(plan: &Plan, phases: &Phases, w: &Walk, current: usize) -> Vec<usize> {
+    let bad: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .zip(&w.state)
+        .filter(|(_, st)| {
+            matches!(
+                st,
+                State::Finished(
+                    StepOutcome::Failed
+                        | StepOutcome::Refused
+                        | StepOutcome::TimedOut
+                        | StepOutcome::Skipped
+                )
+            )
+        })
+        .map(|(s, _)| s.id.as_str())
+        .collect();
+    plan.clusters
+        .iter()
+        .enumerate()
+        .filter(|(k, c)| {
+            phases.of_cluster[*k].is_some_and(|p| p <= current)
+                && c.steps.iter().any(|id| bad.contains(id.as_str()))
+        })
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Why the phases after `current` are held, worded by the view.
+fn hold_reason(
+    plan: &Plan,
+    phases: &Phases,
+    failed: &[usize],
+    current: usize,
+    max: usize,
+) -> String {
+    let cur = &phases.list[current];
+    let place = if cur.canary {
+        FailedWhere::Canaries { wave: cur.wave }
+    } else {
+        let waves: BTreeSet<u32> = failed.iter().map(|&k| plan.clusters[k].wave).collect();
+        FailedWhere::Waves(waves.into_iter().collect())
+    };
+    describe::stop(&Stop::Held {
+        failed: failed.len(),
+        place,
+        max_failures: max,
+    })
+}
+
+/// Holds every phase from `from` on: one `wave_held` each, and their steps
+/// end `not_started` with the reason.
+pub(super) fn hold<P>(
+    ctx: &Ctx<'_, P>,
+    plan: &Plan,
+    phases: &Phases,
+    from: usize,
+    reason: &str,
+    w: &mut Walk,
+) {
+    for p in from..phases.list.len() {
+        let phase = &phases.list[p];
+        let held = HeldWave {
+            wave: phase.wave,
+            after_canary: phase.after_canary,
+            reason: reason.to_string(),
+            clusters: phases.keys(plan, p),
+        };
+        ctx.emit(Event::WaveHeld {
+            elapsed_ms: ctx.ms(),
+            wave: held.wave,
+            after_canary: held.after_canary,
+            reason: held.reason.clone(),
+            clusters: held.clusters.clone(),
+        });
+        let message = format!("not started: {} held: {reason}", held.label());
+        for i in 0..plan.steps.len() {
+            if phases.of_step[i] == p && w.state[i] == State::Pending {
+                w.finish(ctx, plan, i, StepOutcome::NotStarted, message.clone());
+            }
+        }
+        w.held.push(held);
+    }
 }

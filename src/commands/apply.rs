@@ -221,7 +221,6 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
         &desired.clusters,
         args.rehearse_update_duration,
         args.aws.region.clone(),
-        workflow::roles(&desired),
     )
     .await
     .map_err(|e| Error::Internal(format!("cannot start the rehearsal's emulator: {e}")))?;
@@ -299,7 +298,7 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
     let manifests = workflow::load(&paths)?;
     print_warnings(&manifests.warnings, ctx);
     let desired = workflow::select(manifests.desired, &args.target)?;
-    let provider = AwsProvider::new(args.aws.options(workflow::roles(&desired))).await;
+    let provider = AwsProvider::new(args.aws.options()).await;
     let (live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
     Ok(Prepared {
@@ -315,7 +314,7 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
 /// nothing is changed.
 async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<Prepared> {
     let saved = SavedBody::read(path)?;
-    let provider = AwsProvider::new(args.aws.options(saved.roles.clone())).await;
+    let provider = AwsProvider::new(args.aws.options()).await;
     let (live, now) =
         workflow::read_and_plan(&provider, &saved.desired, usize::from(args.aws.parallelism))
             .await?;

@@ -37,12 +37,11 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    pub fn options(&self, roles: std::collections::BTreeMap<String, String>) -> AwsOptions {
+    pub fn options(&self) -> AwsOptions {
         AwsOptions {
             profile: self.profile.clone(),
             region: self.region.clone(),
             max_attempts: None,
-            roles,
             endpoint_url: None,
             static_credentials: None,
         }
@@ -103,13 +102,12 @@ pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     let manifests = workflow::load(&args.paths)?;
     print_warnings(&manifests.warnings, ctx);
     let desired = workflow::select(manifests.desired, &args.target)?;
-    let roles = workflow::roles(&desired);
-    let provider = AwsProvider::new(args.aws.options(roles.clone())).await;
+    let provider = AwsProvider::new(args.aws.options()).await;
     let (_live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
     print!("{}", render(&plan, args.format, ctx.printer.stdout_color));
     if let Some(path) = &args.out {
-        SavedBody::new(desired, plan.clone(), roles).write(path)?;
+        SavedBody::new(desired, plan.clone()).write(path)?;
         if !ctx.printer.quiet {
             eprintln!(
                 "Saved the plan to `{}`; apply it with `eksgate apply --plan {}`.",

@@ -1,229 +1,77 @@
-//! The AWS implementation of [`Provider`], and the only code that imports the
-//! AWS SDK. Clients come from `aws-config`, so the default credential chain,
-//! `--profile`, SSO, web identity, `AWS_REGION` and `AWS_ENDPOINT_URL` all work
-//! as AWS users expect. One client set per (account, region); an account with
-//! a `role_arn` gets credentials from STS `AssumeRole`.
+//! The AWS implementation of [`Provider`]: each operation as the single SDK
+//! call it is (or one paged listing), and what AWS's answer means for
+//! eksgate (a no-op update is "already converged", a busy cluster names the
+//! update to wait for, a duplicate ingress rule is checked against the
+//! group). The clients and credentials come from `clients`, one set per
+//! (role, region); the fleet read's batching, sharing and concurrency are in
+//! `fleet`, which this file serves with single calls. This file must not
+//! orchestrate many calls at once.
 //!
-//! Retries: the SDK's standard retry mode (exponential backoff with full
-//! jitter) with a generous attempt budget, on retry partitions of eksgate's
-//! own with no retry quota, so throttling across a large fleet is absorbed
-//! instead of surfacing as errors. Not the adaptive mode: its client-side
-//! rate limiter drops to half a request per second after a burst of
-//! throttles and then delays every call by up to 20 s, which turned a
-//! throttled rollout into a stall. AWS throttles per account, region and
-//! service, so each (scope, service) has its own partition: a throttled
-//! region does not use up another's retries. The backoff window stops
-//! growing at 2 s instead of the SDK's 20 s: with hundreds of calls in flight
-//! against one region's rate, a few calls are throttled six or seven times in
-//! a row, and a window that keeps doubling left one of them asleep for
-//! seconds after every other call was done (a 1,000-cluster plan at
-//! `--parallelism 256` took 1.7 times its lower bound, 0.9 with the cap);
-//! twenty attempts still span half a minute or more.
-//! Reads of many clusters are issued round-robin over scopes, so every
-//! region's rate is used at once instead of one region after another.
+//! The account a set of credentials acts in (`GetCallerIdentity`) is asked
+//! once and kept, but only once AWS has answered: a failure (after the SDK's
+//! own retries of throttling and server errors) is not kept, so the next
+//! step in that account asks again instead of failing on an old error.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, IpPermission, IpRange, Ipv6Range, UserIdGroupPair, VpcAttributeName,
 };
-use aws_sdk_eks::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types::VpcConfigRequest;
 use ipnet::IpNet;
-use tokio::sync::{OnceCell, Semaphore};
-use tokio::task::JoinSet;
 
+pub use super::clients::AwsOptions;
+use super::clients::{ClientSets, Clients, PerCredentials};
+use super::fleet::{self, FleetCalls, NO_DHCP_OPTIONS};
 use super::{
-    DnsAttribute, IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateState,
-    UpdateStatus,
+    DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
+    UpdateState, UpdateStatus,
 };
-use crate::desired::{AccessSource, ClusterKey, DesiredCluster};
+use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
-    SecurityGroupKey, VpcKey,
 };
 
-/// How many ids one EC2 `Describe*` call asks for.
-const BATCH: usize = 100;
 /// How many of a cluster's most recent updates are checked for `InProgress`.
 const RECENT_UPDATES: usize = 20;
-/// The first retry's backoff window (see `AwsProvider::new`).
-const RETRY_INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
-/// The largest backoff window (see `AwsProvider::new`).
-const RETRY_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// How the provider builds its clients.
-#[derive(Clone, Debug, Default)]
-pub struct AwsOptions {
-    /// A profile of the shared config files (`--profile`).
-    pub profile: Option<String>,
-    /// The region for clusters that name none (`--region`).
-    pub region: Option<String>,
-    /// Attempts per call, including the first (default 20).
-    pub max_attempts: Option<u32>,
-    /// Roles to assume, per account (from the manifests or a saved plan).
-    pub roles: BTreeMap<String, String>,
-    /// Another endpoint for every service (the in-process emulator of
-    /// `eksgate demo`); otherwise `AWS_ENDPOINT_URL` and the config files
-    /// decide, as for any AWS tool.
-    pub endpoint_url: Option<String>,
-    /// Fixed credentials (for the emulator) instead of the default chain.
-    pub static_credentials: Option<(String, String)>,
-}
-
-#[derive(Clone)]
-struct Clients {
-    eks: aws_sdk_eks::Client,
-    ec2: aws_sdk_ec2::Client,
-    sts: aws_sdk_sts::Client,
-    /// Updates (cluster, update id) seen in a final state: they never run
-    /// again, so the check for updates in progress does not ask about them
-    /// twice (the second endpoint step of a cluster would otherwise describe
-    /// the first one's update again).
-    ended: Arc<Mutex<HashSet<(String, String)>>>,
-}
-
-impl Clients {
-    fn ended(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
-        // Held only for an insert or a lookup, never across an await.
-        self.ended
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// A value computed once per scope, shared by concurrent askers.
-type PerScope<T> = Mutex<HashMap<Scope, Arc<OnceCell<T>>>>;
+/// How many times a duplicate ingress rule leads to a fresh read of the
+/// group and a call for what is still missing. A second duplicate means a
+/// rule appeared between the read and the call (someone else adding the
+/// same sources at that moment); a third is not worth waiting for.
+const INGRESS_ROUNDS: usize = 3;
 
 pub struct AwsProvider {
-    base: SdkConfig,
-    roles: BTreeMap<String, String>,
-    clients: PerScope<Clients>,
-    /// GetCallerIdentity per scope, asked once.
-    identities: PerScope<Result<String, ProviderError>>,
+    clients: ClientSets,
+    /// The account each set of credentials acts in, once AWS answered.
+    identities: PerCredentials<String>,
 }
 
 impl AwsProvider {
     pub async fn new(opts: AwsOptions) -> AwsProvider {
-        // A throttle is usually over within milliseconds; the SDK's 1 s
-        // initial backoff would make every throttled call wait seconds, so
-        // retries start from a shorter backoff (still exponential with full
-        // jitter), and stop growing at 2 s (see the module docs).
-        let retry = RetryConfig::standard()
-            .with_max_attempts(opts.max_attempts.unwrap_or(20))
-            .with_initial_backoff(RETRY_INITIAL_BACKOFF)
-            .with_max_backoff(RETRY_MAX_BACKOFF);
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
-        if let Some(p) = &opts.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &opts.region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        if let Some(url) = &opts.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        if let Some((key, secret)) = &opts.static_credentials {
-            loader = loader.credentials_provider(aws_sdk_eks::config::Credentials::new(
-                key.clone(),
-                secret.clone(),
-                None,
-                None,
-                "eksgate-static",
-            ));
-        }
-        let base = loader.load().await;
         AwsProvider {
-            base,
-            roles: opts.roles,
-            clients: Mutex::new(HashMap::new()),
+            clients: ClientSets::new(opts).await,
             identities: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn clients(&self, scope: &Scope) -> Clients {
-        let cell = {
-            let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(scope.clone()).or_default().clone()
-        };
-        cell.get_or_init(|| self.build_clients(scope)).await.clone()
-    }
-
-    async fn build_clients(&self, scope: &Scope) -> Clients {
-        let region = Region::new(scope.region.clone());
-        let role = scope.account.as_ref().and_then(|a| self.roles.get(a));
-        let mut config = self.base.to_builder().region(region.clone());
-        if let Some(role) = role {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
-                .session_name("eksgate")
-                .region(region)
-                .configure(&self.base)
-                .build()
-                .await;
-            config = config.credentials_provider(
-                aws_sdk_eks::config::SharedCredentialsProvider::new(provider),
-            );
-        }
-        let config = config.build();
-        // Each `build` makes a new rate limiter; clients are built once per
-        // scope, so each (scope, service) has one.
-        let partition = |service: &str| {
-            RetryPartition::custom(format!(
-                "eksgate-{service}-{}-{}",
-                scope.account.as_deref().unwrap_or("default"),
-                scope.region
-            ))
-            .token_bucket(TokenBucket::unlimited())
-            .build()
-        };
-        Clients {
-            eks: aws_sdk_eks::Client::from_conf(
-                aws_sdk_eks::config::Builder::from(&config)
-                    .retry_partition(partition("eks"))
-                    .build(),
-            ),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config)
-                    .retry_partition(partition("ec2"))
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&config)
-                    .retry_partition(partition("sts"))
-                    .build(),
-            ),
-            ended: Arc::default(),
-        }
-    }
-
-    /// The account the credentials of `scope` act in (asked once).
+    /// The account the credentials of `scope` act in: asked once, and asked
+    /// again after a failure.
     async fn caller_account(&self, scope: &Scope) -> Result<String, ProviderError> {
         let cell = {
             let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(scope.clone()).or_default().clone()
+            map.entry(ClientSets::credentials(scope))
+                .or_default()
+                .clone()
         };
-        cell.get_or_init(|| async {
-            let c = self.clients(scope).await;
-            let out = c
-                .sts
-                .get_caller_identity()
-                .send()
-                .await
-                .map_err(|e| sdk_error("GetCallerIdentity", e))?;
-            out.account()
-                .map(str::to_string)
-                .ok_or_else(|| ProviderError::Transport {
-                    operation: "GetCallerIdentity".into(),
-                    message: "the answer named no account".into(),
-                })
+        cell.get_or_try_init(|| async {
+            let c = self.clients.get(scope).await;
+            caller_identity(&c).await
         })
         .await
-        .clone()
+        .cloned()
     }
 
     /// Refuses to change anything in an account other than the one pinned.
@@ -239,6 +87,22 @@ impl AwsProvider {
         }
         Ok(())
     }
+}
+
+/// `GetCallerIdentity`: the account the credentials act in.
+async fn caller_identity(c: &Clients) -> Result<String, ProviderError> {
+    let out = c
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetCallerIdentity", e))?;
+    out.account()
+        .map(str::to_string)
+        .ok_or_else(|| ProviderError::Transport {
+            operation: "GetCallerIdentity".into(),
+            message: "the answer named no account".into(),
+        })
 }
 
 fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
@@ -313,17 +177,22 @@ async fn describe(
         security_group_id: vpc
             .and_then(|v| v.cluster_security_group_id())
             .map(str::to_string),
-        // Every block AWS holds is kept, even one this version cannot parse:
-        // the diff shows it and a managed list replaces it.
-        endpoint: EndpointSettings::new(
-            vpc.is_some_and(|v| v.endpoint_public_access()),
-            vpc.is_some_and(|v| v.endpoint_private_access()),
-        )
-        .with_cidrs(Some(public_cidrs(
-            vpc.map(|v| v.public_access_cidrs()).unwrap_or_default(),
-        ))),
+        endpoint: endpoint_of(vpc),
         updates_in_progress,
     }))
+}
+
+/// The endpoint settings of a `DescribeCluster` answer. Every block AWS
+/// holds is kept, even one this version cannot parse: the diff shows it and
+/// a managed list replaces it.
+fn endpoint_of(vpc: Option<&aws_sdk_eks::types::VpcConfigResponse>) -> EndpointSettings {
+    EndpointSettings::new(
+        vpc.is_some_and(|v| v.endpoint_public_access()),
+        vpc.is_some_and(|v| v.endpoint_private_access()),
+    )
+    .with_cidrs(Some(public_cidrs(
+        vpc.map(|v| v.public_access_cidrs()).unwrap_or_default(),
+    )))
 }
 
 /// Ids of the cluster's updates still `InProgress` (ListUpdates, then
@@ -465,29 +334,29 @@ async fn read_vpc_attr(
     })
 }
 
-/// `DescribeVpcs` for many ids: their DHCP options ids.
+/// One `DescribeVpcs` for at most `fleet::BATCH` ids: their DHCP options ids.
 async fn vpc_dhcp_ids(
     c: &Clients,
     ids: &[String],
 ) -> Result<BTreeMap<String, String>, ProviderError> {
+    let resp = c
+        .ec2
+        .describe_vpcs()
+        .set_vpc_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeVpcs", e))?;
     let mut out = BTreeMap::new();
-    for chunk in ids.chunks(BATCH) {
-        let resp = c
-            .ec2
-            .describe_vpcs()
-            .set_vpc_ids(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeVpcs", e))?;
-        for v in resp.vpcs() {
-            if let (Some(id), Some(d)) = (v.vpc_id(), v.dhcp_options_id()) {
-                out.insert(id.to_string(), d.to_string());
-            }
+    for v in resp.vpcs() {
+        if let (Some(id), Some(d)) = (v.vpc_id(), v.dhcp_options_id()) {
+            out.insert(id.to_string(), d.to_string());
         }
     }
     Ok(out)
 }
 
+/// One `DescribeDhcpOptions` for at most `fleet::BATCH` ids, none when they
+/// are all [`NO_DHCP_OPTIONS`].
 async fn dhcp_servers(
     c: &Clients,
     ids: &[String],
@@ -495,14 +364,14 @@ async fn dhcp_servers(
     let mut out = BTreeMap::new();
     let real: Vec<String> = ids
         .iter()
-        .filter(|d| d.as_str() != "default")
+        .filter(|d| d.as_str() != NO_DHCP_OPTIONS)
         .cloned()
         .collect();
-    for chunk in real.chunks(BATCH) {
+    if !real.is_empty() {
         let resp = c
             .ec2
             .describe_dhcp_options()
-            .set_dhcp_options_ids(Some(chunk.to_vec()))
+            .set_dhcp_options_ids(Some(real))
             .send()
             .await
             .map_err(|e| sdk_error("DescribeDhcpOptions", e))?;
@@ -523,291 +392,45 @@ async fn dhcp_servers(
         }
     }
     // A VPC with no DHCP options set (`default`) uses the Amazon resolver.
-    if ids.iter().any(|d| d == "default") {
-        out.insert("default".into(), vec!["AmazonProvidedDNS".into()]);
+    if ids.iter().any(|d| d == NO_DHCP_OPTIONS) {
+        out.insert(NO_DHCP_OPTIONS.into(), vec!["AmazonProvidedDNS".into()]);
     }
     Ok(out)
 }
 
+/// One `DescribeSecurityGroups` for at most `fleet::BATCH` ids.
 async fn security_groups(
     c: &Clients,
     ids: &[String],
 ) -> Result<BTreeMap<String, LiveSecurityGroup>, ProviderError> {
+    let resp = c
+        .ec2
+        .describe_security_groups()
+        .set_group_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeSecurityGroups", e))?;
     let mut out = BTreeMap::new();
-    for chunk in ids.chunks(BATCH) {
-        let resp = c
-            .ec2
-            .describe_security_groups()
-            .set_group_ids(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeSecurityGroups", e))?;
-        for g in resp.security_groups() {
-            if let Some(id) = g.group_id() {
-                out.insert(
-                    id.to_string(),
-                    LiveSecurityGroup {
-                        https_ingress: https_sources(g),
-                    },
-                );
-            }
+    for g in resp.security_groups() {
+        if let Some(id) = g.group_id() {
+            out.insert(
+                id.to_string(),
+                LiveSecurityGroup {
+                    https_ingress: https_sources(g),
+                },
+            );
         }
     }
     Ok(out)
 }
 
-/// Reorders jobs round-robin over their scopes (keeping each scope's order),
-/// so that a fleet listed region by region uses every region's API rate at
-/// once instead of exhausting one region's while the others idle.
-fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
-    let mut queues: BTreeMap<Scope, std::collections::VecDeque<T>> = BTreeMap::new();
-    let mut first_seen: Vec<Scope> = Vec::new();
-    for job in jobs {
-        let scope = scope_of(&job).clone();
-        if !queues.contains_key(&scope) {
-            first_seen.push(scope.clone());
-        }
-        queues.entry(scope).or_default().push_back(job);
-    }
-    let mut out = Vec::new();
-    // Each round takes one job of every scope that has one left; a round
-    // that takes none ends it, so the loop runs at most (jobs + 1) times.
-    loop {
-        let before = out.len();
-        for scope in &first_seen {
-            if let Some(job) = queues.get_mut(scope).and_then(|q| q.pop_front()) {
-                out.push(job);
-            }
-        }
-        if out.len() == before {
-            return out;
-        }
-    }
-}
-
-/// Runs `f` for every item with at most `limit` at once, keeping the order.
-async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
-where
-    T: Send + 'static,
-    R: Send + 'static,
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = R> + Send + 'static,
-{
-    let mut set = JoinSet::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let permit_source = limit.clone();
-        let fut = f(item);
-        set.spawn(async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = permit_source.acquire_owned().await;
-            (i, fut.await)
-        });
-    }
-    let mut out: Vec<(usize, R)> = Vec::new();
-    while let Some(res) = set.join_next().await {
-        match res {
-            Ok(r) => out.push(r),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {}
-        }
-    }
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
-}
-
 impl Provider for AwsProvider {
-    async fn read(
-        &self,
-        clusters: &[DesiredCluster],
-        parallelism: usize,
-    ) -> Result<Live, ProviderError> {
-        let limit = Arc::new(Semaphore::new(parallelism.max(1)));
-        let mut live = Live::default();
-
-        // Accounts first: a pinned account that the credentials do not reach
-        // blocks its clusters before anything else is read for them.
-        let scopes: BTreeSet<Scope> = clusters
-            .iter()
-            .map(|c| Scope {
-                account: c.key.account.clone(),
-                region: c.key.region.clone(),
-                role_arn: c.role_arn.clone(),
-            })
-            .collect();
-        let mut mismatched: BTreeMap<Scope, (String, String)> = BTreeMap::new();
-        for scope in scopes.iter().filter(|s| s.account.is_some()) {
-            match self.check_account(scope).await {
-                Ok(()) => {}
-                Err(ProviderError::AccountMismatch { expected, actual }) => {
-                    mismatched.insert(scope.clone(), (expected, actual));
-                }
-                Err(other) => return Err(other),
-            }
-        }
-
-        // Clusters, concurrently.
-        let mut jobs = Vec::new();
-        for c in clusters {
-            let scope = Scope {
-                account: c.key.account.clone(),
-                region: c.key.region.clone(),
-                role_arn: c.role_arn.clone(),
-            };
-            if let Some((expected, actual)) = mismatched.get(&scope) {
-                live.clusters.insert(
-                    c.key.clone(),
-                    ClusterObservation::AccountMismatch {
-                        expected: expected.clone(),
-                        actual: actual.clone(),
-                    },
-                );
-                continue;
-            }
-            jobs.push((c.key.clone(), scope.clone(), self.clients(&scope).await));
-        }
-        let jobs = interleave(jobs, |(_, scope, _)| scope);
-        let results = bounded(jobs, &limit, |(key, scope, clients)| async move {
-            let obs = describe(&clients, &scope, &key.name, false).await;
-            (key, obs)
-        })
-        .await;
-        for (key, obs) in results {
-            live.clusters.insert(key, obs?);
-        }
-
-        // What private access needs: the VPCs and cluster security groups of
-        // clusters that want it, each read once however many clusters share it.
-        let mut vpcs: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
-        let mut groups: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
-        for c in clusters.iter().filter(|c| c.endpoint.private_access) {
-            let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
-                continue;
-            };
-            let scope = Scope {
-                account: c.key.account.clone(),
-                region: c.key.region.clone(),
-                role_arn: c.role_arn.clone(),
-            };
-            vpcs.entry(scope.clone())
-                .or_default()
-                .insert(found.vpc_id.clone());
-            if let Some(sg) = &found.security_group_id {
-                groups.entry(scope).or_default().insert(sg.clone());
-            }
-        }
-
-        let mut attr_jobs = Vec::new();
-        for (scope, ids) in &vpcs {
-            let clients = self.clients(scope).await;
-            for id in ids {
-                for attr in [DnsAttribute::Support, DnsAttribute::Hostnames] {
-                    attr_jobs.push((scope.clone(), clients.clone(), id.clone(), attr));
-                }
-            }
-        }
-        let attr_jobs = interleave(attr_jobs, |(scope, ..)| scope);
-        let attrs = bounded(attr_jobs, &limit, |(scope, clients, id, attr)| async move {
-            let v = read_vpc_attr(&clients, &id, attr).await;
-            (scope, id, attr, v)
-        })
-        .await;
-        let mut dns: BTreeMap<(Scope, String), (bool, bool)> = BTreeMap::new();
-        for (scope, id, attr, v) in attrs {
-            let entry = dns.entry((scope, id)).or_insert((false, false));
-            match attr {
-                DnsAttribute::Support => entry.0 = v?,
-                DnsAttribute::Hostnames => entry.1 = v?,
-            }
-        }
-
-        let region_jobs: Vec<(Scope, Clients, Vec<String>, Vec<String>)> = {
-            let mut all: BTreeSet<Scope> = vpcs.keys().cloned().collect();
-            all.extend(groups.keys().cloned());
-            let mut v = Vec::new();
-            for scope in all {
-                let clients = self.clients(&scope).await;
-                let vpc_ids = vpcs
-                    .get(&scope)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default();
-                let sg_ids = groups
-                    .get(&scope)
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default();
-                v.push((scope, clients, vpc_ids, sg_ids));
-            }
-            v
-        };
-        let per_region = bounded(
-            region_jobs,
-            &limit,
-            |(scope, clients, vpc_ids, sg_ids)| async move {
-                let r: Result<_, ProviderError> = async {
-                    let dhcp_of = if vpc_ids.is_empty() {
-                        BTreeMap::new()
-                    } else {
-                        vpc_dhcp_ids(&clients, &vpc_ids).await?
-                    };
-                    let dhcp_ids: Vec<String> = dhcp_of
-                        .values()
-                        .cloned()
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect();
-                    let servers = if dhcp_ids.is_empty() {
-                        BTreeMap::new()
-                    } else {
-                        dhcp_servers(&clients, &dhcp_ids).await?
-                    };
-                    let sgs = if sg_ids.is_empty() {
-                        BTreeMap::new()
-                    } else {
-                        security_groups(&clients, &sg_ids).await?
-                    };
-                    Ok((dhcp_of, servers, sgs))
-                }
-                .await;
-                (scope, r)
-            },
-        )
-        .await;
-        for (scope, r) in per_region {
-            let (dhcp_of, servers, sgs) = r?;
-            for (vpc_id, dopt) in dhcp_of {
-                let (support, hostnames) = dns
-                    .get(&(scope.clone(), vpc_id.clone()))
-                    .copied()
-                    .unwrap_or_default();
-                live.vpcs.insert(
-                    VpcKey {
-                        account: scope.account.clone(),
-                        region: scope.region.clone(),
-                        vpc_id,
-                    },
-                    LiveVpc {
-                        dns_support: support,
-                        dns_hostnames: hostnames,
-                        domain_name_servers: servers.get(&dopt).cloned().unwrap_or_default(),
-                        dhcp_options_id: dopt,
-                    },
-                );
-            }
-            for (group_id, g) in sgs {
-                live.security_groups.insert(
-                    SecurityGroupKey {
-                        account: scope.account.clone(),
-                        region: scope.region.clone(),
-                        group_id,
-                    },
-                    g,
-                );
-            }
-        }
-        Ok(live)
+    async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
+        fleet::read(self, request, parallelism).await
     }
 
     async fn list_clusters(&self, scope: &Scope) -> Result<Vec<String>, ProviderError> {
-        let c = self.clients(scope).await;
+        let c = self.clients.get(scope).await;
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -834,7 +457,7 @@ impl Provider for AwsProvider {
         scope: &Scope,
         name: &str,
     ) -> Result<ClusterObservation, ProviderError> {
-        let c = self.clients(scope).await;
+        let c = self.clients.get(scope).await;
         describe(&c, scope, name, true).await
     }
 
@@ -845,7 +468,7 @@ impl Provider for AwsProvider {
         settings: &EndpointSettings,
     ) -> Result<UpdateStart, ProviderError> {
         self.check_account(scope).await?;
-        let c = self.clients(scope).await;
+        let c = self.clients.get(scope).await;
         let cfg = VpcConfigRequest::builder()
             .endpoint_public_access(settings.public_access)
             .endpoint_private_access(settings.private_access)
@@ -904,12 +527,12 @@ impl Provider for AwsProvider {
         name: &str,
         update_id: &str,
     ) -> Result<UpdateState, ProviderError> {
-        let c = self.clients(scope).await;
+        let c = self.clients.get(scope).await;
         describe_update(&c, name, update_id).await
     }
 
     async fn read_vpc(&self, scope: &Scope, vpc_id: &str) -> Result<LiveVpc, ProviderError> {
-        let c = self.clients(scope).await;
+        let c = self.clients.get(scope).await;
         let support = read_vpc_attr(&c, vpc_id, DnsAttribute::Support).await?;
         let hostnames = read_vpc_attr(&c, vpc_id, DnsAttribute::Hostnames).await?;
         let dhcp = vpc_dhcp_ids(&c, &[vpc_id.to_string()]).await?;
@@ -938,7 +561,7 @@ impl Provider for AwsProvider {
         value: bool,
     ) -> Result<(), ProviderError> {
         self.check_account(scope).await?;
-        let c = self.clients(scope).await;
+        let c = self.clients.get(scope).await;
         let v = AttributeBooleanValue::builder().value(value).build();
         let req = c.ec2.modify_vpc_attribute().vpc_id(vpc_id);
         let req = match attribute {
@@ -958,62 +581,142 @@ impl Provider for AwsProvider {
         sources: &BTreeSet<AccessSource>,
     ) -> Result<IngressOutcome, ProviderError> {
         self.check_account(scope).await?;
-        let c = self.clients(scope).await;
-        let mut perm = IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(443)
-            .to_port(443);
-        for source in sources {
-            let cidr = match source {
-                AccessSource::Cidr(net) => net.to_string(),
-                AccessSource::SecurityGroup(_) => continue,
-            };
-            perm = if cidr.contains(':') {
-                perm.ipv6_ranges(
-                    Ipv6Range::builder()
-                        .cidr_ipv6(cidr)
-                        .description("eksgate: private endpoint")
-                        .build(),
-                )
-            } else {
-                perm.ip_ranges(
-                    IpRange::builder()
-                        .cidr_ip(cidr)
-                        .description("eksgate: private endpoint")
-                        .build(),
-                )
-            };
+        let c = self.clients.get(scope).await;
+        authorize_https_ingress(&c, group_id, sources).await
+    }
+}
+
+/// The single calls of the fleet read (`fleet` batches and schedules them).
+impl FleetCalls for AwsProvider {
+    type Conn = Clients;
+
+    async fn connect(&self, scope: &Scope) -> Clients {
+        self.clients.get(scope).await
+    }
+
+    async fn check_account(&self, scope: &Scope) -> Result<(), ProviderError> {
+        AwsProvider::check_account(self, scope).await
+    }
+
+    async fn describe_cluster(
+        conn: Clients,
+        scope: Scope,
+        name: String,
+    ) -> Result<ClusterObservation, ProviderError> {
+        describe(&conn, &scope, &name, false).await
+    }
+
+    async fn vpc_attribute(
+        conn: Clients,
+        vpc_id: String,
+        attribute: DnsAttribute,
+    ) -> Result<bool, ProviderError> {
+        read_vpc_attr(&conn, &vpc_id, attribute).await
+    }
+
+    async fn vpc_dhcp_options(
+        conn: &Clients,
+        vpc_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
+        vpc_dhcp_ids(conn, vpc_ids).await
+    }
+
+    async fn dhcp_servers(
+        conn: &Clients,
+        dhcp_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>, ProviderError> {
+        dhcp_servers(conn, dhcp_ids).await
+    }
+
+    async fn security_groups(
+        conn: &Clients,
+        group_ids: &[String],
+    ) -> Result<BTreeMap<String, LiveSecurityGroup>, ProviderError> {
+        security_groups(conn, group_ids).await
+    }
+}
+
+/// Lets `sources` in on TCP 443. AWS refuses a whole
+/// `AuthorizeSecurityGroupIngress` when any one of its rules exists
+/// (`InvalidPermission.Duplicate`), adding none of the others: on that
+/// answer the group is read again and only what is still missing is asked
+/// for, at most [`INGRESS_ROUNDS`] times.
+async fn authorize_https_ingress(
+    c: &Clients,
+    group_id: &str,
+    sources: &BTreeSet<AccessSource>,
+) -> Result<IngressOutcome, ProviderError> {
+    let mut pending = sources.clone();
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let err = match authorize_once(c, group_id, &pending).await {
+            Ok(()) => return Ok(IngressOutcome::Added),
+            Err(err) if code_of(&err) == Some("InvalidPermission.Duplicate") => err,
+            Err(err) => return Err(err),
+        };
+        let present = security_groups(c, &[group_id.to_string()])
+            .await?
+            .remove(group_id)
+            .map(|g| g.https_ingress)
+            .unwrap_or_default();
+        pending = sources.difference(&present).cloned().collect();
+        if pending.is_empty() {
+            return Ok(IngressOutcome::AlreadyPresent);
         }
-        for g in sources.iter().filter_map(|s| match s {
-            AccessSource::SecurityGroup(id) => Some(id),
-            AccessSource::Cidr(_) => None,
-        }) {
-            perm = perm.user_id_group_pairs(
-                UserIdGroupPair::builder()
-                    .group_id(g)
-                    .description("eksgate: private endpoint")
-                    .build(),
-            );
-        }
-        match c
-            .ec2
-            .authorize_security_group_ingress()
-            .group_id(group_id)
-            .ip_permissions(perm.build())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(IngressOutcome::Added),
-            Err(e) => {
-                let err = sdk_error("AuthorizeSecurityGroupIngress", e);
-                if code_of(&err) == Some("InvalidPermission.Duplicate") {
-                    Ok(IngressOutcome::AlreadyPresent)
-                } else {
-                    Err(err)
-                }
-            }
+        if rounds == INGRESS_ROUNDS {
+            return Err(err);
         }
     }
+}
+
+/// One `AuthorizeSecurityGroupIngress` for TCP 443 from `sources`.
+async fn authorize_once(
+    c: &Clients,
+    group_id: &str,
+    sources: &BTreeSet<AccessSource>,
+) -> Result<(), ProviderError> {
+    let mut perm = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443);
+    for source in sources {
+        let cidr = match source {
+            AccessSource::Cidr(net) => net.to_string(),
+            AccessSource::SecurityGroup(g) => {
+                perm = perm.user_id_group_pairs(
+                    UserIdGroupPair::builder()
+                        .group_id(g)
+                        .description("eksgate: private endpoint")
+                        .build(),
+                );
+                continue;
+            }
+        };
+        perm = if cidr.contains(':') {
+            perm.ipv6_ranges(
+                Ipv6Range::builder()
+                    .cidr_ipv6(cidr)
+                    .description("eksgate: private endpoint")
+                    .build(),
+            )
+        } else {
+            perm.ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(cidr)
+                    .description("eksgate: private endpoint")
+                    .build(),
+            )
+        };
+    }
+    c.ec2
+        .authorize_security_group_ingress()
+        .group_id(group_id)
+        .ip_permissions(perm.build())
+        .send()
+        .await
+        .map_err(|e| sdk_error("AuthorizeSecurityGroupIngress", e))?;
+    Ok(())
 }
 
 /// The update id in `... currently has update <id> in progress`.
@@ -1028,34 +731,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_are_issued_round_robin_over_regions() {
-        let scope = |r: &str| Scope {
-            account: None,
-            region: r.to_string(),
-            role_arn: None,
-        };
-        let jobs = vec![
-            (scope("a"), 1),
-            (scope("a"), 2),
-            (scope("a"), 3),
-            (scope("b"), 4),
-            (scope("c"), 5),
-            (scope("c"), 6),
-        ];
-        let order: Vec<i32> = interleave(jobs, |(s, _)| s)
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
-        assert_eq!(order, vec![1, 4, 5, 2, 6, 3]);
-        assert!(interleave(Vec::<(Scope, i32)>::new(), |(s, _)| s).is_empty());
-    }
-
-    #[test]
     fn finds_the_running_update_in_aws_message() {
         assert_eq!(
             running_update_id("Cannot EndpointAccessUpdate because cluster x currently has update 1f2e-33 in progress"),
             Some("1f2e-33".to_string())
         );
         assert_eq!(running_update_id("Cluster is busy"), None);
+    }
+
+    /// AWS's list is kept whole: a block this version cannot read was once
+    /// dropped, so the diff hid it and a plan never replaced it.
+    #[test]
+    fn regression_public_cidrs_that_do_not_parse_are_kept() {
+        let vpc = aws_sdk_eks::types::VpcConfigResponse::builder()
+            .endpoint_public_access(true)
+            .public_access_cidrs("203.0.113.9/24")
+            .public_access_cidrs("203.0.113.0/33")
+            .build();
+        let shown: Vec<String> = endpoint_of(Some(&vpc))
+            .public_access_cidrs
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["203.0.113.0/24", "203.0.113.0/33"]);
     }
 }

@@ -1,32 +1,68 @@
 //! The one door to AWS. `Provider` is what the rest of eksgate may ask of the
-//! cloud: read the live state for a set of declared clusters, and the few
-//! calls apply makes. `aws` implements it with the AWS SDK (the only code that
-//! imports the SDK crates); tests of pure engine logic may implement it in
-//! memory, everything else runs the AWS implementation against the emulator.
+//! cloud: read the live state for a [`ReadRequest`], and the few calls apply
+//! makes. `aws` implements it with the AWS SDK (`aws` and `clients` are the
+//! only code that imports the SDK crates; `fleet` schedules the read's
+//! calls); tests of pure engine logic may implement it in memory, everything
+//! else runs the AWS implementation against the emulator.
+//!
+//! This file owns the trait and the types that cross it; it must not know
+//! manifests or plans beyond the value types it is handed (a read request is
+//! built from the manifests by `workflow`, not here).
 //!
 //! Errors are typed so apply can tell "AWS said no" (with AWS's code and
 //! message, shown to the user) from "could not reach AWS".
 
 pub mod aws;
+mod clients;
+mod fleet;
 
 use std::future::Future;
 
-use crate::desired::DesiredCluster;
+use crate::desired::ClusterKey;
 use crate::live::{ClusterObservation, Live, LiveVpc};
 use std::collections::BTreeSet;
 
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
 
-/// Which credentials and region a call uses. The provider maps an account to
-/// the role to assume for it (from the manifests or the saved plan).
+/// Which credentials and region a call uses: the role to assume (`None`:
+/// the base credentials, as the default chain or `--profile` give them),
+/// and the account the manifest pins, which the credentials must act in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope {
     pub account: Option<String>,
     pub region: String,
-    /// The role to assume for the call (`role_arn` of the cluster); `None`
-    /// uses the base credentials.
     pub role_arn: Option<String>,
+}
+
+/// What [`Provider::read`] reads: the clusters, each with its own
+/// credentials, and whether the facts private access needs are wanted too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadRequest {
+    pub clusters: Vec<ClusterTarget>,
+}
+
+/// One cluster to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterTarget {
+    pub key: ClusterKey,
+    /// The role whose credentials read this cluster (`None`: the base
+    /// credentials).
+    pub role_arn: Option<String>,
+    /// Also read what private access needs: the cluster's VPC (DNS
+    /// attributes, DHCP options) and its cluster security group.
+    pub wants_private: bool,
+}
+
+impl ClusterTarget {
+    /// The credentials and region this cluster is read with.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            account: self.key.account.clone(),
+            region: self.key.region.clone(),
+            role_arn: self.role_arn.clone(),
+        }
+    }
 }
 
 /// What `UpdateClusterConfig` answered.
@@ -63,8 +99,10 @@ pub struct UpdateState {
 /// What `AuthorizeSecurityGroupIngress` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IngressOutcome {
+    /// At least one of the requested rules was added.
     Added,
-    /// `InvalidPermission.Duplicate`: the rules were there already.
+    /// `InvalidPermission.Duplicate`, and a fresh read of the group showed
+    /// every requested source there already.
     AlreadyPresent,
 }
 
@@ -90,12 +128,13 @@ pub enum ProviderError {
 
 /// What eksgate may ask of AWS.
 pub trait Provider: Send + Sync {
-    /// Reads the live state the planner needs for these clusters, at most
-    /// `parallelism` calls at once; a VPC or security group shared by several
-    /// clusters is read once.
+    /// Reads the live state the planner needs for the request's clusters, at
+    /// most `parallelism` calls at once, each cluster with its own
+    /// credentials; a VPC or security group shared by several clusters read
+    /// with the same credentials is read once.
     fn read(
         &self,
-        clusters: &[DesiredCluster],
+        request: &ReadRequest,
         parallelism: usize,
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send;
 
@@ -152,7 +191,9 @@ pub trait Provider: Send + Sync {
         value: bool,
     ) -> impl Future<Output = Result<(), ProviderError>> + Send;
 
-    /// One `AuthorizeSecurityGroupIngress` call for TCP 443 from `sources`.
+    /// Lets `sources` in on TCP 443 (`AuthorizeSecurityGroupIngress`). When
+    /// AWS refuses the call because one of the rules exists already, what is
+    /// still missing is added: `AlreadyPresent` only when nothing was.
     fn authorize_https_ingress(
         &self,
         scope: &Scope,

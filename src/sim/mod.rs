@@ -5,9 +5,10 @@
 //!
 //! This file owns the HTTP server and the order of a request: credential
 //! scope, latency, then under the lock: settle due updates, checked
-//! credentials (`auth`), rate limit and injected faults, the operation, a
-//! server error after a change took effect, a damaged answer (`malformed`),
-//! the history line. Operations live in
+//! credentials (`auth`), rate limit and injected faults (a targeted
+//! `fail_next`, then the random ones), the operation, a server error after a
+//! change took effect, a damaged answer (`malformed`), the history line.
+//! Operations live in
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
@@ -528,6 +529,7 @@ async fn aws(
         auth::check(&st, authorization, &request, now).err()
     };
     let account = st.account_for(&scope.access_key);
+    let principal = st.caller_arn(&scope.access_key);
     let key = (account.clone(), scope.region.clone());
     let (operation, target) = match &call {
         Call::Eks(op, _) => (op.name().to_string(), op.target()),
@@ -547,6 +549,8 @@ async fn aws(
         Some(service.refused(why))
     } else if !st.take_token(&key, now) {
         Some(service.throttled())
+    } else if st.take_injected_failure(&operation) {
+        Some(service.server_error())
     } else {
         let (t, e, u) = (
             st.behaviour.throttle_rate,
@@ -634,6 +638,7 @@ async fn aws(
             service: service.name().to_string(),
             operation,
             account,
+            principal,
             region: scope.region.clone(),
             target,
             outcome,

@@ -266,6 +266,9 @@ pub enum Event {
         service: String,
         operation: String,
         account: String,
+        /// Who signed the request: the ARN `GetCallerIdentity` reports for
+        /// its access key (an assumed role's session, or the account's user).
+        principal: String,
         region: String,
         target: Option<String>,
         /// `ok`, or the error code returned.
@@ -331,6 +334,10 @@ pub struct Behaviour {
     /// Share of successful calls answered with a damaged body (see
     /// `sim::malformed` for the kinds).
     pub malformed_rate: f64,
+    /// Operation name → how many of its next calls fail with the service's
+    /// server error (500), before any other fault: a transient failure
+    /// aimed at one call.
+    pub fail_next: BTreeMap<String, u32>,
     pub seed: u64,
     /// Share of changes answered with a 5xx after they took effect.
     pub applied_error_rate: f64,
@@ -372,6 +379,7 @@ impl Default for Behaviour {
             throttle_rate: 0.0,
             error_rate: 0.0,
             malformed_rate: 0.0,
+            fail_next: BTreeMap::new(),
             seed: 0,
             applied_error_rate: 0.0,
             unavailable_rate: 0.0,
@@ -627,6 +635,28 @@ impl State {
             .get(access_key)
             .cloned()
             .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string())
+    }
+
+    /// The ARN `GetCallerIdentity` reports for an access key.
+    pub fn caller_arn(&self, access_key: &str) -> String {
+        self.arns.get(access_key).cloned().unwrap_or_else(|| {
+            format!(
+                "arn:aws:iam::{}:user/eksgate-sim",
+                self.account_for(access_key)
+            )
+        })
+    }
+
+    /// Takes one of the failures `Behaviour::fail_next` holds for
+    /// `operation`, if any is left.
+    pub fn take_injected_failure(&mut self, operation: &str) -> bool {
+        match self.behaviour.fail_next.get_mut(operation) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn uuid(&mut self) -> String {

@@ -50,11 +50,7 @@ pub fn handle(
     let account = state.account_for(access_key);
     match action {
         "GetCallerIdentity" => {
-            let arn = state
-                .arns
-                .get(access_key)
-                .cloned()
-                .unwrap_or_else(|| format!("arn:aws:iam::{account}:user/eksgate-sim"));
+            let arn = state.caller_arn(access_key);
             Ok(wrap(
                 action,
                 request_id,

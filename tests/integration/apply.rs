@@ -620,3 +620,310 @@ async fn the_demo_runs_end_to_end() {
     );
     assert!(!err.contains("ResourceInUseException"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// Credentials per cluster, identity checks, duplicate ingress rules
+
+const ROLES_WORLD: &str = r#"
+[[account]]
+id = "111122223333"
+access_key_ids = ["AKIDEKSGATETEST"]
+roles = [
+  "arn:aws:iam::111122223333:role/payments-admin",
+  "arn:aws:iam::111122223333:role/ledger-admin",
+]
+
+[[vpc]]
+id = "vpc-0roles"
+region = "us-east-1"
+account = "111122223333"
+dns_hostnames = false
+
+[[cluster]]
+name = "payments"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0roles"
+public_access = true
+private_access = false
+
+[[cluster]]
+name = "ledger"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0roles"
+public_access = true
+private_access = false
+
+[[cluster]]
+name = "web"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0roles"
+public_access = true
+private_access = false
+"#;
+
+/// Three clusters of one account: two with roles of their own, one with
+/// none. Each must be read and changed with its own credentials; before,
+/// the roles were kept per account, so all three used whichever role was
+/// declared last and `web` acted with a role it never asked for.
+#[tokio::test]
+async fn regression_each_cluster_is_read_and_changed_with_its_own_role() {
+    let sim = start(ROLES_WORLD, quick()).await;
+    let dir = manifest_dir(
+        r#"
+[defaults]
+region = "us-east-1"
+account = "111122223333"
+
+[[cluster]]
+name = "payments"
+role_arn = "arn:aws:iam::111122223333:role/payments-admin"
+public_access = true
+private_access = true
+
+[[cluster]]
+name = "ledger"
+role_arn = "arn:aws:iam::111122223333:role/ledger-admin"
+public_access = true
+private_access = true
+
+[[cluster]]
+name = "web"
+public_access = true
+private_access = true
+"#,
+    );
+    let out = eksgate(&sim, dir.path(), &apply_args(&[])).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let session = |role: &str| format!("arn:aws:sts::111122223333:assumed-role/{role}/eksgate");
+    let user = "arn:aws:iam::111122223333:user/eksgate-sim".to_string();
+    // Who made each call about a cluster, and who changed the shared VPC.
+    let mut signers: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for e in sim.history() {
+        if let Event::Request {
+            operation,
+            target,
+            principal,
+            ..
+        } = e.event
+        {
+            let about = match (operation.as_str(), target) {
+                ("ModifyVpcAttribute", _) => "vpc".to_string(),
+                (_, Some(t)) if ["payments", "ledger", "web"].contains(&t.as_str()) => t,
+                _ => continue,
+            };
+            signers.entry(about).or_default().insert(principal);
+        }
+    }
+    let want: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = [
+        ("payments", session("payments-admin")),
+        ("ledger", session("ledger-admin")),
+        ("web", user),
+        // Shared by all three: the role of the first in plan order.
+        ("vpc", session("ledger-admin")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), [v].into()))
+    .collect();
+    assert_eq!(signers, want);
+    let t = Timeline::of(&sim);
+    for name in ["payments", "ledger", "web"] {
+        assert_eq!(
+            t.endpoint_changes(name).last().map(|c| (c.1, c.2)),
+            Some((true, true)),
+            "{name}"
+        );
+    }
+}
+
+/// A provider against the emulator, one attempt per call unless
+/// `attempts` says otherwise.
+async fn provider_for(
+    sim: &eksgate::sim::SimHandle,
+    attempts: Option<u32>,
+) -> eksgate::provider::aws::AwsProvider {
+    use eksgate::provider::aws::{AwsOptions, AwsProvider};
+    AwsProvider::new(AwsOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(sim.url()),
+        static_credentials: Some(("AKIDEKSGATETEST".into(), "eksgate-test-secret".into())),
+        max_attempts: attempts,
+        ..AwsOptions::default()
+    })
+    .await
+}
+
+/// One transient `GetCallerIdentity` failure that outlasts the SDK's
+/// retries fails that read, but not the next one: only answers are kept.
+/// Before, the failure was kept for the whole run and blocked the account.
+#[tokio::test]
+async fn regression_a_failed_caller_identity_is_asked_again() {
+    use eksgate::provider::{ClusterTarget, Provider, ReadRequest};
+    let request = ReadRequest {
+        clusters: vec![ClusterTarget {
+            key: eksgate::desired::ClusterKey {
+                account: Some("111122223333".into()),
+                region: "us-east-1".into(),
+                name: "payments".into(),
+            },
+            role_arn: None,
+            wants_private: false,
+        }],
+    };
+    let identity_calls = |sim: &eksgate::sim::SimHandle| -> Vec<String> {
+        requests(sim)
+            .into_iter()
+            .filter(|(_, op, _, _)| op == "GetCallerIdentity")
+            .map(|(_, _, _, outcome)| outcome)
+            .collect()
+    };
+    let faulty = || Behaviour {
+        fail_next: [("GetCallerIdentity".to_string(), 1)].into(),
+        ..quick()
+    };
+
+    // One attempt per call: the failure reaches eksgate.
+    let sim = start(ROLES_WORLD, faulty()).await;
+    let provider = provider_for(&sim, Some(1)).await;
+    let err = provider.read(&request, 4).await.unwrap_err();
+    assert!(
+        err.to_string().contains("GetCallerIdentity failed"),
+        "{err}"
+    );
+    for _ in 0..2 {
+        let live = provider.read(&request, 4).await.unwrap();
+        assert!(
+            matches!(
+                live.clusters.values().next(),
+                Some(eksgate::live::ClusterObservation::Found(_))
+            ),
+            "{live:?}"
+        );
+    }
+    // Asked again once after the failure, then the answer is kept.
+    assert_eq!(identity_calls(&sim), ["InternalFailure", "ok"]);
+
+    // With the default attempts, the SDK's retries absorb it at once.
+    let sim = start(ROLES_WORLD, faulty()).await;
+    let provider = provider_for(&sim, None).await;
+    provider.read(&request, 4).await.unwrap();
+    assert_eq!(identity_calls(&sim), ["InternalFailure", "ok"]);
+}
+
+/// The sources sg-0dup lets in on TCP 443, as DescribeSecurityGroups gives them.
+async fn https_rules(sim: &eksgate::sim::SimHandle, group: &str) -> Vec<String> {
+    let out = ec2(sim, "us-east-1")
+        .await
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .unwrap();
+    let mut rules = Vec::new();
+    for p in out.security_groups()[0].ip_permissions() {
+        assert_eq!((p.from_port(), p.to_port()), (Some(443), Some(443)));
+        rules.extend(
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip())
+                .map(str::to_string),
+        );
+        rules.extend(
+            p.user_id_group_pairs()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .map(str::to_string),
+        );
+    }
+    rules.sort();
+    rules
+}
+
+/// AWS refuses a whole `AuthorizeSecurityGroupIngress` when one of its
+/// rules exists (the emulator too, checked first). The provider then adds
+/// what is still missing; before, it reported the step converged and the
+/// other sources were never added.
+#[tokio::test]
+async fn regression_a_duplicate_ingress_rule_does_not_hide_the_missing_sources() {
+    use eksgate::desired::AccessSource;
+    use eksgate::provider::{IngressOutcome, Provider, Scope};
+    let world = r#"
+[[vpc]]
+id = "vpc-0dup"
+region = "us-east-1"
+
+[[security_group]]
+id = "sg-0dup"
+region = "us-east-1"
+vpc_id = "vpc-0dup"
+https_ingress = ["10.20.0.0/16"]
+
+[[security_group]]
+id = "sg-0bastion"
+region = "us-east-1"
+vpc_id = "vpc-0dup"
+"#;
+    let sim = start(world, quick()).await;
+
+    // The emulator as AWS: one existing rule fails the call, nothing added.
+    let rule = |cidr: &str| aws_sdk_ec2::types::IpRange::builder().cidr_ip(cidr).build();
+    let err = ec2(&sim, "us-east-1")
+        .await
+        .authorize_security_group_ingress()
+        .group_id("sg-0dup")
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(rule("10.20.0.0/16"))
+                .ip_ranges(rule("10.30.0.0/16"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_parts(&err).0, "InvalidPermission.Duplicate");
+    assert_eq!(https_rules(&sim, "sg-0dup").await, ["10.20.0.0/16"]);
+
+    let provider = provider_for(&sim, Some(1)).await;
+    let scope = Scope {
+        account: None,
+        region: "us-east-1".into(),
+        role_arn: None,
+    };
+    let sources: std::collections::BTreeSet<AccessSource> =
+        ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+    let outcome = provider
+        .authorize_https_ingress(&scope, "sg-0dup", &sources)
+        .await
+        .unwrap();
+    assert_eq!(outcome, IngressOutcome::Added);
+    assert_eq!(
+        https_rules(&sim, "sg-0dup").await,
+        ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
+    );
+    // Everything there now: the truth is "already present", with no change.
+    let outcome = provider
+        .authorize_https_ingress(&scope, "sg-0dup", &sources)
+        .await
+        .unwrap();
+    assert_eq!(outcome, IngressOutcome::AlreadyPresent);
+    assert_eq!(
+        https_rules(&sim, "sg-0dup").await,
+        ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
+    );
+}

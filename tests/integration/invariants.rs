@@ -438,6 +438,7 @@ mod self_test {
             service: "eks".into(),
             operation: op.into(),
             account: "123456789012".into(),
+            principal: String::new(),
             region: "us-east-1".into(),
             target: Some(target.into()),
             outcome: outcome.into(),

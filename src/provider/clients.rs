@@ -1,0 +1,201 @@
+//! The SDK clients of the AWS provider: one client set per (role, region),
+//! built once and shared by every call with those credentials. Clients come
+//! from `aws-config`, so the default credential chain, `--profile`, SSO, web
+//! identity, `AWS_REGION` and `AWS_ENDPOINT_URL` all work as AWS users
+//! expect; a scope with a `role_arn` gets credentials from STS `AssumeRole`,
+//! one without uses the base credentials. The role is the scope's own (the
+//! cluster's, or the step's), never one borrowed from another cluster of the
+//! same account.
+//!
+//! Retries: the SDK's standard retry mode (exponential backoff with full
+//! jitter) with a generous attempt budget, on retry partitions of eksgate's
+//! own with no retry quota, so throttling across a large fleet is absorbed
+//! instead of surfacing as errors. Not the adaptive mode: its client-side
+//! rate limiter drops to half a request per second after a burst of
+//! throttles and then delays every call by up to 20 s, which turned a
+//! throttled rollout into a stall. AWS throttles per account, region and
+//! service, so each (credentials, region, service) has its own partition: a
+//! throttled region does not use up another's retries. The backoff window
+//! stops growing at 2 s instead of the SDK's 20 s: with hundreds of calls in
+//! flight against one region's rate, a few calls are throttled six or seven
+//! times in a row, and a window that keeps doubling left one of them asleep
+//! for seconds after every other call was done (a 1,000-cluster plan at
+//! `--parallelism 256` took 1.7 times its lower bound, 0.9 with the cap);
+//! twenty attempts still span half a minute or more.
+//!
+//! This file builds clients; it makes no AWS call of its own (the calls are
+//! in `aws`, the fleet read in `fleet`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_eks::config::retry::{RetryPartition, TokenBucket};
+use tokio::sync::OnceCell;
+
+use super::Scope;
+
+/// The first retry's backoff window (see the module docs).
+const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// The largest backoff window (see the module docs).
+const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How the provider builds its clients.
+#[derive(Clone, Debug, Default)]
+pub struct AwsOptions {
+    /// A profile of the shared config files (`--profile`).
+    pub profile: Option<String>,
+    /// The region for clusters that name none (`--region`).
+    pub region: Option<String>,
+    /// Attempts per call, including the first (default 20).
+    pub max_attempts: Option<u32>,
+    /// Another endpoint for every service (the in-process emulator of
+    /// `eksgate demo`); otherwise `AWS_ENDPOINT_URL` and the config files
+    /// decide, as for any AWS tool.
+    pub endpoint_url: Option<String>,
+    /// Fixed credentials (for the emulator) instead of the default chain.
+    pub static_credentials: Option<(String, String)>,
+}
+
+/// The clients of one (role, region).
+#[derive(Clone)]
+pub(super) struct Clients {
+    pub eks: aws_sdk_eks::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sts: aws_sdk_sts::Client,
+    /// Updates (cluster, update id) seen in a final state: they never run
+    /// again, so the check for updates in progress does not ask about them
+    /// twice (the second endpoint step of a cluster would otherwise describe
+    /// the first one's update again).
+    ended: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+impl Clients {
+    pub fn ended(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        // Held only for an insert or a lookup, never across an await.
+        self.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whose credentials, where: what a client set is built for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Credentials {
+    pub role_arn: Option<String>,
+    pub region: String,
+}
+
+/// A value computed once per set of credentials, shared by concurrent
+/// askers.
+pub(super) type PerCredentials<T> = Mutex<HashMap<Credentials, Arc<OnceCell<T>>>>;
+
+/// The client sets, built on first use.
+pub(super) struct ClientSets {
+    base: SdkConfig,
+    sets: PerCredentials<Clients>,
+}
+
+impl ClientSets {
+    pub async fn new(opts: AwsOptions) -> ClientSets {
+        // A throttle is usually over within milliseconds; the SDK's 1 s
+        // initial backoff would make every throttled call wait seconds, so
+        // retries start from a shorter backoff (still exponential with full
+        // jitter), and stop growing at 2 s (see the module docs).
+        let retry = RetryConfig::standard()
+            .with_max_attempts(opts.max_attempts.unwrap_or(20))
+            .with_initial_backoff(RETRY_INITIAL_BACKOFF)
+            .with_max_backoff(RETRY_MAX_BACKOFF);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &opts.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((key, secret)) = &opts.static_credentials {
+            loader = loader.credentials_provider(aws_sdk_eks::config::Credentials::new(
+                key.clone(),
+                secret.clone(),
+                None,
+                None,
+                "eksgate-static",
+            ));
+        }
+        ClientSets {
+            base: loader.load().await,
+            sets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The credentials a call of `scope` uses: its own role, or the base
+    /// credentials when it has none.
+    pub fn credentials(scope: &Scope) -> Credentials {
+        Credentials {
+            role_arn: scope.role_arn.clone(),
+            region: scope.region.clone(),
+        }
+    }
+
+    /// The client set for `scope`'s credentials, built on first use.
+    pub async fn get(&self, scope: &Scope) -> Clients {
+        let creds = Self::credentials(scope);
+        let cell = {
+            let mut map = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(creds.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| self.build(&creds)).await.clone()
+    }
+
+    async fn build(&self, creds: &Credentials) -> Clients {
+        let region = Region::new(creds.region.clone());
+        let mut config = self.base.to_builder().region(region.clone());
+        if let Some(role) = &creds.role_arn {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("eksgate")
+                .region(region)
+                .configure(&self.base)
+                .build()
+                .await;
+            config = config.credentials_provider(
+                aws_sdk_eks::config::SharedCredentialsProvider::new(provider),
+            );
+        }
+        let config = config.build();
+        // Each `build` makes a new rate limiter; clients are built once per
+        // (credentials, region), so each (credentials, region, service) has
+        // one.
+        let partition = |service: &str| {
+            RetryPartition::custom(format!(
+                "eksgate-{service}-{}-{}",
+                creds.role_arn.as_deref().unwrap_or("default"),
+                creds.region
+            ))
+            .token_bucket(TokenBucket::unlimited())
+            .build()
+        };
+        Clients {
+            eks: aws_sdk_eks::Client::from_conf(
+                aws_sdk_eks::config::Builder::from(&config)
+                    .retry_partition(partition("eks"))
+                    .build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .retry_partition(partition("ec2"))
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .retry_partition(partition("sts"))
+                    .build(),
+            ),
+            ended: Arc::default(),
+        }
+    }
+}
