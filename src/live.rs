@@ -147,10 +147,50 @@ pub struct SecurityGroupKey {
 }
 
 /// The sources a cluster security group already lets in on TCP 443 (rules
-/// whose port range covers 443, or that allow all traffic).
+/// whose port range covers 443, or that allow all traffic), and how full it
+/// is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSecurityGroup {
     pub https_ingress: BTreeSet<AccessSource>,
+    /// The inbound rules the group holds, as EC2 counts them against its
+    /// quota; `None` when not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_rules: Option<RuleCount>,
+    /// The quota of inbound rules per address family in this account:
+    /// [`DEFAULT_SG_RULE_QUOTA`] unless raised (`--sg-rule-quota`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_quota: Option<u32>,
+}
+
+/// EC2's default quota of inbound rules per security group, counted apart
+/// for IPv4 and IPv6 ("Inbound or outbound rules per security group").
+pub const DEFAULT_SG_RULE_QUOTA: u32 = 60;
+
+/// Inbound rules by address family. EC2 counts each CIDR block as one rule
+/// of its family, and a rule that references a security group or a prefix
+/// list as one of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleCount {
+    pub ipv4: u32,
+    pub ipv6: u32,
+}
+
+impl RuleCount {
+    /// The rules `sources` would add.
+    pub fn of<'a>(sources: impl IntoIterator<Item = &'a AccessSource>) -> RuleCount {
+        let mut n = RuleCount::default();
+        for s in sources {
+            match s {
+                AccessSource::Cidr(ipnet::IpNet::V4(_)) => n.ipv4 += 1,
+                AccessSource::Cidr(ipnet::IpNet::V6(_)) => n.ipv6 += 1,
+                AccessSource::SecurityGroup(_) => {
+                    n.ipv4 += 1;
+                    n.ipv6 += 1;
+                }
+            }
+        }
+        n
+    }
 }
 
 /// Everything read for one plan.

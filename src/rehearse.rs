@@ -575,6 +575,7 @@ mod tests {
             },
             LiveSecurityGroup {
                 https_ingress: BTreeSet::from([AccessSource::Cidr("10.1.0.0/16".parse().unwrap())]),
+                ..LiveSecurityGroup::default()
             },
         );
         live

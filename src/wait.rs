@@ -159,6 +159,7 @@ pub fn is_retryable(err: &ProviderError) -> bool {
                 | "ServerException"
                 | "ServiceUnavailableException"
                 | "ServiceUnavailable"
+                | "Unavailable"
                 | "InternalFailure"
                 | "InternalError"
                 | "InternalServerError"
@@ -674,6 +675,7 @@ mod tests {
         };
         assert!(is_retryable(&aws("ThrottlingException")));
         assert!(is_retryable(&aws("ServerException")));
+        assert!(is_retryable(&aws("Unavailable")));
         assert!(is_retryable(&ProviderError::Transport {
             operation: "DescribeUpdate".into(),
             message: "connection reset".into(),

@@ -74,6 +74,18 @@ pub fn read_request(desired: &Desired) -> ReadRequest {
 }
 
 pub fn provider_error(e: ProviderError) -> Error {
+    provider_error_from(e, "the default credential chain")
+}
+
+/// A provider error as the user reads it; `source` says where the
+/// credentials came from, for the error that says AWS refused them.
+pub fn provider_error_from(e: ProviderError, source: &str) -> Error {
+    if e.refused_credentials() {
+        return Error::user_hint(
+            format!("AWS refused the credentials from {source}: {e}"),
+            "check the access key id and secret (or refresh the session) those credentials hold; eksgate asks no further with them",
+        );
+    }
     let hint = match &e {
         ProviderError::Aws { code, .. } if code.contains("AccessDenied") || code.contains("Unauthorized") => {
             "check the credentials' permissions (eksgate needs eks:Describe*/List*/UpdateClusterConfig, ec2:Describe*, ec2:ModifyVpcAttribute, ec2:AuthorizeSecurityGroupIngress)"
@@ -93,7 +105,7 @@ pub async fn read_and_plan<P: Provider>(
     let live = provider
         .read(&read_request(desired), parallelism)
         .await
-        .map_err(provider_error)?;
+        .map_err(|e| provider_error_from(e, &provider.credentials_source()))?;
     let plan = plan::plan(desired, &live);
     Ok((live, plan))
 }

@@ -389,6 +389,7 @@ impl FakeAws {
                     },
                     LiveSecurityGroup {
                         https_ingress: w.groups[sg].clone(),
+                        ..LiveSecurityGroup::default()
                     },
                 );
             }

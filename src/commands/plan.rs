@@ -34,6 +34,11 @@ pub struct AwsArgs {
     /// How many AWS calls may run at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// The account's quota of inbound rules per security group, when AWS
+    /// raised it above the default 60 (per address family): a plan that
+    /// would add rules past it blocks the cluster.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub sg_rule_quota: Option<u32>,
 }
 
 impl AwsArgs {
@@ -44,6 +49,7 @@ impl AwsArgs {
             max_attempts: None,
             endpoint_url: None,
             static_credentials: None,
+            sg_rule_quota: self.sg_rule_quota,
         }
     }
 }

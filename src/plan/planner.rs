@@ -13,7 +13,7 @@ use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::EndpointSettings;
 use crate::live::{
     ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
-    SecurityGroupKey, VpcKey,
+    RuleCount, SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
 };
 use crate::text::{join_and, mode_name, name_few};
 
@@ -55,7 +55,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     wanted.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
 
     let mut seen = BTreeSet::new();
-    let analyses: Vec<Analysis> = wanted
+    let mut analyses: Vec<Analysis> = wanted
         .into_iter()
         .map(|want| {
             let mut a = analyse(want, live);
@@ -71,6 +71,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
             a
         })
         .collect();
+
+    block_groups_over_quota(&mut analyses);
 
     // Shared things: one node each, with every non-blocked dependent.
     let mut vpc_users: BTreeMap<VpcKey, VpcNeed> = BTreeMap::new();
@@ -163,6 +165,60 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         steps,
         clusters,
         findings,
+    }
+}
+
+/// Blocks every cluster that would add 443 rules to a security group past its
+/// quota of inbound rules (counting what the group holds plus what every
+/// cluster sharing it would add): AWS would refuse the whole call with
+/// `RulesPerSecurityGroupLimitExceeded`. Other clusters go on.
+fn block_groups_over_quota(analyses: &mut [Analysis]) {
+    let mut adds: BTreeMap<SecurityGroupKey, (&LiveSecurityGroup, BTreeSet<AccessSource>)> =
+        BTreeMap::new();
+    for a in analyses.iter().filter(|a| !a.blocked()) {
+        if let Some(gap) = &a.sg {
+            adds.entry(gap.key.clone())
+                .or_insert_with(|| (gap.live, BTreeSet::new()))
+                .1
+                .extend(gap.missing.iter().cloned());
+        }
+    }
+    let mut over: BTreeMap<SecurityGroupKey, String> = BTreeMap::new();
+    for (key, (live, add)) in &adds {
+        let Some(have) = live.inbound_rules else {
+            continue;
+        };
+        let quota = live.rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA);
+        let add = RuleCount::of(add);
+        let families = [("IPv4", have.ipv4, add.ipv4), ("IPv6", have.ipv6, add.ipv6)];
+        if let Some((family, have, add)) = families
+            .into_iter()
+            .find(|(_, have, add)| *add > 0 && have + add > quota)
+        {
+            over.insert(
+                key.clone(),
+                format!(
+                    "security group `{}` holds {have} inbound {family} rules and the plan would add {add}, past its quota of {quota}",
+                    key.group_id
+                ),
+            );
+        }
+    }
+    for a in analyses.iter_mut().filter(|a| !a.blocked()) {
+        let Some(message) = a.sg.as_ref().and_then(|gap| over.get(&gap.key)) else {
+            continue;
+        };
+        a.findings.push(Finding {
+            cluster: a.want.key.clone(),
+            message: format!(
+                "`{}` needs TCP 443 rules, but {message}: AWS would refuse them with `RulesPerSecurityGroupLimitExceeded`",
+                a.want.key
+            ),
+            hint: Some(
+                "remove rules the group no longer needs, or ask AWS to raise the quota \"Inbound or outbound rules per security group\" and plan with `--sg-rule-quota N`"
+                    .to_string(),
+            ),
+        });
     }
 }
 
@@ -1383,6 +1439,7 @@ mod tests {
                 sg_key("sg-c"),
                 LiveSecurityGroup {
                     https_ingress: srcs(have),
+                    ..LiveSecurityGroup::default()
                 },
             );
             let plan = plan(&d, &l);
@@ -1434,6 +1491,56 @@ mod tests {
             .unwrap()
             .depends_on
             .contains(&sg[0].id));
+    }
+
+    #[test]
+    fn a_security_group_past_its_rule_quota_blocks_only_its_clusters() {
+        let mut a = want("a", PRIV);
+        a.private_access_from = srcs(&["10.1.0.0/16", "sg-bastion"]);
+        let mut b = want("b", PRIV);
+        b.private_access_from = srcs(&["10.2.0.0/16"]);
+        let mut lb = found("b", BOTH);
+        lb.security_group_id = Some("sg-d".into());
+        let (d, mut l) = world(vec![
+            (a, ClusterObservation::Found(found("a", BOTH))),
+            (b, ClusterObservation::Found(lb)),
+        ]);
+        let group = |ipv4, ipv6, quota| LiveSecurityGroup {
+            inbound_rules: Some(RuleCount { ipv4, ipv6 }),
+            rule_quota: quota,
+            ..LiveSecurityGroup::default()
+        };
+        // 59 + 2 IPv4 rules (a group reference counts in both families).
+        l.security_groups.insert(sg_key("sg-c"), group(59, 0, None));
+        l.security_groups.insert(sg_key("sg-d"), group(10, 0, None));
+        let p = plan(&d, &l);
+        assert_eq!(p.clusters[0].status, PlanStatus::Blocked);
+        assert_eq!(p.clusters[1].status, PlanStatus::Changes);
+        assert_eq!(p.findings.len(), 1);
+        assert_eq!(
+            p.findings[0].message,
+            "`eu-west-1/a` needs TCP 443 rules, but security group `sg-c` holds 59 inbound IPv4 rules and the plan would add 2, past its quota of 60: AWS would refuse them with `RulesPerSecurityGroupLimitExceeded`"
+        );
+        assert!(p.findings[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("`--sg-rule-quota N`"));
+        assert!(p.step("eu-west-1/sg-c/https_ingress").is_none());
+        assert!(p.step("eu-west-1/sg-d/https_ingress").is_some());
+
+        // Exactly at the quota is allowed; a raised quota lets it through.
+        l.security_groups.insert(sg_key("sg-c"), group(58, 0, None));
+        assert_eq!(plan(&d, &l).clusters[0].status, PlanStatus::Changes);
+        l.security_groups
+            .insert(sg_key("sg-c"), group(59, 0, Some(100)));
+        assert_eq!(plan(&d, &l).clusters[0].status, PlanStatus::Changes);
+        // IPv6 is counted apart: a full IPv6 side does not stop IPv4 rules.
+        let mut c = want("c", PRIV);
+        c.private_access_from = srcs(&["10.3.0.0/16"]);
+        let (d, mut l) = one(c, found("c", BOTH));
+        l.security_groups.insert(sg_key("sg-c"), group(3, 60, None));
+        assert_eq!(plan(&d, &l).clusters[0].status, PlanStatus::Changes);
     }
 
     #[test]
@@ -1644,6 +1751,7 @@ mod tests {
                 sg_key(&format!("sg-c{i}")),
                 LiveSecurityGroup {
                     https_ingress: g.clone(),
+                    ..LiveSecurityGroup::default()
                 },
             );
         }

@@ -32,11 +32,15 @@ use super::{
 use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
-    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
+    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc, RuleCount,
 };
 
-/// How many of a cluster's most recent updates are checked for `InProgress`.
-const RECENT_UPDATES: usize = 20;
+/// The most updates of unknown status a re-read describes to find one
+/// `InProgress`. `ListUpdates` answers in no order (DESIGN.md section 1b), so
+/// the running update can be any of them: up to this many are each
+/// described; past it none are, and an update already running is learnt from
+/// the one `ResourceInUseException` the change then gets, which names it.
+const DESCRIBE_BUDGET: usize = 20;
 /// How many times a duplicate ingress rule leads to a fresh read of the
 /// group and a call for what is still missing. A second duplicate means a
 /// rule appeared between the read and the call (someone else adding the
@@ -161,7 +165,7 @@ async fn describe(
     let vpc = cluster.resources_vpc_config();
     let status = ClusterStatus::parse(cluster.status().map(|s| s.as_str()).unwrap_or("UNKNOWN"));
     let updates_in_progress = if all_updates || status == ClusterStatus::Updating {
-        in_progress_updates(c, name).await?
+        in_progress_updates(c, name, Search::Budgeted).await?
     } else {
         Vec::new()
     };
@@ -195,9 +199,26 @@ fn endpoint_of(vpc: Option<&aws_sdk_eks::types::VpcConfigResponse>) -> EndpointS
     )))
 }
 
-/// Ids of the cluster's updates still `InProgress` (ListUpdates, then
-/// DescribeUpdate on the most recent ones).
-async fn in_progress_updates(c: &Clients, name: &str) -> Result<Vec<String>, ProviderError> {
+/// How far [`in_progress_updates`] looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Search {
+    /// Describe the updates of unknown status only when there are at most
+    /// [`DESCRIBE_BUDGET`] of them.
+    Budgeted,
+    /// Describe every one (EKS said an update runs but not which).
+    Exhaustive,
+}
+
+/// Ids of the cluster's updates still `InProgress`: every `ListUpdates`
+/// page, then `DescribeUpdate` on each id not already seen finished, unless
+/// there are more than [`DESCRIBE_BUDGET`] of them under [`Search::Budgeted`]
+/// (then none is found here; see [`DESCRIBE_BUDGET`]). The ids come in no
+/// order, so none is preferred for being listed last.
+async fn in_progress_updates(
+    c: &Clients,
+    name: &str,
+    search: Search,
+) -> Result<Vec<String>, ProviderError> {
     let mut ids = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -215,17 +236,26 @@ async fn in_progress_updates(c: &Clients, name: &str) -> Result<Vec<String>, Pro
             _ => break,
         }
     }
+    let unknown: Vec<String> = {
+        let ended = c.ended();
+        ids.into_iter()
+            .filter(|id| !ended.contains(&(name.to_string(), id.clone())))
+            .collect()
+    };
+    if search == Search::Budgeted && unknown.len() > DESCRIBE_BUDGET {
+        tracing::debug!(
+            "`{name}` has {} updates of unknown status; an update already running is learnt from `ResourceInUseException`",
+            unknown.len()
+        );
+        return Ok(Vec::new());
+    }
     let mut running = Vec::new();
-    for id in ids.iter().rev().take(RECENT_UPDATES) {
-        if c.ended().contains(&(name.to_string(), id.clone())) {
-            continue;
-        }
-        let u = describe_update(c, name, id).await?;
+    for id in unknown {
+        let u = describe_update(c, name, &id).await?;
         if u.status == UpdateStatus::InProgress {
-            running.push(id.clone());
+            running.push(id);
         }
     }
-    running.reverse();
     Ok(running)
 }
 
@@ -305,6 +335,19 @@ fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<AccessSo
         }
     }
     out
+}
+
+/// The inbound rules of a group as EC2 counts them against its quota: each
+/// CIDR block one of its family, each group or prefix-list reference one of
+/// each.
+fn inbound_rules(group: &aws_sdk_ec2::types::SecurityGroup) -> RuleCount {
+    let mut n = RuleCount::default();
+    for p in group.ip_permissions() {
+        let refs = (p.user_id_group_pairs().len() + p.prefix_list_ids().len()) as u32;
+        n.ipv4 += p.ip_ranges().len() as u32 + refs;
+        n.ipv6 += p.ipv6_ranges().len() as u32 + refs;
+    }
+    n
 }
 
 async fn read_vpc_attr(
@@ -417,6 +460,8 @@ async fn security_groups(
                 id.to_string(),
                 LiveSecurityGroup {
                     https_ingress: https_sources(g),
+                    inbound_rules: Some(inbound_rules(g)),
+                    rule_quota: Some(c.rule_quota),
                 },
             );
         }
@@ -425,6 +470,10 @@ async fn security_groups(
 }
 
 impl Provider for AwsProvider {
+    fn credentials_source(&self) -> String {
+        self.clients.source().to_string()
+    }
+
     async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
         fleet::read(self, request, parallelism).await
     }
@@ -479,11 +528,15 @@ impl Provider for AwsProvider {
                     .map(|set| set.iter().map(ToString::to_string).collect()),
             )
             .build();
+        // The SDK retries a call answered with a 5xx, and AWS may have made
+        // the change before answering: with the same token, the retry gets
+        // the update the first attempt started instead of a conflict.
         match c
             .eks
             .update_cluster_config()
             .name(name)
             .resources_vpc_config(cfg)
+            .client_request_token(request_token())
             .send()
             .await
         {
@@ -509,7 +562,11 @@ impl Provider for AwsProvider {
                     {
                         match running_update_id(message) {
                             Some(id) => Ok(UpdateStart::InUse(id)),
-                            None => match in_progress_updates(&c, name).await?.into_iter().next() {
+                            None => match in_progress_updates(&c, name, Search::Exhaustive)
+                                .await?
+                                .into_iter()
+                                .next()
+                            {
                                 Some(id) => Ok(UpdateStart::InUse(id)),
                                 None => Err(err),
                             },
@@ -717,6 +774,21 @@ async fn authorize_once(
         .await
         .map_err(|e| sdk_error("AuthorizeSecurityGroupIngress", e))?;
     Ok(())
+}
+
+/// A fresh idempotency token for one `UpdateClusterConfig` (the SDK's own
+/// retries of that call resend it unchanged).
+fn request_token() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let digest = Sha256::digest(format!("{nanos}/{}/{n}", std::process::id()));
+    format!("eksgate-{}", hex::encode(&digest[..16]))
 }
 
 /// The update id in `... currently has update <id> in progress`.

@@ -36,6 +36,7 @@ use aws_sdk_eks::config::retry::{RetryPartition, TokenBucket};
 use tokio::sync::OnceCell;
 
 use super::Scope;
+use crate::live::DEFAULT_SG_RULE_QUOTA;
 
 /// The first retry's backoff window (see the module docs).
 const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
@@ -57,6 +58,9 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Fixed credentials (for the emulator) instead of the default chain.
     pub static_credentials: Option<(String, String)>,
+    /// The account's quota of inbound rules per security group, when raised
+    /// above EC2's default (`--sg-rule-quota`).
+    pub sg_rule_quota: Option<u32>,
 }
 
 /// The clients of one (role, region).
@@ -70,6 +74,8 @@ pub(super) struct Clients {
     /// twice (the second endpoint step of a cluster would otherwise describe
     /// the first one's update again).
     ended: Arc<Mutex<HashSet<(String, String)>>>,
+    /// The quota of inbound rules per security group ([`AwsOptions`]).
+    pub rule_quota: u32,
 }
 
 impl Clients {
@@ -96,6 +102,9 @@ pub(super) type PerCredentials<T> = Mutex<HashMap<Credentials, Arc<OnceCell<T>>>
 pub(super) struct ClientSets {
     base: SdkConfig,
     sets: PerCredentials<Clients>,
+    rule_quota: u32,
+    /// Where the base credentials come from, for error messages.
+    source: String,
 }
 
 impl ClientSets {
@@ -130,7 +139,14 @@ impl ClientSets {
         ClientSets {
             base: loader.load().await,
             sets: Mutex::new(HashMap::new()),
+            rule_quota: opts.sg_rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA),
+            source: credentials_source(&opts),
         }
+    }
+
+    /// Where the base credentials come from, in words.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// The credentials a call of `scope` uses: its own role, or the base
@@ -196,6 +212,28 @@ impl ClientSets {
                     .build(),
             ),
             ended: Arc::default(),
+            rule_quota: self.rule_quota,
         }
     }
+}
+
+/// Where the default credential chain finds credentials, as far as eksgate
+/// can tell without asking it: fixed ones, a profile, the environment, or
+/// the rest of the chain.
+fn credentials_source(opts: &AwsOptions) -> String {
+    if opts.static_credentials.is_some() {
+        return "the credentials eksgate was given".to_string();
+    }
+    if let Some(p) = &opts.profile {
+        return format!("profile `{p}` of the AWS config files");
+    }
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if set("AWS_ACCESS_KEY_ID") {
+        return "the environment (`AWS_ACCESS_KEY_ID`)".to_string();
+    }
+    if set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        return "web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`)".to_string();
+    }
+    "the default credential chain (the `default` profile, SSO, or the instance or container role)"
+        .to_string()
 }

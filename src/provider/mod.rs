@@ -126,8 +126,37 @@ pub enum ProviderError {
     AccountMismatch { expected: String, actual: String },
 }
 
+/// The error codes with which AWS refuses the credentials themselves (an
+/// unknown key, a bad signature, an expired session): asking again with the
+/// same credentials cannot help.
+pub const REFUSED_CREDENTIALS: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "AuthFailure",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "ExpiredTokenException",
+    "ExpiredToken",
+    "MissingAuthenticationTokenException",
+    "MissingAuthenticationToken",
+];
+
+impl ProviderError {
+    /// Whether AWS refused the credentials rather than the request.
+    pub fn refused_credentials(&self) -> bool {
+        matches!(self, ProviderError::Aws { code, .. } if REFUSED_CREDENTIALS.contains(&code.as_str()))
+    }
+}
+
 /// What eksgate may ask of AWS.
 pub trait Provider: Send + Sync {
+    /// Where the base credentials come from, in words, for an error that
+    /// says AWS refused them.
+    fn credentials_source(&self) -> String {
+        "the default credential chain".to_string()
+    }
+
     /// Reads the live state the planner needs for the request's clusters, at
     /// most `parallelism` calls at once, each cluster with its own
     /// credentials; a VPC or security group shared by several clusters read

@@ -409,6 +409,7 @@ mod tests {
             },
             LiveSecurityGroup {
                 https_ingress: [AccessSource::Cidr("10.0.0.0/16".parse().unwrap())].into(),
+                ..LiveSecurityGroup::default()
             },
         );
         let mut desired = Desired {
