@@ -9,17 +9,54 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eks::config::Credentials;
+use eksgate::sim::world::{AccessKeyDef, AccountDef};
 use eksgate::sim::{self, Behaviour, SimHandle, World};
 
 pub const LOOPBACK: &str = "127.0.0.1:0";
 
+/// The keys (and secrets) the tests sign with. A test world that declares no
+/// `[[account]]` gets one for the default account holding these, so the
+/// emulator checks every test's credentials, signatures included, as AWS
+/// does; a world with its own `[[account]]` tables says who may call.
+pub const TEST_KEYS: &[(&str, Option<&str>)] = &[
+    ("AKIDSIMTEST0000001", Some("simulated-secret-key")),
+    ("AKIDEKSGATETEST", Some("eksgate-test-secret")),
+    ("AKIDPROPTEST", Some("proptest-secret")),
+    ("AKIDMALFORMED", Some("malformed-secret")),
+    ("AKIDLEAKCHECK0001", Some("SECRETLEAKCHECKxyz")),
+    // boto3 scripts sign with secrets of their own.
+    ("AKIDBOTO", None),
+];
+
 pub fn world(text: &str) -> World {
-    World::parse(&eksgate::diagnostic::Source::new("world.toml", text)).unwrap_or_else(|d| {
-        panic!(
-            "test world is invalid:\n{}",
-            eksgate::diagnostic::render_all(&d, false)
-        )
-    })
+    let mut w =
+        World::parse(&eksgate::diagnostic::Source::new("world.toml", text)).unwrap_or_else(|d| {
+            panic!(
+                "test world is invalid:\n{}",
+                eksgate::diagnostic::render_all(&d, false)
+            )
+        });
+    if w.account.is_empty() {
+        w.account.push(AccountDef {
+            id: eksgate::sim::world::DEFAULT_ACCOUNT.to_string(),
+            access_key_ids: TEST_KEYS
+                .iter()
+                .filter(|(_, secret)| secret.is_none())
+                .map(|(id, _)| id.to_string())
+                .collect(),
+            access_keys: TEST_KEYS
+                .iter()
+                .filter_map(|(id, secret)| {
+                    secret.map(|s| AccessKeyDef {
+                        id: id.to_string(),
+                        secret: s.to_string(),
+                    })
+                })
+                .collect(),
+            roles: Vec::new(),
+        });
+    }
+    w
 }
 
 pub async fn start(world_text: &str, behaviour: Behaviour) -> SimHandle {

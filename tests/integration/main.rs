@@ -3,6 +3,7 @@
 
 mod apply;
 mod common;
+mod harsh;
 mod import;
 mod invariants;
 mod manifest;
