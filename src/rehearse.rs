@@ -16,12 +16,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::desired::{AccessSource, DesiredCluster};
-use crate::live::{ClusterObservation, ClusterStatus, Live};
+use crate::live::{ClusterObservation, ClusterStatus, Live, LiveSecurityGroup, RuleCount};
 use crate::plan::{ClusterSettings, Plan, PlanStatus, StepKind};
 use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::sim::world::{
-    AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, SecurityGroupDef, VpcDef,
-    DEFAULT_ACCOUNT,
+    AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, RuleDef, SecurityGroupDef,
+    VpcDef, DEFAULT_ACCOUNT,
 };
 use crate::sim::{self, Behaviour, HistoryEntry, SimHandle, World};
 use crate::text::{mode_name, string_list};
@@ -137,11 +137,13 @@ impl World {
             }
             if let Some(sg) = &c.security_group_id {
                 if groups.insert((account.clone(), region.clone(), sg.clone())) {
-                    let https = live
+                    let read = live
                         .security_groups
                         .iter()
                         .find(|(k, _)| k.region == region && &k.group_id == sg)
-                        .map(|(_, g)| g.https_ingress.iter().map(|s| s.to_string()).collect())
+                        .map(|(_, g)| g);
+                    let https = read
+                        .map(|g| g.https_ingress.iter().map(|s| s.to_string()).collect())
                         .unwrap_or_default();
                     world.security_group.push(SecurityGroupDef {
                         id: sg.clone(),
@@ -150,8 +152,8 @@ impl World {
                         vpc_id: c.vpc_id.clone(),
                         name: None,
                         https_ingress: https,
-                        ingress: Vec::new(),
-                        rule_quota: None,
+                        ingress: read.map(stand_in_rules).unwrap_or_default(),
+                        rule_quota: read.and_then(|g| g.rule_quota),
                     });
                 }
             }
@@ -216,6 +218,28 @@ pub struct Copy {
     pub provider: AwsProvider,
 }
 
+/// Rules that stand in for the ones a group holds besides its 443 sources
+/// (eksgate reads how many there are, not what they are), so the copy's
+/// group is as full as the real one against its quota: SSH from
+/// documentation addresses, one per rule.
+fn stand_in_rules(g: &LiveSecurityGroup) -> Vec<RuleDef> {
+    let Some(held) = g.inbound_rules else {
+        return Vec::new();
+    };
+    let https = RuleCount::of(&g.https_ingress);
+    let v4 = (0..held.ipv4.saturating_sub(https.ipv4))
+        .map(|i| format!("198.18.{}.{}/32", i / 256, i % 256));
+    let v6 = (0..held.ipv6.saturating_sub(https.ipv6)).map(|i| format!("2001:db8::{i:x}/128"));
+    v4.chain(v6)
+        .map(|source| RuleDef {
+            protocol: "tcp".to_string(),
+            from_port: Some(22),
+            to_port: Some(22),
+            source,
+        })
+        .collect()
+}
+
 /// Starts the copy of `live` on `127.0.0.1:0`, endpoint updates taking
 /// `update_duration`, and a provider signed with the copy's own key (the
 /// roles the manifests name are assumed inside the copy).
@@ -236,6 +260,8 @@ pub async fn start_copy(
         region,
         endpoint_url: Some(sim.url()),
         static_credentials: Some((ACCESS_KEY.to_string(), SECRET_KEY.to_string())),
+        // The quota the real read was told, so the copy's plan counts alike.
+        sg_rule_quota: live.security_groups.values().find_map(|g| g.rule_quota),
         ..AwsOptions::default()
     })
     .await;
@@ -614,6 +640,31 @@ mod tests {
         assert!(world.security_group.iter().any(|s| s.id == "sg-bastion"));
         assert_eq!(world.account[0].access_key_ids, vec![ACCESS_KEY]);
         // The world passes the checks a world file gets.
+        let text = toml::to_string(&world).unwrap();
+        World::parse(&crate::diagnostic::Source::new("copy.toml", text))
+            .unwrap_or_else(|d| panic!("{}", crate::diagnostic::render_all(&d, false)));
+    }
+
+    /// The copy's group is as full as the real one, so a plan on the copy
+    /// meets the same quota as the real plan.
+    #[test]
+    fn a_copied_group_holds_as_many_rules_as_the_real_one() {
+        let mut live = live_of();
+        for g in live.security_groups.values_mut() {
+            g.inbound_rules = Some(RuleCount { ipv4: 58, ipv6: 2 });
+            g.rule_quota = Some(70);
+        }
+        let wants = vec![desired("payments", false, true, &["sg-bastion"])];
+        let world = World::from_live(&live, &wants, Duration::from_secs(2));
+        let sg = world
+            .security_group
+            .iter()
+            .find(|s| s.id == "sg-payments")
+            .unwrap();
+        assert_eq!(sg.rule_quota, Some(70));
+        let v6 = sg.ingress.iter().filter(|r| r.source.contains(':')).count();
+        // 58 IPv4 rules: the one 443 source and 57 stand-ins.
+        assert_eq!((sg.ingress.len() - v6, v6), (57, 2));
         let text = toml::to_string(&world).unwrap();
         World::parse(&crate::diagnostic::Source::new("copy.toml", text))
             .unwrap_or_else(|d| panic!("{}", crate::diagnostic::render_all(&d, false)));
