@@ -68,7 +68,9 @@ fn init_logging(verbose: u8, quiet: bool, color: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        // The SDK warns when STS refuses a role; eksgate reports it as an
+        // error of its own.
+        (false, 0) => "warn,aws_config::sts=error",
         (false, 1) => "eksgate=info,warn",
         (false, 2) => "eksgate=debug,info",
         (false, _) => "trace",

@@ -112,7 +112,7 @@ async fn caller_identity(c: &Clients) -> Result<String, ProviderError> {
 fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match &err {
         SdkError::ServiceError(se) => ProviderError::Aws {
@@ -120,11 +120,36 @@ where
             code: se.err().code().unwrap_or("Unknown").to_string(),
             message: se.err().message().unwrap_or("").to_string(),
         },
-        _ => ProviderError::Transport {
-            operation: operation.to_string(),
-            message: DisplayErrorContext(&err).to_string(),
+        _ => match refused_assume_role(&err) {
+            Some(refused) => refused,
+            None => ProviderError::Transport {
+                operation: operation.to_string(),
+                message: DisplayErrorContext(&err).to_string(),
+            },
         },
     }
+}
+
+/// STS's answer when loading a role's credentials failed because AWS
+/// refused the base credentials (or the role): the call never left, but
+/// the reason is AWS's, with its code, not the transport's.
+fn refused_assume_role(err: &(dyn std::error::Error + 'static)) -> Option<ProviderError> {
+    type AssumeRoleFailure = SdkError<
+        aws_sdk_sts::operation::assume_role::AssumeRoleError,
+        aws_sdk_sts::config::http::HttpResponse,
+    >;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(SdkError::ServiceError(se)) = e.downcast_ref::<AssumeRoleFailure>() {
+            return Some(ProviderError::Aws {
+                operation: "AssumeRole".to_string(),
+                code: se.err().code().unwrap_or("Unknown").to_string(),
+                message: se.err().message().unwrap_or("").to_string(),
+            });
+        }
+        cur = e.source();
+    }
+    None
 }
 
 fn code_of(e: &ProviderError) -> Option<&str> {

@@ -446,3 +446,30 @@ async fn changes_answered_with_a_5xx_after_taking_effect_converge_without_duplic
         assert_eq!(g["ingress"].as_array().unwrap().len(), 1, "{g}");
     }
 }
+
+/// The same when the refused key was to assume a role: STS's code, not a
+/// transport error, in one line.
+#[tokio::test]
+async fn a_refused_key_behind_a_role_fails_fast_with_one_error() {
+    let sim = start(ROLE_WORLD, quick()).await;
+    let dir = manifest_dir(
+        "[defaults]\nrole_arn = \"arn:aws:iam::111122223333:role/deployer\"\n\n[[cluster]]\nname = \"far\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\n",
+    );
+    let out = eksgate_env(
+        &sim,
+        dir.path(),
+        &["plan", "prod.toml"],
+        &[("AWS_SECRET_ACCESS_KEY", "not-the-secret")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(
+        err.lines().next(),
+        Some("error: AWS refused the credentials from the environment (`AWS_ACCESS_KEY_ID`): AssumeRole failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."),
+        "{err}"
+    );
+    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
+    assert!(!err.contains("WARN"), "{err}");
+    assert!(requests(&sim).len() <= 2, "{:?}", requests(&sim));
+}
