@@ -413,8 +413,7 @@ pub fn end_state(after: &Plan) -> Vec<EndState> {
                 }
                 PlanStatus::Blocked => {
                     let why: Vec<&str> = after
-                        .findings
-                        .iter()
+                        .blocking()
                         .filter(|f| f.cluster == c.key)
                         .map(|f| f.message.as_str())
                         .collect();

@@ -88,7 +88,11 @@ pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Option<Exit> {
     if !plan.is_blocked() {
         return None;
     }
-    let n = plan.findings.len();
+    let n = plan
+        .blocking()
+        .map(|f| &f.cluster)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let d = Diagnostic::error(format!(
         "the plan is blocked for {n} {}",
         if n == 1 { "cluster" } else { "clusters" }
