@@ -40,11 +40,8 @@ pub fn run_cli(cli: cli::Cli) -> u8 {
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprint!(
-                "{}",
-                error::Error::Internal(format!("cannot start the async runtime: {err}"))
-                    .render(printer.stderr_color)
-            );
+            let err = error::Error::Internal(format!("cannot start the async runtime: {err}"));
+            report_error(&printer, &err);
             return Exit::Failure.code();
         }
     };
@@ -52,10 +49,18 @@ pub fn run_cli(cli: cli::Cli) -> u8 {
     match runtime.block_on(commands::run(cli, ctx)) {
         Ok(exit) => exit.code(),
         Err(err) => {
-            eprint!("{}", err.render(printer.stderr_color));
+            report_error(&printer, &err);
             Exit::Failure.code()
         }
     }
+}
+
+/// The error as the user sees it; if stderr itself is gone, there is no one
+/// left to tell.
+fn report_error(printer: &Printer, err: &error::Error) {
+    use std::io::Write as _;
+    let mut stderr = printer.stderr();
+    let _ = write!(stderr, "{}", err.render(stderr.color()));
 }
 
 /// Logs go to stderr through `tracing`, credentials redacted (the SDK logs

@@ -131,16 +131,17 @@ pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
     let Prepared { plan, provider, .. } = prepared;
     let json = args.format == ProgressFormat::Json;
     if !json {
-        print!(
-            "{}",
-            render(&plan, PlanFormat::Text, ctx.printer.stdout_color)
-        );
+        let mut out = ctx.printer.stdout();
+        write!(out, "{}", render(&plan, PlanFormat::Text, out.color()))?;
     }
     if !plan.has_changes() {
-        return Ok(blocked_exit(&plan, ctx).unwrap_or(Exit::Success));
+        return Ok(blocked_exit(&plan, ctx)?.unwrap_or(Exit::Success));
     }
     if !args.auto_approve && !confirm(&plan, ctx)? {
-        eprintln!("Apply cancelled; nothing was changed.");
+        writeln!(
+            ctx.printer.stderr(),
+            "Apply cancelled; nothing was changed."
+        )?;
         return Ok(Exit::Failure);
     }
     let report = execute(&plan, &provider, &args.options(), args.format, ctx).await;
@@ -158,19 +159,23 @@ pub async fn execute<P: Provider>(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = apply::cancel_signal();
     let mut view: Box<dyn progress::EventView + Send> = match format {
-        ProgressFormat::Json => Box::new(progress::JsonView::stdout()),
+        ProgressFormat::Json => Box::new(progress::JsonView::new(ctx.printer.stdout())),
         ProgressFormat::Text if ctx.printer.progress_bars() => {
             Box::new(progress::TerminalView::new())
         }
         ProgressFormat::Text if ctx.printer.quiet => Box::new(progress::SilentView),
-        ProgressFormat::Text => Box::new(progress::LineView::stderr()),
+        ProgressFormat::Text => Box::new(progress::LineView::new(ctx.printer.notes())),
     };
+    let mut err = ctx.printer.stderr();
     let signals = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             let _ = cancel_tx.send(true);
-            eprintln!("\nInterrupted: starting no new step. Press Ctrl-C again to exit at once.");
+            let _ = writeln!(
+                err,
+                "\nInterrupted: starting no new step. Press Ctrl-C again to exit at once."
+            );
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("Exiting; AWS updates already started go on in AWS.");
+                let _ = writeln!(err, "Exiting; AWS updates already started go on in AWS.");
                 std::process::exit(130);
             }
         }
@@ -183,14 +188,16 @@ pub async fn execute<P: Provider>(
     report
 }
 fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Result<Exit> {
+    let mut out = ctx.printer.stdout();
     if json {
         let line = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
-        println!("{line}");
+        writeln!(out, "{line}")?;
     } else {
-        print!(
+        write!(
+            out,
             "{}",
-            crate::view::report::render_report(report, ctx.printer.stdout_color)
-        );
+            crate::view::report::render_report(report, out.color())
+        )?;
     }
     if report.interrupted {
         return Ok(Exit::Interrupted);
@@ -228,17 +235,16 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
     let (_copy_live, copy_plan) =
         workflow::read_and_plan(&copy.provider, &desired, parallelism).await?;
     let divergence = rehearse::divergence(&plan, &copy_plan);
+    let mut out = ctx.printer.stdout();
     if !json {
-        println!(
+        writeln!(
+            out,
             "Rehearsal: nothing in AWS changes. The live state was read with read-only calls and copied into an emulator on `{}`; the apply runs against that copy, each endpoint update taking {duration}.\n",
             copy.sim.addr()
-        );
-        print!(
-            "{}",
-            render(&plan, PlanFormat::Text, ctx.printer.stdout_color)
-        );
+        )?;
+        write!(out, "{}", render(&plan, PlanFormat::Text, out.color()))?;
         if let Some(d) = &divergence {
-            println!("\nwarning: {d}; the rehearsal runs the copy's plan");
+            writeln!(out, "\nwarning: {d}; the rehearsal runs the copy's plan")?;
         }
     }
     let from = copy.sim.history().len();
@@ -263,22 +269,25 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
             "end_state": end,
             "report": report,
         });
-        println!("{doc}");
+        writeln!(out, "{doc}")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "\nRehearsal timeline (the copy's calls and updates; offsets from the start of the apply):"
-        );
-        print!("{}", rehearse::render_timeline(&timeline));
-        println!("\nPredicted end state:");
-        print!("{}", rehearse::render_end_state(&end));
-        println!("\nPredicted report:");
-        print!(
+        )?;
+        write!(out, "{}", rehearse::render_timeline(&timeline))?;
+        writeln!(out, "\nPredicted end state:")?;
+        write!(out, "{}", rehearse::render_end_state(&end))?;
+        writeln!(out, "\nPredicted report:")?;
+        write!(
+            out,
             "{}",
-            crate::view::report::render_report(&report, ctx.printer.stdout_color)
-        );
-        println!(
+            crate::view::report::render_report(&report, out.color())
+        )?;
+        writeln!(
+            out,
             "\nThis was a rehearsal: nothing in AWS was changed. Run `eksgate apply` without `--rehearse` to apply for real."
-        );
+        )?;
     }
     if report.interrupted {
         return Ok(Exit::Interrupted);
@@ -297,7 +306,7 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
         args.paths.clone()
     };
     let manifests = workflow::load(&paths)?;
-    print_warnings(&manifests.warnings, ctx);
+    print_warnings(&manifests.warnings, ctx)?;
     let desired = workflow::select(manifests.desired, &args.target)?;
     let provider = AwsProvider::new(args.aws.options(workflow::roles(&desired))).await;
     let (live, plan) =
@@ -371,7 +380,7 @@ fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
         ));
     }
     let risky = plan.steps.iter().filter(|s| s.lockout_risk).count();
-    let mut err = std::io::stderr().lock();
+    let mut err = ctx.printer.stderr();
     if risky > 0 {
         writeln!(
             err,

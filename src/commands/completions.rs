@@ -30,8 +30,8 @@ pub fn script(shell: Shell) -> Vec<u8> {
     out
 }
 
-pub async fn run(args: CompletionsArgs, _ctx: &Context) -> Result<Exit> {
-    let mut stdout = std::io::stdout().lock();
+pub async fn run(args: CompletionsArgs, ctx: &Context) -> Result<Exit> {
+    let mut stdout = ctx.printer.stdout();
     stdout.write_all(&script(args.shell))?;
     stdout.flush()?;
     Ok(Exit::Success)

@@ -48,9 +48,9 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub async fn run(args: ManArgs, _ctx: &Context) -> Result<Exit> {
+pub async fn run(args: ManArgs, ctx: &Context) -> Result<Exit> {
     let text = page(args.command.as_deref())?;
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = ctx.printer.stdout();
     stdout.write_all(&text)?;
     stdout.flush()?;
     Ok(Exit::Success)

@@ -2,6 +2,7 @@
 //! plan, and show the plan (text, JSON or markdown) on stdout. `--out` saves it
 //! for `apply --plan`; `--detailed-exitcode` says whether it has changes.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -69,11 +70,14 @@ pub struct PlanArgs {
     pub aws: AwsArgs,
 }
 
-pub fn print_warnings(warnings: &[Diagnostic], ctx: &Context) {
-    if !warnings.is_empty() && !ctx.printer.quiet {
-        eprint!("{}", render_all(warnings, ctx.printer.stderr_color));
-        eprintln!();
+/// The manifests' warnings, unless `--quiet`.
+pub fn print_warnings(warnings: &[Diagnostic], ctx: &Context) -> Result<()> {
+    let mut notes = ctx.printer.notes();
+    if !warnings.is_empty() {
+        write!(notes, "{}", render_all(warnings, notes.color()))?;
+        writeln!(notes)?;
     }
+    Ok(())
 }
 
 pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
@@ -85,9 +89,9 @@ pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
 }
 
 /// Exit 1 when a cluster is blocked, and says so on stderr.
-pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Option<Exit> {
+pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Result<Option<Exit>> {
     if !plan.is_blocked() {
-        return None;
+        return Ok(None);
     }
     let n = plan.findings.len();
     let d = Diagnostic::error(format!(
@@ -95,30 +99,31 @@ pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Option<Exit> {
         if n == 1 { "cluster" } else { "clusters" }
     ))
     .hint("the plan above says why for each; the other clusters were planned");
-    eprint!("{}", d.render(ctx.printer.stderr_color));
-    Some(Exit::Failure)
+    let mut err = ctx.printer.stderr();
+    write!(err, "{}", d.render(err.color()))?;
+    Ok(Some(Exit::Failure))
 }
 
 pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     let manifests = workflow::load(&args.paths)?;
-    print_warnings(&manifests.warnings, ctx);
+    print_warnings(&manifests.warnings, ctx)?;
     let desired = workflow::select(manifests.desired, &args.target)?;
     let roles = workflow::roles(&desired);
     let provider = AwsProvider::new(args.aws.options(roles.clone())).await;
     let (_live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
-    print!("{}", render(&plan, args.format, ctx.printer.stdout_color));
+    let mut out = ctx.printer.stdout();
+    write!(out, "{}", render(&plan, args.format, out.color()))?;
     if let Some(path) = &args.out {
         SavedBody::new(desired, plan.clone(), roles).write(path)?;
-        if !ctx.printer.quiet {
-            eprintln!(
-                "Saved the plan to `{}`; apply it with `eksgate apply --plan {}`.",
-                path.display(),
-                path.display()
-            );
-        }
+        writeln!(
+            ctx.printer.notes(),
+            "Saved the plan to `{}`; apply it with `eksgate apply --plan {}`.",
+            path.display(),
+            path.display()
+        )?;
     }
-    if let Some(exit) = blocked_exit(&plan, ctx) {
+    if let Some(exit) = blocked_exit(&plan, ctx)? {
         return Ok(exit);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {

@@ -4,6 +4,7 @@
 //! summary to stdout.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -22,28 +23,32 @@ pub struct ValidateArgs {
 }
 
 pub async fn run(args: ValidateArgs, ctx: &Context) -> Result<Exit> {
-    let color = ctx.printer.stderr_color;
     match manifest::load(&args.paths) {
         Ok(loaded) => {
-            if !loaded.warnings.is_empty() && !ctx.printer.quiet {
-                eprint!("{}", render_all(&loaded.warnings, color));
-                eprintln!();
+            let mut notes = ctx.printer.notes();
+            if !loaded.warnings.is_empty() {
+                write!(notes, "{}", render_all(&loaded.warnings, notes.color()))?;
+                writeln!(notes)?;
             }
-            println!("{}", success_summary(&loaded));
+            writeln!(ctx.printer.stdout(), "{}", success_summary(&loaded))?;
             Ok(Exit::Success)
         }
         Err(diags) => {
+            // Errors are shown even with `--quiet`; warnings are not.
             let shown: Vec<Diagnostic> = if ctx.printer.quiet {
                 diags.iter().filter(|d| d.is_error()).cloned().collect()
             } else {
                 diags.clone()
             };
-            eprint!("{}", render_all(&shown, color));
-            eprintln!();
-            eprint!(
+            let mut err = ctx.printer.stderr();
+            let color = err.color();
+            write!(err, "{}", render_all(&shown, color))?;
+            writeln!(err)?;
+            write!(
+                err,
                 "{}",
                 Diagnostic::error(failure_summary(&diags)).render(color)
-            );
+            )?;
             Ok(Exit::Failure)
         }
     }
