@@ -23,6 +23,7 @@ pub mod redact;
 pub mod rehearse;
 pub mod saved;
 pub mod sim;
+pub mod text;
 pub mod view;
 pub mod wait;
 pub mod workflow;

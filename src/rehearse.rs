@@ -17,13 +17,14 @@ use serde::Serialize;
 
 use crate::desired::{AccessSource, DesiredCluster};
 use crate::live::{ClusterObservation, ClusterStatus, Live};
-use crate::plan::{mode_name, string_list, ClusterSettings, Plan, PlanStatus, StepKind};
+use crate::plan::{mode_name, ClusterSettings, Plan, PlanStatus, StepKind};
 use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::sim::world::{
     AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, SecurityGroupDef, VpcDef,
     DEFAULT_ACCOUNT,
 };
 use crate::sim::{self, Behaviour, HistoryEntry, SimHandle, World};
+use crate::text::string_list;
 
 /// The access key the rehearsal's provider signs with; the copy maps it to
 /// the account the real credentials act in.

@@ -13,6 +13,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
 use crate::import;
 use crate::provider::aws::{AwsOptions, AwsProvider};
+use crate::text::plural;
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -86,11 +87,10 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> Result<Exit> {
             .hint("check `--region` and the account the credentials resolve to");
         write!(notes, "{}", d.render(color))?;
     } else if let Some(path) = &args.out {
-        let n = imported.clusters.len();
         writeln!(
             notes,
-            "Imported {n} {} of `{}` into `{}`; check it with `eksgate plan {}`.",
-            if n == 1 { "cluster" } else { "clusters" },
+            "Imported {} of `{}` into `{}`; check it with `eksgate plan {}`.",
+            plural(imported.clusters.len(), "cluster", "clusters"),
             args.region,
             path.display(),
             path.display()

@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::plan::Plan;
 use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::saved::SavedBody;
+use crate::text::plural;
 use crate::{view, workflow};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -93,10 +94,9 @@ pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Result<Option<Exit>> {
     if !plan.is_blocked() {
         return Ok(None);
     }
-    let n = plan.findings.len();
     let d = Diagnostic::error(format!(
-        "the plan is blocked for {n} {}",
-        if n == 1 { "cluster" } else { "clusters" }
+        "the plan is blocked for {}",
+        plural(plan.findings.len(), "cluster", "clusters")
     ))
     .hint("the plan above says why for each; the other clusters were planned");
     let mut err = ctx.printer.stderr();

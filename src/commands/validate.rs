@@ -13,6 +13,7 @@ use crate::commands::{Context, Exit};
 use crate::diagnostic::{render_all, Diagnostic};
 use crate::error::Result;
 use crate::manifest;
+use crate::text::plural;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -54,23 +55,18 @@ pub async fn run(args: ValidateArgs, ctx: &Context) -> Result<Exit> {
     }
 }
 
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 /// `3 files, 42 clusters: valid`, and `, 1 warning` when there are some.
 fn success_summary(loaded: &manifest::Loaded) -> String {
     let mut line = format!(
         "{}, {}: valid",
-        plural(loaded.files, "file"),
-        plural(loaded.desired.clusters.len(), "cluster")
+        plural(loaded.files, "file", "files"),
+        plural(loaded.desired.clusters.len(), "cluster", "clusters")
     );
     if !loaded.warnings.is_empty() {
-        line.push_str(&format!(", {}", plural(loaded.warnings.len(), "warning")));
+        line.push_str(&format!(
+            ", {}",
+            plural(loaded.warnings.len(), "warning", "warnings")
+        ));
     }
     line
 }
@@ -80,10 +76,10 @@ fn success_summary(loaded: &manifest::Loaded) -> String {
 fn failure_summary(diags: &[Diagnostic]) -> String {
     let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
     let files: BTreeSet<&str> = errors.iter().filter_map(|d| d.file.as_deref()).collect();
-    let count = plural(errors.len(), "error");
+    let count = plural(errors.len(), "error", "errors");
     if files.is_empty() {
         count
     } else {
-        format!("{count} in {}", plural(files.len(), "file"))
+        format!("{count} in {}", plural(files.len(), "file", "files"))
     }
 }
