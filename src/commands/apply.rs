@@ -1,7 +1,7 @@
 //! `eksgate apply [PATH]...` / `eksgate apply --plan FILE`: plan (or load a
-//! saved plan and check it is still true), show it, ask for `yes` on a
-//! terminal unless `--auto-approve`, run it through the apply engine while a
-//! view renders its events, then print the report. The first Ctrl-C stops
+//! saved plan and check it still holds, `stale`), show it, ask for `yes` on
+//! a terminal unless `--auto-approve`, run it (`execute`: the engine, a view
+//! of its events, Ctrl-C), then print the report. The first Ctrl-C stops
 //! starting steps and lists the AWS updates still running; a second one exits
 //! at once.
 //!
@@ -9,35 +9,35 @@
 //! the apply against an in-process copy of it (`rehearse`) and prints the
 //! copy's timeline, the predicted end state and the predicted report;
 //! nothing in AWS changes, so it asks no confirmation.
+//!
+//! This file maps flags to options, calls those operations and prints what
+//! they return; the decisions are theirs.
 
 use std::io::{BufRead, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use crate::apply::{self, ApplyOptions, ApplyReport};
-use crate::commands::plan::{blocked_exit, print_warnings, render, AwsArgs, PlanFormat};
+use crate::apply::{ApplyOptions, ApplyReport};
+use crate::commands::common::{
+    blocked_exit, event_view, print_warnings, render, PlanFormat, ProgressFormat,
+};
+use crate::commands::plan::AwsArgs;
 use crate::commands::{Context, Exit};
 use crate::desired::Desired;
 use crate::error::{Error, Result};
+use crate::execute::execute;
+use crate::interrupt::CtrlC;
 use crate::live::Live;
 use crate::plan::Plan;
 use crate::provider::aws::AwsProvider;
-use crate::provider::Provider;
+use crate::rehearse::{self, Rehearsal, RehearsalOptions};
 use crate::saved::SavedBody;
-use crate::view::progress;
+use crate::stale::staleness;
+use crate::view::report::render_report;
 use crate::wait::WaitOptions;
 use crate::workflow;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum ProgressFormat {
-    /// Progress bars on a terminal, timestamped lines otherwise.
-    #[default]
-    Text,
-    /// One JSON object per event on stdout.
-    Json,
-}
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -144,60 +144,26 @@ pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
         )?;
         return Ok(Exit::Failure);
     }
-    let report = execute(&plan, &provider, &args.options(), args.format, ctx).await;
+    let mut view = event_view(args.format, &ctx.printer);
+    let report = execute(
+        &plan,
+        &provider,
+        &args.options(),
+        view.as_mut(),
+        CtrlC::listen(),
+        ctx.printer.stderr(),
+    )
+    .await;
     finish(&plan, &report, json, ctx)
 }
 
-/// Runs the plan with a view and Ctrl-C handling; the engine never prints.
-pub async fn execute<P: Provider>(
-    plan: &Plan,
-    provider: &P,
-    opts: &ApplyOptions,
-    format: ProgressFormat,
-    ctx: &Context,
-) -> ApplyReport {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (cancel_tx, cancel_rx) = apply::cancel_signal();
-    let mut view: Box<dyn progress::EventView + Send> = match format {
-        ProgressFormat::Json => Box::new(progress::JsonView::new(ctx.printer.stdout())),
-        ProgressFormat::Text if ctx.printer.progress_bars() => {
-            Box::new(progress::TerminalView::new())
-        }
-        ProgressFormat::Text if ctx.printer.quiet => Box::new(progress::SilentView),
-        ProgressFormat::Text => Box::new(progress::LineView::new(ctx.printer.notes())),
-    };
-    let mut err = ctx.printer.stderr();
-    let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
-            let _ = writeln!(
-                err,
-                "\nInterrupted: starting no new step. Press Ctrl-C again to exit at once."
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = writeln!(err, "Exiting; AWS updates already started go on in AWS.");
-                std::process::exit(130);
-            }
-        }
-    });
-    let (report, ()) = tokio::join!(
-        apply::apply(plan, provider, opts, tx, cancel_rx),
-        progress::drive(view.as_mut(), rx)
-    );
-    signals.abort();
-    report
-}
 fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Result<Exit> {
     let mut out = ctx.printer.stdout();
     if json {
         let line = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
         writeln!(out, "{line}")?;
     } else {
-        write!(
-            out,
-            "{}",
-            crate::view::report::render_report(report, out.color())
-        )?;
+        write!(out, "{}", render_report(report, out.color()))?;
     }
     if report.interrupted {
         return Ok(Exit::Interrupted);
@@ -212,7 +178,6 @@ fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Resul
 /// provider for the real account is dropped unused once the copy is built:
 /// after the read, nothing here can reach AWS.
 async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result<Exit> {
-    use crate::rehearse;
     let Prepared {
         desired,
         live,
@@ -221,53 +186,48 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
     } = prepared;
     drop(provider);
     let json = args.format == ProgressFormat::Json;
-    let parallelism = usize::from(args.aws.parallelism);
-    let duration = humantime::format_duration(args.rehearse_update_duration);
-    let copy = rehearse::start_copy(
+    let rehearsal = Rehearsal::start(
         &live,
-        &desired.clusters,
-        args.rehearse_update_duration,
-        args.aws.region.clone(),
-        workflow::roles(&desired),
+        desired.clone(),
+        &plan,
+        RehearsalOptions {
+            update_duration: args.rehearse_update_duration,
+            region: args.aws.region.clone(),
+            roles: workflow::roles(&desired),
+            parallelism: usize::from(args.aws.parallelism),
+        },
     )
-    .await
-    .map_err(|e| Error::Internal(format!("cannot start the rehearsal's emulator: {e}")))?;
-    let (_copy_live, copy_plan) =
-        workflow::read_and_plan(&copy.provider, &desired, parallelism).await?;
-    let divergence = rehearse::divergence(&plan, &copy_plan);
+    .await?;
+    let divergence = rehearsal.divergence().map(str::to_string);
     let mut out = ctx.printer.stdout();
     if !json {
         writeln!(
             out,
-            "Rehearsal: nothing in AWS changes. The live state was read with read-only calls and copied into an emulator on `{}`; the apply runs against that copy, each endpoint update taking {duration}.\n",
-            copy.sim.addr()
+            "Rehearsal: nothing in AWS changes. The live state was read with read-only calls and copied into an emulator on `{}`; the apply runs against that copy, each endpoint update taking {}.\n",
+            rehearsal.addr(),
+            humantime::format_duration(args.rehearse_update_duration)
         )?;
         write!(out, "{}", render(&plan, PlanFormat::Text, out.color()))?;
         if let Some(d) = &divergence {
             writeln!(out, "\nwarning: {d}; the rehearsal runs the copy's plan")?;
         }
     }
-    let from = copy.sim.history().len();
-    let report = execute(
-        &copy_plan,
-        &copy.provider,
-        &args.options(),
-        args.format,
-        ctx,
-    )
-    .await;
-    let timeline = rehearse::timeline(&copy.sim.history(), from);
-    let (_after_live, after) =
-        workflow::read_and_plan(&copy.provider, &desired, parallelism).await?;
-    let end = rehearse::end_state(&after);
-    copy.sim.stop().await;
+    let mut view = event_view(args.format, &ctx.printer);
+    let done = rehearsal
+        .run(
+            &args.options(),
+            view.as_mut(),
+            CtrlC::listen(),
+            ctx.printer.stderr(),
+        )
+        .await?;
     if json {
         let doc = serde_json::json!({
             "rehearsal": true,
             "divergence": divergence,
-            "timeline": timeline,
-            "end_state": end,
-            "report": report,
+            "timeline": done.timeline,
+            "end_state": done.end_state,
+            "report": done.report,
         });
         writeln!(out, "{doc}")?;
     } else {
@@ -275,25 +235,20 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
             out,
             "\nRehearsal timeline (the copy's calls and updates; offsets from the start of the apply):"
         )?;
-        write!(out, "{}", rehearse::render_timeline(&timeline))?;
+        write!(out, "{}", rehearse::render_timeline(&done.timeline))?;
         writeln!(out, "\nPredicted end state:")?;
-        write!(out, "{}", rehearse::render_end_state(&end))?;
+        write!(out, "{}", rehearse::render_end_state(&done.end_state))?;
         writeln!(out, "\nPredicted report:")?;
-        write!(
-            out,
-            "{}",
-            crate::view::report::render_report(&report, out.color())
-        )?;
+        write!(out, "{}", render_report(&done.report, out.color()))?;
         writeln!(
             out,
             "\nThis was a rehearsal: nothing in AWS was changed. Run `eksgate apply` without `--rehearse` to apply for real."
         )?;
     }
-    if report.interrupted {
+    if done.report.interrupted {
         return Ok(Exit::Interrupted);
     }
-    let converged = end.iter().all(|e| e.matches);
-    if plan.is_blocked() || !report.success() || !converged {
+    if plan.is_blocked() || !done.report.success() || !done.converged() {
         return Ok(Exit::Failure);
     }
     Ok(Exit::Success)
@@ -322,7 +277,7 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
 /// Loads a saved plan and re-reads the live state of its clusters: if any
 /// step would now be planned differently, the whole plan is refused and
 /// nothing is changed.
-async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<Prepared> {
+async fn saved_plan(path: &Path, args: &ApplyArgs) -> Result<Prepared> {
     let saved = SavedBody::read(path)?;
     let provider = AwsProvider::new(args.aws.options(saved.roles.clone())).await;
     let (live, now) =
@@ -340,35 +295,6 @@ async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<Prepared
         plan: saved.plan,
         provider,
     })
-}
-
-/// Why a saved plan no longer matches what planning now gives, if it does not.
-pub fn staleness(saved: &Plan, now: &Plan) -> Option<String> {
-    for s in &saved.steps {
-        match now.step(&s.id) {
-            None => return Some(format!("step `{}` is no longer needed", s.id)),
-            Some(n) if n.fingerprint != s.fingerprint => {
-                return Some(format!(
-                    "the live state of step `{}` changed since it was planned",
-                    s.id
-                ))
-            }
-            Some(n) if n.after != s.after || n.kind != s.kind || n.depends_on != s.depends_on => {
-                return Some(format!("step `{}` would now be planned differently", s.id))
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(extra) = now.steps.iter().find(|n| saved.step(&n.id).is_none()) {
-        return Some(format!(
-            "step `{}` is now needed but is not in the plan",
-            extra.id
-        ));
-    }
-    if now.findings != saved.findings {
-        return Some("what blocks the clusters changed since the plan was made".to_string());
-    }
-    None
 }
 
 /// Asks for `yes` on a terminal; refuses without one.

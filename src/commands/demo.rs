@@ -11,10 +11,12 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::apply::ApplyOptions;
-use crate::commands::apply::{execute, ProgressFormat};
+use crate::commands::common::{event_view, ProgressFormat};
 use crate::commands::{Context, Exit};
 use crate::diagnostic::{render_all, Source};
 use crate::error::{Error, Result};
+use crate::execute::execute;
+use crate::interrupt::CtrlC;
 use crate::manifest;
 use crate::printer::Writer;
 use crate::provider::aws::{AwsOptions, AwsProvider};
@@ -92,7 +94,16 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<Exit> {
         },
         ..ApplyOptions::default()
     };
-    let report = execute(&plan, &provider, &opts, ProgressFormat::Text, ctx).await;
+    let mut view = event_view(ProgressFormat::Text, &ctx.printer);
+    let report = execute(
+        &plan,
+        &provider,
+        &opts,
+        view.as_mut(),
+        CtrlC::listen(),
+        ctx.printer.stderr(),
+    )
+    .await;
     write!(out, "{}", view::report::render_report(&report, out.color()))?;
     if report.interrupted {
         return Ok(Exit::Interrupted);

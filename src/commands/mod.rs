@@ -2,6 +2,7 @@
 //! library; none holds logic of its own.
 
 pub mod apply;
+pub mod common;
 pub mod completions;
 pub mod demo;
 pub mod import;

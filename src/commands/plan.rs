@@ -5,24 +5,14 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use crate::commands::common::{blocked_exit, print_warnings, render, PlanFormat};
 use crate::commands::{Context, Exit};
-use crate::diagnostic::{render_all, Diagnostic};
 use crate::error::Result;
-use crate::plan::Plan;
 use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::saved::SavedBody;
-use crate::text::plural;
-use crate::{view, workflow};
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
-    #[default]
-    Text,
-    Json,
-    Markdown,
-}
+use crate::workflow;
 
 /// Where and how to reach AWS; shared by `plan` and `apply`.
 #[derive(Debug, Args)]
@@ -69,39 +59,6 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-/// The manifests' warnings, unless `--quiet`.
-pub fn print_warnings(warnings: &[Diagnostic], ctx: &Context) -> Result<()> {
-    let mut notes = ctx.printer.notes();
-    if !warnings.is_empty() {
-        write!(notes, "{}", render_all(warnings, notes.color()))?;
-        writeln!(notes)?;
-    }
-    Ok(())
-}
-
-pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
-    match format {
-        PlanFormat::Text => view::plan::render_text(plan, color),
-        PlanFormat::Json => view::plan::render_json(plan),
-        PlanFormat::Markdown => view::plan::render_markdown(plan),
-    }
-}
-
-/// Exit 1 when a cluster is blocked, and says so on stderr.
-pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Result<Option<Exit>> {
-    if !plan.is_blocked() {
-        return Ok(None);
-    }
-    let d = Diagnostic::error(format!(
-        "the plan is blocked for {}",
-        plural(plan.findings.len(), "cluster", "clusters")
-    ))
-    .hint("the plan above says why for each; the other clusters were planned");
-    let mut err = ctx.printer.stderr();
-    write!(err, "{}", d.render(err.color()))?;
-    Ok(Some(Exit::Failure))
 }
 
 pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
