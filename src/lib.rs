@@ -31,6 +31,8 @@ pub mod view;
 pub mod wait;
 pub mod workflow;
 
+use clap::CommandFactory;
+
 use commands::{Context, Exit};
 use printer::Printer;
 
@@ -50,12 +52,28 @@ pub fn run_cli(cli: cli::Cli) -> u8 {
         }
     };
     let ctx = Context { printer };
-    match runtime.block_on(commands::run(cli, ctx)) {
+    match runtime.block_on(dispatch(cli.command, &ctx)) {
         Ok(exit) => exit.code(),
         Err(err) => {
             report_error(&printer, &err);
             Exit::Failure.code()
         }
+    }
+}
+
+/// Hands each verb its arguments.
+async fn dispatch(command: cli::Command, ctx: &Context) -> error::Result<Exit> {
+    use cli::Command as C;
+    match command {
+        C::Sim(cmd) => commands::sim::run(cmd, ctx).await,
+        C::Plan(args) => commands::plan::run(args, ctx).await,
+        C::Apply(args) => commands::apply::run(args, ctx).await,
+        C::Demo(args) => commands::demo::run(args, ctx).await,
+        C::Validate(args) => commands::validate::run(args, ctx).await,
+        C::Schema(args) => commands::schema::run(args, ctx).await,
+        C::Import(args) => commands::import::run(args, ctx).await,
+        C::Completions(args) => commands::completions::run(args, cli::Cli::command(), ctx).await,
+        C::Man(args) => commands::man::run(args, cli::Cli::command(), ctx).await,
     }
 }
 
