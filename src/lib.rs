@@ -20,6 +20,7 @@ pub mod live;
 pub mod manifest;
 pub mod plan;
 pub mod printer;
+pub mod prompt;
 pub mod provider;
 pub mod redact;
 pub mod rehearse;

@@ -13,7 +13,7 @@
 //! This file maps flags to options, calls those operations and prints what
 //! they return; the decisions are theirs.
 
-use std::io::{BufRead, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use crate::execute::execute;
 use crate::interrupt::CtrlC;
 use crate::live::Live;
 use crate::plan::Plan;
+use crate::prompt;
 use crate::provider::aws::AwsProvider;
 use crate::rehearse::{self, Rehearsal, RehearsalOptions};
 use crate::saved::SavedBody;
@@ -137,7 +138,7 @@ pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
     if !plan.has_changes() {
         return Ok(blocked_exit(&plan, ctx)?.unwrap_or(Exit::Success));
     }
-    if !args.auto_approve && !confirm(&plan, ctx)? {
+    if !args.auto_approve && !confirm(&plan, ctx).await? {
         writeln!(
             ctx.printer.stderr(),
             "Apply cancelled; nothing was changed."
@@ -297,8 +298,9 @@ async fn saved_plan(path: &Path, args: &ApplyArgs) -> Result<Prepared> {
     })
 }
 
-/// Asks for `yes` on a terminal; refuses without one.
-fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
+/// Asks for `yes` on a terminal; refuses without one. The answer is read
+/// off the runtime (`prompt`).
+async fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
     if !ctx.printer.stdin_is_terminal {
         return Err(Error::user_hint(
             "refusing to apply without confirmation: standard input is not a terminal",
@@ -319,7 +321,6 @@ fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
         plan.steps.len()
     )?;
     err.flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    let line = prompt::read_line(std::io::stdin()).await?;
     Ok(line.trim() == "yes")
 }
