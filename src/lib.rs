@@ -53,13 +53,18 @@ pub fn run_cli(cli: cli::Cli) -> u8 {
         }
     };
     let ctx = Context { printer };
-    match runtime.block_on(dispatch(cli.command, &ctx)) {
+    let code = match runtime.block_on(dispatch(cli.command, &ctx)) {
         Ok(exit) => exit.code(),
         Err(err) => {
             report_error(&printer, &err);
             Exit::Failure.code()
         }
-    }
+    };
+    // Tasks still running (an apply abandoned by a second Ctrl-C) are
+    // dropped here, their destructors run; a blocking call that cannot be
+    // cancelled (a stdin read, a DNS lookup) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 /// Hands each verb its arguments.

@@ -3,7 +3,7 @@
 //! a terminal unless `--auto-approve`, run it (`execute`: the engine, a view
 //! of its events, Ctrl-C), then print the report. The first Ctrl-C stops
 //! starting steps and lists the AWS updates still running; a second one exits
-//! at once.
+//! at once (130, returned through `main`).
 //!
 //! `--rehearse` reads the live state as usual (read-only calls), then runs
 //! the apply against an in-process copy of it (`rehearse`) and prints the
@@ -27,7 +27,7 @@ use crate::commands::plan::AwsArgs;
 use crate::commands::{Context, Exit};
 use crate::desired::Desired;
 use crate::error::{Error, Result};
-use crate::execute::execute;
+use crate::execute::{execute, Executed};
 use crate::interrupt::CtrlC;
 use crate::live::Live;
 use crate::plan::Plan;
@@ -146,7 +146,7 @@ pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
         return Ok(Exit::Failure);
     }
     let mut view = event_view(args.format, &ctx.printer);
-    let report = execute(
+    let executed = execute(
         &plan,
         &provider,
         &args.options(),
@@ -155,7 +155,10 @@ pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
         ctx.printer.stderr(),
     )
     .await;
-    finish(&plan, &report, json, ctx)
+    match executed {
+        Executed::Finished(report) => finish(&plan, &report, json, ctx),
+        Executed::Abandoned(_) => Ok(Exit::Interrupted),
+    }
 }
 
 fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Result<Exit> {
@@ -214,14 +217,17 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
         }
     }
     let mut view = event_view(args.format, &ctx.printer);
-    let done = rehearsal
+    let Some(done) = rehearsal
         .run(
             &args.options(),
             view.as_mut(),
             CtrlC::listen(),
             ctx.printer.stderr(),
         )
-        .await?;
+        .await?
+    else {
+        return Ok(Exit::Interrupted);
+    };
     if json {
         let doc = serde_json::json!({
             "rehearsal": true,

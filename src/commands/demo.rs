@@ -15,7 +15,7 @@ use crate::commands::common::{event_view, ProgressFormat};
 use crate::commands::{Context, Exit};
 use crate::diagnostic::{render_all, Source};
 use crate::error::{Error, Result};
-use crate::execute::execute;
+use crate::execute::{execute, Executed};
 use crate::interrupt::CtrlC;
 use crate::manifest;
 use crate::printer::Writer;
@@ -95,7 +95,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<Exit> {
         ..ApplyOptions::default()
     };
     let mut view = event_view(ProgressFormat::Text, &ctx.printer);
-    let report = execute(
+    let executed = execute(
         &plan,
         &provider,
         &opts,
@@ -104,6 +104,10 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<Exit> {
         ctx.printer.stderr(),
     )
     .await;
+    let Executed::Finished(report) = executed else {
+        emulator.stop().await;
+        return Ok(Exit::Interrupted);
+    };
     write!(out, "{}", view::report::render_report(&report, out.color()))?;
     if report.interrupted {
         return Ok(Exit::Interrupted);

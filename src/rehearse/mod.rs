@@ -17,6 +17,7 @@ mod timeline;
 mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -26,11 +27,10 @@ pub use timeline::{render_timeline, timeline, TimelineEntry};
 use crate::apply::{ApplyOptions, ApplyReport};
 use crate::desired::{Desired, DesiredCluster};
 use crate::error::{Error, Result};
-use crate::execute::execute;
+use crate::execute::{execute, Executed};
 use crate::interrupt::Signals;
 use crate::live::Live;
 use crate::plan::{Plan, StepKind};
-use crate::printer::Writer;
 use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::sim::{self, Behaviour, SimHandle, World};
 use crate::view::progress::EventView;
@@ -158,26 +158,31 @@ impl Rehearsal {
     }
 
     /// Applies the copy's plan while `view` renders its events and
-    /// `signals` are watched, reads the copy again, and stops it.
-    pub async fn run<S: Signals + Send + 'static>(
+    /// `signals` are watched, reads the copy again, and stops it. `None`
+    /// when a second Ctrl-C abandoned the run.
+    pub async fn run<S: Signals, W: Write>(
         self,
         opts: &ApplyOptions,
         view: &mut (dyn EventView + Send),
         signals: S,
-        err: Writer,
-    ) -> Result<Rehearsed> {
+        err: W,
+    ) -> Result<Option<Rehearsed>> {
         let from = self.copy.sim.history().len();
-        let report = execute(&self.plan, &self.copy.provider, opts, view, signals, err).await;
+        let executed = execute(&self.plan, &self.copy.provider, opts, view, signals, err).await;
+        let Executed::Finished(report) = executed else {
+            self.copy.sim.stop().await;
+            return Ok(None);
+        };
         let timeline = timeline(&self.copy.sim.history(), from);
         let (_after_live, after) =
             workflow::read_and_plan(&self.copy.provider, &self.desired, self.parallelism).await?;
         let end_state = end_state(&after);
         self.copy.sim.stop().await;
-        Ok(Rehearsed {
+        Ok(Some(Rehearsed {
             report,
             timeline,
             end_state,
-        })
+        }))
     }
 }
 
