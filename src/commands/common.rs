@@ -75,7 +75,7 @@ pub fn event_view(format: ProgressFormat, printer: &Printer) -> Box<dyn EventVie
     match format {
         ProgressFormat::Json => Box::new(progress::JsonView::new(printer.stdout())),
         ProgressFormat::Text if printer.progress_bars() => Box::new(progress::TerminalView::new()),
-        ProgressFormat::Text if printer.quiet => Box::new(progress::SilentView),
+        ProgressFormat::Text if !printer.notes().is_enabled() => Box::new(progress::SilentView),
         ProgressFormat::Text => Box::new(progress::LineView::new(printer.notes())),
     }
 }

@@ -36,10 +36,10 @@ pub async fn run(args: ValidateArgs, ctx: &Context) -> Result<Exit> {
         }
         Err(diags) => {
             // Errors are shown even with `--quiet`; warnings are not.
-            let shown: Vec<Diagnostic> = if ctx.printer.quiet {
-                diags.iter().filter(|d| d.is_error()).cloned().collect()
-            } else {
+            let shown: Vec<Diagnostic> = if ctx.printer.notes().is_enabled() {
                 diags.clone()
+            } else {
+                diags.iter().filter(|d| d.is_error()).cloned().collect()
             };
             let mut err = ctx.printer.stderr();
             let color = err.color();
