@@ -15,7 +15,7 @@ use crate::live::{
     ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     SecurityGroupKey, VpcKey,
 };
-use crate::text::{join_and, mode_name, name_few};
+use crate::text::{join_and, mode_name, some_of};
 
 use super::{
     fingerprint_of, Action, ClusterPlan, ClusterSettings, Finding, FindingCode, Plan, PlanStatus,
@@ -468,7 +468,8 @@ fn endpoint_path(
 
 /// Names a few clusters for a reason: `a`, `b` and 3 more.
 fn name_clusters(keys: &[&ClusterKey]) -> String {
-    name_few(keys.iter().map(|k| &k.name))
+    let names: Vec<String> = keys.iter().map(|k| format!("`{}`", k.name)).collect();
+    some_of(&names, 2)
 }
 
 fn vpc_steps_for(key: &VpcKey, need: &VpcNeed) -> Vec<Step> {

@@ -927,3 +927,180 @@ vpc_id = "vpc-0dup"
         ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
     );
 }
+
+/// A second Ctrl-C exits at once with 130, through `main`: the events
+/// written before it are whole JSON lines, no report follows, and nothing
+/// waits for the calls still in flight. Every call takes 3 s here, so the
+/// first Ctrl-C (sent once the apply started) leaves steps mid-call, and the
+/// second one comes while they still are.
+#[tokio::test]
+async fn a_second_interrupt_exits_130_with_whole_json_lines() {
+    let sim = start(
+        WORLD,
+        Behaviour {
+            latency: Duration::from_secs(3),
+            update_duration: Duration::from_secs(60),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let dir = manifest_dir(MANIFEST);
+    let out_path = dir.path().join("stdout.txt");
+    let err_path = dir.path().join("stderr.txt");
+    // Files, not pipes: nobody reads a pipe while the apply runs.
+    let child = eksgate_cmd(&sim, dir.path(), &apply_args(&["--format", "json"]))
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    let interrupt = || {
+        assert!(std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let contains = |path: &std::path::Path, what: &str| {
+        std::fs::read_to_string(path).is_ok_and(|t| t.contains(what))
+    };
+    wait_until("the apply did not start", || {
+        contains(&out_path, "\"event\":\"apply_started\"")
+    })
+    .await;
+    interrupt();
+    wait_until("the first Ctrl-C was not answered", || {
+        contains(&err_path, "Interrupted:")
+    })
+    .await;
+    let interrupted = std::time::Instant::now();
+    interrupt();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exited after the second Ctrl-C")
+        .unwrap()
+        .status;
+    let elapsed = interrupted.elapsed();
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(status.code(), Some(130), "{out}\n{err}");
+    assert!(
+        err.contains("Exiting; AWS updates already started go on in AWS."),
+        "{err}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "waited {elapsed:?} for calls in flight"
+    );
+    assert!(out.ends_with('\n'), "the last line is whole:\n{out}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert_eq!(events[0]["event"], "apply_started", "{out}");
+    assert!(
+        events.iter().all(|e| e.get("event").is_some()),
+        "events only: no report after a second Ctrl-C\n{out}"
+    );
+}
+
+/// Polls `done` on the test's runtime (the emulator runs on it too) for up
+/// to a minute.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// On a terminal, a second Ctrl-C closes the progress bars before the
+/// process exits: the last frame drawn before `Exiting` shows every
+/// cluster's spinner stopped (blank), not frozen mid-turn. The binary runs
+/// under a pseudo-terminal from `script` (util-linux); Ctrl-C is typed into
+/// it. Every call takes 2 s, so both Ctrl-Cs come while steps are mid-call.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_second_interrupt_on_a_terminal_closes_the_progress_bars() {
+    use tokio::io::AsyncWriteExt as _;
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to run a pseudo-terminal");
+        return;
+    }
+    let sim = start(
+        WORLD,
+        Behaviour {
+            latency: Duration::from_secs(2),
+            update_duration: Duration::from_secs(60),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let dir = manifest_dir(MANIFEST);
+    let screen_path = dir.path().join("screen.txt");
+    // The test's environment for the binary, handed to `script` instead.
+    let eksgate = eksgate_cmd(&sim, dir.path(), &apply_args(&[]));
+    let eksgate = eksgate.as_std();
+    let line = std::iter::once(eksgate.get_program())
+        .chain(eksgate.get_args())
+        .map(|a| a.to_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = tokio::process::Command::new("script");
+    script
+        .args([
+            "-qfec",
+            &format!("stty cols 120 rows 40; exec {line}"),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(
+            eksgate
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&screen_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = script.spawn().unwrap();
+    let mut keys = child.stdin.take().unwrap();
+    let screen = || String::from_utf8_lossy(&std::fs::read(&screen_path).unwrap()).to_string();
+    // The overall bar (`3/9 steps`), not the plan's summary.
+    wait_until("no progress bars", || screen().contains("/9 steps")).await;
+    keys.write_all(b"\x03").await.unwrap();
+    wait_until("the first Ctrl-C was not answered", || {
+        screen().contains("Interrupted:")
+    })
+    .await;
+    keys.write_all(b"\x03").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exited after the second Ctrl-C")
+        .unwrap();
+    let screen = screen();
+    assert_eq!(status.code(), Some(130), "{screen}");
+    let exiting = screen
+        .rfind("Exiting; AWS updates already started go on in AWS.")
+        .unwrap_or_else(|| panic!("no `Exiting` line:\n{screen}"));
+    // Each frame is drawn after a last escape that moves the cursor up.
+    let frame = &screen[screen[..exiting].rfind("\x1b[").unwrap_or(0)..exiting];
+    assert!(
+        frame.contains("/9 steps"),
+        "the last frame is the bars:\n{frame:?}"
+    );
+    let spinning: Vec<char> = frame
+        .chars()
+        .filter(|c| ('\u{2800}'..='\u{28ff}').contains(c))
+        .collect();
+    assert!(
+        spinning.is_empty(),
+        "bars left spinning ({spinning:?}) in the last frame:\n{frame:?}"
+    );
+}

@@ -1,0 +1,305 @@
+//! The rehearsal's copy of the account: a world for the emulator holding
+//! what the real read found ([`World::from_live`]).
+//!
+//! Pure data: it builds a world and starts nothing; what it does not know
+//! (a VPC eksgate did not read) it fills with harmless stand-ins.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::ACCESS_KEY;
+use crate::desired::{AccessSource, DesiredCluster};
+use crate::live::{ClusterObservation, ClusterStatus, Live};
+use crate::sim::world::{
+    AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, SecurityGroupDef, VpcDef,
+    DEFAULT_ACCOUNT,
+};
+use crate::sim::World;
+
+/// The account the copy treats as the caller's: the one the manifests pin
+/// without a role (the real credentials must act there, or those clusters
+/// would be blocked), else the emulator's default.
+fn caller_account(desired: &[DesiredCluster]) -> String {
+    desired
+        .iter()
+        .find(|d| d.role_arn.is_none() && d.key.account.is_some())
+        .and_then(|d| d.key.account.clone())
+        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string())
+}
+
+impl World {
+    /// A world holding what `live` read for `desired`: each cluster found
+    /// with its endpoint, CIDRs, status, VPC and cluster security group; the
+    /// VPCs with their DNS attributes and DHCP options' servers; the security
+    /// groups with the sources they let in on 443. Things eksgate did not
+    /// read (the VPC of a cluster that stays public, a source security group
+    /// of `private_access_from`) are filled in as harmless stand-ins, since
+    /// the plan does not depend on them. A cluster with an update in progress
+    /// gets an update of AWS's own, running for `update_duration`.
+    pub fn from_live(live: &Live, desired: &[DesiredCluster], update_duration: Duration) -> World {
+        let caller = caller_account(desired);
+        let acct = |a: &Option<String>| Some(a.clone().unwrap_or_else(|| caller.clone()));
+        let mut world = World::default();
+
+        let mut accounts: BTreeMap<String, AccountDef> = BTreeMap::new();
+        accounts.insert(
+            caller.clone(),
+            AccountDef {
+                id: caller.clone(),
+                access_key_ids: vec![ACCESS_KEY.to_string()],
+                roles: Vec::new(),
+            },
+        );
+        for d in desired {
+            if let (Some(a), Some(role)) = (&d.key.account, &d.role_arn) {
+                let entry = accounts.entry(a.clone()).or_insert_with(|| AccountDef {
+                    id: a.clone(),
+                    access_key_ids: Vec::new(),
+                    roles: Vec::new(),
+                });
+                if !entry.roles.contains(role) {
+                    entry.roles.push(role.clone());
+                }
+            }
+        }
+        world.account = accounts.into_values().collect();
+
+        // (account, region, id) of what is defined already.
+        let mut vpcs: BTreeSet<(Option<String>, String, String)> = BTreeSet::new();
+        let mut dhcp: BTreeSet<(Option<String>, String, String)> = BTreeSet::new();
+        let mut groups: BTreeSet<(Option<String>, String, String)> = BTreeSet::new();
+
+        for (key, vpc) in &live.vpcs {
+            let account = acct(&key.account);
+            let d = (
+                account.clone(),
+                key.region.clone(),
+                vpc.dhcp_options_id.clone(),
+            );
+            if dhcp.insert(d) {
+                world.dhcp_options.push(DhcpOptionsDef {
+                    id: vpc.dhcp_options_id.clone(),
+                    region: key.region.clone(),
+                    account: account.clone(),
+                    domain_name_servers: vpc.domain_name_servers.clone(),
+                });
+            }
+            if vpcs.insert((account.clone(), key.region.clone(), key.vpc_id.clone())) {
+                world.vpc.push(VpcDef {
+                    id: key.vpc_id.clone(),
+                    region: key.region.clone(),
+                    account,
+                    dns_support: vpc.dns_support,
+                    // EC2 has no hostnames without support; a live read
+                    // cannot say otherwise, but the world must be valid.
+                    dns_hostnames: vpc.dns_hostnames && vpc.dns_support,
+                    dhcp_options: Some(vpc.dhcp_options_id.clone()),
+                    cidr_block: "10.0.0.0/16".to_string(),
+                });
+            }
+        }
+
+        let wanted: BTreeMap<_, _> = desired.iter().map(|d| (&d.key, d)).collect();
+        for obs in live.clusters.values() {
+            let ClusterObservation::Found(c) = obs else {
+                continue;
+            };
+            let account = acct(&c.key.account);
+            let region = c.key.region.clone();
+            if vpcs.insert((account.clone(), region.clone(), c.vpc_id.clone())) {
+                // Not read: the cluster keeps or gets public access only.
+                world.vpc.push(VpcDef {
+                    id: c.vpc_id.clone(),
+                    region: region.clone(),
+                    account: account.clone(),
+                    dns_support: true,
+                    dns_hostnames: false,
+                    dhcp_options: None,
+                    cidr_block: "10.0.0.0/16".to_string(),
+                });
+            }
+            if let Some(sg) = &c.security_group_id {
+                if groups.insert((account.clone(), region.clone(), sg.clone())) {
+                    let https = live
+                        .security_groups
+                        .iter()
+                        .find(|(k, _)| k.region == region && &k.group_id == sg)
+                        .map(|(_, g)| g.https_ingress.iter().map(|s| s.to_string()).collect())
+                        .unwrap_or_default();
+                    world.security_group.push(SecurityGroupDef {
+                        id: sg.clone(),
+                        region: region.clone(),
+                        account: account.clone(),
+                        vpc_id: c.vpc_id.clone(),
+                        name: None,
+                        https_ingress: https,
+                    });
+                }
+            }
+            // Source groups are not read; AWS accepts rules from groups that
+            // exist, so the copy assumes they do.
+            if let Some(d) = wanted.get(&c.key) {
+                for s in &d.private_access_from {
+                    if let AccessSource::SecurityGroup(id) = s {
+                        if groups.insert((account.clone(), region.clone(), id.clone())) {
+                            world.security_group.push(SecurityGroupDef {
+                                id: id.clone(),
+                                region: region.clone(),
+                                account: account.clone(),
+                                vpc_id: c.vpc_id.clone(),
+                                name: Some(format!("{id} (stand-in)")),
+                                https_ingress: Vec::new(),
+                            });
+                        }
+                    }
+                }
+            }
+            let (status, running) = match &c.status {
+                ClusterStatus::Active => (ClusterStatusDef::Active, false),
+                ClusterStatus::Updating => (ClusterStatusDef::Active, true),
+                ClusterStatus::Deleting => (ClusterStatusDef::Deleting, false),
+                ClusterStatus::Failed => (ClusterStatusDef::Failed, false),
+                ClusterStatus::Creating | ClusterStatus::Pending | ClusterStatus::Other(_) => {
+                    (ClusterStatusDef::Creating, false)
+                }
+            };
+            let running = running || !c.updates_in_progress.is_empty();
+            world.cluster.push(ClusterDef {
+                name: c.key.name.clone(),
+                region,
+                account,
+                vpc_id: c.vpc_id.clone(),
+                security_group: c.security_group_id.clone(),
+                public_access: c.endpoint.public_access,
+                private_access: c.endpoint.private_access,
+                public_access_cidrs: c
+                    .endpoint
+                    .public_access_cidrs
+                    .iter()
+                    .flatten()
+                    .map(|n| n.to_string())
+                    .collect(),
+                status,
+                platform_update: running.then_some(update_duration),
+            });
+        }
+        world.faults = FaultsDef::default();
+        world
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::apply::fake::EndpointAccess;
+    use crate::desired::ClusterKey;
+    use crate::endpoint::{public_cidrs, EndpointSettings};
+    use crate::live::{LiveCluster, LiveSecurityGroup, LiveVpc, SecurityGroupKey, VpcKey};
+
+    fn key(name: &str) -> ClusterKey {
+        ClusterKey {
+            account: None,
+            region: "us-east-1".into(),
+            name: name.into(),
+        }
+    }
+
+    fn desired(name: &str, public: bool, private: bool, from: &[&str]) -> DesiredCluster {
+        let mut d = crate::apply::fake::want(name, EndpointAccess { public, private }, from);
+        d.key = key(name);
+        d
+    }
+
+    fn live_of() -> Live {
+        let mut live = Live::default();
+        for (name, updating) in [("payments", false), ("ledger", true)] {
+            live.clusters.insert(
+                key(name),
+                ClusterObservation::Found(LiveCluster {
+                    key: key(name),
+                    arn: format!("arn:aws:eks:us-east-1:123456789012:cluster/{name}"),
+                    status: if updating {
+                        ClusterStatus::Updating
+                    } else {
+                        ClusterStatus::Active
+                    },
+                    vpc_id: format!("vpc-{name}"),
+                    security_group_id: Some(format!("sg-{name}")),
+                    endpoint: EndpointSettings::new(true, false)
+                        .with_cidrs(Some(public_cidrs(&["203.0.113.0/24"]))),
+                    updates_in_progress: if updating {
+                        vec!["u-1".into()]
+                    } else {
+                        Vec::new()
+                    },
+                }),
+            );
+        }
+        live.clusters
+            .insert(key("ghost"), ClusterObservation::NotFound);
+        live.vpcs.insert(
+            VpcKey {
+                account: None,
+                region: "us-east-1".into(),
+                vpc_id: "vpc-payments".into(),
+            },
+            LiveVpc {
+                dns_support: true,
+                dns_hostnames: false,
+                dhcp_options_id: "dopt-1".into(),
+                domain_name_servers: vec!["AmazonProvidedDNS".into()],
+            },
+        );
+        live.security_groups.insert(
+            SecurityGroupKey {
+                account: None,
+                region: "us-east-1".into(),
+                group_id: "sg-payments".into(),
+            },
+            LiveSecurityGroup {
+                https_ingress: BTreeSet::from([AccessSource::Cidr("10.1.0.0/16".parse().unwrap())]),
+            },
+        );
+        live
+    }
+
+    #[test]
+    fn a_world_from_live_holds_what_was_read() {
+        let wants = vec![
+            desired("payments", false, true, &["sg-bastion"]),
+            desired("ledger", true, false, &[]),
+            desired("ghost", true, false, &[]),
+        ];
+        let world = World::from_live(&live_of(), &wants, Duration::from_secs(2));
+        let names: Vec<&str> = world.cluster.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["ledger", "payments"],
+            "the missing one stays missing"
+        );
+        let payments = world.cluster.iter().find(|c| c.name == "payments").unwrap();
+        assert_eq!(payments.public_access_cidrs, vec!["203.0.113.0/24"]);
+        assert_eq!(payments.platform_update, None);
+        assert_eq!(payments.account.as_deref(), Some(DEFAULT_ACCOUNT));
+        let ledger = world.cluster.iter().find(|c| c.name == "ledger").unwrap();
+        assert_eq!(ledger.platform_update, Some(Duration::from_secs(2)));
+        let vpc = world.vpc.iter().find(|v| v.id == "vpc-payments").unwrap();
+        assert!(vpc.dns_support && !vpc.dns_hostnames);
+        assert_eq!(vpc.dhcp_options.as_deref(), Some("dopt-1"));
+        assert!(world.vpc.iter().any(|v| v.id == "vpc-ledger"));
+        let sg = world
+            .security_group
+            .iter()
+            .find(|s| s.id == "sg-payments")
+            .unwrap();
+        assert_eq!(sg.https_ingress, vec!["10.1.0.0/16"]);
+        assert!(world.security_group.iter().any(|s| s.id == "sg-bastion"));
+        assert_eq!(world.account[0].access_key_ids, vec![ACCESS_KEY]);
+        // The world passes the checks a world file gets.
+        let text = toml::to_string(&world).unwrap();
+        World::parse(&crate::diagnostic::Source::new("copy.toml", text))
+            .unwrap_or_else(|d| panic!("{}", crate::diagnostic::render_all(&d, false)));
+    }
+}
