@@ -7,82 +7,19 @@ use std::time::Duration;
 use eksgate::sim::{Behaviour, Event, HistoryEntry};
 
 use crate::common::*;
+use crate::fixture::fixture;
 
-const WORLD: &str = r#"
-[[vpc]]
-id = "vpc-0shared"
-region = "us-east-1"
-dns_support = false
-dns_hostnames = false
+/// Three clusters, two regions; `payments` and `ledger` share a VPC whose
+/// DNS is off.
+const WORLD: &str = fixture!("worlds/two-regions-dns-off.toml");
 
-[[vpc]]
-id = "vpc-0eu"
-region = "eu-west-1"
-dns_hostnames = true
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60001"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60002"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60003"
-region = "eu-west-1"
-vpc_id = "vpc-0eu"
-
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60001"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60002"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "web"
-region = "eu-west-1"
-vpc_id = "vpc-0eu"
-security_group = "sg-0a1b2c3d4e5f60003"
-public_access = false
-private_access = true
-"#;
-
-const MANIFEST: &str = r#"
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-public_access = false
-private_access = true
-private_access_from = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-public_access = true
-private_access = true
-public_access_cidrs = ["203.0.113.0/24"]
-private_access_from = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "web"
-region = "eu-west-1"
-public_access = true
-private_access = false
-public_access_cidrs = ["198.51.100.0/24"]
-"#;
+/// `payments` goes private only (a staged move), `ledger` narrows its CIDRs,
+/// `web` goes public only (the reverse move).
+const MANIFEST: &str = concat!(
+    fixture!("manifests/payments-private-ledger-cidrs.toml"),
+    "\n",
+    fixture!("manifests/web-public.toml")
+);
 
 const FAST: &[&str] = &[
     "--auto-approve",

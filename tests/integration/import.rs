@@ -5,124 +5,15 @@
 use std::fmt::Write as _;
 
 use crate::common::*;
+use crate::fixture::fixture;
 
 /// The clusters whose settings matter; `filler` clusters are added to pass
 /// one `ListClusters` page (100).
-const WORLD: &str = r#"
-[[dhcp_options]]
-id = "dopt-0corp"
-region = "us-east-1"
-domain_name_servers = ["10.50.0.2"]
-
-[[vpc]]
-id = "vpc-0good"
-region = "us-east-1"
-dns_hostnames = true
-
-[[vpc]]
-id = "vpc-0nohostnames"
-region = "us-east-1"
-dns_hostnames = false
-
-[[vpc]]
-id = "vpc-0corpdns"
-region = "us-east-1"
-dns_hostnames = true
-dhcp_options = "dopt-0corp"
-
-[[security_group]]
-id = "sg-0a00000000000000a"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-https_ingress = ["10.20.0.0/16", "sg-0b000000000000001"]
-
-[[security_group]]
-id = "sg-0a00000000000000b"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-https_ingress = ["192.168.0.0/24"]
-
-[[security_group]]
-id = "sg-0a00000000000000c"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-
-[[security_group]]
-id = "sg-0b000000000000001"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-
-[[cluster]]
-name = "restricted"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-public_access = true
-private_access = false
-public_access_cidrs = ["203.0.113.0/24", "198.51.100.7/24"]
-
-[[cluster]]
-name = "private-only"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-security_group = "sg-0a00000000000000a"
-public_access = false
-private_access = true
-
-[[cluster]]
-name = "both"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-security_group = "sg-0a00000000000000b"
-public_access = true
-private_access = true
-public_access_cidrs = ["192.0.2.0/25"]
-
-[[cluster]]
-name = "private-bare"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-security_group = "sg-0a00000000000000c"
-public_access = false
-private_access = true
-
-[[cluster]]
-name = "elsewhere"
-region = "eu-west-1"
-vpc_id = "vpc-0eu"
-public_access = true
-private_access = false
-
-[[vpc]]
-id = "vpc-0eu"
-region = "eu-west-1"
-"#;
+const WORLD: &str = fixture!("worlds/import-region.toml");
 
 /// Clusters that a plan of their import does not pass as "no changes", each
 /// for a reason the import says in a comment.
-const ODD: &str = r#"
-[[cluster]]
-name = "creating"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-public_access = true
-private_access = false
-status = "CREATING"
-
-[[cluster]]
-name = "no-hostnames"
-region = "us-east-1"
-vpc_id = "vpc-0nohostnames"
-security_group = "sg-0a00000000000000c"
-public_access = true
-private_access = true
-
-[[cluster]]
-name = "corp-dns"
-region = "us-east-1"
-vpc_id = "vpc-0corpdns"
-public_access = false
-private_access = true
-"#;
+const ODD: &str = fixture!("worlds/additions/import-odd.toml");
 
 const FILLERS: usize = 120;
 

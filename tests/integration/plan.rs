@@ -8,75 +8,14 @@ use std::time::Duration;
 use eksgate::sim::Behaviour;
 
 use crate::common::*;
+use crate::fixture::fixture;
 
-const WORLD: &str = r#"
-[[dhcp_options]]
-id = "dopt-0corp"
-region = "eu-west-1"
-domain_name_servers = ["10.50.0.2"]
+/// `payments` public only, `ledger` public and private, sharing a VPC whose
+/// DNS hostnames are off; `analytics` in a VPC without `AmazonProvidedDNS`.
+const WORLD: &str = fixture!("worlds/shared-vpc-corp-dns.toml");
 
-[[vpc]]
-id = "vpc-0shared"
-region = "us-east-1"
-dns_hostnames = false
-
-[[vpc]]
-id = "vpc-0corp"
-region = "eu-west-1"
-dns_hostnames = true
-dhcp_options = "dopt-0corp"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60001"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60002"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-https_ingress = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60001"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60002"
-public_access = true
-private_access = true
-
-[[cluster]]
-name = "analytics"
-region = "eu-west-1"
-vpc_id = "vpc-0corp"
-public_access = true
-private_access = false
-"#;
-
-const MANIFEST: &str = r#"
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-public_access = false
-private_access = true
-private_access_from = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-public_access = true
-private_access = true
-public_access_cidrs = ["203.0.113.0/24"]
-private_access_from = ["10.20.0.0/16"]
-"#;
+/// `payments` goes private only, `ledger` narrows its public CIDRs.
+const MANIFEST: &str = fixture!("manifests/payments-private-ledger-cidrs.toml");
 
 #[tokio::test]
 async fn plan_shows_the_diff_and_the_ordered_steps() {

@@ -4,51 +4,11 @@
 //! that matches the manifests.
 
 use crate::common::*;
+use crate::fixture::fixture;
 
-const WORLD: &str = r#"
-[[vpc]]
-id = "vpc-0shared"
-region = "us-east-1"
-dns_hostnames = false
+const WORLD: &str = fixture!("worlds/payments-ledger.toml");
 
-[[security_group]]
-id = "sg-0cluster1"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0cluster1"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-public_access = true
-private_access = false
-public_access_cidrs = ["0.0.0.0/0"]
-"#;
-
-const MANIFEST: &str = r#"
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-public_access = false
-private_access = true
-private_access_from = ["10.20.0.0/16", "sg-0b1a2c3d4e5f60099"]
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-public_access = true
-private_access = false
-public_access_cidrs = ["203.0.113.0/24"]
-wave = 1
-"#;
+const MANIFEST: &str = fixture!("manifests/rehearsal.toml");
 
 #[tokio::test]
 async fn a_rehearsal_only_reads_the_account_and_predicts_the_end_state() {

@@ -3,42 +3,10 @@
 //! when an update of an earlier one ends `Failed`, and `--canary` first.
 
 use crate::common::*;
+use crate::fixture::fixture;
 
 /// Four public-only clusters sharing a VPC whose DNS hostnames are off.
-const WORLD: &str = r#"
-[[vpc]]
-id = "vpc-0shared"
-region = "us-east-1"
-dns_hostnames = false
-
-[[cluster]]
-name = "alpha"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "bravo"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "charlie"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "delta"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-public_access = true
-private_access = false
-"#;
+const WORLD: &str = fixture!("worlds/four-public.toml");
 
 /// `charlie` and `delta` in wave 1, the others in wave 0; all want both
 /// endpoints, so each gets one update, after the shared VPC step.
