@@ -1,7 +1,10 @@
 //! The one integration-test binary: the real `eksgate` binary and real AWS SDK
-//! clients, driven against the emulator on a loopback port. Worlds and
-//! manifests that tests share are files under `tests/fixtures/`, named with
-//! [`fixture::fixture!`].
+//! clients, driven against the emulator on a loopback port.
+//!
+//! A CLI test starts from [`test::Test`] (world, manifest, arguments → one
+//! run of the binary), takes shared worlds and manifests from
+//! `tests/fixtures/` with [`fixture::fixture!`], and pins output with
+//! [`snapshot::eksgate_snapshot!`].
 
 mod apply;
 mod common;
@@ -13,4 +16,6 @@ mod plan;
 mod rehearse;
 mod reliability;
 mod sim;
+mod snapshot;
+mod test;
 mod waves;
