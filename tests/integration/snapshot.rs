@@ -16,6 +16,10 @@
 //! (`--wait-timeout 1s`, `each endpoint update taking 200ms`) are pinned as
 //! they are: a filter on every `1.2s` or `340ms` would hide them too.
 //!
+//! When the order of some lines depends on scheduling (clusters that run at
+//! once), the test snapshots them through [`by_target`], [`sort_block`],
+//! [`after_line`], [`without`] or [`only`], and says so.
+//!
 //! To accept a new or changed snapshot: `cargo insta test --accept --test
 //! integration -- NAME` (or run the test, then `cargo insta review`).
 //!
@@ -120,6 +124,66 @@ pub fn filtered(text: &str) -> String {
     })
 }
 
+/// The progress lines of `text` (`[TIME] TARGET ...`), filtered, grouped by
+/// their target (a cluster or shared resource, or `apply`), each target's
+/// lines in the order they came: for progress of clusters that run at
+/// once, whose lines interleave as scheduling has it.
+pub fn by_target(text: &str) -> String {
+    let filtered = filtered(text);
+    let mut lines: Vec<&str> = filtered.lines().collect();
+    lines.sort_by_key(|l| l.split(' ').nth(1).unwrap_or_default().to_string());
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// `text`, filtered, with the indented lines under the line `heading`
+/// sorted: for a list in the order things happened (`Changed in AWS:` when
+/// clusters run at once).
+pub fn sort_block(text: &str, heading: &str) -> String {
+    let filtered = filtered(text);
+    let mut out = Vec::new();
+    let mut lines = filtered.lines().peekable();
+    while let Some(line) = lines.next() {
+        out.push(line.to_string());
+        if line == heading {
+            let mut block = Vec::new();
+            while let Some(l) = lines.next_if(|l| l.starts_with(' ')) {
+                block.push(l.to_string());
+            }
+            block.sort_unstable();
+            out.extend(block);
+        }
+    }
+    out.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// The lines of `text` after the first one that starts with `prefix` (the
+/// apply's report, after the plan it printed first).
+pub fn after_line(text: &str, prefix: &str) -> String {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with(prefix));
+    assert!(
+        lines.next().is_some(),
+        "no line starts with {prefix:?} in:\n{text}"
+    );
+    lines.map(|l| format!("{l}\n")).collect()
+}
+
+/// The lines of `text` that do not contain `needle`, in their order (a
+/// poll's `InProgress`, as often as timing has it).
+pub fn without(text: &str, needle: &str) -> String {
+    text.lines()
+        .filter(|l| !l.contains(needle))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The lines of `text` that contain `needle`, in their order.
+pub fn only(text: &str, needle: &str) -> String {
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Pins `value` (a [`Run`] or text) against an inline snapshot, after the
 /// filters in this module.
 macro_rules! eksgate_snapshot {
@@ -156,5 +220,38 @@ fn the_filters_replace_what_varies_and_keep_what_the_user_gave() {
             "    +[ELAPSED]  UpdateClusterConfig\n",
             "did not finish within 1s, each update taking 200ms\n",
         )
+    );
+}
+
+#[test]
+fn lines_in_scheduling_order_are_made_stable() {
+    let progress = concat!(
+        "2026-12-01T10:45:02Z apply started: 2 steps\n",
+        "2026-12-01T10:45:02Z us-east-1/b endpoint.1 started\n",
+        "2026-12-01T10:45:02Z us-east-1/a endpoint.1 started\n",
+        "2026-12-01T10:45:03Z us-east-1/b endpoint.1 done\n",
+        "2026-12-01T10:45:03Z us-east-1/a endpoint.1 done\n",
+        "2026-12-01T10:45:03Z apply complete: 2 done\n",
+    );
+    assert_eq!(
+        by_target(progress),
+        concat!(
+            "[TIME] apply started: 2 steps\n",
+            "[TIME] apply complete: 2 done\n",
+            "[TIME] us-east-1/a endpoint.1 started\n",
+            "[TIME] us-east-1/a endpoint.1 done\n",
+            "[TIME] us-east-1/b endpoint.1 started\n",
+            "[TIME] us-east-1/b endpoint.1 done\n",
+        )
+    );
+    let report =
+        "Plan: 2 steps\na: done\n\nChanged in AWS:\n    b: on\n    a: on\n\nApply complete\n";
+    assert_eq!(
+        after_line(&sort_block(report, "Changed in AWS:"), "Plan: "),
+        "a: done\n\nChanged in AWS:\n    a: on\n    b: on\n\nApply complete\n"
+    );
+    assert_eq!(
+        without(report, ": on"),
+        "Plan: 2 steps\na: done\n\nChanged in AWS:\n\nApply complete\n"
     );
 }
