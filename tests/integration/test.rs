@@ -4,8 +4,8 @@
 //!
 //! ```ignore
 //! let run = Test::new()
-//!     .world(fixture!("worlds/two-regions.toml"))
-//!     .manifest(fixture!("manifests/two-regions.toml"))
+//!     .world(fixture!("worlds/two-regions-dns-off.toml"))
+//!     .manifest(fixture!("manifests/web-public.toml"))
 //!     .args(["apply", "prod.toml", "--auto-approve"])
 //!     .run()
 //!     .await
@@ -18,10 +18,11 @@
 //! emulator's history and state through it, or runs the binary again against
 //! the same account with [`Run::again`].
 //!
-//! The binary reaches nothing but the emulator: its environment is cleared
-//! and holds fake credentials, no shared AWS config files, no instance
-//! metadata and `NO_COLOR`. This module must not assert on output itself:
-//! that is each test's business (exact text or a snapshot).
+//! The binary must reach nothing but the emulator: its environment is
+//! cleared and holds fake credentials, no shared AWS config files, no
+//! instance metadata and `NO_COLOR`. The builder checks nothing on its own:
+//! a test asks for the exit code and whole streams ([`Run::success`],
+//! [`Run::stdout_is`]) or pins them with a snapshot.
 
 #![allow(dead_code)]
 
