@@ -1,8 +1,14 @@
 //! The one integration-test binary: the real `eksgate` binary and real AWS SDK
 //! clients, driven against the emulator on a loopback port.
+//!
+//! A CLI test starts from [`test::Test`] (world, manifest, arguments → one
+//! run of the binary), takes shared worlds and manifests from
+//! `tests/fixtures/` with [`fixture::fixture!`], and pins output with
+//! [`snapshot::eksgate_snapshot!`].
 
 mod apply;
 mod common;
+mod fixture;
 mod import;
 mod invariants;
 mod manifest;
@@ -10,4 +16,6 @@ mod plan;
 mod rehearse;
 mod reliability;
 mod sim;
+mod snapshot;
+mod test;
 mod waves;
