@@ -1,5 +1,7 @@
-//! The command line: flags parsed by clap, then handed to `commands`, which map
-//! them to the library's operations. Nothing here does work of its own.
+//! The command line: the global flags and the list of verbs, each verb's
+//! arguments defined beside its code in `commands`. Parsed by clap, then
+//! handed to `commands`, which map them to the library's operations. Nothing
+//! here does work of its own, and `commands` never imports this module.
 
 use clap::{Parser, Subcommand};
 

@@ -14,22 +14,28 @@ pub mod diagnostic;
 pub mod endpoint;
 pub mod error;
 pub mod event;
+pub mod execute;
 pub mod graph;
 pub mod import;
+pub mod interrupt;
 pub mod live;
 pub mod manifest;
 pub mod plan;
 pub mod printer;
+pub mod prompt;
 pub mod provider;
 pub mod redact;
 pub mod rehearse;
 pub mod report;
 pub mod saved;
 pub mod sim;
+pub mod stale;
 pub mod text;
 pub mod view;
 pub mod wait;
 pub mod workflow;
+
+use clap::CommandFactory;
 
 use commands::{Context, Exit};
 use printer::Printer;
@@ -44,22 +50,48 @@ pub fn run_cli(cli: cli::Cli) -> u8 {
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprint!(
-                "{}",
-                error::Error::Internal(format!("cannot start the async runtime: {err}"))
-                    .render(printer.stderr_color)
-            );
+            let err = error::Error::Internal(format!("cannot start the async runtime: {err}"));
+            report_error(&printer, &err);
             return Exit::Failure.code();
         }
     };
     let ctx = Context { printer };
-    match runtime.block_on(commands::run(cli, ctx)) {
+    let code = match runtime.block_on(dispatch(cli.command, &ctx)) {
         Ok(exit) => exit.code(),
         Err(err) => {
-            eprint!("{}", err.render(printer.stderr_color));
+            report_error(&printer, &err);
             Exit::Failure.code()
         }
+    };
+    // Tasks still running (an apply abandoned by a second Ctrl-C) are
+    // dropped here, their destructors run; a blocking call that cannot be
+    // cancelled (a stdin read, a DNS lookup) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
+}
+
+/// Hands each verb its arguments.
+async fn dispatch(command: cli::Command, ctx: &Context) -> error::Result<Exit> {
+    use cli::Command as C;
+    match command {
+        C::Sim(cmd) => commands::sim::run(cmd, ctx).await,
+        C::Plan(args) => commands::plan::run(args, ctx).await,
+        C::Apply(args) => commands::apply::run(args, ctx).await,
+        C::Demo(args) => commands::demo::run(args, ctx).await,
+        C::Validate(args) => commands::validate::run(args, ctx).await,
+        C::Schema(args) => commands::schema::run(args, ctx).await,
+        C::Import(args) => commands::import::run(args, ctx).await,
+        C::Completions(args) => commands::completions::run(args, cli::Cli::command(), ctx).await,
+        C::Man(args) => commands::man::run(args, cli::Cli::command(), ctx).await,
     }
+}
+
+/// The error as the user sees it; if stderr itself is gone, there is no one
+/// left to tell.
+fn report_error(printer: &Printer, err: &error::Error) {
+    use std::io::Write as _;
+    let mut stderr = printer.stderr();
+    let _ = write!(stderr, "{}", err.render(stderr.color()));
 }
 
 /// Logs go to stderr through `tracing`, credentials redacted (the SDK logs

@@ -209,8 +209,7 @@ pub(crate) fn cluster_reports(plan: &Plan, steps: &[StepReport]) -> Vec<ClusterR
     for c in &plan.clusters {
         if c.status == PlanStatus::Blocked {
             let message = plan
-                .findings
-                .iter()
+                .blocking()
                 .filter(|f| f.cluster == c.key)
                 .map(|f| f.message.clone())
                 .collect::<Vec<_>>()

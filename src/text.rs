@@ -1,16 +1,27 @@
-//! Small sentence helpers shared by the planner (whose reasons and findings
-//! are sentences stored in the plan), the views and the commands: counts
-//! with the right noun, lists joined with "and", the name of an endpoint
-//! mode, a TOML-like list. Pure functions over strings; no colour, no I/O.
+//! Small text helpers that the planner (whose reasons and findings are
+//! sentences stored in the plan), the views and the commands share: counts
+//! with their noun, lists joined the way sentences join them, the name of an
+//! endpoint mode, quoted lists, ANSI colour. Each exists once here so
+//! messages read alike everywhere.
+//!
+//! Pure functions over strings: nothing here knows a plan, a flag, or where
+//! text is written.
 
-use std::fmt::Display;
-
-/// `1 step`, `2 steps`.
+/// `1 step`, `3 steps`.
 pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    format!("{n} {}", noun(n, one, many))
 }
 
-/// `a`, `a and b`, `a, b and c`.
+/// The noun alone, for sentences that place the count themselves.
+pub fn noun<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`; empty for none.
 pub fn join_and<S: AsRef<str>>(items: &[S]) -> String {
     match items {
         [] => String::new(),
@@ -22,15 +33,14 @@ pub fn join_and<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
-/// Names a few things in backticks: `` `a` ``, `` `a`, `b` and `c` ``, or
-/// `` `a`, `b` and 3 more `` past three.
-pub fn name_few<T: Display>(names: impl IntoIterator<Item = T>) -> String {
-    let names: Vec<String> = names.into_iter().map(|n| format!("`{n}`")).collect();
-    if names.len() > 3 {
-        format!("{} and {} more", names[..2].join(", "), names.len() - 2)
-    } else {
-        join_and(&names)
+/// At most `shown` items and a count of the rest: `a, b and 3 more`. A list
+/// one longer than `shown` is named whole, since `and 1 more` saves nothing.
+pub fn some_of<S: AsRef<str>>(items: &[S], shown: usize) -> String {
+    if items.len() <= shown + 1 {
+        return join_and(items);
     }
+    let head: Vec<&str> = items[..shown].iter().map(AsRef::as_ref).collect();
+    format!("{} and {} more", head.join(", "), items.len() - shown)
 }
 
 /// `public only`, `public and private`, `private only`.
@@ -44,9 +54,18 @@ pub fn mode_name(public: bool, private: bool) -> &'static str {
 }
 
 /// `["a", "b"]`, the TOML-like form views use.
-pub fn string_list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
+pub fn string_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     let quoted: Vec<String> = items.into_iter().map(|s| format!("\"{s}\"")).collect();
     format!("[{}]", quoted.join(", "))
+}
+
+/// Wraps `s` in an ANSI SGR sequence (`1;31`: bold red) when `color` is on.
+pub fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -54,24 +73,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn counts_take_their_noun() {
+        for (n, want) in [(0, "0 files"), (1, "1 file"), (2, "2 files")] {
+            assert_eq!(plural(n, "file", "files"), want);
+        }
+        assert_eq!(noun(1, "cluster", "clusters"), "cluster");
+        assert_eq!(noun(3, "cluster", "clusters"), "clusters");
+    }
+
+    #[test]
     fn lists_read_as_sentences() {
-        let cases: [(&[&str], &str, &str); 5] = [
-            (&[], "", ""),
-            (&["a"], "a", "`a`"),
-            (&["a", "b"], "a and b", "`a` and `b`"),
-            (&["a", "b", "c"], "a, b and c", "`a`, `b` and `c`"),
+        let cases: [(&[&str], usize, &str, &str); 6] = [
+            (&[], 3, "", ""),
+            (&["a"], 3, "a", "a"),
+            (&["a", "b"], 3, "a and b", "a and b"),
+            (&["a", "b", "c"], 2, "a, b and c", "a, b and c"),
+            (&["a", "b", "c", "d"], 3, "a, b, c and d", "a, b, c and d"),
             (
                 &["a", "b", "c", "d", "e"],
+                3,
                 "a, b, c, d and e",
-                "`a`, `b` and 3 more",
+                "a, b, c and 2 more",
             ),
         ];
-        for (items, joined, named) in cases {
-            assert_eq!(join_and(items), joined);
-            assert_eq!(name_few(items.iter()), named);
+        for (items, shown, joined, some) in cases {
+            assert_eq!(join_and(items), joined, "{items:?}");
+            assert_eq!(some_of(items, shown), some, "{items:?} {shown}");
         }
-        assert_eq!(plural(1, "step", "steps"), "1 step");
-        assert_eq!(plural(0, "step", "steps"), "0 steps");
-        assert_eq!(string_list(["a", "b"]), r#"["a", "b"]"#);
+        assert_eq!(some_of(&["a", "b", "c", "d"], 2), "a, b and 2 more");
+    }
+
+    #[test]
+    fn quoted_lists_and_paint() {
+        assert_eq!(string_list(Vec::<String>::new()), "[]");
+        assert_eq!(
+            string_list(&["10.0.0.0/8", "sg-1"]),
+            "[\"10.0.0.0/8\", \"sg-1\"]"
+        );
+        assert_eq!(paint(false, "1;31", "error"), "error");
+        assert_eq!(paint(true, "1;31", "error"), "\x1b[1;31merror\x1b[0m");
     }
 }

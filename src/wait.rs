@@ -574,6 +574,11 @@ pub async fn wait_while_updating<P: Provider>(
 
 #[cfg(test)]
 mod tests {
+    //! The schedule's arithmetic, and waits run on tokio's paused clock:
+    //! time only moves when every task waits on a timer, and then straight
+    //! to the next timer, so the polls a wait makes, and when, are exact and
+    //! take no real time.
+
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;
@@ -726,7 +731,7 @@ mod tests {
         )
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn throttling_is_retried_and_other_errors_end_the_wait() {
         let throttle = || {
             Err(ProviderError::Aws {
@@ -762,24 +767,23 @@ mod tests {
         assert_eq!(calls, 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_wait_times_out_after_a_last_poll_at_the_deadline() {
-        let began = std::time::Instant::now();
+        // Below ten times the first interval, every interval is the first
+        // one: polls at 10, 20, ... 80ms, the last one at the deadline.
+        let began = Instant::now();
         let (end, calls, _) = run_script(opts(10, 20, 80), vec![], false).await;
         let took = began.elapsed();
-        match end {
+        assert_eq!(
+            end,
             WaitEnd::TimedOut {
-                waited,
-                last_status,
-                ..
-            } => {
-                assert!(waited >= Duration::from_millis(80), "{waited:?}");
-                assert_eq!(last_status.as_deref(), Some("InProgress"));
+                waited: Duration::from_millis(80),
+                last_status: Some("InProgress".to_string()),
+                last_error: None,
             }
-            other => panic!("expected a timeout, got {other:?}"),
-        }
-        assert!((4..=9).contains(&calls), "{calls} polls");
-        assert!(took < Duration::from_millis(1_000), "{took:?}");
+        );
+        assert_eq!(calls, 8);
+        assert_eq!(took, Duration::from_millis(80));
     }
 
     #[test]
@@ -860,7 +864,7 @@ mod tests {
         learning
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn scouts_notice_within_a_tenth_and_followers_poll_at_the_ceiling() {
         // First interval 200ms, 500ms updates, six started at once: the
         // plain schedule would poll at 200, 400 and 600ms (100ms late).
@@ -874,15 +878,16 @@ mod tests {
         let got =
             futures_util::future::join_all((0..6).map(|_| wait_in_run(&learning, &o, anchor, d)))
                 .await;
-        assert!(
-            got.iter().all(|g| g.1 < Duration::from_millis(70)),
-            "{got:?}"
-        );
-        assert!(got[..3].iter().all(|g| g.0 <= 12), "{got:?}");
-        assert!(got[3..].iter().all(|g| g.0 <= 2), "{got:?}");
+        // Scouts: 200, 220, 242, 267, 294, 324, 357, 393, 433, 477 and
+        // 525ms (timers fire on whole milliseconds), 25ms late. Their three
+        // samples make the ceiling 525ms; the followers, held back until
+        // then, poll once there.
+        let ms = Duration::from_millis;
+        assert_eq!(got[..3], [(11, ms(25)); 3], "{got:?}");
+        assert_eq!(got[3..], [(1, ms(25)); 3], "{got:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn updates_shorter_than_the_first_interval_do_not_hold_followers_back() {
         // 100ms updates, first interval 200ms: the scouts find theirs ended
         // at their first poll, never `InProgress`. That still tells the
@@ -895,14 +900,11 @@ mod tests {
         let got =
             futures_util::future::join_all((0..6).map(|_| wait_in_run(&learning, &o, anchor, d)))
                 .await;
-        assert!(got.iter().all(|g| g.0 == 1), "{got:?}");
-        assert!(
-            got.iter().all(|g| g.1 < Duration::from_millis(400)),
-            "{got:?}"
-        );
+        // Everyone polls once, at 200ms: the first interval, 100ms late.
+        assert_eq!(got, [(1, Duration::from_millis(100)); 6], "{got:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_floor_rises_to_the_duration_and_later_waits_poll_twice() {
         // The run knows its 500ms updates coarsely: still running at 400ms,
         // ended by 600ms. Past the floor, polls come every twentieth of the
@@ -916,14 +918,17 @@ mod tests {
         for _ in 0..WINDOW + 3 {
             got.push(wait_in_run(&learning, &o, Instant::now(), d).await);
         }
-        let tail = &got[got.len() - 3..];
-        assert!(tail.iter().all(|&(p, _)| p <= 3), "{got:?}");
-        // Noticed within a fine interval or two, not at the coarse ceiling
-        // (100ms late).
-        assert!(got.iter().all(|&(_, lag)| lag < ms(60)), "{got:?}");
+        // While a coarse sample is in the window, each wait polls at the
+        // floor (400ms), then every twentieth of the age: 420, 441, 464,
+        // 488 and 513ms, 13ms late, not at the coarse ceiling (100ms
+        // late). Once the window holds only fine samples, the floor is
+        // 488ms: two polls.
+        let (early, tail) = got.split_at(WINDOW);
+        assert_eq!(early, [(6, ms(13)); WINDOW], "{got:?}");
+        assert_eq!(tail, [(2, ms(13)); 3], "{got:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_waits_leave_the_fine_polls_to_a_few_refiners() {
         // The run knows its 1s updates coarsely (running at 800ms, ended by
         // 1.2s). Twelve updates start at once: `REFINERS` of them poll
@@ -938,17 +943,19 @@ mod tests {
         let got =
             futures_util::future::join_all((0..12).map(|_| wait_in_run(&learning, &o, anchor, d)))
                 .await;
-        let once = got.iter().filter(|g| g.0 == 1).count();
-        assert!(once >= 12 - REFINERS as usize, "{got:?}");
-        // Noticed well before the coarse ceiling (200ms late).
-        assert!(got.iter().all(|g| g.1 < ms(120)), "{got:?}");
+        // The refiners poll at 800, 840, 882, 927, 974 and 1023ms; the
+        // others once, at the ceiling their samples set (1023ms). All
+        // noticed 23ms late, well before the coarse ceiling (200ms late).
+        let (refiners, others) = got.split_at(REFINERS as usize);
+        assert_eq!(refiners, [(6, ms(23)); REFINERS as usize], "{got:?}");
+        assert_eq!(others, [(1, ms(23)); 12 - REFINERS as usize], "{got:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn cancel_ends_a_wait_at_once() {
         let (tx, mut rx) = watch::channel(false);
         let o = opts(1_000, 1_000, 60_000);
-        let began = std::time::Instant::now();
+        let began = Instant::now();
         let waiter = poll_until::<(), _, _>(
             &o,
             &mut rx,
@@ -968,6 +975,7 @@ mod tests {
         };
         let (end, ()) = tokio::join!(waiter, canceller);
         assert_eq!(end, WaitEnd::Cancelled);
-        assert!(began.elapsed() < Duration::from_millis(500));
+        // At the cancel, not at the next poll (1s).
+        assert_eq!(began.elapsed(), Duration::from_millis(20));
     }
 }

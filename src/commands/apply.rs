@@ -1,43 +1,44 @@
 //! `eksgate apply [PATH]...` / `eksgate apply --plan FILE`: plan (or load a
-//! saved plan and check it is still true), show it, ask for `yes` on a
-//! terminal unless `--auto-approve`, run it through the apply engine while a
-//! view renders its events, then print the report. The first Ctrl-C stops
+//! saved plan and check it still holds, `stale`), show it, ask for `yes` on
+//! a terminal unless `--auto-approve`, run it (`execute`: the engine, a view
+//! of its events, Ctrl-C), then print the report. The first Ctrl-C stops
 //! starting steps and lists the AWS updates still running; a second one exits
-//! at once.
+//! at once (130, returned through `main`).
 //!
 //! `--rehearse` reads the live state as usual (read-only calls), then runs
 //! the apply against an in-process copy of it (`rehearse`) and prints the
 //! copy's timeline, the predicted end state and the predicted report;
 //! nothing in AWS changes, so it asks no confirmation.
+//!
+//! This file maps flags to options, calls those operations and prints what
+//! they return; the decisions are theirs.
 
-use std::io::{BufRead, Write as _};
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use crate::apply::{self, ApplyOptions, ApplyReport};
-use crate::commands::plan::{blocked_exit, print_warnings, render, AwsArgs, PlanFormat};
+use crate::apply::{ApplyOptions, ApplyReport};
+use crate::commands::common::{
+    blocked_exit, event_view, print_warnings, render, PlanFormat, ProgressFormat,
+};
+use crate::commands::plan::AwsArgs;
 use crate::commands::{Context, Exit};
 use crate::desired::Desired;
 use crate::error::{Error, Result};
+use crate::execute::{execute, Executed};
+use crate::interrupt::CtrlC;
 use crate::live::Live;
 use crate::plan::Plan;
+use crate::prompt;
 use crate::provider::aws::AwsProvider;
-use crate::provider::Provider;
+use crate::rehearse::{self, Rehearsal, RehearsalOptions};
 use crate::saved::SavedBody;
-use crate::view::progress;
+use crate::stale::staleness;
+use crate::view::report::render_report;
 use crate::wait::WaitOptions;
 use crate::workflow;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum ProgressFormat {
-    /// Progress bars on a terminal, timestamped lines otherwise.
-    #[default]
-    Text,
-    /// One JSON object per event on stdout.
-    Json,
-}
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -131,66 +132,42 @@ pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
     let Prepared { plan, provider, .. } = prepared;
     let json = args.format == ProgressFormat::Json;
     if !json {
-        print!(
-            "{}",
-            render(&plan, PlanFormat::Text, ctx.printer.stdout_color)
-        );
+        let mut out = ctx.printer.stdout();
+        write!(out, "{}", render(&plan, PlanFormat::Text, out.color()))?;
     }
     if !plan.has_changes() {
-        return Ok(blocked_exit(&plan, ctx).unwrap_or(Exit::Success));
+        return Ok(blocked_exit(&plan, ctx)?.unwrap_or(Exit::Success));
     }
-    if !args.auto_approve && !confirm(&plan, ctx)? {
-        eprintln!("Apply cancelled; nothing was changed.");
+    if !args.auto_approve && !confirm(&plan, ctx).await? {
+        writeln!(
+            ctx.printer.stderr(),
+            "Apply cancelled; nothing was changed."
+        )?;
         return Ok(Exit::Failure);
     }
-    let report = execute(&plan, &provider, &args.options(), args.format, ctx).await;
-    finish(&plan, &report, json, ctx)
+    let mut view = event_view(args.format, &ctx.printer);
+    let executed = execute(
+        &plan,
+        &provider,
+        &args.options(),
+        view.as_mut(),
+        CtrlC::listen(),
+        ctx.printer.stderr(),
+    )
+    .await;
+    match executed {
+        Executed::Finished(report) => finish(&plan, &report, json, ctx),
+        Executed::Abandoned(_) => Ok(Exit::Interrupted),
+    }
 }
 
-/// Runs the plan with a view and Ctrl-C handling; the engine never prints.
-pub async fn execute<P: Provider>(
-    plan: &Plan,
-    provider: &P,
-    opts: &ApplyOptions,
-    format: ProgressFormat,
-    ctx: &Context,
-) -> ApplyReport {
-    let (tx, rx) = crate::channel::channel();
-    let (cancel_tx, cancel_rx) = apply::cancel_signal();
-    let mut view: Box<dyn progress::EventView + Send> = match format {
-        ProgressFormat::Json => Box::new(progress::JsonView::stdout()),
-        ProgressFormat::Text if ctx.printer.progress_bars() => {
-            Box::new(progress::TerminalView::new())
-        }
-        ProgressFormat::Text if ctx.printer.quiet => Box::new(progress::SilentView),
-        ProgressFormat::Text => Box::new(progress::LineView::stderr()),
-    };
-    let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
-            eprintln!("\nInterrupted: starting no new step. Press Ctrl-C again to exit at once.");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("Exiting; AWS updates already started go on in AWS.");
-                std::process::exit(130);
-            }
-        }
-    });
-    let (report, ()) = tokio::join!(
-        apply::apply(plan, provider, opts, tx, cancel_rx),
-        progress::drive(view.as_mut(), rx)
-    );
-    signals.abort();
-    report
-}
 fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Result<Exit> {
+    let mut out = ctx.printer.stdout();
     if json {
         let line = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
-        println!("{line}");
+        writeln!(out, "{line}")?;
     } else {
-        print!(
-            "{}",
-            crate::view::report::render_report(report, ctx.printer.stdout_color)
-        );
+        write!(out, "{}", render_report(report, out.color()))?;
     }
     if report.interrupted {
         return Ok(Exit::Interrupted);
@@ -205,7 +182,6 @@ fn finish(plan: &Plan, report: &ApplyReport, json: bool, ctx: &Context) -> Resul
 /// provider for the real account is dropped unused once the copy is built:
 /// after the read, nothing here can reach AWS.
 async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result<Exit> {
-    use crate::rehearse;
     let Prepared {
         desired,
         live,
@@ -214,76 +190,71 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
     } = prepared;
     drop(provider);
     let json = args.format == ProgressFormat::Json;
-    let parallelism = usize::from(args.aws.parallelism);
-    let duration = humantime::format_duration(args.rehearse_update_duration);
-    let copy = rehearse::start_copy(
+    let rehearsal = Rehearsal::start(
         &live,
-        &desired.clusters,
-        args.rehearse_update_duration,
-        args.aws.region.clone(),
+        desired.clone(),
+        &plan,
+        RehearsalOptions {
+            update_duration: args.rehearse_update_duration,
+            region: args.aws.region.clone(),
+            parallelism: usize::from(args.aws.parallelism),
+        },
     )
-    .await
-    .map_err(|e| Error::Internal(format!("cannot start the rehearsal's emulator: {e}")))?;
-    let (_copy_live, copy_plan) =
-        workflow::read_and_plan(&copy.provider, &desired, parallelism).await?;
-    let divergence = rehearse::divergence(&plan, &copy_plan);
+    .await?;
+    let divergence = rehearsal.divergence().map(str::to_string);
+    let mut out = ctx.printer.stdout();
     if !json {
-        println!(
-            "Rehearsal: nothing in AWS changes. The live state was read with read-only calls and copied into an emulator on `{}`; the apply runs against that copy, each endpoint update taking {duration}.\n",
-            copy.sim.addr()
-        );
-        print!(
-            "{}",
-            render(&plan, PlanFormat::Text, ctx.printer.stdout_color)
-        );
+        writeln!(
+            out,
+            "Rehearsal: nothing in AWS changes. The live state was read with read-only calls and copied into an emulator on `{}`; the apply runs against that copy, each endpoint update taking {}.\n",
+            rehearsal.addr(),
+            humantime::format_duration(args.rehearse_update_duration)
+        )?;
+        write!(out, "{}", render(&plan, PlanFormat::Text, out.color()))?;
         if let Some(d) = &divergence {
-            println!("\nwarning: {d}; the rehearsal runs the copy's plan");
+            writeln!(out, "\nwarning: {d}; the rehearsal runs the copy's plan")?;
         }
     }
-    let from = copy.sim.history().len();
-    let report = execute(
-        &copy_plan,
-        &copy.provider,
-        &args.options(),
-        args.format,
-        ctx,
-    )
-    .await;
-    let timeline = rehearse::timeline(&copy.sim.history(), from);
-    let (_after_live, after) =
-        workflow::read_and_plan(&copy.provider, &desired, parallelism).await?;
-    let end = rehearse::end_state(&after);
-    copy.sim.stop().await;
+    let mut view = event_view(args.format, &ctx.printer);
+    let Some(done) = rehearsal
+        .run(
+            &args.options(),
+            view.as_mut(),
+            CtrlC::listen(),
+            ctx.printer.stderr(),
+        )
+        .await?
+    else {
+        return Ok(Exit::Interrupted);
+    };
     if json {
         let doc = serde_json::json!({
             "rehearsal": true,
             "divergence": divergence,
-            "timeline": timeline,
-            "end_state": end,
-            "report": report,
+            "timeline": done.timeline,
+            "end_state": done.end_state,
+            "report": done.report,
         });
-        println!("{doc}");
+        writeln!(out, "{doc}")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "\nRehearsal timeline (the copy's calls and updates; offsets from the start of the apply):"
-        );
-        print!("{}", rehearse::render_timeline(&timeline));
-        println!("\nPredicted end state:");
-        print!("{}", rehearse::render_end_state(&end));
-        println!("\nPredicted report:");
-        print!(
-            "{}",
-            crate::view::report::render_report(&report, ctx.printer.stdout_color)
-        );
-        println!(
+        )?;
+        write!(out, "{}", rehearse::render_timeline(&done.timeline))?;
+        writeln!(out, "\nPredicted end state:")?;
+        write!(out, "{}", rehearse::render_end_state(&done.end_state))?;
+        writeln!(out, "\nPredicted report:")?;
+        write!(out, "{}", render_report(&done.report, out.color()))?;
+        writeln!(
+            out,
             "\nThis was a rehearsal: nothing in AWS was changed. Run `eksgate apply` without `--rehearse` to apply for real."
-        );
+        )?;
     }
-    if report.interrupted {
+    if done.report.interrupted {
         return Ok(Exit::Interrupted);
     }
-    let converged = end.iter().all(|e| e.matches);
-    if plan.is_blocked() || !report.success() || !converged {
+    if plan.is_blocked() || !done.report.success() || !done.converged() {
         return Ok(Exit::Failure);
     }
     Ok(Exit::Success)
@@ -296,7 +267,7 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
         args.paths.clone()
     };
     let manifests = workflow::load(&paths)?;
-    print_warnings(&manifests.warnings, ctx);
+    print_warnings(&manifests.warnings, ctx)?;
     let desired = workflow::select(manifests.desired, &args.target)?;
     let provider = AwsProvider::new(args.aws.options()).await;
     let (live, plan) =
@@ -312,7 +283,7 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
 /// Loads a saved plan and re-reads the live state of its clusters: if any
 /// step would now be planned differently, the whole plan is refused and
 /// nothing is changed.
-async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<Prepared> {
+async fn saved_plan(path: &Path, args: &ApplyArgs) -> Result<Prepared> {
     let saved = SavedBody::read(path)?;
     let provider = AwsProvider::new(args.aws.options()).await;
     let (live, now) =
@@ -332,37 +303,9 @@ async fn saved_plan(path: &std::path::Path, args: &ApplyArgs) -> Result<Prepared
     })
 }
 
-/// Why a saved plan no longer matches what planning now gives, if it does not.
-pub fn staleness(saved: &Plan, now: &Plan) -> Option<String> {
-    for s in &saved.steps {
-        match now.step(&s.id) {
-            None => return Some(format!("step `{}` is no longer needed", s.id)),
-            Some(n) if n.fingerprint != s.fingerprint => {
-                return Some(format!(
-                    "the live state of step `{}` changed since it was planned",
-                    s.id
-                ))
-            }
-            Some(n) if !n.same_change(s) || n.depends_on != s.depends_on => {
-                return Some(format!("step `{}` would now be planned differently", s.id))
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(extra) = now.steps.iter().find(|n| saved.step(&n.id).is_none()) {
-        return Some(format!(
-            "step `{}` is now needed but is not in the plan",
-            extra.id
-        ));
-    }
-    if now.findings != saved.findings {
-        return Some("what blocks the clusters changed since the plan was made".to_string());
-    }
-    None
-}
-
-/// Asks for `yes` on a terminal; refuses without one.
-fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
+/// Asks for `yes` on a terminal; refuses without one. The answer is read
+/// off the runtime (`prompt`).
+async fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
     if !ctx.printer.stdin_is_terminal {
         return Err(Error::user_hint(
             "refusing to apply without confirmation: standard input is not a terminal",
@@ -370,7 +313,7 @@ fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
         ));
     }
     let risky = plan.steps.iter().filter(|s| s.lockout_risk).count();
-    let mut err = std::io::stderr().lock();
+    let mut err = ctx.printer.stderr();
     if risky > 0 {
         writeln!(
             err,
@@ -383,7 +326,6 @@ fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
         plan.steps.len()
     )?;
     err.flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    let line = prompt::read_line(std::io::stdin()).await?;
     Ok(line.trim() == "yes")
 }

@@ -1,13 +1,13 @@
 //! `eksgate completions SHELL`: print the shell completion script that
-//! `clap_complete` generates from the command line definition in `cli`. It
-//! adds nothing by hand, so the script cannot drift from the real flags.
+//! `clap_complete` generates from the command line definition it is handed
+//! (`cli`'s). It adds nothing by hand, so the script cannot drift from the
+//! real flags.
 
 use std::io::Write as _;
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
 use crate::commands::{Context, Exit};
 use crate::error::Result;
 
@@ -22,17 +22,16 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-/// The completion script for `shell`.
-pub fn script(shell: Shell) -> Vec<u8> {
-    let mut cmd = Cli::command();
+/// The completion script of `cmd` for `shell`.
+pub fn script(shell: Shell, mut cmd: clap::Command) -> Vec<u8> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "eksgate", &mut out);
     out
 }
 
-pub async fn run(args: CompletionsArgs, _ctx: &Context) -> Result<Exit> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&script(args.shell))?;
+pub async fn run(args: CompletionsArgs, cmd: clap::Command, ctx: &Context) -> Result<Exit> {
+    let mut stdout = ctx.printer.stdout();
+    stdout.write_all(&script(args.shell, cmd))?;
     stdout.flush()?;
     Ok(Exit::Success)
 }

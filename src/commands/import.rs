@@ -13,6 +13,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
 use crate::import;
 use crate::provider::aws::{AwsOptions, AwsProvider};
+use crate::text::plural;
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -67,34 +68,33 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> Result<Exit> {
     match &args.out {
         Some(path) => write(path, &text, args.force)?,
         None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            stdout.flush()?;
+            let mut out = ctx.printer.stdout();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
         }
     }
 
-    if !ctx.printer.quiet {
-        let color = ctx.printer.stderr_color;
-        for name in &imported.vanished {
-            let d = Diagnostic::warning(format!(
-                "cluster `{name}` was listed but gone when described; it is not imported"
-            ));
-            eprint!("{}", d.render(color));
-        }
-        if imported.clusters.is_empty() {
-            let d = Diagnostic::warning(format!("region `{}` has no clusters", args.region))
-                .hint("check `--region` and the account the credentials resolve to");
-            eprint!("{}", d.render(color));
-        } else if let Some(path) = &args.out {
-            let n = imported.clusters.len();
-            eprintln!(
-                "Imported {n} {} of `{}` into `{}`; check it with `eksgate plan {}`.",
-                if n == 1 { "cluster" } else { "clusters" },
-                args.region,
-                path.display(),
-                path.display()
-            );
-        }
+    let mut notes = ctx.printer.notes();
+    let color = notes.color();
+    for name in &imported.vanished {
+        let d = Diagnostic::warning(format!(
+            "cluster `{name}` was listed but gone when described; it is not imported"
+        ));
+        write!(notes, "{}", d.render(color))?;
+    }
+    if imported.clusters.is_empty() {
+        let d = Diagnostic::warning(format!("region `{}` has no clusters", args.region))
+            .hint("check `--region` and the account the credentials resolve to");
+        write!(notes, "{}", d.render(color))?;
+    } else if let Some(path) = &args.out {
+        writeln!(
+            notes,
+            "Imported {} of `{}` into `{}`; check it with `eksgate plan {}`.",
+            plural(imported.clusters.len(), "cluster", "clusters"),
+            args.region,
+            path.display(),
+            path.display()
+        )?;
     }
     Ok(Exit::Success)
 }

@@ -1,13 +1,12 @@
 //! `eksgate man [COMMAND]`: print a roff man page that `clap_mangen` generates
-//! from the command line definition in `cli`: the top-level page, or the page
-//! of one subcommand (`eksgate-plan(1)`). Nothing is written by hand, so the
-//! page cannot drift from the real flags.
+//! from the command line definition it is handed (`cli`'s): the top-level
+//! page, or the page of one subcommand (`eksgate-plan(1)`). Nothing is
+//! written by hand, so the page cannot drift from the real flags.
 
 use std::io::Write as _;
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 
-use crate::cli::Cli;
 use crate::commands::{Context, Exit};
 use crate::error::{Error, Result};
 
@@ -20,9 +19,8 @@ pub struct ManArgs {
     pub command: Option<String>,
 }
 
-/// The roff source of the page of `command`, or of `eksgate` itself.
-pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
-    let mut cmd = Cli::command();
+/// The roff source of the page of `command` of `cmd`, or of `cmd` itself.
+pub fn page(mut cmd: clap::Command, command: Option<&str>) -> Result<Vec<u8>> {
     // Subcommands learn their full names (`eksgate-plan`, `eksgate plan`)
     // only when the command is built.
     cmd.build();
@@ -48,9 +46,9 @@ pub fn page(command: Option<&str>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub async fn run(args: ManArgs, _ctx: &Context) -> Result<Exit> {
-    let text = page(args.command.as_deref())?;
-    let mut stdout = std::io::stdout().lock();
+pub async fn run(args: ManArgs, cmd: clap::Command, ctx: &Context) -> Result<Exit> {
+    let text = page(cmd, args.command.as_deref())?;
+    let mut stdout = ctx.printer.stdout();
     stdout.write_all(&text)?;
     stdout.flush()?;
     Ok(Exit::Success)

@@ -1,7 +1,11 @@
-//! One file per verb. Each maps its arguments to options and calls the
-//! library; none holds logic of its own.
+//! One file per verb. Each defines its clap arguments, maps them to options
+//! and calls the library; none holds logic of its own. `cli` gathers the
+//! verbs' arguments into the command line, so imports go one way: `cli`
+//! uses `commands`, never the reverse (a verb that needs the whole command
+//! line, like `completions`, is handed it).
 
 pub mod apply;
+pub mod common;
 pub mod completions;
 pub mod demo;
 pub mod import;
@@ -11,8 +15,6 @@ pub mod schema;
 pub mod sim;
 pub mod validate;
 
-use crate::cli::{Cli, Command};
-use crate::error::Result;
 use crate::printer::Printer;
 
 /// What a command asks `main` to exit with.
@@ -42,18 +44,4 @@ impl Exit {
 #[derive(Clone, Copy, Debug)]
 pub struct Context {
     pub printer: Printer,
-}
-
-pub async fn run(cli: Cli, ctx: Context) -> Result<Exit> {
-    match cli.command {
-        Command::Sim(cmd) => sim::run(cmd, &ctx).await,
-        Command::Plan(args) => plan::run(args, &ctx).await,
-        Command::Apply(args) => apply::run(args, &ctx).await,
-        Command::Demo(args) => demo::run(args, &ctx).await,
-        Command::Validate(args) => validate::run(args, &ctx).await,
-        Command::Schema(args) => schema::run(args, &ctx).await,
-        Command::Import(args) => import::run(args, &ctx).await,
-        Command::Completions(args) => completions::run(args, &ctx).await,
-        Command::Man(args) => man::run(args, &ctx).await,
-    }
 }

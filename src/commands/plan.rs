@@ -2,25 +2,17 @@
 //! plan, and show the plan (text, JSON or markdown) on stdout. `--out` saves it
 //! for `apply --plan`; `--detailed-exitcode` says whether it has changes.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use crate::commands::common::{blocked_exit, print_warnings, render, PlanFormat};
 use crate::commands::{Context, Exit};
-use crate::diagnostic::{render_all, Diagnostic};
 use crate::error::Result;
-use crate::plan::Plan;
 use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::saved::SavedBody;
-use crate::{view, workflow};
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
-    #[default]
-    Text,
-    Json,
-    Markdown,
-}
+use crate::workflow;
 
 /// Where and how to reach AWS; shared by `plan` and `apply`.
 #[derive(Debug, Args)]
@@ -74,55 +66,25 @@ pub struct PlanArgs {
     pub aws: AwsArgs,
 }
 
-pub fn print_warnings(warnings: &[Diagnostic], ctx: &Context) {
-    if !warnings.is_empty() && !ctx.printer.quiet {
-        eprint!("{}", render_all(warnings, ctx.printer.stderr_color));
-        eprintln!();
-    }
-}
-
-pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
-    match format {
-        PlanFormat::Text => view::plan::render_text(plan, color),
-        PlanFormat::Json => view::plan::render_json(plan),
-        PlanFormat::Markdown => view::plan::render_markdown(plan),
-    }
-}
-
-/// Exit 1 when a cluster is blocked, and says so on stderr.
-pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Option<Exit> {
-    if !plan.is_blocked() {
-        return None;
-    }
-    let n = plan.findings.len();
-    let d = Diagnostic::error(format!(
-        "the plan is blocked for {n} {}",
-        if n == 1 { "cluster" } else { "clusters" }
-    ))
-    .hint("the plan above says why for each; the other clusters were planned");
-    eprint!("{}", d.render(ctx.printer.stderr_color));
-    Some(Exit::Failure)
-}
-
 pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     let manifests = workflow::load(&args.paths)?;
-    print_warnings(&manifests.warnings, ctx);
+    print_warnings(&manifests.warnings, ctx)?;
     let desired = workflow::select(manifests.desired, &args.target)?;
     let provider = AwsProvider::new(args.aws.options()).await;
     let (_live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
-    print!("{}", render(&plan, args.format, ctx.printer.stdout_color));
+    let mut out = ctx.printer.stdout();
+    write!(out, "{}", render(&plan, args.format, out.color()))?;
     if let Some(path) = &args.out {
         SavedBody::new(desired, plan.clone()).write(path)?;
-        if !ctx.printer.quiet {
-            eprintln!(
-                "Saved the plan to `{}`; apply it with `eksgate apply --plan {}`.",
-                path.display(),
-                path.display()
-            );
-        }
+        writeln!(
+            ctx.printer.notes(),
+            "Saved the plan to `{}`; apply it with `eksgate apply --plan {}`.",
+            path.display(),
+            path.display()
+        )?;
     }
-    if let Some(exit) = blocked_exit(&plan, ctx) {
+    if let Some(exit) = blocked_exit(&plan, ctx)? {
         return Ok(exit);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {

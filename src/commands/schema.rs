@@ -2,6 +2,8 @@
 //! serde types in `manifest`. The committed `schemas/manifest.schema.json` is
 //! this output (a test fails when it is stale). Nothing is computed here.
 
+use std::io::Write as _;
+
 use clap::Args;
 
 use crate::commands::{Context, Exit};
@@ -11,7 +13,7 @@ use crate::manifest;
 #[derive(Debug, Args)]
 pub struct SchemaArgs {}
 
-pub async fn run(_args: SchemaArgs, _ctx: &Context) -> Result<Exit> {
-    print!("{}", manifest::json_schema());
+pub async fn run(_args: SchemaArgs, ctx: &Context) -> Result<Exit> {
+    write!(ctx.printer.stdout(), "{}", manifest::json_schema())?;
     Ok(Exit::Success)
 }

@@ -4,6 +4,7 @@
 //! summary to stdout.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -12,6 +13,7 @@ use crate::commands::{Context, Exit};
 use crate::diagnostic::{render_all, Diagnostic};
 use crate::error::Result;
 use crate::manifest;
+use crate::text::plural;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -22,38 +24,34 @@ pub struct ValidateArgs {
 }
 
 pub async fn run(args: ValidateArgs, ctx: &Context) -> Result<Exit> {
-    let color = ctx.printer.stderr_color;
     match manifest::load(&args.paths) {
         Ok(loaded) => {
-            if !loaded.warnings.is_empty() && !ctx.printer.quiet {
-                eprint!("{}", render_all(&loaded.warnings, color));
-                eprintln!();
+            let mut notes = ctx.printer.notes();
+            if !loaded.warnings.is_empty() {
+                write!(notes, "{}", render_all(&loaded.warnings, notes.color()))?;
+                writeln!(notes)?;
             }
-            println!("{}", success_summary(&loaded));
+            writeln!(ctx.printer.stdout(), "{}", success_summary(&loaded))?;
             Ok(Exit::Success)
         }
         Err(diags) => {
-            let shown: Vec<Diagnostic> = if ctx.printer.quiet {
-                diags.iter().filter(|d| d.is_error()).cloned().collect()
-            } else {
+            // Errors are shown even with `--quiet`; warnings are not.
+            let shown: Vec<Diagnostic> = if ctx.printer.notes().is_enabled() {
                 diags.clone()
+            } else {
+                diags.iter().filter(|d| d.is_error()).cloned().collect()
             };
-            eprint!("{}", render_all(&shown, color));
-            eprintln!();
-            eprint!(
+            let mut err = ctx.printer.stderr();
+            let color = err.color();
+            write!(err, "{}", render_all(&shown, color))?;
+            writeln!(err)?;
+            write!(
+                err,
                 "{}",
                 Diagnostic::error(failure_summary(&diags)).render(color)
-            );
+            )?;
             Ok(Exit::Failure)
         }
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }
 
@@ -61,11 +59,14 @@ fn plural(n: usize, word: &str) -> String {
 fn success_summary(loaded: &manifest::Loaded) -> String {
     let mut line = format!(
         "{}, {}: valid",
-        plural(loaded.files, "file"),
-        plural(loaded.desired.clusters.len(), "cluster")
+        plural(loaded.files, "file", "files"),
+        plural(loaded.desired.clusters.len(), "cluster", "clusters")
     );
     if !loaded.warnings.is_empty() {
-        line.push_str(&format!(", {}", plural(loaded.warnings.len(), "warning")));
+        line.push_str(&format!(
+            ", {}",
+            plural(loaded.warnings.len(), "warning", "warnings")
+        ));
     }
     line
 }
@@ -75,10 +76,10 @@ fn success_summary(loaded: &manifest::Loaded) -> String {
 fn failure_summary(diags: &[Diagnostic]) -> String {
     let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
     let files: BTreeSet<&str> = errors.iter().filter_map(|d| d.file.as_deref()).collect();
-    let count = plural(errors.len(), "error");
+    let count = plural(errors.len(), "error", "errors");
     if files.is_empty() {
         count
     } else {
-        format!("{count} in {}", plural(files.len(), "file"))
+        format!("{count} in {}", plural(files.len(), "file", "files"))
     }
 }

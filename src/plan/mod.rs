@@ -37,7 +37,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// One per declared cluster, sorted by region, name and account.
     pub clusters: Vec<ClusterPlan>,
-    /// Problems that block a cluster. Blocked clusters get no steps.
+    /// What the planner found, blocking or not, in cluster order. Clusters
+    /// with a blocking finding get no steps.
     pub findings: Vec<Finding>,
 }
 
@@ -80,12 +81,77 @@ pub struct ClusterPlan {
     pub wave: u32,
 }
 
-/// A problem that blocks a cluster; rendered as `error:` plus `hint:`.
+/// Something the planner found about a cluster: a blocking finding stops
+/// the cluster (it gets no steps; `error:` in views), a warning does not
+/// (`warning:`). `code` is stable, for programs and policy checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub cluster: ClusterKey,
+    pub code: FindingCode,
+    pub severity: Severity,
     pub message: String,
     pub hint: Option<String>,
+}
+
+impl Finding {
+    pub fn blocks(&self) -> bool {
+        self.severity == Severity::Block
+    }
+}
+
+/// Whether a finding stops its cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Block,
+    Warn,
+}
+
+/// The kind of a finding. The JSON names (`snake_case`) are a public
+/// interface: add kinds, never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingCode {
+    /// The live state of the cluster was not read.
+    NotRead,
+    ClusterNotFound,
+    /// The credentials reach another account than the manifest pins.
+    AccountMismatch,
+    /// The cluster is not `ACTIVE` (or `UPDATING`).
+    ClusterNotActive,
+    BothEndpointsOff,
+    /// The VPC private access needs was not read.
+    VpcNotRead,
+    /// The VPC's DHCP options do not list `AmazonProvidedDNS`.
+    DhcpWithoutAmazonDns,
+    /// `private_access_from` is declared, but the cluster has no cluster
+    /// security group.
+    NoClusterSecurityGroup,
+    SecurityGroupNotRead,
+    /// The cluster is declared more than once.
+    DeclaredTwice,
+    /// The cluster security group would hold more inbound rules than its
+    /// quota.
+    SecurityGroupRuleQuota,
+}
+
+impl FindingCode {
+    /// The stable name, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::NotRead => "not_read",
+            FindingCode::ClusterNotFound => "cluster_not_found",
+            FindingCode::AccountMismatch => "account_mismatch",
+            FindingCode::ClusterNotActive => "cluster_not_active",
+            FindingCode::BothEndpointsOff => "both_endpoints_off",
+            FindingCode::VpcNotRead => "vpc_not_read",
+            FindingCode::DhcpWithoutAmazonDns => "dhcp_without_amazon_dns",
+            FindingCode::NoClusterSecurityGroup => "no_cluster_security_group",
+            FindingCode::SecurityGroupNotRead => "security_group_not_read",
+            FindingCode::DeclaredTwice => "declared_twice",
+            FindingCode::SecurityGroupRuleQuota => "security_group_rule_quota",
+        }
+    }
 }
 
 /// Counts of what a plan does, for its last line and for CI.
@@ -130,8 +196,19 @@ impl Plan {
         !self.steps.is_empty()
     }
 
+    /// Some cluster has a blocking finding.
     pub fn is_blocked(&self) -> bool {
-        !self.findings.is_empty()
+        self.findings.iter().any(Finding::blocks)
+    }
+
+    /// The findings that stop a cluster.
+    pub fn blocking(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.blocks())
+    }
+
+    /// The findings that do not.
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| !f.blocks())
     }
 
     pub fn summary(&self) -> Summary {

@@ -15,11 +15,11 @@ use crate::live::{
     ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     RuleCount, SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
 };
-use crate::text::{join_and, mode_name, name_few};
+use crate::text::{join_and, mode_name, some_of};
 
 use super::{
-    fingerprint_of, Action, ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Step,
-    FORMAT_VERSION,
+    fingerprint_of, Action, ClusterPlan, ClusterSettings, Finding, FindingCode, Plan, PlanStatus,
+    Severity, Step, FORMAT_VERSION,
 };
 
 /// What one cluster needs, decided before shared steps are built.
@@ -38,7 +38,7 @@ struct Analysis<'a> {
 
 impl Analysis<'_> {
     fn blocked(&self) -> bool {
-        !self.findings.is_empty()
+        self.findings.iter().any(Finding::blocks)
     }
 }
 
@@ -64,6 +64,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
             if !seen.insert(&want.key) {
                 a.findings = vec![Finding {
                     cluster: want.key.clone(),
+                    code: FindingCode::DeclaredTwice,
+                    severity: Severity::Block,
                     message: format!("cluster `{}` is declared more than once", want.key),
                     hint: Some(format!("remove one of the declarations ({})", want.origin)),
                 }];
@@ -210,6 +212,8 @@ fn block_groups_over_quota(analyses: &mut [Analysis]) {
         };
         a.findings.push(Finding {
             cluster: a.want.key.clone(),
+            code: FindingCode::SecurityGroupRuleQuota,
+            severity: Severity::Block,
             message: format!(
                 "`{}` needs TCP 443 rules, but {message}: AWS would refuse them with `RulesPerSecurityGroupLimitExceeded`",
                 a.want.key
@@ -307,14 +311,17 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
         endpoint: Vec::new(),
     };
     let key = &want.key;
-    let block = |message: String, hint: Option<String>| Finding {
+    let block = |code: FindingCode, message: String, hint: Option<String>| Finding {
         cluster: key.clone(),
+        code,
+        severity: Severity::Block,
         message,
         hint,
     };
     let found = match live.clusters.get(key) {
         None => {
             a.findings.push(block(
+                FindingCode::NotRead,
                 format!("the live state of `{key}` was not read"),
                 None,
             ));
@@ -327,6 +334,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
                 .map(|acc| format!(" of account `{acc}`"))
                 .unwrap_or_default();
             a.findings.push(block(
+                FindingCode::ClusterNotFound,
                 format!(
                     "cluster `{}` not found in region `{}`{account}",
                     key.name, key.region
@@ -340,6 +348,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
         }
         Some(ClusterObservation::AccountMismatch { expected, actual }) => {
             a.findings.push(block(
+                FindingCode::AccountMismatch,
                 format!(
                     "the credentials for `{key}` resolve to account `{actual}`, but the manifest expects `{expected}`"
                 ),
@@ -369,6 +378,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
     };
     if let Some(hint) = status_hint {
         a.findings.push(block(
+            FindingCode::ClusterNotActive,
             format!(
                 "cluster `{key}` is `{}`; its endpoint cannot be changed now",
                 found.status.as_str()
@@ -379,6 +389,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
     }
     if want.endpoint.both_off() {
         a.findings.push(block(
+            FindingCode::BothEndpointsOff,
             format!("`{key}` asks for neither public nor private access"),
             Some("EKS rejects this: turn on `public_access` or `private_access`".to_string()),
         ));
@@ -401,6 +412,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
         };
         match find_vpc(live, &vpc_key) {
             None => a.findings.push(block(
+                FindingCode::VpcNotRead,
                 format!(
                     "the VPC `{}` of `{key}` was not read; private access needs its DNS settings",
                     found.vpc_id
@@ -408,6 +420,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
                 None,
             )),
             Some((_, vpc)) if !vpc.has_amazon_dns() => a.findings.push(block(
+                FindingCode::DhcpWithoutAmazonDns,
                 format!(
                     "`{key}` asks for private access, but the DHCP options `{}` of VPC `{}` do not list `AmazonProvidedDNS`",
                     vpc.dhcp_options_id, found.vpc_id
@@ -424,6 +437,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
         if !want.private_access_from.is_empty() {
             match (&found.security_group_id, sg) {
                 (None, _) => a.findings.push(block(
+                    FindingCode::NoClusterSecurityGroup,
                     format!(
                         "`{key}` declares `private_access_from`, but the cluster has no cluster security group"
                     ),
@@ -433,6 +447,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
                     ),
                 )),
                 (Some(id), None) => a.findings.push(block(
+                    FindingCode::SecurityGroupNotRead,
                     format!("the security group `{id}` of `{key}` was not read"),
                     None,
                 )),
@@ -511,7 +526,8 @@ fn endpoint_path(
 
 /// Names a few clusters for a reason: `a`, `b` and 3 more.
 fn name_clusters(keys: &[&ClusterKey]) -> String {
-    name_few(keys.iter().map(|k| &k.name))
+    let names: Vec<String> = keys.iter().map(|k| format!("`{}`", k.name)).collect();
+    some_of(&names, 2)
 }
 
 fn vpc_steps_for(key: &VpcKey, need: &VpcNeed) -> Vec<Step> {

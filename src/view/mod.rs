@@ -10,11 +10,4 @@ pub mod report;
 
 pub use plan::{render_json, render_markdown, render_text};
 
-/// Wraps `s` in an ANSI SGR sequence when `color` is on.
-pub(crate) fn paint(color: bool, code: &str, s: &str) -> String {
-    if color {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
-    }
-}
+pub(crate) use crate::text::paint;

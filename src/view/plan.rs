@@ -215,10 +215,16 @@ pub fn render_markdown(plan: &Plan) -> String {
             let _ = writeln!(out, "> [!WARNING]\n> {}\n", lockout_text());
         }
     }
-    if !plan.findings.is_empty() {
-        let _ = writeln!(out, "### Errors\n");
-        for f in &plan.findings {
-            let _ = writeln!(out, "- **error**: {}", f.message);
+    for (title, word, findings) in [
+        ("Errors", "error", plan.blocking().collect::<Vec<_>>()),
+        ("Warnings", "warning", plan.warnings().collect()),
+    ] {
+        if findings.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "### {title}\n");
+        for f in findings {
+            let _ = writeln!(out, "- **{word}** `{}`: {}", f.code.as_str(), f.message);
             if let Some(h) = &f.hint {
                 let _ = writeln!(out, "  hint: {h}");
             }
@@ -319,11 +325,12 @@ fn diff_lines(c: &ClusterPlan) -> Vec<(char, String)> {
 }
 
 fn finding_diagnostic(f: &Finding) -> Diagnostic {
-    let d = Diagnostic::error(f.message.clone());
-    match &f.hint {
-        Some(h) => d.hint(h.clone()),
-        None => d,
-    }
+    let d = if f.blocks() {
+        Diagnostic::error(f.message.clone())
+    } else {
+        Diagnostic::warning(f.message.clone())
+    };
+    d.maybe_hint(f.hint.clone())
 }
 
 /// Markdown table cells cannot hold `|` or line breaks.
@@ -582,7 +589,7 @@ mod tests {
 
         ### Errors
 
-        - **error**: cluster `legacy` not found in region `us-east-1`
+        - **error** `cluster_not_found`: cluster `legacy` not found in region `us-east-1`
           hint: check the region, the account the credentials resolve to and the cluster name (declared at prod.toml:7:1)
         "#);
     }

@@ -9,6 +9,7 @@
 //! stdout (it is). A write that fails (a closed pipe) is ignored: losing the
 //! progress display must not stop an apply that is changing clusters.
 
+use crate::text::{plural, some_of};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
@@ -65,10 +66,6 @@ fn split_step_id(id: &str) -> (&str, &str) {
     id.rsplit_once('/').unwrap_or(("", id))
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// `3 done, 1 already converged, 1 failed`: the done count, then every
 /// other non-zero count, worst first.
 pub fn counts_phrase(c: &StepCounts) -> String {
@@ -94,17 +91,11 @@ pub fn counts_phrase(c: &StepCounts) -> String {
 
 /// A few clusters by `REGION/NAME`: `` `eu-west-1/a`, `eu-west-1/b` and 3 more ``.
 pub fn cluster_names(keys: &[crate::desired::ClusterKey]) -> String {
-    let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
-    match names.len() {
-        0 => "no clusters".to_string(),
-        1 => names[0].clone(),
-        2..=4 => format!(
-            "{} and {}",
-            names[..names.len() - 1].join(", "),
-            names[names.len() - 1]
-        ),
-        n => format!("{} and {} more", names[..3].join(", "), n - 3),
+    if keys.is_empty() {
+        return "no clusters".to_string();
     }
+    let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    some_of(&names, 3)
 }
 
 /// `wave 1`, `wave 0 canaries`, `the rest of wave 0 after its canaries`.

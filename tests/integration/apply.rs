@@ -1,88 +1,29 @@
 //! `eksgate apply` end to end: the real binary, the real SDK, the emulator on
 //! loopback. What a user would notice is checked from the emulator's history:
-//! the order of calls, that nothing was rejected, what changed.
+//! the order of calls, that nothing was rejected, what changed. What apply
+//! prints (the report, the progress lines of a run without a terminal, the
+//! JSON events) is pinned with snapshots.
 
 use std::time::Duration;
 
 use eksgate::sim::{Behaviour, Event, HistoryEntry};
 
 use crate::common::*;
+use crate::fixture::fixture;
+use crate::snapshot::{after_line, by_target, eksgate_snapshot, sort_block, without};
+use crate::test::{Test, NO_ARGS};
 
-const WORLD: &str = r#"
-[[vpc]]
-id = "vpc-0shared"
-region = "us-east-1"
-dns_support = false
-dns_hostnames = false
+/// Three clusters, two regions; `payments` and `ledger` share a VPC whose
+/// DNS is off.
+const WORLD: &str = fixture!("worlds/two-regions-dns-off.toml");
 
-[[vpc]]
-id = "vpc-0eu"
-region = "eu-west-1"
-dns_hostnames = true
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60001"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60002"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60003"
-region = "eu-west-1"
-vpc_id = "vpc-0eu"
-
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60001"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60002"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "web"
-region = "eu-west-1"
-vpc_id = "vpc-0eu"
-security_group = "sg-0a1b2c3d4e5f60003"
-public_access = false
-private_access = true
-"#;
-
-const MANIFEST: &str = r#"
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-public_access = false
-private_access = true
-private_access_from = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-public_access = true
-private_access = true
-public_access_cidrs = ["203.0.113.0/24"]
-private_access_from = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "web"
-region = "eu-west-1"
-public_access = true
-private_access = false
-public_access_cidrs = ["198.51.100.0/24"]
-"#;
+/// `payments` goes private only (a staged move), `ledger` narrows its CIDRs,
+/// `web` goes public only (the reverse move).
+const MANIFEST: &str = concat!(
+    fixture!("manifests/payments-private-ledger-cidrs.toml"),
+    "\n",
+    fixture!("manifests/web-public.toml")
+);
 
 const FAST: &[&str] = &[
     "--auto-approve",
@@ -105,6 +46,10 @@ struct Timeline(Vec<HistoryEntry>);
 impl Timeline {
     fn of(sim: &eksgate::sim::SimHandle) -> Timeline {
         Timeline(sim.history())
+    }
+
+    fn since(sim: &eksgate::sim::SimHandle, from: usize) -> Timeline {
+        Timeline(sim.history()[from..].to_vec())
     }
 
     /// Time of the first event matching `f`.
@@ -157,17 +102,15 @@ impl Timeline {
 
 #[tokio::test]
 async fn apply_converges_in_the_safe_order() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(&sim, dir.path(), &apply_args(&[])).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let t = Timeline::of(&sim);
+    let run = Test::new()
+        .world(WORLD)
+        .manifest(MANIFEST)
+        .apply(NO_ARGS)
+        .run()
+        .await
+        .success();
+    let sim = run.sim();
+    let t = Timeline::of(sim);
 
     // Nothing AWS would reject: no no-op, no conflict, no ordering error.
     assert_eq!(t.rejected_calls(), Vec::<String>::new());
@@ -253,20 +196,152 @@ async fn apply_converges_in_the_safe_order() {
         }
     }
 
-    let report = stdout(&out);
-    assert!(report.contains("us-east-1/payments: done"), "{report}");
-    assert!(report.contains("Apply complete:"), "{report}");
+    // What changed in AWS is listed in the order it happened, and the
+    // clusters run at once: that list is sorted.
+    eksgate_snapshot!(sort_block(run.stdout(), "Changed in AWS:"), @r#"
+    eu-west-1/web: 2 steps
+        -public_access = false
+        -private_access = true
+        -public_access_cidrs = ["0.0.0.0/0"]
+        +public_access = true
+        +private_access = false
+        +public_access_cidrs = ["198.51.100.0/24"]
+         private_access_from = []
+
+      1. eu-west-1/web/endpoint.1
+         endpoint private only → public and private, public CIDRs ["0.0.0.0/0"] → ["198.51.100.0/24"]
+         why: turn public access on first, so the cluster stays reachable while private access is turned off in the next step
+
+      2. eu-west-1/web/endpoint.2
+         endpoint public and private → public only
+         waits for: 1. eu-west-1/web/endpoint.1
+         why: make the endpoint public only, as the manifest asks; it waits for the previous endpoint update to be `Successful`
+
+    us-east-1/ledger: 4 steps
+         public_access = true
+        -private_access = false
+        -public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = []
+        +private_access = true
+        +public_access_cidrs = ["203.0.113.0/24"]
+        +private_access_from = ["10.20.0.0/16"]
+
+      3. us-east-1/vpc-0shared/dns_support
+         enable `enableDnsSupport` on `vpc-0shared`
+         why: private access on `ledger` and `payments` needs `enableDnsSupport` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      4. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         waits for: 3. us-east-1/vpc-0shared/dns_support
+         why: private access on `ledger` and `payments` needs `enableDnsHostnames` in `vpc-0shared`, which EC2 accepts only once `enableDnsSupport` is on, so it waits for that
+
+      5. us-east-1/sg-0a1b2c3d4e5f60002/https_ingress
+         allow TCP 443 into `sg-0a1b2c3d4e5f60002` from `10.20.0.0/16`
+         why: the `private_access_from` sources of `ledger` must reach the private endpoint on TCP 443
+
+      6. us-east-1/ledger/endpoint.1
+         endpoint public only → public and private, public CIDRs ["0.0.0.0/0"] → ["203.0.113.0/24"]
+         waits for: 3. us-east-1/vpc-0shared/dns_support, 4. us-east-1/vpc-0shared/dns_hostnames
+         why: make the endpoint public and private, as the manifest asks; it waits for the VPC DNS settings private access needs
+
+    us-east-1/payments: 5 steps
+        -public_access = true
+        -private_access = false
+        +public_access = false
+        +private_access = true
+         public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = []
+        +private_access_from = ["10.20.0.0/16"]
+
+      3. us-east-1/vpc-0shared/dns_support
+         enable `enableDnsSupport` on `vpc-0shared`
+         why: private access on `ledger` and `payments` needs `enableDnsSupport` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      4. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         waits for: 3. us-east-1/vpc-0shared/dns_support
+         why: private access on `ledger` and `payments` needs `enableDnsHostnames` in `vpc-0shared`, which EC2 accepts only once `enableDnsSupport` is on, so it waits for that
+
+      7. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress
+         allow TCP 443 into `sg-0a1b2c3d4e5f60001` from `10.20.0.0/16`
+         why: the `private_access_from` sources of `payments` must reach the private endpoint on TCP 443 before public access is turned off
+
+      8. us-east-1/payments/endpoint.1
+         endpoint public only → public and private
+         waits for: 3. us-east-1/vpc-0shared/dns_support, 4. us-east-1/vpc-0shared/dns_hostnames
+         why: turn private access on first, so the cluster stays reachable while public access is turned off in the next step; it waits for the VPC DNS settings private access needs
+
+      9. us-east-1/payments/endpoint.2
+         endpoint public and private → private only
+         waits for: 7. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress, 8. us-east-1/payments/endpoint.1
+         why: make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from`
+
+    Plan: 9 steps on 3 clusters, 2 VPC changes, 2 security group changes
+    eu-west-1/web: done
+    us-east-1/ledger: done
+    us-east-1/payments: done
+
+    Changed in AWS:
+        eu-west-1/web: update `[UPDATE_ID]` made the endpoint public and private, public CIDRs ["198.51.100.0/24"]
+        eu-west-1/web: update `[UPDATE_ID]` made the endpoint public only
+        us-east-1/ledger: update `[UPDATE_ID]` made the endpoint public and private, public CIDRs ["203.0.113.0/24"]
+        us-east-1/payments: update `[UPDATE_ID]` made the endpoint private only
+        us-east-1/payments: update `[UPDATE_ID]` made the endpoint public and private
+        us-east-1/sg-0a1b2c3d4e5f60001: TCP 443 ingress added from `10.20.0.0/16`
+        us-east-1/sg-0a1b2c3d4e5f60002: TCP 443 ingress added from `10.20.0.0/16`
+        us-east-1/vpc-0shared: `enableDnsHostnames` turned on
+        us-east-1/vpc-0shared: `enableDnsSupport` turned on
+
+    Apply complete: 9 steps done, 0 already converged, 0 failed
+    "#);
+    // The progress lines of clusters that run at once interleave as
+    // scheduling has it: they are grouped by cluster. An update is seen
+    // `InProgress` as often as timing has it: those lines are left out.
+    eksgate_snapshot!(by_target(&without(run.stderr(), "is `InProgress`")), @r#"
+    [TIME] apply started: 9 steps on 3 clusters
+    [TIME] apply complete: 9 done
+    [TIME] eu-west-1/web endpoint.1 started: endpoint private only → public and private, public CIDRs ["0.0.0.0/0"] → ["198.51.100.0/24"]
+    [TIME] eu-west-1/web endpoint.1 update `[UPDATE_ID]` started
+    [TIME] eu-west-1/web endpoint.1 update `[UPDATE_ID]` is `Successful`
+    [TIME] eu-west-1/web endpoint.1 done: update `[UPDATE_ID]` is `Successful`: the endpoint is public and private
+    [TIME] eu-west-1/web endpoint.2 started: endpoint public and private → public only
+    [TIME] eu-west-1/web endpoint.2 update `[UPDATE_ID]` started
+    [TIME] eu-west-1/web endpoint.2 update `[UPDATE_ID]` is `Successful`
+    [TIME] eu-west-1/web endpoint.2 done: update `[UPDATE_ID]` is `Successful`: the endpoint is public only
+    [TIME] us-east-1/ledger endpoint.1 started: endpoint public only → public and private, public CIDRs ["0.0.0.0/0"] → ["203.0.113.0/24"]
+    [TIME] us-east-1/ledger endpoint.1 update `[UPDATE_ID]` started
+    [TIME] us-east-1/ledger endpoint.1 update `[UPDATE_ID]` is `Successful`
+    [TIME] us-east-1/ledger endpoint.1 done: update `[UPDATE_ID]` is `Successful`: the endpoint is public and private
+    [TIME] us-east-1/payments endpoint.1 started: endpoint public only → public and private
+    [TIME] us-east-1/payments endpoint.1 update `[UPDATE_ID]` started
+    [TIME] us-east-1/payments endpoint.1 update `[UPDATE_ID]` is `Successful`
+    [TIME] us-east-1/payments endpoint.1 done: update `[UPDATE_ID]` is `Successful`: the endpoint is public and private
+    [TIME] us-east-1/payments endpoint.2 started: endpoint public and private → private only
+    [TIME] us-east-1/payments endpoint.2 update `[UPDATE_ID]` started
+    [TIME] us-east-1/payments endpoint.2 update `[UPDATE_ID]` is `Successful`
+    [TIME] us-east-1/payments endpoint.2 done: update `[UPDATE_ID]` is `Successful`: the endpoint is private only
+    [TIME] us-east-1/sg-0a1b2c3d4e5f60001 https_ingress started: allow TCP 443 into `sg-0a1b2c3d4e5f60001` from `10.20.0.0/16`
+    [TIME] us-east-1/sg-0a1b2c3d4e5f60001 https_ingress done: TCP 443 ingress added to `sg-0a1b2c3d4e5f60001`
+    [TIME] us-east-1/sg-0a1b2c3d4e5f60002 https_ingress started: allow TCP 443 into `sg-0a1b2c3d4e5f60002` from `10.20.0.0/16`
+    [TIME] us-east-1/sg-0a1b2c3d4e5f60002 https_ingress done: TCP 443 ingress added to `sg-0a1b2c3d4e5f60002`
+    [TIME] us-east-1/vpc-0shared dns_support started: enable `enableDnsSupport` on `vpc-0shared`
+    [TIME] us-east-1/vpc-0shared dns_support done: `enableDnsSupport` turned on in `vpc-0shared`
+    [TIME] us-east-1/vpc-0shared dns_hostnames started: enable `enableDnsHostnames` on `vpc-0shared`
+    [TIME] us-east-1/vpc-0shared dns_hostnames done: `enableDnsHostnames` turned on in `vpc-0shared`
+    "#);
 
     // Applying again changes nothing and calls nothing that writes.
     let before = t.0.len();
-    let again = eksgate(&sim, dir.path(), &apply_args(&[])).await;
-    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert!(
-        stdout(&again).contains("No changes: 3 clusters match their manifests"),
-        "{}",
-        stdout(&again)
-    );
-    let later = Timeline(sim.history()[before..].to_vec());
+    let again = run.again().apply(NO_ARGS).run().await.success();
+    eksgate_snapshot!(again, @"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+    No changes: 3 clusters match their manifests
+
+    ----- stderr -----
+    ");
+    let later = Timeline::since(sim, before);
     assert!(later.0.iter().all(|e| match &e.event {
         Event::Request { operation, .. } =>
             operation.starts_with("Describe") || operation.starts_with("List"),
@@ -305,11 +380,14 @@ async fn max_updates_bounds_the_updates_in_flight() {
     // hold no `--parallelism` slot); `--max-updates 1` runs them one at a
     // time, with the default ten slots for calls.
     for (extra, expect_one) in [(&[][..], false), (&["--max-updates", "1"][..], true)] {
-        let sim = start(WORLD, quick()).await;
-        let dir = manifest_dir(MANIFEST);
-        let out = eksgate(&sim, dir.path(), &apply_args(extra)).await;
-        assert_eq!(out.status.code(), Some(0), "{extra:?}\n{}", stderr(&out));
-        let history = sim.history();
+        let run = Test::new()
+            .world(WORLD)
+            .manifest(MANIFEST)
+            .apply(extra)
+            .run()
+            .await
+            .success();
+        let history = run.history();
         let at_once = updates_at_once(&history);
         if expect_one {
             assert_eq!(at_once, 1, "{extra:?}");
@@ -320,27 +398,50 @@ async fn max_updates_bounds_the_updates_in_flight() {
     }
 }
 
+/// `payments`' first endpoint update ends `Failed` with this error.
+const PAYMENTS_UPDATE_FAILS: &str = r#"
+[[faults.failed_update]]
+cluster = "payments"
+region = "us-east-1"
+error_code = "AccessDenied"
+error_message = "missing route53:AssociateVPCWithHostedZone"
+"#;
+
 #[tokio::test]
 async fn a_failed_update_skips_its_dependents_and_nothing_else() {
-    let world = format!(
-        "{WORLD}\n[[faults.failed_update]]\ncluster = \"payments\"\nregion = \"us-east-1\"\nerror_code = \"AccessDenied\"\nerror_message = \"missing route53:AssociateVPCWithHostedZone\"\n"
-    );
-    let sim = start(&world, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(&sim, dir.path(), &apply_args(&[])).await;
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report = stdout(&out);
-    assert!(report.contains("us-east-1/payments: failed"), "{report}");
-    assert!(report.contains("AccessDenied"), "{report}");
-    assert!(
-        report.contains("missing route53:AssociateVPCWithHostedZone"),
-        "{report}"
-    );
-    assert!(report.contains("us-east-1/ledger: done"), "{report}");
-    assert!(report.contains("eu-west-1/web: done"), "{report}");
-    assert!(report.contains("Apply failed:"), "{report}");
+    let run = Test::new()
+        .world(WORLD)
+        .world(PAYMENTS_UPDATE_FAILS)
+        .manifest(MANIFEST)
+        .apply(NO_ARGS)
+        .run()
+        .await
+        .failure();
+    // The plan printed first is pinned in `apply_converges_in_the_safe_order`;
+    // the changes are sorted (the clusters run at once).
+    eksgate_snapshot!(after_line(&sort_block(run.stdout(), "Changed in AWS:"), "Plan: "), @r#"
+    eu-west-1/web: done
+    us-east-1/ledger: done
+    us-east-1/payments: failed
+        us-east-1/vpc-0shared/dns_support  done: `enableDnsSupport` turned on in `vpc-0shared`
+        us-east-1/vpc-0shared/dns_hostnames  done: `enableDnsHostnames` turned on in `vpc-0shared`
+        us-east-1/sg-0a1b2c3d4e5f60001/https_ingress  done: TCP 443 ingress added to `sg-0a1b2c3d4e5f60001`
+        endpoint.1  failed: update `[UPDATE_ID]` ended `Failed`: AccessDenied: missing route53:AssociateVPCWithHostedZone
+        endpoint.2  skipped: `us-east-1/payments/endpoint.1` failed
 
-    let t = Timeline::of(&sim);
+    Changed in AWS:
+        eu-west-1/web: update `[UPDATE_ID]` made the endpoint public and private, public CIDRs ["198.51.100.0/24"]
+        eu-west-1/web: update `[UPDATE_ID]` made the endpoint public only
+        us-east-1/ledger: update `[UPDATE_ID]` made the endpoint public and private, public CIDRs ["203.0.113.0/24"]
+        us-east-1/sg-0a1b2c3d4e5f60001: TCP 443 ingress added from `10.20.0.0/16`
+        us-east-1/sg-0a1b2c3d4e5f60002: TCP 443 ingress added from `10.20.0.0/16`
+        us-east-1/vpc-0shared: `enableDnsHostnames` turned on
+        us-east-1/vpc-0shared: `enableDnsSupport` turned on
+
+    Apply failed: 1 failed, 1 skipped, 7 done
+    "#);
+
+    let t = Timeline::of(run.sim());
     // payments' second step (public off) never ran: one update call only, and
     // the cluster is still public only.
     assert_eq!(t.update_calls("payments"), 1);
@@ -353,35 +454,36 @@ async fn a_failed_update_skips_its_dependents_and_nothing_else() {
 
 #[tokio::test]
 async fn a_stale_or_altered_saved_plan_changes_nothing() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "prod.toml", "--out", "plan.json"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let plan_path = dir.path().join("plan.json");
-    let saved = std::fs::read_to_string(&plan_path).unwrap();
+    let planned = Test::new()
+        .world(WORLD)
+        .manifest(MANIFEST)
+        .args(["plan", "prod.toml", "--out", "plan.json"])
+        .run()
+        .await
+        .success();
+    let sim = planned.sim();
+    let saved = planned.read("plan.json");
 
     // Altered: one value edited by hand.
     let altered = saved.replacen("203.0.113.0/24", "0.0.0.0/0", 1);
     assert_ne!(altered, saved);
-    std::fs::write(dir.path().join("altered.json"), &altered).unwrap();
     let before = sim.history().len();
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["apply", "--plan", "altered.json", "--auto-approve"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("`altered.json` was altered after it was saved"),
-        "{}",
-        stderr(&out)
-    );
+    let run = planned
+        .again()
+        .file("altered.json", &altered)
+        .args(["apply", "--plan", "altered.json", "--auto-approve"])
+        .run()
+        .await
+        .failure();
+    eksgate_snapshot!(run, @"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: `altered.json` was altered after it was saved: its checksum does not match
+    hint: plan again with `eksgate plan --out FILE` instead of editing a saved plan
+    ");
     assert_eq!(
         sim.history().len(),
         before,
@@ -389,7 +491,7 @@ async fn a_stale_or_altered_saved_plan_changes_nothing() {
     );
 
     // Stale: the live state changed after the plan was made.
-    let eks = eks(&sim, "eu-west-1").await;
+    let eks = eks(sim, "eu-west-1").await;
     eks.update_cluster_config()
         .name("web")
         .resources_vpc_config(
@@ -402,23 +504,21 @@ async fn a_stale_or_altered_saved_plan_changes_nothing() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     let before = sim.history().len();
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["apply", "--plan", "plan.json", "--auto-approve"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(
-        stderr(&out).starts_with("error: the plan is stale: "),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("nothing was changed"),
-        "{}",
-        stderr(&out)
-    );
+    let run = planned
+        .again()
+        .args(["apply", "--plan", "plan.json", "--auto-approve"])
+        .run()
+        .await
+        .failure();
+    eksgate_snapshot!(run, @"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: the plan is stale: the live state of step `eu-west-1/web/endpoint.1` changed since it was planned; nothing was changed
+    hint: plan again with `eksgate plan --out FILE` and review the new plan
+    ");
     let writes: Vec<_> = sim.history()[before..]
         .iter()
         .filter(|e| matches!(&e.event, Event::Request { operation, .. } if !operation.starts_with("Describe") && !operation.starts_with("List")))
@@ -427,37 +527,35 @@ async fn a_stale_or_altered_saved_plan_changes_nothing() {
     assert!(writes.is_empty(), "{writes:?}");
 
     // A fresh saved plan applies.
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "prod.toml", "--out", "plan.json"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0));
-    let mut args = vec!["apply", "--plan", "plan.json"];
-    args.extend_from_slice(FAST);
-    let out = eksgate(&sim, dir.path(), &args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    planned
+        .again()
+        .args(["plan", "prod.toml", "--out", "plan.json"])
+        .run()
+        .await
+        .success();
+    planned
+        .again()
+        .args(["apply", "--plan", "plan.json"])
+        .args(FAST)
+        .run()
+        .await
+        .success();
 }
 
 #[tokio::test]
 async fn without_a_terminal_apply_asks_for_auto_approve() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(&sim, dir.path(), &["apply", "prod.toml"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("error: refusing to apply without confirmation: standard input is not a terminal\nhint: review the plan, then run again with `--auto-approve`"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(Timeline::of(&sim).0.iter().all(|e| match &e.event {
+    let run = Test::new()
+        .world(WORLD)
+        .manifest(MANIFEST)
+        .args(["apply", "prod.toml"])
+        .run()
+        .await
+        .failure();
+    eksgate_snapshot!(run.stderr(), @"
+    error: refusing to apply without confirmation: standard input is not a terminal
+    hint: review the plan, then run again with `--auto-approve`
+    ");
+    assert!(Timeline::of(run.sim()).0.iter().all(|e| match &e.event {
         Event::Request { operation, .. } =>
             operation.starts_with("Describe") || operation.starts_with("List"),
         _ => false,
@@ -466,20 +564,35 @@ async fn without_a_terminal_apply_asks_for_auto_approve() {
 
 #[tokio::test]
 async fn a_lockout_step_is_refused_without_allow_lockout() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(
-        "[[cluster]]\nname = \"payments\"\nregion = \"us-east-1\"\npublic_access = false\nprivate_access = true\n",
-    );
-    let out = eksgate(&sim, dir.path(), &apply_args(&[])).await;
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let t = Timeline::of(&sim);
+    let run = Test::new()
+        .world(WORLD)
+        .manifest(
+            "[[cluster]]\nname = \"payments\"\nregion = \"us-east-1\"\npublic_access = false\nprivate_access = true\n",
+        )
+        .apply(NO_ARGS)
+        .run()
+        .await
+        .failure();
+    let t = Timeline::of(run.sim());
     // Private access went on; public access was left on.
     assert_eq!(t.update_calls("payments"), 1);
-    assert!(stdout(&out).contains("--allow-lockout"), "{}", stdout(&out));
-    let out = eksgate(&sim, dir.path(), &apply_args(&["--allow-lockout"])).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    eksgate_snapshot!(after_line(run.stdout(), "Plan: "), @"
+    us-east-1/payments: refused
+        us-east-1/vpc-0shared/dns_support  done: `enableDnsSupport` turned on in `vpc-0shared`
+        us-east-1/vpc-0shared/dns_hostnames  done: `enableDnsHostnames` turned on in `vpc-0shared`
+        endpoint.1  done: update `[UPDATE_ID]` is `Successful`: the endpoint is public and private
+        endpoint.2  refused: this step turns public access off while the manifest declares no `private_access_from`, which can lock you out of the cluster; apply with `--allow-lockout` to run it anyway
+
+    Changed in AWS:
+        us-east-1/vpc-0shared: `enableDnsSupport` turned on
+        us-east-1/vpc-0shared: `enableDnsHostnames` turned on
+        us-east-1/payments: update `[UPDATE_ID]` made the endpoint public and private
+
+    Apply failed: 1 refused, 3 done
+    ");
+    let run = run.again().apply(["--allow-lockout"]).run().await.success();
     assert_eq!(
-        Timeline::of(&sim)
+        Timeline::of(run.sim())
             .endpoint_changes("payments")
             .last()
             .map(|c| (c.1, c.2)),
@@ -491,49 +604,28 @@ async fn a_lockout_step_is_refused_without_allow_lockout() {
 /// run finishes the job without a conflicting call.
 #[tokio::test]
 async fn an_interrupted_apply_resumes_without_a_conflicting_call() {
-    let sim = start(
-        WORLD,
-        Behaviour {
-            update_duration: Duration::from_secs(3),
-            ..Behaviour::default()
-        },
-    )
-    .await;
-    let dir = manifest_dir(MANIFEST);
-    let child = eksgate_cmd(&sim, dir.path(), &apply_args(&[]))
+    let running = Test::new()
+        .world(WORLD)
+        .update_duration(Duration::from_secs(3))
+        .manifest(MANIFEST)
+        .args(apply_args(&[]))
         .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
+        .await;
     // Wait until an update is running, then interrupt.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let started = sim.history().iter().any(
-            |e| matches!(&e.event, Event::UpdateStatus { status, .. } if status == "InProgress"),
-        );
-        if started {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no update started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    running
+        .until("an update started", |h| {
+            h.iter().any(
+                |e| matches!(&e.event, Event::UpdateStatus { status, .. } if status == "InProgress"),
+            )
+        })
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("apply stopped after Ctrl-C")
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let err = stderr(&out);
+    running.signal("-INT");
+    let out = running.wait().await.exit(130);
+    let sim = out.sim();
+    // Which steps had started when the signal came depends on timing: the
+    // lines are checked, not snapshotted.
+    let err = out.stderr();
     assert!(err.contains("Interrupted: starting no new step"), "{err}");
     let running: Vec<String> = sim
         .history()
@@ -545,7 +637,7 @@ async fn an_interrupted_apply_resumes_without_a_conflicting_call() {
             _ => None,
         })
         .collect();
-    let report = stdout(&out);
+    let report = out.stdout();
     assert!(
         running
             .iter()
@@ -554,15 +646,8 @@ async fn an_interrupted_apply_resumes_without_a_conflicting_call() {
     );
 
     // The second run waits for what is still running and converges.
-    let again = eksgate(&sim, dir.path(), &apply_args(&[])).await;
-    assert_eq!(
-        again.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&again),
-        stderr(&again)
-    );
-    let t = Timeline::of(&sim);
+    out.again().args(apply_args(&[])).run().await.success();
+    let t = Timeline::of(sim);
     assert_eq!(
         t.rejected_calls(),
         Vec::<String>::new(),
@@ -596,20 +681,129 @@ async fn the_demo_runs_end_to_end() {
         stdout(&out),
         stderr(&out)
     );
-    let text = stdout(&out);
-    for want in [
-        "== 1/4 validate ==",
-        "1 file, 5 clusters: valid",
-        "== 2/4 plan ==",
-        "Plan: 8 steps on 3 clusters, 1 VPC change, 3 security group changes; 1 cluster blocked",
-        "== 3/4 apply ==",
-        "Apply complete: 8 steps done",
-        "== 4/4 plan again ==",
-        "No steps: 1 cluster blocked, 4 clusters match their manifests",
-        "Demo complete.",
-    ] {
-        assert!(text.contains(want), "missing {want:?} in:\n{text}");
-    }
+    // The four stages; the clusters run at once, so what changed in AWS is
+    // sorted.
+    eksgate_snapshot!(sort_block(&stdout(&out), "Changed in AWS:"), @r#"
+    eksgate demo: an emulated AWS account on http://127.0.0.1:[PORT] with 5 EKS clusters in us-east-1 and eu-west-1.
+    Nothing here touches AWS; the manifest is examples/demo.toml.
+
+    == 1/4 validate ==
+    Manifests are checked before any AWS call: every mistake is pointed at by file, line and column.
+
+    1 file, 5 clusters: valid
+
+    == 2/4 plan ==
+    eksgate reads the live state and orders the steps: VPC DNS before private access, TCP 443 and private access `Successful` before public access goes off. `analytics` is blocked: its DHCP options lack `AmazonProvidedDNS`.
+
+    eu-west-1/analytics: blocked
+
+    us-east-1/ledger: 3 steps
+         public_access = true
+         private_access = true
+        -public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = []
+        +public_access_cidrs = ["198.51.100.0/24", "203.0.113.0/24"]
+        +private_access_from = ["sg-0b0b0b0b0b0b0b0b0"]
+
+      1. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         why: private access on `ledger`, `payments` and `search` needs `enableDnsHostnames` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      2. us-east-1/sg-0a1b2c3d4e5f60002/https_ingress
+         allow TCP 443 into `sg-0a1b2c3d4e5f60002` from `sg-0b0b0b0b0b0b0b0b0`
+         why: the `private_access_from` sources of `ledger` must reach the private endpoint on TCP 443
+
+      3. us-east-1/ledger/endpoint.1
+         endpoint stays public and private, public CIDRs ["0.0.0.0/0"] → ["198.51.100.0/24", "203.0.113.0/24"]
+         waits for: 1. us-east-1/vpc-0shared/dns_hostnames
+         why: set the public access CIDRs the manifest lists; it waits for the VPC DNS settings private access needs
+
+    us-east-1/payments: 4 steps
+        -public_access = true
+        -private_access = false
+        +public_access = false
+        +private_access = true
+         public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = []
+        +private_access_from = ["sg-0b0b0b0b0b0b0b0b0", "10.20.0.0/16"]
+
+      1. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         why: private access on `ledger`, `payments` and `search` needs `enableDnsHostnames` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      4. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress
+         allow TCP 443 into `sg-0a1b2c3d4e5f60001` from `sg-0b0b0b0b0b0b0b0b0`, `10.20.0.0/16`
+         why: the `private_access_from` sources of `payments` must reach the private endpoint on TCP 443 before public access is turned off
+
+      5. us-east-1/payments/endpoint.1
+         endpoint public only → public and private
+         waits for: 1. us-east-1/vpc-0shared/dns_hostnames
+         why: turn private access on first, so the cluster stays reachable while public access is turned off in the next step; it waits for the VPC DNS settings private access needs
+
+      6. us-east-1/payments/endpoint.2
+         endpoint public and private → private only
+         waits for: 4. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress, 5. us-east-1/payments/endpoint.1
+         why: make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from`
+
+    us-east-1/search: 3 steps
+         public_access = true
+        -private_access = false
+        +private_access = true
+         public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = []
+        +private_access_from = ["sg-0b0b0b0b0b0b0b0b0"]
+
+      1. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         why: private access on `ledger`, `payments` and `search` needs `enableDnsHostnames` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      7. us-east-1/sg-0a1b2c3d4e5f60003/https_ingress
+         allow TCP 443 into `sg-0a1b2c3d4e5f60003` from `sg-0b0b0b0b0b0b0b0b0`
+         why: the `private_access_from` sources of `search` must reach the private endpoint on TCP 443
+
+      8. us-east-1/search/endpoint.1
+         endpoint public only → public and private
+         waits for: 1. us-east-1/vpc-0shared/dns_hostnames
+         why: make the endpoint public and private, as the manifest asks; it waits for the VPC DNS settings private access needs
+
+    error: `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corpdns` of VPC `vpc-0analytics` do not list `AmazonProvidedDNS`
+    hint: create a DHCP options set whose `domain-name-servers` include `AmazonProvidedDNS` and associate it with `vpc-0analytics` (replacing `dopt-0corpdns`); otherwise the private endpoint's name does not resolve in the VPC
+
+    Plan: 8 steps on 3 clusters, 1 VPC change, 3 security group changes; 1 cluster blocked
+
+    == 3/4 apply ==
+    The steps run in that order, clusters in parallel, each EKS update waited for until `Successful`. AWS is running an update of its own on `search`: eksgate sees it and waits for it instead of making a call EKS would reject.
+
+    eu-west-1/analytics: blocked
+        `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corpdns` of VPC `vpc-0analytics` do not list `AmazonProvidedDNS`
+    us-east-1/ledger: done
+    us-east-1/payments: done
+    us-east-1/search: done
+
+    Changed in AWS:
+        us-east-1/ledger: update `[UPDATE_ID]` made the endpoint public and private, public CIDRs ["198.51.100.0/24", "203.0.113.0/24"]
+        us-east-1/payments: update `[UPDATE_ID]` made the endpoint private only
+        us-east-1/payments: update `[UPDATE_ID]` made the endpoint public and private
+        us-east-1/search: update `[UPDATE_ID]` made the endpoint public and private
+        us-east-1/sg-0a1b2c3d4e5f60001: TCP 443 ingress added from `sg-0b0b0b0b0b0b0b0b0`, `10.20.0.0/16`
+        us-east-1/sg-0a1b2c3d4e5f60002: TCP 443 ingress added from `sg-0b0b0b0b0b0b0b0b0`
+        us-east-1/sg-0a1b2c3d4e5f60003: TCP 443 ingress added from `sg-0b0b0b0b0b0b0b0b0`
+        us-east-1/vpc-0shared: `enableDnsHostnames` turned on
+
+    Apply complete: 8 steps done, 0 already converged, 0 failed
+
+    == 4/4 plan again ==
+    What could converge now matches the manifest; `analytics` stays blocked until its DHCP options are fixed.
+
+    eu-west-1/analytics: blocked
+
+    error: `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corpdns` of VPC `vpc-0analytics` do not list `AmazonProvidedDNS`
+    hint: create a DHCP options set whose `domain-name-servers` include `AmazonProvidedDNS` and associate it with `vpc-0analytics` (replacing `dopt-0corpdns`); otherwise the private endpoint's name does not resolve in the VPC
+
+    No steps: 1 cluster blocked, 4 clusters match their manifests
+
+    Demo complete. Next: `eksgate import --region REGION` to write manifests for your own clusters, then `eksgate plan`.
+    "#);
     // AWS's own update on `search` is found by the re-read and waited for,
     // before any call that EKS would reject.
     let err = stderr(&out);
@@ -926,4 +1120,213 @@ vpc_id = "vpc-0dup"
         https_rules(&sim, "sg-0dup").await,
         ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
     );
+}
+
+/// A second Ctrl-C exits at once with 130, through `main`: the events
+/// written before it are whole JSON lines, no report follows, and nothing
+/// waits for the calls still in flight. Every call takes 3 s here, so the
+/// first Ctrl-C (sent once the apply started) leaves steps mid-call, and the
+/// second one comes while they still are.
+#[tokio::test]
+async fn a_second_interrupt_exits_130_with_whole_json_lines() {
+    let sim = start(
+        WORLD,
+        Behaviour {
+            latency: Duration::from_secs(3),
+            update_duration: Duration::from_secs(60),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let dir = manifest_dir(MANIFEST);
+    let out_path = dir.path().join("stdout.txt");
+    let err_path = dir.path().join("stderr.txt");
+    // Files, not pipes: nobody reads a pipe while the apply runs.
+    let child = eksgate_cmd(&sim, dir.path(), &apply_args(&["--format", "json"]))
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    let interrupt = || {
+        assert!(std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let contains = |path: &std::path::Path, what: &str| {
+        std::fs::read_to_string(path).is_ok_and(|t| t.contains(what))
+    };
+    wait_until("the apply did not start", || {
+        contains(&out_path, "\"event\":\"apply_started\"")
+    })
+    .await;
+    interrupt();
+    wait_until("the first Ctrl-C was not answered", || {
+        contains(&err_path, "Interrupted:")
+    })
+    .await;
+    let interrupted = std::time::Instant::now();
+    interrupt();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("exited after the second Ctrl-C")
+        .unwrap()
+        .status;
+    let elapsed = interrupted.elapsed();
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(status.code(), Some(130), "{out}\n{err}");
+    assert!(
+        err.contains("Exiting; AWS updates already started go on in AWS."),
+        "{err}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(2500),
+        "waited {elapsed:?} for calls in flight"
+    );
+    assert!(out.ends_with('\n'), "the last line is whole:\n{out}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert_eq!(events[0]["event"], "apply_started", "{out}");
+    assert!(
+        events.iter().all(|e| e.get("event").is_some()),
+        "events only: no report after a second Ctrl-C\n{out}"
+    );
+}
+
+/// Polls `done` on the test's runtime (the emulator runs on it too) for up
+/// to a minute.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// On a terminal, a second Ctrl-C closes the progress bars before the
+/// process exits: the last frame drawn before `Exiting` shows every
+/// cluster's spinner stopped (blank), not frozen mid-turn. The binary runs
+/// under a pseudo-terminal from `script` (util-linux); Ctrl-C is typed into
+/// it. Every call takes 2 s, so both Ctrl-Cs come while steps are mid-call.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_second_interrupt_on_a_terminal_closes_the_progress_bars() {
+    use tokio::io::AsyncWriteExt as _;
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to run a pseudo-terminal");
+        return;
+    }
+    let sim = start(
+        WORLD,
+        Behaviour {
+            latency: Duration::from_secs(2),
+            update_duration: Duration::from_secs(60),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let dir = manifest_dir(MANIFEST);
+    let screen_path = dir.path().join("screen.txt");
+    // The test's environment for the binary, handed to `script` instead.
+    let eksgate = eksgate_cmd(&sim, dir.path(), &apply_args(&[]));
+    let eksgate = eksgate.as_std();
+    let line = std::iter::once(eksgate.get_program())
+        .chain(eksgate.get_args())
+        .map(|a| a.to_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = tokio::process::Command::new("script");
+    script
+        .args([
+            "-qfec",
+            &format!("stty cols 120 rows 40; exec {line}"),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(
+            eksgate
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&screen_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = script.spawn().unwrap();
+    let mut keys = child.stdin.take().unwrap();
+    let screen = || String::from_utf8_lossy(&std::fs::read(&screen_path).unwrap()).to_string();
+    // The overall bar (`3/9 steps`), not the plan's summary.
+    wait_until("no progress bars", || screen().contains("/9 steps")).await;
+    keys.write_all(b"\x03").await.unwrap();
+    wait_until("the first Ctrl-C was not answered", || {
+        screen().contains("Interrupted:")
+    })
+    .await;
+    keys.write_all(b"\x03").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exited after the second Ctrl-C")
+        .unwrap();
+    let screen = screen();
+    assert_eq!(status.code(), Some(130), "{screen}");
+    let exiting = screen
+        .rfind("Exiting; AWS updates already started go on in AWS.")
+        .unwrap_or_else(|| panic!("no `Exiting` line:\n{screen}"));
+    // Each frame is drawn after a last escape that moves the cursor up.
+    let frame = &screen[screen[..exiting].rfind("\x1b[").unwrap_or(0)..exiting];
+    assert!(
+        frame.contains("/9 steps"),
+        "the last frame is the bars:\n{frame:?}"
+    );
+    let spinning: Vec<char> = frame
+        .chars()
+        .filter(|c| ('\u{2800}'..='\u{28ff}').contains(c))
+        .collect();
+    assert!(
+        spinning.is_empty(),
+        "bars left spinning ({spinning:?}) in the last frame:\n{frame:?}"
+    );
+}
+
+/// `--format json`: one object per event on stdout, then the report as one
+/// object. One cluster, so the events come in one order.
+#[tokio::test]
+async fn json_events_are_one_object_per_line() {
+    let run = Test::new()
+        .world(WORLD)
+        .manifest(fixture!("manifests/web-public.toml"))
+        .apply(["--format", "json"])
+        .run()
+        .await
+        .success();
+    for line in run.stdout().lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+    }
+    // An update is seen `InProgress` as often as timing has it.
+    eksgate_snapshot!(without(run.stdout(), r#""status":"InProgress""#), @r#"
+    {"event":"apply_started","elapsed_ms":[ELAPSED],"steps":2,"clusters":[{"region":"eu-west-1","name":"web","steps":["eu-west-1/web/endpoint.1","eu-west-1/web/endpoint.2"]}]}
+    {"event":"step_started","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.1","kind":"eks_endpoint","region":"eu-west-1","cluster":"web","description":"endpoint private only → public and private, public CIDRs [\"0.0.0.0/0\"] → [\"198.51.100.0/24\"]"}
+    {"event":"update_started","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.1","update_id":"[UPDATE_ID]"}
+    {"event":"update_polled","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.1","update_id":"[UPDATE_ID]","status":"Successful"}
+    {"event":"step_finished","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.1","outcome":"done","message":"update `[UPDATE_ID]` is `Successful`: the endpoint is public and private"}
+    {"event":"step_started","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.2","kind":"eks_endpoint","region":"eu-west-1","cluster":"web","description":"endpoint public and private → public only"}
+    {"event":"update_started","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.2","update_id":"[UPDATE_ID]"}
+    {"event":"update_polled","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.2","update_id":"[UPDATE_ID]","status":"Successful"}
+    {"event":"step_finished","elapsed_ms":[ELAPSED],"step_id":"eu-west-1/web/endpoint.2","outcome":"done","message":"update `[UPDATE_ID]` is `Successful`: the endpoint is public only"}
+    {"event":"apply_finished","elapsed_ms":[ELAPSED],"success":true,"counts":{"done":2,"already_converged":0,"failed":0,"skipped":0,"refused":0,"timed_out":0,"cancelled":0,"not_started":0}}
+    {"steps":[{"id":"eu-west-1/web/endpoint.1","kind":"eks_endpoint","region":"eu-west-1","cluster":"web","description":"endpoint private only → public and private, public CIDRs [\"0.0.0.0/0\"] → [\"198.51.100.0/24\"]","outcome":"done","message":"update `[UPDATE_ID]` is `Successful`: the endpoint is public and private","update_ids":["[UPDATE_ID]"]},{"id":"eu-west-1/web/endpoint.2","kind":"eks_endpoint","region":"eu-west-1","cluster":"web","description":"endpoint public and private → public only","outcome":"done","message":"update `[UPDATE_ID]` is `Successful`: the endpoint is public only","update_ids":["[UPDATE_ID]"]}],"clusters":[{"key":{"region":"eu-west-1","name":"web"},"outcome":"done","message":"","steps":["eu-west-1/web/endpoint.1","eu-west-1/web/endpoint.2"]}],"changes":[{"change":"endpoint_updated","step_id":"eu-west-1/web/endpoint.1","region":"eu-west-1","cluster":"web","update_id":"[UPDATE_ID]","settings":{"public_access":true,"private_access":true,"public_access_cidrs":["198.51.100.0/24"]}},{"change":"endpoint_updated","step_id":"eu-west-1/web/endpoint.2","region":"eu-west-1","cluster":"web","update_id":"[UPDATE_ID]","settings":{"public_access":true,"private_access":false}}],"updates_still_running":[],"counts":{"done":2,"already_converged":0,"failed":0,"skipped":0,"refused":0,"timed_out":0,"cancelled":0,"not_started":0},"interrupted":false,"elapsed_ms":[ELAPSED]}
+    "#);
+    eksgate_snapshot!(run.stderr(), @"");
 }

@@ -5,124 +5,17 @@
 use std::fmt::Write as _;
 
 use crate::common::*;
+use crate::fixture::fixture;
+use crate::snapshot::eksgate_snapshot;
+use crate::test::Test;
 
 /// The clusters whose settings matter; `filler` clusters are added to pass
 /// one `ListClusters` page (100).
-const WORLD: &str = r#"
-[[dhcp_options]]
-id = "dopt-0corp"
-region = "us-east-1"
-domain_name_servers = ["10.50.0.2"]
-
-[[vpc]]
-id = "vpc-0good"
-region = "us-east-1"
-dns_hostnames = true
-
-[[vpc]]
-id = "vpc-0nohostnames"
-region = "us-east-1"
-dns_hostnames = false
-
-[[vpc]]
-id = "vpc-0corpdns"
-region = "us-east-1"
-dns_hostnames = true
-dhcp_options = "dopt-0corp"
-
-[[security_group]]
-id = "sg-0a00000000000000a"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-https_ingress = ["10.20.0.0/16", "sg-0b000000000000001"]
-
-[[security_group]]
-id = "sg-0a00000000000000b"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-https_ingress = ["192.168.0.0/24"]
-
-[[security_group]]
-id = "sg-0a00000000000000c"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-
-[[security_group]]
-id = "sg-0b000000000000001"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-
-[[cluster]]
-name = "restricted"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-public_access = true
-private_access = false
-public_access_cidrs = ["203.0.113.0/24", "198.51.100.7/24"]
-
-[[cluster]]
-name = "private-only"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-security_group = "sg-0a00000000000000a"
-public_access = false
-private_access = true
-
-[[cluster]]
-name = "both"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-security_group = "sg-0a00000000000000b"
-public_access = true
-private_access = true
-public_access_cidrs = ["192.0.2.0/25"]
-
-[[cluster]]
-name = "private-bare"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-security_group = "sg-0a00000000000000c"
-public_access = false
-private_access = true
-
-[[cluster]]
-name = "elsewhere"
-region = "eu-west-1"
-vpc_id = "vpc-0eu"
-public_access = true
-private_access = false
-
-[[vpc]]
-id = "vpc-0eu"
-region = "eu-west-1"
-"#;
+const WORLD: &str = fixture!("worlds/import-region.toml");
 
 /// Clusters that a plan of their import does not pass as "no changes", each
 /// for a reason the import says in a comment.
-const ODD: &str = r#"
-[[cluster]]
-name = "creating"
-region = "us-east-1"
-vpc_id = "vpc-0good"
-public_access = true
-private_access = false
-status = "CREATING"
-
-[[cluster]]
-name = "no-hostnames"
-region = "us-east-1"
-vpc_id = "vpc-0nohostnames"
-security_group = "sg-0a00000000000000c"
-public_access = true
-private_access = true
-
-[[cluster]]
-name = "corp-dns"
-region = "us-east-1"
-vpc_id = "vpc-0corpdns"
-public_access = false
-private_access = true
-"#;
+const ODD: &str = fixture!("worlds/additions/import-odd.toml");
 
 const FILLERS: usize = 120;
 
@@ -139,38 +32,32 @@ fn world_with_fillers() -> String {
 
 #[tokio::test]
 async fn an_imported_region_validates_and_plans_with_no_changes() {
-    let sim = start(&world_with_fillers(), quick()).await;
-    let dir = tempfile::tempdir().unwrap();
     // A repository that commits the schema, with manifests in a folder.
-    std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
-    std::fs::write(dir.path().join("schemas/manifest.schema.json"), "{}").unwrap();
-    std::fs::create_dir_all(dir.path().join("fleet")).unwrap();
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &[
+    let out = Test::new()
+        .world(&world_with_fillers())
+        .file("schemas/manifest.schema.json", "{}")
+        .folder("fleet")
+        .args([
             "import",
             "--region",
             "us-east-1",
             "--out",
             "fleet/us-east-1.toml",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "");
-    assert_eq!(
-        stderr(&out),
-        "Imported 124 clusters of `us-east-1` into `fleet/us-east-1.toml`; check it with `eksgate plan fleet/us-east-1.toml`.\n"
-    );
+        ])
+        .run()
+        .await
+        .success()
+        .stdout_is("")
+        .stderr_is("Imported 124 clusters of `us-east-1` into `fleet/us-east-1.toml`; check it with `eksgate plan fleet/us-east-1.toml`.\n");
     // Every page was read, and only the region asked for.
-    let lists: Vec<_> = requests(&sim)
+    let lists: Vec<_> = out
+        .requests()
         .into_iter()
         .filter(|(_, op, _, _)| op == "ListClusters")
         .collect();
     assert_eq!(lists.len(), 2, "{lists:?}");
 
-    let text = std::fs::read_to_string(dir.path().join("fleet/us-east-1.toml")).unwrap();
+    let text = out.read("fleet/us-east-1.toml");
     assert!(
         text.starts_with("#:schema ../schemas/manifest.schema.json\n"),
         "{text}"
@@ -186,38 +73,42 @@ async fn an_imported_region_validates_and_plans_with_no_changes() {
         assert!(text.contains(line), "no `{line}` in:\n{text}");
     }
 
-    let out = eksgate(&sim, dir.path(), &["validate", "fleet/us-east-1.toml"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "1 file, 124 clusters: valid, 1 warning\n");
+    let validated = out
+        .again()
+        .args(["validate", "fleet/us-east-1.toml"])
+        .run()
+        .await
+        .success();
     // `private-bare`: the import says the same in a comment.
-    assert!(
-        stderr(&out)
-            .starts_with("warning: nothing outside the VPC is declared to reach this cluster\n"),
-        "{}",
-        stderr(&out)
-    );
+    eksgate_snapshot!(validated, @r#"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+    1 file, 124 clusters: valid, 1 warning
 
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "--detailed-exitcode", "fleet/us-east-1.toml"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        "No changes: 124 clusters match their manifests\n"
-    );
+    ----- stderr -----
+    warning: nothing outside the VPC is declared to reach this cluster
+       --> fleet/us-east-1.toml:981:8
+        |
+    981 | name = "private-bare"
+        |        ^^^^^^^^^^^^^^
+    hint: list the security groups or CIDR blocks of your bastions, CI runners or VPN in `private_access_from`, so eksgate opens TCP 443 to them
+    "#);
+
+    out.again()
+        .args(["plan", "--detailed-exitcode", "fleet/us-east-1.toml"])
+        .run()
+        .await
+        .success()
+        .stdout_is("No changes: 124 clusters match their manifests\n");
 }
 
 #[tokio::test]
 async fn a_small_import_is_pinned() {
-    let sim = start(&format!("{WORLD}{ODD}"), quick()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &[
+    let out = Test::new()
+        .world(WORLD)
+        .world(ODD)
+        .args([
             "import",
             "--region",
             "us-east-1",
@@ -235,14 +126,14 @@ async fn a_small_import_is_pinned() {
             "no-hostnames",
             "--cluster",
             "corp-dns",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "");
+        ])
+        .run()
+        .await
+        .success()
+        .stderr_is("");
     // No date or other run-dependent value: two imports of an unchanged
     // region are the same bytes.
-    insta::assert_snapshot!(stdout(&out), @r#"
+    eksgate_snapshot!(out.stdout(), @r#"
     # Imported by `eksgate import` from the live state of region `us-east-1`
     # (the 7 clusters named with `--cluster`).
     # As written, `eksgate plan` shows no changes (except where a comment below says
@@ -325,9 +216,6 @@ async fn a_small_import_is_pinned() {
 
 #[tokio::test]
 async fn import_refuses_to_overwrite_without_force() {
-    let sim = start(WORLD, quick()).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("fleet.toml"), "# mine\n").unwrap();
     let args = [
         "import",
         "--region",
@@ -337,35 +225,31 @@ async fn import_refuses_to_overwrite_without_force() {
         "--out",
         "fleet.toml",
     ];
-    let out = eksgate(&sim, dir.path(), &args).await;
-    assert_eq!(out.status.code(), Some(1));
-    insta::assert_snapshot!(stderr(&out), @r"
+    let out = Test::new()
+        .world(WORLD)
+        .file("fleet.toml", "# mine\n")
+        .args(args)
+        .run()
+        .await
+        .failure();
+    eksgate_snapshot!(out.stderr(), @r"
     error: `fleet.toml` already exists
     hint: pass `--force` to overwrite it, or choose another `--out`
     ");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap(),
-        "# mine\n"
-    );
+    assert_eq!(out.read("fleet.toml"), "# mine\n");
     // Refused before any call to AWS.
-    assert!(requests(&sim).is_empty());
+    assert!(out.requests().is_empty());
 
-    let mut forced = args.to_vec();
-    forced.push("--force");
-    let out = eksgate(&sim, dir.path(), &forced).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = std::fs::read_to_string(dir.path().join("fleet.toml")).unwrap();
+    let out = out.again().args(args).arg("--force").run().await.success();
+    let text = out.read("fleet.toml");
     assert!(text.contains("name = \"restricted\""), "{text}");
 }
 
 #[tokio::test]
 async fn importing_clusters_that_do_not_exist_names_them_all() {
-    let sim = start(WORLD, quick()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &[
+    let out = Test::new()
+        .world(WORLD)
+        .args([
             "import",
             "--region",
             "us-east-1",
@@ -375,12 +259,12 @@ async fn importing_clusters_that_do_not_exist_names_them_all() {
             "nope",
             "--cluster",
             "gone",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout(&out), "");
-    insta::assert_snapshot!(stderr(&out), @r"
+        ])
+        .run()
+        .await
+        .failure()
+        .stdout_is("");
+    eksgate_snapshot!(out.stderr(), @r"
     error: clusters `gone`, `nope` not found in region `us-east-1`
     hint: check the names and the account the credentials resolve to; without `--cluster`, `eksgate import --region us-east-1` imports every cluster of the region
     ");
@@ -388,15 +272,30 @@ async fn importing_clusters_that_do_not_exist_names_them_all() {
 
 #[tokio::test]
 async fn an_empty_region_gives_a_manifest_and_a_warning() {
-    let sim = start(WORLD, quick()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = eksgate(&sim, dir.path(), &["import", "--region", "ap-south-1"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    insta::assert_snapshot!(stderr(&out), @r"
+    let out = Test::new()
+        .world(WORLD)
+        .args(["import", "--region", "ap-south-1"])
+        .run()
+        .await
+        .success();
+    eksgate_snapshot!(out, @"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+    # Imported by `eksgate import` from the live state of region `ap-south-1`
+    # (all 0 clusters of the region).
+    # As written, `eksgate plan` shows no changes (except where a comment below says
+    # otherwise); edit the values to what the clusters should be, then plan again.
+    # No `account` is written: add one (or `[defaults]`) to pin the account the
+    # credentials must resolve to.
+    # For completion and checks in editors: `eksgate schema > manifest.schema.json`,
+    # then make `#:schema manifest.schema.json` the first line of this file.
+    # No clusters were found in `ap-south-1`.
+
+    ----- stderr -----
     warning: region `ap-south-1` has no clusters
     hint: check `--region` and the account the credentials resolve to
     ");
-    assert!(stdout(&out).contains("# No clusters were found in `ap-south-1`."));
 }
 
 /// Runs the binary for commands that never reach AWS.

@@ -1,8 +1,14 @@
 //! The one integration-test binary: the real `eksgate` binary and real AWS SDK
 //! clients, driven against the emulator on a loopback port.
+//!
+//! A CLI test starts from [`test::Test`] (world, manifest, arguments → one
+//! run of the binary), takes shared worlds and manifests from
+//! `tests/fixtures/` with [`fixture::fixture!`], and pins output with
+//! [`snapshot::eksgate_snapshot!`].
 
 mod apply;
 mod common;
+mod fixture;
 mod harsh;
 mod import;
 mod invariants;
@@ -12,4 +18,6 @@ mod rehearse;
 mod reliability;
 mod sim;
 mod sim_aws_edges;
+mod snapshot;
+mod test;
 mod waves;

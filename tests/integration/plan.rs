@@ -5,86 +5,26 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use eksgate::sim::Behaviour;
+use crate::fixture::fixture;
+use crate::snapshot::eksgate_snapshot;
+use crate::test::Test;
 
-use crate::common::*;
+/// `payments` public only, `ledger` public and private, sharing a VPC whose
+/// DNS hostnames are off; `analytics` in a VPC without `AmazonProvidedDNS`.
+const WORLD: &str = fixture!("worlds/shared-vpc-corp-dns.toml");
 
-const WORLD: &str = r#"
-[[dhcp_options]]
-id = "dopt-0corp"
-region = "eu-west-1"
-domain_name_servers = ["10.50.0.2"]
+/// `payments` goes private only, `ledger` narrows its public CIDRs.
+const MANIFEST: &str = fixture!("manifests/payments-private-ledger-cidrs.toml");
 
-[[vpc]]
-id = "vpc-0shared"
-region = "us-east-1"
-dns_hostnames = false
-
-[[vpc]]
-id = "vpc-0corp"
-region = "eu-west-1"
-dns_hostnames = true
-dhcp_options = "dopt-0corp"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60001"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-
-[[security_group]]
-id = "sg-0a1b2c3d4e5f60002"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-https_ingress = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60001"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-vpc_id = "vpc-0shared"
-security_group = "sg-0a1b2c3d4e5f60002"
-public_access = true
-private_access = true
-
-[[cluster]]
-name = "analytics"
-region = "eu-west-1"
-vpc_id = "vpc-0corp"
-public_access = true
-private_access = false
-"#;
-
-const MANIFEST: &str = r#"
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-public_access = false
-private_access = true
-private_access_from = ["10.20.0.0/16"]
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-public_access = true
-private_access = true
-public_access_cidrs = ["203.0.113.0/24"]
-private_access_from = ["10.20.0.0/16"]
-"#;
+/// A [`Test`] of `WORLD` and `MANIFEST`.
+fn test() -> Test {
+    Test::new().world(WORLD).manifest(MANIFEST)
+}
 
 #[tokio::test]
 async fn plan_shows_the_diff_and_the_ordered_steps() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    insta::assert_snapshot!(stdout(&out), @r#"
+    let out = test().args(["plan", "prod.toml"]).run().await.success();
+    eksgate_snapshot!(out.stdout(), @r#"
     us-east-1/ledger: 2 steps
          public_access = true
          private_access = true
@@ -131,22 +71,17 @@ async fn plan_shows_the_diff_and_the_ordered_steps() {
     Plan: 5 steps on 2 clusters, 1 VPC change, 1 security group change
     "#);
     // Planning changes nothing.
-    let writes: Vec<_> = requests(&sim)
-        .into_iter()
-        .filter(|(_, op, _, _)| {
-            !op.starts_with("Describe") && !op.starts_with("List") && op != "GetCallerIdentity"
-        })
-        .collect();
-    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(out.writes(), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn plan_json_lists_steps_with_their_dependencies() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml", "--format", "json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = test()
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .success();
+    let v: serde_json::Value = serde_json::from_str(out.stdout()).unwrap();
     assert_eq!(v["format_version"], 1);
     let steps = v["steps"].as_array().unwrap();
     let by_id: BTreeMap<&str, &serde_json::Value> = steps
@@ -190,119 +125,159 @@ async fn plan_json_lists_steps_with_their_dependencies() {
 
 #[tokio::test]
 async fn detailed_exitcode_says_changes_and_no_changes() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "prod.toml", "--detailed-exitcode"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = test()
+        .args(["plan", "prod.toml", "--detailed-exitcode"])
+        .run()
+        .await
+        .exit(2);
 
-    let converged = manifest_dir(
-        "[[cluster]]\nname = \"analytics\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = false\npublic_access_cidrs = [\"0.0.0.0/0\"]\n",
-    );
-    let out = eksgate(
-        &sim,
-        converged.path(),
-        &["plan", "prod.toml", "--detailed-exitcode"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "No changes: 1 cluster matches its manifest\n");
+    out.again()
+        .file(
+            "prod.toml",
+            "[[cluster]]\nname = \"analytics\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = false\npublic_access_cidrs = [\"0.0.0.0/0\"]\n",
+        )
+        .args(["plan", "prod.toml", "--detailed-exitcode"])
+        .run()
+        .await
+        .success()
+        .stdout_is("No changes: 1 cluster matches its manifest\n");
 }
 
 #[tokio::test]
 async fn blocked_clusters_exit_1_and_the_others_are_still_planned() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(&format!(
-        "{MANIFEST}\n[[cluster]]\nname = \"analytics\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = true\n\n[[cluster]]\nname = \"ghost\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = false\n"
-    ));
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "prod.toml", "--detailed-exitcode"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    let text = stdout(&out);
-    assert!(text.contains("us-east-1/payments/endpoint.2"), "{text}");
-    assert!(
-        text.contains("error: `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corp` of VPC `vpc-0corp` do not list `AmazonProvidedDNS`"),
-        "{text}"
-    );
-    assert!(text.contains("ghost"), "{text}");
-    assert_eq!(
-        stderr(&out),
-        "error: the plan is blocked for 2 clusters\nhint: the plan above says why for each; the other clusters were planned\n"
-    );
+    let out = test()
+        .manifest("[[cluster]]\nname = \"analytics\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = true\n\n[[cluster]]\nname = \"ghost\"\nregion = \"eu-west-1\"\npublic_access = true\nprivate_access = false\n")
+        .args(["plan", "prod.toml", "--detailed-exitcode"])
+        .run()
+        .await
+        .failure();
+    eksgate_snapshot!(out, @r#"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+    eu-west-1/analytics: blocked
+
+    eu-west-1/ghost: blocked
+
+    us-east-1/ledger: 2 steps
+         public_access = true
+         private_access = true
+        -public_access_cidrs = ["0.0.0.0/0"]
+        +public_access_cidrs = ["203.0.113.0/24"]
+         private_access_from = ["10.20.0.0/16"]
+
+      1. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         why: private access on `ledger` and `payments` needs `enableDnsHostnames` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      2. us-east-1/ledger/endpoint.1
+         endpoint stays public and private, public CIDRs ["0.0.0.0/0"] → ["203.0.113.0/24"]
+         waits for: 1. us-east-1/vpc-0shared/dns_hostnames
+         why: set the public access CIDRs the manifest lists; it waits for the VPC DNS settings private access needs
+
+    us-east-1/payments: 4 steps
+        -public_access = true
+        -private_access = false
+        +public_access = false
+        +private_access = true
+         public_access_cidrs = ["0.0.0.0/0"]
+        -private_access_from = []
+        +private_access_from = ["10.20.0.0/16"]
+
+      1. us-east-1/vpc-0shared/dns_hostnames
+         enable `enableDnsHostnames` on `vpc-0shared`
+         why: private access on `ledger` and `payments` needs `enableDnsHostnames` in `vpc-0shared`, or the endpoint's name does not resolve there
+
+      3. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress
+         allow TCP 443 into `sg-0a1b2c3d4e5f60001` from `10.20.0.0/16`
+         why: the `private_access_from` sources of `payments` must reach the private endpoint on TCP 443 before public access is turned off
+
+      4. us-east-1/payments/endpoint.1
+         endpoint public only → public and private
+         waits for: 1. us-east-1/vpc-0shared/dns_hostnames
+         why: turn private access on first, so the cluster stays reachable while public access is turned off in the next step; it waits for the VPC DNS settings private access needs
+
+      5. us-east-1/payments/endpoint.2
+         endpoint public and private → private only
+         waits for: 3. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress, 4. us-east-1/payments/endpoint.1
+         why: make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from`
+
+    error: `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corp` of VPC `vpc-0corp` do not list `AmazonProvidedDNS`
+    hint: create a DHCP options set whose `domain-name-servers` include `AmazonProvidedDNS` and associate it with `vpc-0corp` (replacing `dopt-0corp`); otherwise the private endpoint's name does not resolve in the VPC
+
+    error: cluster `ghost` not found in region `eu-west-1`
+    hint: check the region, the account the credentials resolve to and the cluster name (declared at prod.toml:25:1)
+
+    Plan: 5 steps on 2 clusters, 1 VPC change, 1 security group change; 2 clusters blocked
+
+    ----- stderr -----
+    error: the plan is blocked for 2 clusters
+    hint: the plan above says why for each; the other clusters were planned
+    "#);
 }
 
 #[tokio::test]
 async fn target_limits_the_plan_and_an_unknown_target_is_an_error() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &[
+    let out = test()
+        .args([
             "plan",
             "prod.toml",
             "--target",
             "us-east-1/ledger",
             "--format",
             "json",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ])
+        .run()
+        .await
+        .success();
+    let v: serde_json::Value = serde_json::from_str(out.stdout()).unwrap();
     assert!(v["steps"]
         .as_array()
         .unwrap()
         .iter()
         .all(|s| s["cluster"] != "payments"));
-    let described: Vec<_> = requests(&sim)
+    let described: Vec<_> = out
+        .requests()
         .into_iter()
         .filter(|(_, op, _, _)| op == "DescribeCluster")
         .map(|(_, _, t, _)| t.unwrap_or_default())
         .collect();
     assert_eq!(described, ["ledger"]);
 
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "prod.toml", "--target", "us-east-1/nope"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "error: `--target us-east-1/nope` names no cluster of the manifests\nhint: `eksgate validate` lists how many clusters the manifests declare\n"
-    );
+    out.again()
+        .args(["plan", "prod.toml", "--target", "us-east-1/nope"])
+        .run()
+        .await
+        .failure()
+        .stderr_is("error: `--target us-east-1/nope` names no cluster of the manifests\nhint: `eksgate validate` lists how many clusters the manifests declare\n");
 }
 
 #[tokio::test]
 async fn the_manifest_account_is_checked_against_sts() {
-    let sim = start(
-        &format!(
-            "{WORLD}\n[[account]]\nid = \"111122223333\"\naccess_key_ids = [\"AKIDEKSGATETEST\"]\n"
-        ),
-        quick(),
-    )
-    .await;
-    let dir = manifest_dir(
-        "[defaults]\naccount = \"999988887777\"\n\n[[cluster]]\nname = \"payments\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\n",
-    );
-    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("999988887777") && stdout(&out).contains("111122223333"),
-        "{}",
-        stdout(&out)
-    );
-    let ops: Vec<String> = requests(&sim).into_iter().map(|(_, op, _, _)| op).collect();
+    let out = Test::new()
+        .world(WORLD)
+        .world("[[account]]\nid = \"111122223333\"\naccess_key_ids = [\"AKIDEKSGATETEST\"]\n")
+        .manifest("[defaults]\naccount = \"999988887777\"\n\n[[cluster]]\nname = \"payments\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\n")
+        .args(["plan", "prod.toml"])
+        .run()
+        .await
+        .failure();
+    eksgate_snapshot!(out, @"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+    us-east-1/payments (account 999988887777): blocked
+
+    error: the credentials for `us-east-1/payments` resolve to account `111122223333`, but the manifest expects `999988887777`
+    hint: use credentials for account `999988887777` (a profile, or `role_arn` in the manifest)
+
+    No steps: 1 cluster blocked
+
+    ----- stderr -----
+    error: the plan is blocked for 1 cluster
+    hint: the plan above says why for each; the other clusters were planned
+    ");
+    let ops: Vec<String> = out.requests().into_iter().map(|(_, op, _, _)| op).collect();
     assert_eq!(
         ops,
         ["GetCallerIdentity"],
@@ -312,23 +287,13 @@ async fn the_manifest_account_is_checked_against_sts() {
 
 #[tokio::test]
 async fn plan_out_saves_a_plan_with_its_checksum() {
-    let sim = start(WORLD, quick()).await;
-    let dir = manifest_dir(MANIFEST);
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "prod.toml", "--out", "plan.json"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("Saved the plan to `plan.json`"),
-        "{}",
-        stderr(&out)
-    );
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
-            .unwrap();
+    let out = test()
+        .args(["plan", "prod.toml", "--out", "plan.json"])
+        .run()
+        .await
+        .success();
+    eksgate_snapshot!(out.stderr(), @"Saved the plan to `plan.json`; apply it with `eksgate apply --plan plan.json`.");
+    let saved: serde_json::Value = serde_json::from_str(&out.read("plan.json")).unwrap();
     assert_eq!(saved["saved_format"], 2);
     assert_eq!(saved["eksgate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(saved["checksum"].as_str().unwrap().len(), 64);
@@ -359,30 +324,22 @@ async fn reading_a_large_fleet_costs_one_call_per_thing() {
             "[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\"]\n\n"
         ));
     }
-    let sim = start(
-        &world,
-        Behaviour {
-            update_duration: Duration::from_secs(1),
-            ..Behaviour::default()
-        },
-    )
-    .await;
-    let dir = manifest_dir(&manifest);
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &[
+    let out = Test::new()
+        .world(&world)
+        .update_duration(Duration::from_secs(1))
+        .manifest(&manifest)
+        .args([
             "plan",
             "prod.toml",
             "--parallelism",
             "32",
             "--format",
             "json",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let reqs = requests(&sim);
+        ])
+        .run()
+        .await
+        .success();
+    let reqs = out.requests();
     let mut per: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (_, op, target, outcome) in &reqs {
         assert_eq!(outcome, "ok");

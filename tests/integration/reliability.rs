@@ -25,6 +25,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::common::*;
 use crate::invariants::{self, Initial};
+use crate::test::Test;
 
 // ---------------------------------------------------------------------------
 // Fleets: one description gives the world file, the manifest and the check
@@ -1073,52 +1074,50 @@ fn write_calls(sim: &SimHandle) -> Vec<(String, Option<String>, String)> {
 #[tokio::test]
 async fn reliability_an_altered_saved_plan_is_refused_before_any_write() {
     let fleet = mixed_fleet(4);
-    let sim = start(&fleet.world(""), quick()).await;
-    let dir = write_manifest(&fleet);
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["plan", "--out", "plan.json", "fleet.toml"],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let path = dir.path().join("plan.json");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let planned = Test::new()
+        .world(&fleet.world(""))
+        .file("fleet.toml", &fleet.manifest())
+        .args(["plan", "--out", "plan.json", "fleet.toml"])
+        .run()
+        .await
+        .success();
+    let text = planned.read("plan.json");
     // Turn a staged step's target into "public off" without re-checksumming.
     let altered = text.replacen("\"private_access\": true", "\"private_access\": false", 1);
     assert_ne!(altered, text);
-    std::fs::write(&path, altered).unwrap();
-    let out = eksgate(
-        &sim,
-        dir.path(),
-        &["apply", "--auto-approve", "--plan", "plan.json"],
-    )
-    .await;
-    let se = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{se}");
+    let out = planned
+        .again()
+        .file("plan.json", &altered)
+        .args(["apply", "--auto-approve", "--plan", "plan.json"])
+        .run()
+        .await
+        .failure();
+    let se = out.stderr();
     assert!(
         se.contains("error:") && se.contains("was altered after it was saved"),
         "{se}"
     );
-    assert_eq!(write_calls(&sim), vec![]);
+    assert_eq!(write_calls(out.sim()), vec![]);
 }
 
 #[tokio::test]
 async fn reliability_a_pinned_account_mismatch_makes_no_write() {
     let fleet = mixed_fleet(3);
-    let sim = start(&fleet.world(""), quick()).await;
-    let dir = tempfile::tempdir().unwrap();
     let manifest = fleet
         .manifest()
         .replace("[[cluster]]\n", "[[cluster]]\naccount = \"999999999999\"\n");
-    std::fs::write(dir.path().join("fleet.toml"), manifest).unwrap();
-    let out = eksgate(&sim, dir.path(), &["apply", "--auto-approve", "fleet.toml"]).await;
-    let (so, se) = (stdout(&out), stderr(&out));
-    assert_eq!(out.status.code(), Some(1), "{so}\n{se}");
+    let out = Test::new()
+        .world(&fleet.world(""))
+        .file("fleet.toml", &manifest)
+        .args(["apply", "--auto-approve", "fleet.toml"])
+        .run()
+        .await
+        .failure();
+    let (so, se) = (out.stdout(), out.stderr());
     assert!(format!("{so}{se}").contains("999999999999"), "{so}\n{se}");
-    assert_eq!(write_calls(&sim), vec![]);
+    assert_eq!(write_calls(out.sim()), vec![]);
     // It asked who the credentials are before anything else.
-    let ops: Vec<String> = requests(&sim).into_iter().map(|r| r.1).collect();
+    let ops: Vec<String> = out.requests().into_iter().map(|r| r.1).collect();
     assert_eq!(
         ops.first().map(String::as_str),
         Some("GetCallerIdentity"),

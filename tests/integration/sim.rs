@@ -14,78 +14,9 @@ use aws_sdk_eks::types::{
 use eksgate::sim::{Behaviour, Event};
 
 use crate::common::*;
+use crate::fixture::fixture;
 
-const WORLD: &str = r#"
-[[dhcp_options]]
-id = "dopt-0custom1"
-region = "us-east-1"
-domain_name_servers = ["10.0.0.2"]
-
-[[vpc]]
-id = "vpc-0a1b2c3d"
-region = "us-east-1"
-dns_support = true
-dns_hostnames = false
-dhcp_options = "dopt-0custom1"
-
-[[vpc]]
-id = "vpc-0nodns"
-region = "us-east-1"
-dns_support = false
-
-[[vpc]]
-id = "vpc-0eu"
-region = "eu-west-1"
-
-[[security_group]]
-id = "sg-0cluster1"
-region = "us-east-1"
-vpc_id = "vpc-0a1b2c3d"
-
-[[security_group]]
-id = "sg-0bastion"
-region = "us-east-1"
-vpc_id = "vpc-0a1b2c3d"
-
-[[cluster]]
-name = "payments"
-region = "us-east-1"
-vpc_id = "vpc-0a1b2c3d"
-security_group = "sg-0cluster1"
-public_access = true
-private_access = false
-
-[[cluster]]
-name = "ledger"
-region = "us-east-1"
-vpc_id = "vpc-0a1b2c3d"
-public_access = true
-private_access = true
-public_access_cidrs = ["203.0.113.0/24", "198.51.100.7/32"]
-
-[[cluster]]
-name = "search"
-region = "us-east-1"
-vpc_id = "vpc-0a1b2c3d"
-public_access = false
-private_access = true
-
-[[cluster]]
-name = "batch"
-region = "us-east-1"
-vpc_id = "vpc-0a1b2c3d"
-public_access = true
-private_access = false
-status = "CREATING"
-
-[[cluster]]
-name = "payments"
-region = "eu-west-1"
-vpc_id = "vpc-0eu"
-public_access = true
-private_access = true
-platform_update = "2s"
-"#;
+const WORLD: &str = fixture!("worlds/sdk-tour.toml");
 
 fn endpoint(
     public: Option<bool>,

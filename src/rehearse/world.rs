@@ -1,35 +1,20 @@
-//! Rehearsals (`eksgate apply --rehearse`): the live state read from the real
-//! account is copied into an emulator world ([`World::from_live`]), the
-//! emulator runs in-process on a loopback port with short updates, and the
-//! whole apply runs against that copy. What the copy's history recorded
-//! becomes a timeline of calls and waits ([`timeline`]), and reading the copy
-//! afterwards gives the predicted end state ([`end_state`]).
+//! The rehearsal's copy of the account: a world for the emulator holding
+//! what the real read found ([`World::from_live`]).
 //!
-//! This module builds worlds and turns the copy's history into data; it must
-//! not print (the command does) and must never hold a client for the real
-//! account: everything it starts points at the copy.
+//! Pure data: it builds a world and starts nothing; what it does not know
+//! (a VPC eksgate did not read) it fills with harmless stand-ins.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Serialize;
-
+use super::ACCESS_KEY;
 use crate::desired::{AccessSource, DesiredCluster};
 use crate::live::{ClusterObservation, ClusterStatus, Live, LiveSecurityGroup, RuleCount};
-use crate::plan::{ClusterSettings, Plan, PlanStatus, StepKind};
-use crate::provider::aws::{AwsOptions, AwsProvider};
 use crate::sim::world::{
     AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, RuleDef, SecurityGroupDef,
     VpcDef, DEFAULT_ACCOUNT,
 };
-use crate::sim::{self, Behaviour, HistoryEntry, SimHandle, World};
-use crate::text::{mode_name, string_list};
-
-/// The access key the rehearsal's provider signs with; the copy maps it to
-/// the account the real credentials act in.
-pub const ACCESS_KEY: &str = "AKIDEKSGATEREHEARSAL";
-const SECRET_KEY: &str = "eksgate-rehearsal-secret";
+use crate::sim::World;
 
 /// The account the copy treats as the caller's: the one the manifests pin
 /// without a role (the real credentials must act there, or those clusters
@@ -212,12 +197,6 @@ impl World {
     }
 }
 
-/// The in-process copy and a provider that talks only to it.
-pub struct Copy {
-    pub sim: SimHandle,
-    pub provider: AwsProvider,
-}
-
 /// Rules that stand in for the ones a group holds besides its 443 sources
 /// (eksgate reads how many there are, not what they are), so the copy's
 /// group is as full as the real one against its quota: SSH from
@@ -238,295 +217,6 @@ fn stand_in_rules(g: &LiveSecurityGroup) -> Vec<RuleDef> {
             source,
         })
         .collect()
-}
-
-/// Starts the copy of `live` on `127.0.0.1:0`, endpoint updates taking
-/// `update_duration`, and a provider signed with the copy's own key (the
-/// roles the manifests name are assumed inside the copy).
-pub async fn start_copy(
-    live: &Live,
-    desired: &[DesiredCluster],
-    update_duration: Duration,
-    region: Option<String>,
-) -> std::io::Result<Copy> {
-    let world = World::from_live(live, desired, update_duration);
-    let behaviour = Behaviour {
-        update_duration,
-        ..Behaviour::default()
-    };
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let sim = sim::start(&world, behaviour, loopback).await?;
-    let provider = AwsProvider::new(AwsOptions {
-        region,
-        endpoint_url: Some(sim.url()),
-        static_credentials: Some((ACCESS_KEY.to_string(), SECRET_KEY.to_string())),
-        // The quota the real read was told, so the copy's plan counts alike.
-        sg_rule_quota: live.security_groups.values().find_map(|g| g.rule_quota),
-        ..AwsOptions::default()
-    })
-    .await;
-    Ok(Copy { sim, provider })
-}
-
-/// One line of the timeline: a call (runs of the same call folded into one,
-/// with a count) or a change of state in the copy.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TimelineEntry {
-    /// Milliseconds since the first entry.
-    pub offset_ms: u64,
-    /// `UpdateClusterConfig`, or for a state change `update`, `endpoint`...
-    pub operation: String,
-    pub region: String,
-    pub target: String,
-    /// `ok`, an error code, or the new state.
-    pub outcome: String,
-    /// How many identical calls in a row this line stands for.
-    pub count: usize,
-}
-
-/// The copy's history from entry `from` on, as a timeline. Polls of an
-/// update are folded: one line per run of the same call with the same
-/// answer.
-pub fn timeline(history: &[HistoryEntry], from: usize) -> Vec<TimelineEntry> {
-    use crate::sim::Event as H;
-    let mut entries: Vec<&HistoryEntry> = history.get(from..).unwrap_or_default().iter().collect();
-    // The emulator records a call's state change just before the call's own
-    // line, at the same instant: show the call first, then what it changed.
-    entries.sort_by(|a, b| {
-        let is_state = |e: &HistoryEntry| !matches!(e.event, H::Request { .. });
-        a.t_ms
-            .total_cmp(&b.t_ms)
-            .then(is_state(a).cmp(&is_state(b)))
-    });
-    let start = entries.first().map(|e| e.t_ms).unwrap_or(0.0);
-    let mut out: Vec<TimelineEntry> = Vec::new();
-    for e in entries {
-        let (operation, region, target, outcome) = match &e.event {
-            H::Request {
-                operation,
-                region,
-                target,
-                outcome,
-                ..
-            } => (
-                operation.clone(),
-                region.clone(),
-                target.clone().unwrap_or_default(),
-                outcome.clone(),
-            ),
-            H::UpdateStatus {
-                region,
-                cluster,
-                update_id,
-                status,
-                ..
-            } => (
-                "update".to_string(),
-                region.clone(),
-                format!("{cluster} {}", short_id(update_id)),
-                status.clone(),
-            ),
-            H::ClusterStatus { .. } => continue,
-            H::Endpoint {
-                region,
-                cluster,
-                public,
-                private,
-                cidrs,
-                ..
-            } => {
-                let mut now = mode_name(*public, *private).to_string();
-                if *public {
-                    now.push_str(&format!(", public CIDRs {}", string_list(cidrs)));
-                }
-                ("endpoint".to_string(), region.clone(), cluster.clone(), now)
-            }
-            H::VpcAttribute {
-                region,
-                vpc_id,
-                attribute,
-                value,
-                ..
-            } => (
-                "vpc attribute".to_string(),
-                region.clone(),
-                vpc_id.clone(),
-                format!("`{attribute}` = {value}"),
-            ),
-            H::SecurityGroupIngress {
-                region,
-                group_id,
-                sources,
-                ..
-            } => (
-                "ingress".to_string(),
-                region.clone(),
-                group_id.clone(),
-                format!("TCP 443 from {}", string_list(sources)),
-            ),
-        };
-        if let Some(last) = out.last_mut() {
-            if last.operation == operation
-                && last.region == region
-                && last.target == target
-                && last.outcome == outcome
-            {
-                last.count += 1;
-                continue;
-            }
-        }
-        out.push(TimelineEntry {
-            // Offsets are whole milliseconds; the fraction is noise.
-            offset_ms: (e.t_ms - start).max(0.0) as u64,
-            operation,
-            region,
-            target,
-            outcome,
-            count: 1,
-        });
-    }
-    out
-}
-
-/// The first block of a uuid: enough to tell updates apart on a line.
-fn short_id(id: &str) -> &str {
-    id.split('-').next().unwrap_or(id)
-}
-
-/// The timeline as aligned text lines.
-pub fn render_timeline(entries: &[TimelineEntry]) -> String {
-    let mut out = String::new();
-    for e in entries {
-        let op = if e.count > 1 {
-            format!("{} ×{}", e.operation, e.count)
-        } else {
-            e.operation.clone()
-        };
-        let at = format!("+{}.{:03}s", e.offset_ms / 1000, e.offset_ms % 1000);
-        let target = format!("{}/{}", e.region, e.target);
-        out.push_str(&format!("  {at:>9}  {op:<30} {target:<40} {}\n", e.outcome));
-    }
-    out
-}
-
-/// One cluster as the rehearsal predicts it after the apply.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct EndState {
-    pub cluster: String,
-    /// As read from the copy after the apply; `None` if it could not be read.
-    pub settings: Option<ClusterSettings>,
-    /// Planning again on the copy finds nothing to do.
-    pub matches: bool,
-    /// Why not, when it does not match.
-    pub note: String,
-}
-
-/// Per declared cluster, the copy's settings after the apply and whether a
-/// new plan on the copy has nothing left to do.
-pub fn end_state(after: &Plan) -> Vec<EndState> {
-    after
-        .clusters
-        .iter()
-        .map(|c| {
-            let (matches, note) = match c.status {
-                PlanStatus::NoChanges => (true, "matches the manifest".to_string()),
-                PlanStatus::Changes => {
-                    let left = c.steps.iter().filter(|id| {
-                        after
-                            .step(id)
-                            .is_some_and(|s| s.kind() != StepKind::WaitUpdate)
-                    });
-                    (
-                        false,
-                        format!(
-                            "does not match the manifest: {} step(s) would remain",
-                            left.count()
-                        ),
-                    )
-                }
-                PlanStatus::Blocked => {
-                    let why: Vec<&str> = after
-                        .findings
-                        .iter()
-                        .filter(|f| f.cluster == c.key)
-                        .map(|f| f.message.as_str())
-                        .collect();
-                    (false, format!("blocked: {}", why.join("; ")))
-                }
-            };
-            EndState {
-                cluster: c.key.to_string(),
-                settings: c.live.clone(),
-                matches,
-                note,
-            }
-        })
-        .collect()
-}
-
-/// `us-east-1/payments: private only, TCP 443 from ["10.20.0.0/16"]: matches the manifest`.
-pub fn render_end_state(states: &[EndState]) -> String {
-    let mut out = String::new();
-    for s in states {
-        let settings = match &s.settings {
-            Some(c) => {
-                let mut t = mode_name(c.public_access, c.private_access).to_string();
-                if c.public_access {
-                    if let Some(cidrs) = &c.public_access_cidrs {
-                        t.push_str(&format!(", public CIDRs {}", string_list(cidrs)));
-                    }
-                }
-                if c.private_access {
-                    t.push_str(&format!(
-                        ", TCP 443 from {}",
-                        string_list(&c.private_access_from)
-                    ));
-                }
-                t
-            }
-            None => "not read".to_string(),
-        };
-        out.push_str(&format!("  {}: {settings}: {}\n", s.cluster, s.note));
-    }
-    out
-}
-
-/// What the copy would plan differently from the real plan, ignoring waits
-/// for updates already running (their ids differ in the copy): `None` when
-/// the copy is faithful.
-pub fn divergence(real: &Plan, copy: &Plan) -> Option<String> {
-    let steps = |p: &'_ Plan| -> BTreeMap<String, crate::plan::Step> {
-        p.steps
-            .iter()
-            .filter(|s| s.kind() != StepKind::WaitUpdate)
-            .map(|s| (s.id.clone(), s.clone()))
-            .collect()
-    };
-    let (a, b) = (steps(real), steps(copy));
-    let differ = |x: &BTreeMap<String, crate::plan::Step>,
-                  y: &BTreeMap<String, crate::plan::Step>| {
-        x.iter()
-            .filter(|(id, s)| !y.get(*id).is_some_and(|t| t.same_change(s)))
-            .map(|(id, _)| format!("`{id}`"))
-            .collect::<Vec<String>>()
-    };
-    let (only_real, only_copy) = (differ(&a, &b), differ(&b, &a));
-    if only_real.is_empty() && only_copy.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "the copy plans differently from the live state (only live: {}; only copy: {})",
-        if only_real.is_empty() {
-            "none".to_string()
-        } else {
-            only_real.join(", ")
-        },
-        if only_copy.is_empty() {
-            "none".to_string()
-        } else {
-            only_copy.join(", ")
-        }
-    ))
 }
 
 #[cfg(test)]
@@ -668,47 +358,5 @@ mod tests {
         let text = toml::to_string(&world).unwrap();
         World::parse(&crate::diagnostic::Source::new("copy.toml", text))
             .unwrap_or_else(|d| panic!("{}", crate::diagnostic::render_all(&d, false)));
-    }
-
-    #[test]
-    fn polls_fold_into_one_line() {
-        use crate::sim::Event as H;
-        let req = |t: f64, op: &str, outcome: &str| HistoryEntry {
-            t_ms: t,
-            event: H::Request {
-                service: "eks".into(),
-                operation: op.into(),
-                account: DEFAULT_ACCOUNT.into(),
-                principal: String::new(),
-                region: "us-east-1".into(),
-                target: Some("payments".into()),
-                outcome: outcome.into(),
-                http_status: 200,
-            },
-        };
-        let history = vec![
-            req(5.0, "DescribeCluster", "ok"),
-            req(10.0, "UpdateClusterConfig", "ok"),
-            req(12.5, "DescribeUpdate", "ok"),
-            req(200.0, "DescribeUpdate", "ok"),
-            req(400.0, "DescribeUpdate", "ok"),
-            HistoryEntry {
-                t_ms: 2010.0,
-                event: H::UpdateStatus {
-                    account: DEFAULT_ACCOUNT.into(),
-                    region: "us-east-1".into(),
-                    cluster: "payments".into(),
-                    update_id: "4f1c0d2a-0000-4000-a000-000000000000".into(),
-                    update_type: "EndpointAccessUpdate".into(),
-                    status: "Successful".into(),
-                },
-            },
-        ];
-        let text = render_timeline(&timeline(&history, 1));
-        insta::assert_snapshot!(text, @r"
-           +0.000s  UpdateClusterConfig            us-east-1/payments                       ok
-           +0.002s  DescribeUpdate ×3              us-east-1/payments                       ok
-           +2.000s  update                         us-east-1/payments 4f1c0d2a              Successful
-        ");
     }
 }

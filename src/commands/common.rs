@@ -1,0 +1,81 @@
+//! What `plan`, `apply` and `demo` share at the command line: the output
+//! formats they accept, the plan rendered in one of them, the manifests'
+//! warnings, the blocked-plan error, and the view apply's events are shown
+//! in. Each maps a choice to a call into `view`; none plans or applies.
+
+use std::io::Write as _;
+
+use clap::ValueEnum;
+
+use crate::commands::{Context, Exit};
+use crate::diagnostic::{render_all, Diagnostic};
+use crate::error::Result;
+use crate::plan::Plan;
+use crate::printer::Printer;
+use crate::text::plural;
+use crate::view;
+use crate::view::progress::{self, EventView};
+
+/// `plan --format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
+}
+
+/// `apply --format`: how the apply's progress is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFormat {
+    /// Progress bars on a terminal, timestamped lines otherwise.
+    #[default]
+    Text,
+    /// One JSON object per event on stdout.
+    Json,
+}
+
+pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
+    match format {
+        PlanFormat::Text => view::plan::render_text(plan, color),
+        PlanFormat::Json => view::plan::render_json(plan),
+        PlanFormat::Markdown => view::plan::render_markdown(plan),
+    }
+}
+
+/// The manifests' warnings, unless `--quiet`.
+pub fn print_warnings(warnings: &[Diagnostic], ctx: &Context) -> Result<()> {
+    let mut notes = ctx.printer.notes();
+    if !warnings.is_empty() {
+        write!(notes, "{}", render_all(warnings, notes.color()))?;
+        writeln!(notes)?;
+    }
+    Ok(())
+}
+
+/// Exit 1 when a cluster is blocked, and says so on stderr.
+pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Result<Option<Exit>> {
+    if !plan.is_blocked() {
+        return Ok(None);
+    }
+    let d = Diagnostic::error(format!(
+        "the plan is blocked for {}",
+        plural(plan.findings.len(), "cluster", "clusters")
+    ))
+    .hint("the plan above says why for each; the other clusters were planned");
+    let mut err = ctx.printer.stderr();
+    write!(err, "{}", d.render(err.color()))?;
+    Ok(Some(Exit::Failure))
+}
+
+/// The view an apply's events are shown in: JSON lines on stdout, bars on
+/// a terminal, timestamped lines on any other stderr, nothing with
+/// `--quiet`.
+pub fn event_view(format: ProgressFormat, printer: &Printer) -> Box<dyn EventView + Send> {
+    match format {
+        ProgressFormat::Json => Box::new(progress::JsonView::new(printer.stdout())),
+        ProgressFormat::Text if printer.progress_bars() => Box::new(progress::TerminalView::new()),
+        ProgressFormat::Text if !printer.notes().is_enabled() => Box::new(progress::SilentView),
+        ProgressFormat::Text => Box::new(progress::LineView::new(printer.notes())),
+    }
+}

@@ -1,0 +1,201 @@
+//! Whether a saved plan still holds (`apply --plan FILE`): the live state of
+//! its clusters is read again and planned again, and the saved plan is
+//! applied only if planning now gives the same steps, on the same live
+//! facts, with the same findings. The first difference found is the reason
+//! the whole plan is refused.
+//!
+//! Pure comparison of two plans: reading the live state is the caller's, and
+//! so is the sentence the user reads around [`Staleness`].
+
+use std::fmt;
+
+use crate::plan::Plan;
+
+/// The first way in which a saved plan differs from planning now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Staleness {
+    /// A saved step is no longer planned (its change happened already).
+    NoLongerNeeded { step: String },
+    /// The live facts a saved step was planned on are no longer true.
+    LiveChanged { step: String },
+    /// A saved step would now change something else, or wait for others.
+    PlannedDifferently { step: String },
+    /// Planning now needs a step the saved plan does not have.
+    NowNeeded { step: String },
+    /// What blocks the clusters is not what it was.
+    FindingsChanged,
+}
+
+impl fmt::Display for Staleness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Staleness::NoLongerNeeded { step } => write!(f, "step `{step}` is no longer needed"),
+            Staleness::LiveChanged { step } => write!(
+                f,
+                "the live state of step `{step}` changed since it was planned"
+            ),
+            Staleness::PlannedDifferently { step } => {
+                write!(f, "step `{step}` would now be planned differently")
+            }
+            Staleness::NowNeeded { step } => {
+                write!(f, "step `{step}` is now needed but is not in the plan")
+            }
+            Staleness::FindingsChanged => {
+                f.write_str("what blocks the clusters changed since the plan was made")
+            }
+        }
+    }
+}
+
+/// Why `saved` no longer matches `now` (what planning gives today), if it
+/// does not.
+pub fn staleness(saved: &Plan, now: &Plan) -> Option<Staleness> {
+    for s in &saved.steps {
+        let step = || s.id.clone();
+        match now.step(&s.id) {
+            None => return Some(Staleness::NoLongerNeeded { step: step() }),
+            Some(n) if n.fingerprint != s.fingerprint => {
+                return Some(Staleness::LiveChanged { step: step() })
+            }
+            Some(n) if !n.same_change(s) || n.depends_on != s.depends_on => {
+                return Some(Staleness::PlannedDifferently { step: step() })
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = now.steps.iter().find(|n| saved.step(&n.id).is_none()) {
+        return Some(Staleness::NowNeeded {
+            step: extra.id.clone(),
+        });
+    }
+    if now.findings != saved.findings {
+        return Some(Staleness::FindingsChanged);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::fake;
+    use crate::plan::Finding;
+
+    /// A cluster going private: an endpoint step, a wait and an ingress step.
+    fn saved() -> Plan {
+        let aws = fake::FakeAws::new().cluster("a", fake::public());
+        let plan = fake::plan(
+            &aws,
+            vec![fake::want("a", fake::private(), &["10.0.0.0/8"])],
+        );
+        assert!(plan.steps.len() >= 2, "{:?}", plan.steps);
+        plan
+    }
+
+    #[test]
+    fn the_same_plan_holds() {
+        assert_eq!(staleness(&saved(), &saved()), None);
+    }
+
+    #[test]
+    fn each_difference_is_named() {
+        let first = saved().steps[0].id.clone();
+        let last = saved().steps.last().map(|s| s.id.clone()).unwrap();
+        type Edit = fn(&mut Plan);
+        let cases: [(&str, Edit, Staleness); 6] = [
+            (
+                "a step gone",
+                |p| {
+                    p.steps.remove(0);
+                },
+                Staleness::NoLongerNeeded {
+                    step: first.clone(),
+                },
+            ),
+            (
+                "other live facts",
+                |p| p.steps[0].fingerprint.push('x'),
+                Staleness::LiveChanged {
+                    step: first.clone(),
+                },
+            ),
+            (
+                "another change",
+                |p| {
+                    p.steps[0].action = crate::plan::Action::WaitUpdate {
+                        update_id: Some("changed".into()),
+                    }
+                },
+                Staleness::PlannedDifferently {
+                    step: first.clone(),
+                },
+            ),
+            (
+                "other dependencies",
+                |p| {
+                    let last = p.steps.last_mut().unwrap();
+                    last.depends_on.push("elsewhere".into());
+                },
+                Staleness::PlannedDifferently { step: last.clone() },
+            ),
+            (
+                "a step more",
+                |p| {
+                    let mut extra = p.steps[0].clone();
+                    extra.id.push_str(".extra");
+                    p.steps.push(extra);
+                },
+                Staleness::NowNeeded {
+                    step: format!("{first}.extra"),
+                },
+            ),
+            (
+                "a new finding",
+                |p| {
+                    p.findings.push(Finding {
+                        cluster: p.clusters[0].key.clone(),
+                        code: crate::plan::FindingCode::NotRead,
+                        severity: crate::plan::Severity::Block,
+                        message: "blocked".into(),
+                        hint: None,
+                    })
+                },
+                Staleness::FindingsChanged,
+            ),
+        ];
+        for (what, edit, want) in cases {
+            let mut now = saved();
+            edit(&mut now);
+            assert_eq!(staleness(&saved(), &now), Some(want), "{what}");
+        }
+    }
+
+    #[test]
+    fn reasons_read_as_before() {
+        let step = || "eu-west-1/a/endpoint.1".to_string();
+        let cases = [
+            (
+                Staleness::NoLongerNeeded { step: step() },
+                "step `eu-west-1/a/endpoint.1` is no longer needed",
+            ),
+            (
+                Staleness::LiveChanged { step: step() },
+                "the live state of step `eu-west-1/a/endpoint.1` changed since it was planned",
+            ),
+            (
+                Staleness::PlannedDifferently { step: step() },
+                "step `eu-west-1/a/endpoint.1` would now be planned differently",
+            ),
+            (
+                Staleness::NowNeeded { step: step() },
+                "step `eu-west-1/a/endpoint.1` is now needed but is not in the plan",
+            ),
+            (
+                Staleness::FindingsChanged,
+                "what blocks the clusters changed since the plan was made",
+            ),
+        ];
+        for (s, want) in cases {
+            assert_eq!(s.to_string(), want);
+        }
+    }
+}
