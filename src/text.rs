@@ -107,7 +107,7 @@ mod tests {
     fn quoted_lists_and_paint() {
         assert_eq!(string_list(Vec::<String>::new()), "[]");
         assert_eq!(
-            string_list(&["10.0.0.0/8", "sg-1"]),
+            string_list(["10.0.0.0/8", "sg-1"]),
             "[\"10.0.0.0/8\", \"sg-1\"]"
         );
         assert_eq!(paint(false, "1;31", "error"), "error");

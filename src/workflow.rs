@@ -27,36 +27,6 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests> {
     })
 }
 
-/// Keeps only the clusters named by `--target REGION/NAME`; a target that
-/// names no declared cluster is an error.
-pub fn select(mut desired: Desired, targets: &[String]) -> Result<Desired> {
-    if targets.is_empty() {
-        return Ok(desired);
-    }
-    for t in targets {
-        let Some((region, name)) = t.split_once('/') else {
-            return Err(Error::user_hint(
-                format!("`--target {t}` is not of the form `REGION/NAME`"),
-                "for example `--target eu-west-1/payments-prod`",
-            ));
-        };
-        if !desired
-            .clusters
-            .iter()
-            .any(|c| c.key.region == region && c.key.name == name)
-        {
-            return Err(Error::user_hint(
-                format!("`--target {t}` names no cluster of the manifests"),
-                "`eksgate validate` lists how many clusters the manifests declare",
-            ));
-        }
-    }
-    desired
-        .clusters
-        .retain(|c| targets.iter().any(|t| *t == c.key.to_string()));
-    Ok(desired)
-}
-
 /// What the provider reads for `desired`: each cluster with its own role,
 /// and the facts private access needs for those that want it.
 pub fn read_request(desired: &Desired) -> ReadRequest {

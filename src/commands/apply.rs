@@ -21,7 +21,7 @@ use clap::Args;
 
 use crate::apply::{ApplyOptions, ApplyReport};
 use crate::commands::common::{
-    blocked_exit, event_view, print_warnings, render, PlanFormat, ProgressFormat,
+    blocked_exit, event_view, print_warnings, render, select, PlanFormat, ProgressFormat,
 };
 use crate::commands::plan::AwsArgs;
 use crate::commands::{Context, Exit};
@@ -268,7 +268,7 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
     };
     let manifests = workflow::load(&paths)?;
     print_warnings(&manifests.warnings, ctx)?;
-    let desired = workflow::select(manifests.desired, &args.target)?;
+    let desired = select(manifests.desired, &args.target)?;
     let provider = AwsProvider::new(args.aws.options()).await;
     let (live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;

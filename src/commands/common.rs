@@ -1,15 +1,16 @@
-//! What `plan`, `apply` and `demo` share at the command line: the output
-//! formats they accept, the plan rendered in one of them, the manifests'
-//! warnings, the blocked-plan error, and the view apply's events are shown
-//! in. Each maps a choice to a call into `view`; none plans or applies.
+//! What `plan`, `apply` and `demo` share at the command line: the clusters
+//! `--target` selects, the output formats they accept, the plan rendered in
+//! one of them, the manifests' warnings, the blocked-plan error, and the
+//! view apply's events are shown in. Each maps a choice to a call into `view`; none plans or applies.
 
 use std::io::Write as _;
 
 use clap::ValueEnum;
 
 use crate::commands::{Context, Exit};
+use crate::desired::Desired;
 use crate::diagnostic::{render_all, Diagnostic};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::printer::Printer;
 use crate::text::plural;
@@ -78,4 +79,34 @@ pub fn event_view(format: ProgressFormat, printer: &Printer) -> Box<dyn EventVie
         ProgressFormat::Text if !printer.notes().is_enabled() => Box::new(progress::SilentView),
         ProgressFormat::Text => Box::new(progress::LineView::new(printer.notes())),
     }
+}
+
+/// Keeps only the clusters named by `--target REGION/NAME`; a target that
+/// names no declared cluster is an error.
+pub fn select(mut desired: Desired, targets: &[String]) -> Result<Desired> {
+    if targets.is_empty() {
+        return Ok(desired);
+    }
+    for t in targets {
+        let Some((region, name)) = t.split_once('/') else {
+            return Err(Error::user_hint(
+                format!("`--target {t}` is not of the form `REGION/NAME`"),
+                "for example `--target eu-west-1/payments-prod`",
+            ));
+        };
+        if !desired
+            .clusters
+            .iter()
+            .any(|c| c.key.region == region && c.key.name == name)
+        {
+            return Err(Error::user_hint(
+                format!("`--target {t}` names no cluster of the manifests"),
+                "`eksgate validate` lists how many clusters the manifests declare",
+            ));
+        }
+    }
+    desired
+        .clusters
+        .retain(|c| targets.iter().any(|t| *t == c.key.to_string()));
+    Ok(desired)
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::commands::common::{blocked_exit, print_warnings, render, PlanFormat};
+use crate::commands::common::{blocked_exit, print_warnings, render, select, PlanFormat};
 use crate::commands::{Context, Exit};
 use crate::error::Result;
 use crate::provider::aws::{AwsOptions, AwsProvider};
@@ -69,7 +69,7 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     let manifests = workflow::load(&args.paths)?;
     print_warnings(&manifests.warnings, ctx)?;
-    let desired = workflow::select(manifests.desired, &args.target)?;
+    let desired = select(manifests.desired, &args.target)?;
     let provider = AwsProvider::new(args.aws.options()).await;
     let (_live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
