@@ -24,6 +24,7 @@ pub enum PlanFormat {
     Text,
     Json,
     Markdown,
+    Dot,
 }
 
 /// `apply --format`: how the apply's progress is shown.
@@ -41,6 +42,7 @@ pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
         PlanFormat::Text => view::plan::render_text(plan, color),
         PlanFormat::Json => view::plan::render_json(plan),
         PlanFormat::Markdown => view::plan::render_markdown(plan),
+        PlanFormat::Dot => view::dot::render_dot(plan),
     }
 }
 

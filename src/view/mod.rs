@@ -4,6 +4,8 @@
 //! where the text goes and whether colour is wanted.
 
 pub mod describe;
+pub mod dot;
+pub(crate) mod picture;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -240,7 +240,7 @@ pub fn render_markdown(plan: &Plan) -> String {
 
 /// Whether the plan rolls out in more than one wave: only then do the views
 /// show waves, so a plan whose clusters are all in wave 0 reads as before.
-fn has_waves(plan: &Plan) -> bool {
+pub(crate) fn has_waves(plan: &Plan) -> bool {
     let mut waves = plan
         .clusters
         .iter()
@@ -251,7 +251,7 @@ fn has_waves(plan: &Plan) -> bool {
 }
 
 /// By wave (rollout order), then region, name and account.
-fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
+pub(crate) fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
     let mut v: Vec<&ClusterPlan> = plan.clusters.iter().collect();
     v.sort_by(|a, b| {
         (a.wave, &a.key.region, &a.key.name, &a.key.account).cmp(&(
@@ -339,7 +339,7 @@ fn cell(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
@@ -431,7 +431,7 @@ mod tests {
 
     /// Two clusters sharing a VPC, one going private only, one changing its
     /// CIDRs behind an update in progress; one unchanged; one missing.
-    fn typical() -> Plan {
+    pub(crate) fn typical() -> Plan {
         let mut payments = want("eu-west-1", "payments", mode(false, true));
         payments.private_access_from = [
             AccessSource::Cidr("10.20.0.0/16".parse().unwrap()),
@@ -456,6 +456,34 @@ mod tests {
                 (
                     want("us-east-1", "legacy", mode(true, true)),
                     ClusterObservation::NotFound,
+                ),
+            ],
+            false,
+        );
+        plan(&d, &l)
+    }
+
+    /// Three clusters over two waves sharing a VPC and a security group; in
+    /// wave 1 `payments` goes private only behind an update in progress.
+    pub(crate) fn waved() -> Plan {
+        let mut payments = want("eu-west-1", "payments", mode(false, true));
+        payments.wave = 1;
+        payments.private_access_from = [AccessSource::SecurityGroup("sg-0bastion".into())].into();
+        let mut payments_live = found("eu-west-1", "payments", mode(true, false));
+        payments_live.updates_in_progress = vec!["7a1e".into()];
+        let orders = want("eu-west-1", "orders", mode(true, true));
+        let mut ledger = want("eu-west-1", "ledger", mode(true, true));
+        ledger.wave = 2;
+        let (d, l) = world(
+            vec![
+                (payments, ClusterObservation::Found(payments_live)),
+                (
+                    orders,
+                    ClusterObservation::Found(found("eu-west-1", "orders", mode(true, false))),
+                ),
+                (
+                    ledger,
+                    ClusterObservation::Found(found("eu-west-1", "ledger", mode(true, false))),
                 ),
             ],
             false,

@@ -12,6 +12,7 @@ mod fixture;
 mod import;
 mod invariants;
 mod manifest;
+mod pictures;
 mod plan;
 mod rehearse;
 mod reliability;
