@@ -5,6 +5,7 @@
 
 pub mod describe;
 pub mod dot;
+pub mod mermaid;
 pub(crate) mod picture;
 pub mod plan;
 pub mod progress;
