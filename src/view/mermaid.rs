@@ -1,5 +1,6 @@
 //! Mermaid diagrams for markdown that GitHub renders: the plan's step graph
-//! as a `flowchart` (in a collapsible `<details>` below the plan's table).
+//! as a `flowchart` (in a collapsible `<details>` below the plan's table) and
+//! a rehearsal's predicted timeline as a `gantt`.
 //!
 //! The flowchart draws the same graph as [`super::dot`]: steps by number,
 //! boxes per cluster and wave, edges labelled by reason kind, blocked
@@ -15,7 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::picture::{short_change, EdgeReason, Owner, Picture};
+use crate::event::StepOutcome;
 use crate::plan::{Plan, Step, StepKind};
+use crate::rehearse::TimelineEntry;
+use crate::report::ApplyReport;
 use crate::text::plural;
 
 /// Above this many steps the flowchart draws clusters, not steps.
@@ -366,6 +370,243 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
+/// One bar of the Gantt chart: when a step ran in the rehearsal's copy, in
+/// milliseconds from the start of the apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bar {
+    /// Index into the plan's ordered steps.
+    pub step: usize,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// How the AWS update ended, for endpoint and wait steps.
+    pub status: Option<String>,
+}
+
+/// Finds each step of `plan` in the rehearsal's `timeline`: a VPC or
+/// security-group step at its change, an endpoint step from its
+/// `UpdateClusterConfig` to its update's end, a wait from its first poll to
+/// the end of the update it waited on. Steps that did not run have no bar.
+///
+/// The timeline names clusters by region and name; the updates of one
+/// cluster run one at a time, so its waits take its first updates to end
+/// and its endpoint steps, chained, take the rest in order.
+pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
+    let steps = plan.ordered_steps();
+    let ended = |e: &TimelineEntry| {
+        e.operation == "update"
+            && matches!(e.outcome.as_str(), "Successful" | "Failed" | "Cancelled")
+    };
+    let update_of = |e: &TimelineEntry, region: &str, cluster: &str| {
+        e.region == region && e.target.split(' ').next() == Some(cluster)
+    };
+    // Per cluster: the times its endpoint calls were accepted, and the ends
+    // of its updates, in order.
+    let mut calls: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
+    let mut ends: BTreeMap<(&str, &str), Vec<&TimelineEntry>> = BTreeMap::new();
+    for e in timeline {
+        if e.operation == "UpdateClusterConfig" && e.outcome == "ok" {
+            calls
+                .entry((e.region.as_str(), e.target.as_str()))
+                .or_default()
+                .push(e.offset_ms);
+        }
+        if ended(e) {
+            let name = e.target.split(' ').next().unwrap_or("");
+            ends.entry((e.region.as_str(), name)).or_default().push(e);
+        }
+    }
+    let mut used_calls: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut used_ends: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let region = step.region.as_str();
+        let bar = match step.kind() {
+            StepKind::VpcDnsSupport | StepKind::VpcDnsHostnames => {
+                let vpc = step.vpc_id.as_deref().unwrap_or("");
+                let attr = if step.kind() == StepKind::VpcDnsSupport {
+                    "`enableDnsSupport`"
+                } else {
+                    "`enableDnsHostnames`"
+                };
+                timeline
+                    .iter()
+                    .find(|e| {
+                        e.operation == "vpc attribute"
+                            && e.region == region
+                            && e.target == vpc
+                            && e.outcome.starts_with(attr)
+                    })
+                    .map(|e| (e.offset_ms, e.offset_ms, None))
+            }
+            StepKind::SgHttpsIngress => {
+                let group = step.security_group_id.as_deref().unwrap_or("");
+                timeline
+                    .iter()
+                    .find(|e| {
+                        (e.operation == "ingress" || e.operation == "AuthorizeSecurityGroupIngress")
+                            && e.region == region
+                            && e.target == group
+                    })
+                    .map(|e| (e.offset_ms, e.offset_ms, None))
+            }
+            StepKind::WaitUpdate => {
+                let cluster = step.cluster.as_deref().unwrap_or("");
+                let key = (region, cluster);
+                let first_call = calls.get(&key).and_then(|c| c.first()).copied();
+                let n = used_ends.entry(key).or_insert(0);
+                let end = ends
+                    .get(&key)
+                    .and_then(|v| v.get(*n))
+                    .filter(|e| first_call.is_none_or(|c| e.offset_ms <= c));
+                let start = timeline
+                    .iter()
+                    .find(|e| e.region == region && update_of(e, region, cluster))
+                    .map(|e| e.offset_ms);
+                match (start, end) {
+                    (Some(s), Some(e)) => {
+                        *n += 1;
+                        Some((s.min(e.offset_ms), e.offset_ms, Some(e.outcome.clone())))
+                    }
+                    // Waited until `ACTIVE` with no update listed: until the
+                    // endpoint call it held back.
+                    (Some(s), None) => first_call.map(|c| (s, c.max(s), None)),
+                    _ => None,
+                }
+            }
+            StepKind::EksEndpoint => {
+                let cluster = step.cluster.as_deref().unwrap_or("");
+                let key = (region, cluster);
+                let k = used_calls.entry(key).or_insert(0);
+                match calls.get(&key).and_then(|c| c.get(*k)).copied() {
+                    Some(start) => {
+                        *k += 1;
+                        let n = used_ends.entry(key).or_insert(0);
+                        let list = ends.get(&key).map(Vec::as_slice).unwrap_or_default();
+                        // Skip ends before this call (waits not planned).
+                        while list.get(*n).is_some_and(|e| e.offset_ms < start) {
+                            *n += 1;
+                        }
+                        match list.get(*n) {
+                            Some(e) => {
+                                *n += 1;
+                                Some((start, e.offset_ms, Some(e.outcome.clone())))
+                            }
+                            None => Some((start, start, None)),
+                        }
+                    }
+                    None => None,
+                }
+            }
+        };
+        if let Some((start_ms, end_ms, status)) = bar {
+            out.push(Bar {
+                step: i,
+                start_ms,
+                end_ms,
+                status,
+            });
+        }
+    }
+    out
+}
+
+/// The rehearsal's predicted timeline as Mermaid `gantt` source (no fence):
+/// one bar per step that ran, a section per wave, endpoint updates and
+/// waits as bars as long as the update took, the instant VPC and
+/// security-group calls as milestones. `report` marks the steps that did
+/// not end `done`.
+pub fn gantt(plan: &Plan, timeline: &[TimelineEntry], report: Option<&ApplyReport>) -> String {
+    let steps = plan.ordered_steps();
+    let bars = bars(plan, timeline);
+    let waves = super::plan::has_waves(plan);
+    let mut out = String::from("gantt\n");
+    out.push_str("  title Predicted timeline (time since the apply started)\n");
+    out.push_str("  dateFormat x\n");
+    out.push_str("  axisFormat %M:%S\n");
+    let span = bars.iter().map(|b| b.end_ms).max().unwrap_or(0);
+    let _ = writeln!(out, "  tickInterval {}", tick_interval(span));
+    let wave_list: BTreeSet<u32> = bars.iter().map(|b| steps[b.step].wave).collect();
+    for w in wave_list {
+        if waves {
+            let _ = writeln!(out, "  section wave {w}");
+        } else {
+            out.push_str("  section steps\n");
+        }
+        for b in bars.iter().filter(|b| steps[b.step].wave == w) {
+            let step = steps[b.step];
+            let mut tags: Vec<&str> = Vec::new();
+            let failed = b.status.as_deref().is_some_and(|s| s != "Successful")
+                || report.and_then(|r| r.step(&step.id)).is_some_and(|s| {
+                    !matches!(s.outcome, StepOutcome::Done | StepOutcome::AlreadyConverged)
+                });
+            if failed {
+                tags.push("crit");
+            }
+            let instant = matches!(
+                step.kind(),
+                StepKind::VpcDnsSupport | StepKind::VpcDnsHostnames | StepKind::SgHttpsIngress
+            );
+            if instant {
+                tags.push("milestone");
+            }
+            let mut name = format!("{}. {}", b.step + 1, step.id);
+            if !instant {
+                let ms = b.end_ms - b.start_ms;
+                let _ = write!(name, " ({}.{}s)", ms / 1000, (ms % 1000) / 100);
+            }
+            tags.push("");
+            let tags = tags.join(", ");
+            let _ = writeln!(
+                out,
+                "  {} :{tags}s{}, {}, {}",
+                task_name(&name),
+                b.step + 1,
+                b.start_ms,
+                b.end_ms.max(b.start_ms)
+            );
+        }
+    }
+    let ran: BTreeSet<usize> = bars.iter().map(|b| b.step).collect();
+    for (i, step) in steps.iter().enumerate() {
+        if !ran.contains(&i) {
+            let _ = writeln!(out, "  %% did not run: {}. {}", i + 1, step.id);
+        }
+    }
+    out
+}
+
+/// A tick interval that puts at most about a dozen ticks on a chart `span_ms`
+/// long (Mermaid's default puts several ticks on the same second).
+fn tick_interval(span_ms: u64) -> &'static str {
+    const TICKS: [(u64, &str); 10] = [
+        (1_000, "1second"),
+        (2_000, "2second"),
+        (5_000, "5second"),
+        (10_000, "10second"),
+        (30_000, "30second"),
+        (60_000, "1minute"),
+        (120_000, "2minute"),
+        (300_000, "5minute"),
+        (600_000, "10minute"),
+        (1_800_000, "30minute"),
+    ];
+    TICKS
+        .iter()
+        .find(|(ms, _)| span_ms <= ms * 12)
+        .map(|(_, t)| *t)
+        .unwrap_or("1hour")
+}
+
+/// A Gantt task's name ends at `:` and cannot hold `#` or `;`.
+fn task_name(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            ':' | ';' | '#' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,5 +712,97 @@ mod tests {
             escape(r#"a"b <i>#1 | `x` & y"#),
             "a#quot;b #lt;i#gt;#35;1 #124; #96;x#96; #amp; y"
         );
+    }
+
+    fn entry(offset_ms: u64, operation: &str, target: &str, outcome: &str) -> TimelineEntry {
+        TimelineEntry {
+            offset_ms,
+            operation: operation.into(),
+            region: "eu-west-1".into(),
+            target: target.into(),
+            outcome: outcome.into(),
+            count: 1,
+        }
+    }
+
+    /// The typical plan's timeline as the copy would record it.
+    fn typical_timeline() -> Vec<TimelineEntry> {
+        vec![
+            entry(0, "ModifyVpcAttribute", "vpc-0a1b", "ok"),
+            entry(
+                0,
+                "vpc attribute",
+                "vpc-0a1b",
+                "`enableDnsHostnames` = true",
+            ),
+            entry(3, "DescribeUpdate", "orders", "ok"),
+            entry(4, "AuthorizeSecurityGroupIngress", "sg-0c1d", "ok"),
+            entry(
+                4,
+                "ingress",
+                "sg-0c1d",
+                "TCP 443 from [\"sg-0bastion\", \"10.20.0.0/16\"]",
+            ),
+            entry(6, "UpdateClusterConfig", "payments", "ok"),
+            entry(2006, "update", "payments 4f1c0d2a", "Successful"),
+            entry(2100, "update", "orders 9e0b1c2d", "Successful"),
+            entry(2110, "UpdateClusterConfig", "orders", "ok"),
+            entry(2130, "UpdateClusterConfig", "payments", "ok"),
+            entry(4110, "update", "orders 5a6b7c8d", "Successful"),
+            entry(4130, "update", "payments 1b2c3d4e", "Failed"),
+        ]
+    }
+
+    #[test]
+    fn bars_follow_the_timeline() {
+        let plan = typical();
+        let bars = bars(&plan, &typical_timeline());
+        let got: Vec<(usize, u64, u64, Option<&str>)> = bars
+            .iter()
+            .map(|b| (b.step + 1, b.start_ms, b.end_ms, b.status.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 0, 0, None),
+                (2, 3, 2100, Some("Successful")),
+                (3, 2110, 4110, Some("Successful")),
+                (4, 4, 4, None),
+                (5, 6, 2006, Some("Successful")),
+                (6, 2130, 4130, Some("Failed")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rehearsal_as_a_gantt_chart() {
+        let src = gantt(&typical(), &typical_timeline(), None);
+        assert!(src.starts_with("gantt\n"));
+        for line in src.lines().filter(|l| l.contains(" :")) {
+            let name = line.split(" :").next().unwrap();
+            assert!(!name.contains([':', ';', '#']), "{line}");
+        }
+        insta::assert_snapshot!(src);
+    }
+
+    #[test]
+    fn ticks_stay_about_a_dozen() {
+        for (span, tick) in [
+            (0, "1second"),
+            (4_130, "1second"),
+            (12_001, "2second"),
+            (300_000, "30second"),
+            (3_600_000, "5minute"),
+            (100_000_000, "1hour"),
+        ] {
+            assert_eq!(tick_interval(span), tick, "{span}");
+        }
+    }
+
+    #[test]
+    fn steps_that_did_not_run_have_no_bar() {
+        let src = gantt(&waved(), &[], None);
+        assert!(!src.contains(" :"), "{src}");
+        assert!(src.contains("%% did not run: 1. "), "{src}");
     }
 }

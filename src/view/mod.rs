@@ -9,6 +9,7 @@ pub mod mermaid;
 pub(crate) mod picture;
 pub mod plan;
 pub mod progress;
+pub mod rehearsal;
 pub mod report;
 
 pub use plan::{render_json, render_markdown, render_text};

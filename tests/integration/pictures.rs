@@ -1,6 +1,6 @@
 //! Pictures: `plan --format dot` checked by Graphviz itself, the committed
 //! `docs/demo-plan.dot` and `docs/demo-plan.svg` checked against what the
-//! demo's plan gives now.
+//! demo's plan gives now, and a rehearsal's Gantt chart in markdown and text.
 //!
 //! CI installs Graphviz and sets `EKSGATE_REQUIRE_GRAPHVIZ=1`; elsewhere the
 //! Graphviz checks say they were skipped when `dot` is missing.
@@ -232,4 +232,149 @@ fn graphviz_rejects_a_broken_graph() {
     }
     let broken = std::panic::catch_unwind(|| svg_of("digraph x { a -> ; }"));
     assert!(broken.is_err());
+}
+
+const REHEARSAL_WORLD: &str = r#"
+[[vpc]]
+id = "vpc-0shared"
+region = "us-east-1"
+dns_hostnames = false
+
+[[security_group]]
+id = "sg-0cluster1"
+region = "us-east-1"
+vpc_id = "vpc-0shared"
+
+[[cluster]]
+name = "payments"
+region = "us-east-1"
+vpc_id = "vpc-0shared"
+security_group = "sg-0cluster1"
+public_access = true
+private_access = false
+
+[[cluster]]
+name = "ledger"
+region = "us-east-1"
+vpc_id = "vpc-0shared"
+public_access = true
+private_access = false
+"#;
+
+const REHEARSAL_MANIFEST: &str = r#"
+[[cluster]]
+name = "payments"
+region = "us-east-1"
+public_access = false
+private_access = true
+private_access_from = ["10.20.0.0/16"]
+
+[[cluster]]
+name = "ledger"
+region = "us-east-1"
+public_access = true
+private_access = false
+public_access_cidrs = ["203.0.113.0/24"]
+wave = 1
+"#;
+
+const REHEARSE: &[&str] = &[
+    "apply",
+    "prod.toml",
+    "--rehearse",
+    "--rehearse-update-duration",
+    "300ms",
+    "--poll-interval",
+    "30ms",
+    "--poll-max-interval",
+    "60ms",
+];
+
+/// `--format markdown` on a rehearsal: a comment with a Gantt chart, one
+/// bar per step, a section per wave, the updates as long as they took.
+#[tokio::test]
+async fn a_rehearsal_in_markdown_draws_its_timeline() {
+    let real = start(REHEARSAL_WORLD, quick()).await;
+    let dir = manifest_dir(REHEARSAL_MANIFEST);
+    let mut args = REHEARSE.to_vec();
+    args.extend(["--format", "markdown"]);
+    let out = eksgate(&real, dir.path(), &args).await;
+    let md = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{md}\n{}", stderr(&out));
+    assert!(md.starts_with("## eksgate rehearsal\n"), "{md}");
+    let gantt = md
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .unwrap_or_else(|| panic!("no mermaid block in {md}"));
+    assert!(gantt.starts_with("gantt\n"), "{gantt}");
+    assert!(gantt.contains("  section wave 0\n"), "{gantt}");
+    assert!(gantt.contains("  section wave 1\n"), "{gantt}");
+    let bars: Vec<&str> = gantt.lines().filter(|l| l.contains(" :")).collect();
+    // dns_hostnames, https_ingress, payments' two updates, ledger's one.
+    assert_eq!(bars.len(), 5, "{gantt}");
+    for id in [
+        "us-east-1/vpc-0shared/dns_hostnames :milestone, ",
+        "us-east-1/sg-0cluster1/https_ingress :milestone, ",
+        "us-east-1/payments/endpoint.1 (",
+        "us-east-1/payments/endpoint.2 (",
+        "us-east-1/ledger/endpoint.1 (",
+    ] {
+        assert!(bars.iter().any(|b| b.contains(id)), "{id} in {gantt}");
+    }
+    // An endpoint bar lasts about as long as the copy's update.
+    for b in bars.iter().filter(|b| b.contains("/endpoint.")) {
+        let nums: Vec<u64> = b
+            .rsplit(", ")
+            .take(2)
+            .map(|n| n.trim().parse().unwrap())
+            .collect();
+        let ms = nums[0] - nums[1];
+        assert!((250..5000).contains(&ms), "{b}");
+    }
+    assert!(md.contains("| `us-east-1/payments` | yes |"), "{md}");
+    // The machine's own progress lines stay on stderr.
+    assert!(!md.contains("Rehearsal timeline ("), "{md}");
+}
+
+/// The text output carries the same chart as Mermaid source, and markdown
+/// without `--rehearse` is refused.
+#[tokio::test]
+async fn a_rehearsal_in_text_carries_the_chart_and_markdown_needs_rehearse() {
+    let real = start(REHEARSAL_WORLD, quick()).await;
+    let dir = manifest_dir(REHEARSAL_MANIFEST);
+    let out = eksgate(&real, dir.path(), REHEARSE).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let chart = text
+        .split("Predicted timeline as a Mermaid Gantt chart")
+        .nth(1)
+        .and_then(|s| s.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no chart in {text}"));
+    assert!(chart.contains("\ngantt\n  title "), "{chart}");
+    assert!(!chart.contains("://"), "link-free: {chart}");
+
+    let out = eksgate(
+        &real,
+        dir.path(),
+        &[
+            "apply",
+            "prod.toml",
+            "--format",
+            "markdown",
+            "--auto-approve",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: `--format markdown` shows a rehearsal\nhint: add `--rehearse`, or use `--format text` or `--format json`\n"
+    );
+    let writes = requests(&real)
+        .into_iter()
+        .filter(|(_, op, _, _)| !op.starts_with("Describe") && !op.starts_with("List"))
+        .filter(|(_, op, _, _)| op != "GetCallerIdentity")
+        .count();
+    assert_eq!(writes, 0, "nothing changed in the account");
 }
