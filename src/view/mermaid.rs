@@ -608,7 +608,7 @@ fn task_name(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::view::plan::tests::{fleet, typical, waved};
 
@@ -714,7 +714,12 @@ mod tests {
         );
     }
 
-    fn entry(offset_ms: u64, operation: &str, target: &str, outcome: &str) -> TimelineEntry {
+    pub(crate) fn entry(
+        offset_ms: u64,
+        operation: &str,
+        target: &str,
+        outcome: &str,
+    ) -> TimelineEntry {
         TimelineEntry {
             offset_ms,
             operation: operation.into(),
@@ -726,7 +731,7 @@ mod tests {
     }
 
     /// The typical plan's timeline as the copy would record it.
-    fn typical_timeline() -> Vec<TimelineEntry> {
+    pub(crate) fn typical_timeline() -> Vec<TimelineEntry> {
         vec![
             entry(0, "ModifyVpcAttribute", "vpc-0a1b", "ok"),
             entry(

@@ -90,3 +90,53 @@ pub fn gantt_text(plan: &Plan, timeline: &[TimelineEntry], report: &ApplyReport)
         mermaid::gantt(plan, timeline, Some(report))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::StepCounts;
+    use crate::view::mermaid::tests::typical_timeline;
+    use crate::view::plan::tests::typical;
+
+    /// A report of the typical plan whose last step failed.
+    fn report() -> ApplyReport {
+        ApplyReport {
+            steps: Vec::new(),
+            clusters: Vec::new(),
+            changes: Vec::new(),
+            updates_still_running: Vec::new(),
+            counts: StepCounts {
+                done: 5,
+                failed: 1,
+                ..StepCounts::default()
+            },
+            interrupted: false,
+            stopped_after: None,
+            held: Vec::new(),
+            invalid_plan: None,
+            elapsed_ms: 4130,
+        }
+    }
+
+    #[test]
+    fn a_rehearsal_as_a_comment() {
+        let plan = typical();
+        let end = crate::rehearse::end_state(&plan);
+        let timeline = typical_timeline();
+        let report = report();
+        let md = render_markdown(&Rehearsed {
+            plan: &plan,
+            timeline: &timeline,
+            end_state: &end,
+            report: &report,
+            update_duration: "2s".into(),
+            divergence: None,
+        });
+        // One fenced mermaid block, closed, holding the chart.
+        assert_eq!(md.matches("```mermaid\ngantt\n").count(), 1, "{md}");
+        assert_eq!(md.matches("```").count() % 2, 0, "{md}");
+        insta::assert_snapshot!(md);
+        assert_eq!(gantt_text(&plan, &[], &report), "");
+        assert!(gantt_text(&plan, &timeline, &report).contains("\ngantt\n"));
+    }
+}
