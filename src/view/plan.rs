@@ -807,5 +807,13 @@ pub(crate) mod tests {
         let md = render_markdown(&plan);
         assert!(md.contains("**(lockout risk)**"));
         assert!(md.contains("> [!WARNING]"));
+        // The pictures mark the step too.
+        assert!(md.contains("endpoint.1<br/>eks_endpoint<br/>public and private → private only<br/>lockout risk\"]\n"), "{md}");
+        assert!(md.contains("  class s1 risk\n"), "{md}");
+        let dot = crate::view::dot::render_dot(&plan);
+        assert!(
+            dot.contains(r##"private only\nlockout risk", color="#cc0000", penwidth=2];"##),
+            "{dot}"
+        );
     }
 }
