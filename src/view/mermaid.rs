@@ -396,7 +396,8 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
         e.operation == "update"
             && matches!(e.outcome.as_str(), "Successful" | "Failed" | "Cancelled")
     };
-    let update_of = |e: &TimelineEntry, region: &str, cluster: &str| {
+    // An entry about this cluster: a call to it, or one of its updates.
+    let about = |e: &TimelineEntry, region: &str, cluster: &str| {
         e.region == region && e.target.split(' ').next() == Some(cluster)
     };
     // Per cluster: the times its endpoint calls were accepted, and the ends
@@ -460,7 +461,7 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
                     .filter(|e| first_call.is_none_or(|c| e.offset_ms <= c));
                 let start = timeline
                     .iter()
-                    .find(|e| e.region == region && update_of(e, region, cluster))
+                    .find(|e| about(e, region, cluster))
                     .map(|e| e.offset_ms);
                 match (start, end) {
                     (Some(s), Some(e)) => {
