@@ -10,7 +10,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::*;
+use crate::common::eks;
+use crate::test::{Test, FAST_POLLS};
 
 const DEMO_WORLD: &str = include_str!("../../examples/worlds/demo.toml");
 const DEMO_MANIFEST: &str = include_str!("../../examples/demo.toml");
@@ -81,12 +82,16 @@ fn titles(svg: &str) -> Vec<String> {
 }
 
 async fn demo_dot() -> String {
-    let sim = start(DEMO_WORLD, quick()).await;
-    let dir = manifest_dir(DEMO_MANIFEST);
-    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml", "--format", "dot"]).await;
     // `analytics` is blocked: the plan exits 1 and still prints the graph.
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    stdout(&out)
+    Test::new()
+        .world(DEMO_WORLD)
+        .manifest(DEMO_MANIFEST)
+        .args(["plan", "prod.toml", "--format", "dot"])
+        .run()
+        .await
+        .failure()
+        .stdout()
+        .to_string()
 }
 
 /// `docs/demo-plan.dot` is what `eksgate plan --format dot` gives for the
@@ -166,11 +171,14 @@ fn fleet() -> (String, String) {
 #[tokio::test]
 async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
     let (world, manifest) = fleet();
-    let slow = eksgate::sim::Behaviour {
-        update_duration: std::time::Duration::from_secs(600),
-        ..quick()
-    };
-    let sim = start(&world, slow).await;
+    let first = Test::new()
+        .world(&world)
+        .update_duration(std::time::Duration::from_secs(600))
+        .manifest(&manifest)
+        .args(["validate", "prod.toml"])
+        .run()
+        .await
+        .success();
     // Someone else's endpoint updates run on a few clusters: waits.
     for i in (0..200).step_by(17) {
         let region = if (i / 10) % 2 == 0 {
@@ -178,7 +186,7 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
         } else {
             "eu-west-1"
         };
-        eks(&sim, region)
+        eks(first.sim(), region)
             .await
             .update_cluster_config()
             .name(format!("c{i:03}"))
@@ -191,9 +199,13 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
             .await
             .unwrap();
     }
-    let dir = manifest_dir(&manifest);
-    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml", "--format", "json"]).await;
-    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let json = first
+        .again()
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .failure();
+    let plan: serde_json::Value = serde_json::from_str(json.stdout()).unwrap();
     let steps = plan["steps"].as_array().unwrap().len();
     assert!(steps > 400, "{steps} steps");
     assert_eq!(plan["summary"]["clusters_blocked"], 10);
@@ -203,9 +215,13 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
         .iter()
         .any(|s| s["kind"] == "wait_update"));
 
-    let out = eksgate(&sim, dir.path(), &["plan", "prod.toml", "--format", "dot"]).await;
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let dot = stdout(&out);
+    let out = first
+        .again()
+        .args(["plan", "prod.toml", "--format", "dot"])
+        .run()
+        .await
+        .failure();
+    let dot = out.stdout();
     for w in 0..4 {
         assert!(
             dot.contains(&format!("subgraph cluster_wave_{w} {{")),
@@ -216,7 +232,7 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
     if !have_graphviz() {
         return;
     }
-    let svg = svg_of(&dot);
+    let svg = svg_of(dot);
     let nodes = titles(&svg)
         .iter()
         .filter(|t| t.starts_with('s') && !t.contains("&#45;&gt;"))
@@ -278,29 +294,32 @@ public_access_cidrs = ["203.0.113.0/24"]
 wave = 1
 "#;
 
-const REHEARSE: &[&str] = &[
+const REHEARSE: [&str; 5] = [
     "apply",
     "prod.toml",
     "--rehearse",
     "--rehearse-update-duration",
     "300ms",
-    "--poll-interval",
-    "30ms",
-    "--poll-max-interval",
-    "60ms",
 ];
+
+fn rehearsal() -> Test {
+    Test::new()
+        .world(REHEARSAL_WORLD)
+        .manifest(REHEARSAL_MANIFEST)
+        .args(REHEARSE)
+        .args(FAST_POLLS)
+}
 
 /// `--format markdown` on a rehearsal: a comment with a Gantt chart, one
 /// bar per step, a section per wave, the updates as long as they took.
 #[tokio::test]
 async fn a_rehearsal_in_markdown_draws_its_timeline() {
-    let real = start(REHEARSAL_WORLD, quick()).await;
-    let dir = manifest_dir(REHEARSAL_MANIFEST);
-    let mut args = REHEARSE.to_vec();
-    args.extend(["--format", "markdown"]);
-    let out = eksgate(&real, dir.path(), &args).await;
-    let md = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{md}\n{}", stderr(&out));
+    let run = rehearsal()
+        .args(["--format", "markdown"])
+        .run()
+        .await
+        .success();
+    let md = run.stdout();
     assert!(md.starts_with("## eksgate rehearsal\n"), "{md}");
     let gantt = md
         .split("```mermaid\n")
@@ -341,11 +360,8 @@ async fn a_rehearsal_in_markdown_draws_its_timeline() {
 /// without `--rehearse` is refused.
 #[tokio::test]
 async fn a_rehearsal_in_text_carries_the_chart_and_markdown_needs_rehearse() {
-    let real = start(REHEARSAL_WORLD, quick()).await;
-    let dir = manifest_dir(REHEARSAL_MANIFEST);
-    let out = eksgate(&real, dir.path(), REHEARSE).await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let run = rehearsal().run().await.success();
+    let text = run.stdout();
     let chart = text
         .split("Predicted timeline as a Mermaid Gantt chart")
         .nth(1)
@@ -354,27 +370,16 @@ async fn a_rehearsal_in_text_carries_the_chart_and_markdown_needs_rehearse() {
     assert!(chart.contains("\ngantt\n  title "), "{chart}");
     assert!(!chart.contains("://"), "link-free: {chart}");
 
-    let out = eksgate(
-        &real,
-        dir.path(),
-        &[
-            "apply",
-            "prod.toml",
-            "--format",
-            "markdown",
-            "--auto-approve",
-        ],
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1));
+    let refused = run
+        .again()
+        .args(["apply", "prod.toml", "--format", "markdown", "--auto-approve"])
+        .run()
+        .await
+        .failure()
+        .stderr_is("error: `--format markdown` shows a rehearsal\nhint: add `--rehearse`, or use `--format text` or `--format json`\n");
     assert_eq!(
-        stderr(&out),
-        "error: `--format markdown` shows a rehearsal\nhint: add `--rehearse`, or use `--format text` or `--format json`\n"
+        refused.writes(),
+        Vec::<String>::new(),
+        "nothing changed in the account"
     );
-    let writes = requests(&real)
-        .into_iter()
-        .filter(|(_, op, _, _)| !op.starts_with("Describe") && !op.starts_with("List"))
-        .filter(|(_, op, _, _)| op != "GetCallerIdentity")
-        .count();
-    assert_eq!(writes, 0, "nothing changed in the account");
 }
