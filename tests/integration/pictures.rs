@@ -199,6 +199,30 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
             .await
             .unwrap();
     }
+    // As in AWS, a cluster may still say `ACTIVE` for a moment after an
+    // update started; the plan waits only for clusters that say `UPDATING`.
+    for i in (0..200).step_by(17) {
+        let region = if (i / 10) % 2 == 0 {
+            "us-east-1"
+        } else {
+            "eu-west-1"
+        };
+        let client = eks(first.sim(), region).await;
+        for attempt in 0.. {
+            let c = client
+                .describe_cluster()
+                .name(format!("c{i:03}"))
+                .send()
+                .await
+                .unwrap();
+            let status = c.cluster().and_then(|c| c.status()).map(|s| s.as_str());
+            if status == Some("UPDATING") {
+                break;
+            }
+            assert!(attempt < 100, "c{i:03} never said `UPDATING`");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     let json = first
         .again()
         .args(["plan", "prod.toml", "--format", "json"])
