@@ -122,6 +122,12 @@ struct Prepared {
 }
 
 pub async fn run(args: ApplyArgs, ctx: &Context) -> Result<Exit> {
+    if !args.rehearse && args.format == ProgressFormat::Markdown {
+        return Err(Error::user_hint(
+            "`--format markdown` shows a rehearsal",
+            "add `--rehearse`, or use `--format text` or `--format json`",
+        ));
+    }
     let prepared = match &args.plan {
         Some(path) => saved_plan(path, &args).await?,
         None => fresh_plan(&args, ctx).await?,
@@ -190,6 +196,7 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
     } = prepared;
     drop(provider);
     let json = args.format == ProgressFormat::Json;
+    let markdown = args.format == ProgressFormat::Markdown;
     let rehearsal = Rehearsal::start(
         &live,
         desired.clone(),
@@ -203,7 +210,7 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
     .await?;
     let divergence = rehearsal.divergence().map(str::to_string);
     let mut out = ctx.printer.stdout();
-    if !json {
+    if !json && !markdown {
         writeln!(
             out,
             "Rehearsal: nothing in AWS changes. The live state was read with read-only calls and copied into an emulator on `{}`; the apply runs against that copy, each endpoint update taking {}.\n",
@@ -236,12 +243,27 @@ async fn rehearse(prepared: Prepared, args: &ApplyArgs, ctx: &Context) -> Result
             "report": done.report,
         });
         writeln!(out, "{doc}")?;
+    } else if markdown {
+        let picture = crate::view::rehearsal::Rehearsed {
+            plan: &plan,
+            timeline: &done.timeline,
+            end_state: &done.end_state,
+            report: &done.report,
+            update_duration: humantime::format_duration(args.rehearse_update_duration).to_string(),
+            divergence: divergence.as_deref(),
+        };
+        write!(out, "{}", crate::view::rehearsal::render_markdown(&picture))?;
     } else {
         writeln!(
             out,
             "\nRehearsal timeline (the copy's calls and updates; offsets from the start of the apply):"
         )?;
         write!(out, "{}", rehearse::render_timeline(&done.timeline))?;
+        write!(
+            out,
+            "{}",
+            crate::view::rehearsal::gantt_text(&plan, &done.timeline, &done.report)
+        )?;
         writeln!(out, "\nPredicted end state:")?;
         write!(out, "{}", rehearse::render_end_state(&done.end_state))?;
         writeln!(out, "\nPredicted report:")?;

@@ -24,6 +24,7 @@ pub enum PlanFormat {
     Text,
     Json,
     Markdown,
+    Dot,
 }
 
 /// `apply --format`: how the apply's progress is shown.
@@ -34,6 +35,9 @@ pub enum ProgressFormat {
     Text,
     /// One JSON object per event on stdout.
     Json,
+    /// With `--rehearse`: the rehearsal as a pull-request comment, with its
+    /// timeline as a Mermaid Gantt chart (progress as with `text`).
+    Markdown,
 }
 
 pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
@@ -41,6 +45,7 @@ pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
         PlanFormat::Text => view::plan::render_text(plan, color),
         PlanFormat::Json => view::plan::render_json(plan),
         PlanFormat::Markdown => view::plan::render_markdown(plan),
+        PlanFormat::Dot => view::dot::render_dot(plan),
     }
 }
 
@@ -75,9 +80,15 @@ pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Result<Option<Exit>> {
 pub fn event_view(format: ProgressFormat, printer: &Printer) -> Box<dyn EventView + Send> {
     match format {
         ProgressFormat::Json => Box::new(progress::JsonView::new(printer.stdout())),
-        ProgressFormat::Text if printer.progress_bars() => Box::new(progress::TerminalView::new()),
-        ProgressFormat::Text if !printer.notes().is_enabled() => Box::new(progress::SilentView),
-        ProgressFormat::Text => Box::new(progress::LineView::new(printer.notes())),
+        ProgressFormat::Text | ProgressFormat::Markdown if printer.progress_bars() => {
+            Box::new(progress::TerminalView::new())
+        }
+        ProgressFormat::Text | ProgressFormat::Markdown if !printer.notes().is_enabled() => {
+            Box::new(progress::SilentView)
+        }
+        ProgressFormat::Text | ProgressFormat::Markdown => {
+            Box::new(progress::LineView::new(printer.notes()))
+        }
     }
 }
 

@@ -4,8 +4,12 @@
 //! where the text goes and whether colour is wanted.
 
 pub mod describe;
+pub mod dot;
+pub mod mermaid;
+pub(crate) mod picture;
 pub mod plan;
 pub mod progress;
+pub mod rehearsal;
 pub mod report;
 
 pub use plan::{render_json, render_markdown, render_text};

@@ -214,6 +214,8 @@ pub fn render_markdown(plan: &Plan) -> String {
         if counts.lockout_risks > 0 {
             let _ = writeln!(out, "> [!WARNING]\n> {}\n", lockout_text());
         }
+        out.push_str(&super::mermaid::flowchart_details(plan));
+        out.push('\n');
     }
     for (title, word, findings) in [
         ("Errors", "error", plan.blocking().collect::<Vec<_>>()),
@@ -240,7 +242,7 @@ pub fn render_markdown(plan: &Plan) -> String {
 
 /// Whether the plan rolls out in more than one wave: only then do the views
 /// show waves, so a plan whose clusters are all in wave 0 reads as before.
-fn has_waves(plan: &Plan) -> bool {
+pub(crate) fn has_waves(plan: &Plan) -> bool {
     let mut waves = plan
         .clusters
         .iter()
@@ -251,7 +253,7 @@ fn has_waves(plan: &Plan) -> bool {
 }
 
 /// By wave (rollout order), then region, name and account.
-fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
+pub(crate) fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
     let mut v: Vec<&ClusterPlan> = plan.clusters.iter().collect();
     v.sort_by(|a, b| {
         (a.wave, &a.key.region, &a.key.name, &a.key.account).cmp(&(
@@ -339,7 +341,7 @@ fn cell(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
@@ -432,7 +434,7 @@ mod tests {
 
     /// Two clusters sharing a VPC, one going private only, one changing its
     /// CIDRs behind an update in progress; one unchanged; one missing.
-    fn typical() -> Plan {
+    pub(crate) fn typical() -> Plan {
         let mut payments = want("eu-west-1", "payments", mode(false, true));
         payments.private_access_from = [
             AccessSource::Cidr("10.20.0.0/16".parse().unwrap()),
@@ -461,6 +463,59 @@ mod tests {
             ],
             false,
         );
+        plan(&d, &l)
+    }
+
+    /// Three clusters over two waves sharing a VPC and a security group; in
+    /// wave 1 `payments` goes private only behind an update in progress.
+    pub(crate) fn waved() -> Plan {
+        let mut payments = want("eu-west-1", "payments", mode(false, true));
+        payments.wave = 1;
+        payments.private_access_from = [AccessSource::SecurityGroup("sg-0bastion".into())].into();
+        let mut payments_live = found("eu-west-1", "payments", mode(true, false));
+        payments_live.updates_in_progress = vec!["7a1e".into()];
+        let orders = want("eu-west-1", "orders", mode(true, true));
+        let mut ledger = want("eu-west-1", "ledger", mode(true, true));
+        ledger.wave = 2;
+        let (d, l) = world(
+            vec![
+                (payments, ClusterObservation::Found(payments_live)),
+                (
+                    orders,
+                    ClusterObservation::Found(found("eu-west-1", "orders", mode(true, false))),
+                ),
+                (
+                    ledger,
+                    ClusterObservation::Found(found("eu-west-1", "ledger", mode(true, false))),
+                ),
+            ],
+            false,
+        );
+        plan(&d, &l)
+    }
+
+    /// `n` clusters in three waves going private only in one shared VPC and
+    /// security group, and one blocked: a plan of `2n + 2` steps.
+    pub(crate) fn fleet(n: usize) -> Plan {
+        let mut pairs = Vec::new();
+        for i in 0..n {
+            let name = format!("c{i:03}");
+            let mut w = want("eu-west-1", &name, mode(false, true));
+            w.wave = (i % 3) as u32;
+            w.private_access_from = [AccessSource::Cidr(
+                format!("10.{}.0.0/16", i % 250).parse().unwrap(),
+            )]
+            .into();
+            pairs.push((
+                w,
+                ClusterObservation::Found(found("eu-west-1", &name, mode(true, false))),
+            ));
+        }
+        pairs.push((
+            want("us-east-1", "gone", mode(true, true)),
+            ClusterObservation::NotFound,
+        ));
+        let (d, l) = world(pairs, false);
         plan(&d, &l)
     }
 
@@ -586,6 +641,34 @@ mod tests {
         | 4 | `eu-west-1/sg-0c1d/https_ingress` | allow TCP 443 into `sg-0c1d` from `sg-0bastion`, `10.20.0.0/16` |  | the `private_access_from` sources of `payments` must reach the private endpoint on TCP 443 before public access is turned off |
         | 5 | `eu-west-1/payments/endpoint.1` | endpoint public only → public and private | 1 | turn private access on first, so the cluster stays reachable while public access is turned off in the next step; it waits for the VPC DNS settings private access needs |
         | 6 | `eu-west-1/payments/endpoint.2` | endpoint public and private → private only | 4, 5 | make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from` |
+
+        <details>
+        <summary>Step graph (6 steps)</summary>
+
+        ```mermaid
+        flowchart LR
+          s1["1. eu-west-1/vpc-0a1b/dns_hostnames<br/>vpc_dns_hostnames<br/>enableDnsHostnames on vpc-0a1b"]
+          subgraph c1["eu-west-1/orders"]
+            s2["2. eu-west-1/orders/wait.9f2c<br/>wait_update<br/>wait for update 9f2c"]
+            s3["3. eu-west-1/orders/endpoint.1<br/>eks_endpoint<br/>stays public and private, public CIDRs 1 → 1"]
+          end
+          subgraph c2["eu-west-1/payments"]
+            s4["4. eu-west-1/sg-0c1d/https_ingress<br/>sg_https_ingress<br/>443 into sg-0c1d from 2 sources"]
+            s5["5. eu-west-1/payments/endpoint.1<br/>eks_endpoint<br/>public only → public and private"]
+            s6["6. eu-west-1/payments/endpoint.2<br/>eks_endpoint<br/>public and private → private only"]
+          end
+          b3["us-east-1/legacy<br/>blocked: cluster_not_found"]
+          s1 -->|"shared VPC: DNS before private"| s3
+          s2 -->|"wait for running update"| s3
+          s1 -->|"shared VPC: DNS before private"| s5
+          s4 -->|"443 before public off"| s6
+          s5 -->|"private Successful before public off"| s6
+          classDef blocked fill:#eeeeee,stroke:#999999,color:#666666,stroke-dasharray:4 3
+          classDef risk stroke:#cc0000,stroke-width:2px
+          class b3 blocked
+        ```
+
+        </details>
 
         ### Errors
 
@@ -725,5 +808,13 @@ mod tests {
         let md = render_markdown(&plan);
         assert!(md.contains("**(lockout risk)**"));
         assert!(md.contains("> [!WARNING]"));
+        // The pictures mark the step too.
+        assert!(md.contains("endpoint.1<br/>eks_endpoint<br/>public and private → private only<br/>lockout risk\"]\n"), "{md}");
+        assert!(md.contains("  class s1 risk\n"), "{md}");
+        let dot = crate::view::dot::render_dot(&plan);
+        assert!(
+            dot.contains(r##"private only\nlockout risk", color="#cc0000", penwidth=2];"##),
+            "{dot}"
+        );
     }
 }

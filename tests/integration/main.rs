@@ -13,6 +13,7 @@ mod harsh;
 mod import;
 mod invariants;
 mod manifest;
+mod pictures;
 mod plan;
 mod rehearse;
 mod reliability;
