@@ -73,6 +73,10 @@ pub struct DesiredCluster {
     pub private_access_from: BTreeSet<AccessSource>,
     /// Rollout wave, lowest first.
     pub wave: u32,
+    /// The manifest's `owner_acknowledged`: the team has handed the endpoint
+    /// settings over from the tool that created the cluster.
+    #[serde(default)]
+    pub owner_acknowledged: bool,
     pub origin: Origin,
 }
 

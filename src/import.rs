@@ -281,6 +281,14 @@ fn cluster(out: &mut String, c: &ImportedCluster) {
             ids.join(", ")
         );
     }
+    if let Some(owner) = crate::plan::owner::Owner::of(&l.tags) {
+        let _ = writeln!(
+            out,
+            "# owner: created by {}, which also holds the endpoint settings;\n\
+             # hand them over before changing them here, then add `owner_acknowledged = true`",
+            owner.describe()
+        );
+    }
     if l.endpoint.private_access {
         vpc_notes(out, l, c.vpc.as_ref());
     }
@@ -431,6 +439,7 @@ mod tests {
             vpc_id: "vpc-1".into(),
             security_group_id: Some("sg-0000000a".into()),
             endpoint: EndpointSettings::new(public, private).with_cidrs(Some(nets(&["0.0.0.0/0"]))),
+            tags: Default::default(),
             updates_in_progress: Vec::new(),
         }
     }

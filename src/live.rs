@@ -64,11 +64,17 @@ pub struct LiveCluster {
     pub endpoint: EndpointSettings,
     /// Ids of updates still `InProgress` on this cluster (ours or AWS's).
     pub updates_in_progress: Vec<String>,
+    /// `DescribeCluster`'s `tags`: they tell which tool created the cluster
+    /// (see `plan::owner`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// What reading one declared cluster found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
+// Nearly every observation is `Found`; boxing it would only add a pointer.
+#[allow(clippy::large_enum_variant)]
 pub enum ClusterObservation {
     Found(LiveCluster),
     NotFound,

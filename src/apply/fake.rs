@@ -62,6 +62,7 @@ pub fn want(name: &str, endpoint: EndpointAccess, from: &[&str]) -> DesiredClust
             })
             .collect(),
         wave: 0,
+        owner_acknowledged: false,
         origin: Origin {
             file: "fleet.toml".into(),
             line: 1,
@@ -468,6 +469,7 @@ fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
         security_group_id: c.sg.clone(),
         endpoint: EndpointSettings::new(c.endpoint.public, c.endpoint.private)
             .with_cidrs(Some(c.cidrs.iter().map(|n| PublicCidr::Net(*n)).collect())),
+        tags: Default::default(),
         updates_in_progress: in_progress(c, now),
     }
 }

@@ -97,6 +97,8 @@ pub(super) struct Placement {
     region: Field<String>,
     account: Field<String>,
     role: Field<Role>,
+    /// `owner_acknowledged`, when the table sets it.
+    owner_acknowledged: Option<bool>,
 }
 
 impl Placement {
@@ -106,6 +108,7 @@ impl Placement {
         region: &Option<Spanned<String>>,
         account: &Option<Spanned<String>>,
         role_arn: &Option<Spanned<String>>,
+        owner_acknowledged: &Option<Spanned<bool>>,
         is_broken: impl Fn(&str) -> bool,
     ) -> Placement {
         Placement {
@@ -122,6 +125,7 @@ impl Placement {
                 as_written(rules::check_account),
             ),
             role: check(out, role_arn, is_broken("role_arn"), parse_role),
+            owner_acknowledged: owner_acknowledged.as_ref().map(|b| *b.get_ref()),
         }
     }
 
@@ -131,6 +135,7 @@ impl Placement {
             region: self.region.or_inherit(&defaults.region),
             account: self.account.or_inherit(&defaults.account),
             role: self.role.or_inherit(&defaults.role),
+            owner_acknowledged: self.owner_acknowledged.or(defaults.owner_acknowledged),
         }
     }
 }
@@ -149,11 +154,17 @@ pub(super) fn defaults(
             region: Field::Broken,
             account: Field::Broken,
             role: Field::Broken,
+            owner_acknowledged: None,
         };
     };
-    let placement = Placement::check(out, &raw.region, &raw.account, &raw.role_arn, |k| {
-        shaped.is_broken(k)
-    });
+    let placement = Placement::check(
+        out,
+        &raw.region,
+        &raw.account,
+        &raw.role_arn,
+        &raw.owner_acknowledged,
+        |k| shaped.is_broken(k),
+    );
     role_matches(out, &placement);
     placement
 }
@@ -310,8 +321,15 @@ pub(super) fn cluster(
         None => "this cluster".to_string(),
     };
 
-    let placement = Placement::check(out, &raw.region, &raw.account, &raw.role_arn, is_broken)
-        .or_inherit(defaults);
+    let placement = Placement::check(
+        out,
+        &raw.region,
+        &raw.account,
+        &raw.role_arn,
+        &raw.owner_acknowledged,
+        is_broken,
+    )
+    .or_inherit(defaults);
     if let Field::Absent = placement.region {
         out.error(
             header.clone(),
@@ -415,6 +433,7 @@ pub(super) fn cluster(
         region,
         account,
         role,
+        owner_acknowledged,
     } = placement;
     let key = match (&name, &region, &account, &role) {
         (Field::Valid { value: name, .. }, Field::Valid { value: region, .. }, account, role)
@@ -448,6 +467,7 @@ pub(super) fn cluster(
                 ),
                 private_access_from: private_access_from.flatten().unwrap_or_default(),
                 wave,
+                owner_acknowledged: owner_acknowledged.unwrap_or(false),
                 origin: origin.clone(),
             })
         }

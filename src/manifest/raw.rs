@@ -49,6 +49,10 @@ pub struct Defaults {
         regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$")
     )]
     pub role_arn: Option<Spanned<String>>,
+    /// `true` once the team that owns the cluster's infrastructure code (Terraform, eksctl, CloudFormation, CDK) has handed the endpoint settings over to eksgate: silences the plan's warning that another tool owns them. Default false; a cluster's own setting wins.
+    #[serde(default)]
+    #[schemars(with = "bool", extend("default" = false))]
+    pub owner_acknowledged: Option<Spanned<bool>>,
 }
 
 /// One EKS cluster and the endpoint access it must have.
@@ -91,12 +95,16 @@ pub struct Cluster {
     #[serde(default)]
     #[schemars(with = "u32", extend("default" = 0))]
     pub wave: Option<Spanned<i64>>,
+    /// `true` once the team that owns the cluster's infrastructure code (Terraform, eksctl, CloudFormation, CDK) has handed the endpoint settings over to eksgate: silences the plan's warning that another tool owns them. Overrides `[defaults]`; default false.
+    #[serde(default)]
+    #[schemars(with = "bool", extend("default" = false))]
+    pub owner_acknowledged: Option<Spanned<bool>>,
 }
 
 /// The keys each table accepts, in schema order. Checked against the schema
 /// by a test, so they cannot drift from the types above.
 pub const TOP_KEYS: &[&str] = &["defaults", "cluster"];
-pub const DEFAULTS_KEYS: &[&str] = &["region", "account", "role_arn"];
+pub const DEFAULTS_KEYS: &[&str] = &["region", "account", "role_arn", "owner_acknowledged"];
 pub const CLUSTER_KEYS: &[&str] = &[
     "name",
     "region",
@@ -107,6 +115,7 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "public_access_cidrs",
     "private_access_from",
     "wave",
+    "owner_acknowledged",
 ];
 
 /// The JSON schema of a manifest, pretty-printed with a final newline: the

@@ -8,6 +8,7 @@
 //! types live here and in [`step`]; the planning function is [`planner`].
 //! Nothing here does I/O or decides how a plan looks: views render it.
 
+pub mod owner;
 pub mod planner;
 pub mod step;
 
@@ -133,6 +134,15 @@ pub enum FindingCode {
     /// The cluster security group would hold more inbound rules than its
     /// quota.
     SecurityGroupRuleQuota,
+    /// Warning: a CloudFormation stack created the cluster
+    /// (`aws:cloudformation:stack-name`) and holds its endpoint settings.
+    OwnedByCloudformation,
+    /// Warning: eksctl created the cluster (and its CloudFormation stack).
+    OwnedByEksctl,
+    /// Warning: a tag names Terraform.
+    OwnedByTerraform,
+    /// Warning: AWS CDK created the cluster (`aws-cdk:*` tags).
+    OwnedByCdk,
 }
 
 impl FindingCode {
@@ -150,6 +160,10 @@ impl FindingCode {
             FindingCode::SecurityGroupNotRead => "security_group_not_read",
             FindingCode::DeclaredTwice => "declared_twice",
             FindingCode::SecurityGroupRuleQuota => "security_group_rule_quota",
+            FindingCode::OwnedByCloudformation => "owned_by_cloudformation",
+            FindingCode::OwnedByEksctl => "owned_by_eksctl",
+            FindingCode::OwnedByTerraform => "owned_by_terraform",
+            FindingCode::OwnedByCdk => "owned_by_cdk",
         }
     }
 }

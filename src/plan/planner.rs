@@ -158,6 +158,9 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         };
         clusters.push(cluster_plan(a, status, ids));
         findings.extend(a.findings.iter().cloned());
+        if status == PlanStatus::Changes {
+            findings.extend(owner_warning(a));
+        }
     }
     assign_waves(&mut steps, &clusters);
 
@@ -168,6 +171,28 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         clusters,
         findings,
     }
+}
+
+/// The warning for a cluster another tool created (its tags say which), when
+/// the plan changes it and the manifest has not acknowledged the hand-over.
+/// Clusters the plan leaves alone get none: nothing of theirs would be put
+/// back.
+fn owner_warning(a: &Analysis) -> Option<Finding> {
+    if a.want.owner_acknowledged {
+        return None;
+    }
+    let owner = super::owner::Owner::of(&a.live?.tags)?;
+    Some(Finding {
+        cluster: a.want.key.clone(),
+        code: owner.code(),
+        severity: Severity::Warn,
+        message: format!(
+            "`{}` was created by {}, which also holds its endpoint settings: its next run may put back what this plan changes",
+            a.want.key,
+            owner.describe()
+        ),
+        hint: Some(owner.hand_over()),
+    })
 }
 
 /// Blocks every cluster that would add 443 rules to a security group past its
@@ -909,6 +934,7 @@ mod tests {
             endpoint: Settings::new(mode.public, mode.private),
             private_access_from: BTreeSet::new(),
             wave: 0,
+            owner_acknowledged: false,
             origin: Origin {
                 file: "prod.toml".into(),
                 line: 3,
@@ -926,6 +952,7 @@ mod tests {
             security_group_id: Some("sg-c".into()),
             endpoint: Settings::new(mode.public, mode.private)
                 .with_cidrs(Some(nets(&["0.0.0.0/0"]))),
+            tags: Default::default(),
             updates_in_progress: Vec::new(),
         }
     }

@@ -208,6 +208,10 @@ async fn describe(
             .map(str::to_string),
         endpoint: endpoint_of(vpc),
         updates_in_progress,
+        tags: cluster
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
     }))
 }
 

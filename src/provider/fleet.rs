@@ -456,6 +456,7 @@ mod tests {
                 vpc_id: vpc.clone(),
                 security_group_id: Some(sg.clone()),
                 endpoint: EndpointSettings::new(true, false).with_cidrs(Some(BTreeSet::new())),
+                tags: Default::default(),
                 updates_in_progress: Vec::new(),
             }))
         }

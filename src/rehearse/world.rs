@@ -190,6 +190,7 @@ impl World {
                 status,
                 platform_update: running.then_some(update_duration),
                 past_updates: 0,
+                tags: c.tags.clone(),
             });
         }
         world.faults = FaultsDef::default();
@@ -260,6 +261,7 @@ mod tests {
                     security_group_id: Some(format!("sg-{name}")),
                     endpoint: EndpointSettings::new(true, false)
                         .with_cidrs(Some(public_cidrs(&["203.0.113.0/24"]))),
+                    tags: Default::default(),
                     updates_in_progress: if updating {
                         vec!["u-1".into()]
                     } else {

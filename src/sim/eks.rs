@@ -1,5 +1,5 @@
 //! The EKS REST-JSON operations: ListClusters, DescribeCluster,
-//! UpdateClusterConfig, ListUpdates, DescribeUpdate. Shapes and messages follow
+//! UpdateClusterConfig, ListUpdates, DescribeUpdate, ListTagsForResource. Shapes and messages follow
 //! the `eks` 2017-11-01 service model and DESIGN.md section 1 and 1b: updates
 //! are listed in no order, a cluster says `UPDATING` only a while after an
 //! update started, and errors on a cluster carry its `clusterName`.
@@ -28,6 +28,8 @@ pub enum Op {
     UpdateClusterConfig(String),
     ListUpdates(String),
     DescribeUpdate(String, String),
+    /// `GET /tags/{resourceArn}`.
+    ListTagsForResource(String),
 }
 
 impl Op {
@@ -38,6 +40,7 @@ impl Op {
             Op::UpdateClusterConfig(_) => "UpdateClusterConfig",
             Op::ListUpdates(_) => "ListUpdates",
             Op::DescribeUpdate(..) => "DescribeUpdate",
+            Op::ListTagsForResource(_) => "ListTagsForResource",
         }
     }
 
@@ -48,6 +51,9 @@ impl Op {
                 Some(n.clone())
             }
             Op::DescribeUpdate(n, _) => Some(n.clone()),
+            Op::ListTagsForResource(arn) => arn
+                .rsplit_once(":cluster/")
+                .map(|(_, name)| name.to_string()),
         }
     }
 }
@@ -69,6 +75,10 @@ pub fn route(method: &str, path: &str) -> Option<Op> {
         ("GET", ["clusters", name, "updates"]) => Some(Op::ListUpdates(name.to_string())),
         ("GET", ["clusters", name, "updates", id]) => {
             Some(Op::DescribeUpdate(name.to_string(), id.to_string()))
+        }
+        // The ARN holds a `/`; the SDK encodes it, a raw one splits here.
+        ("GET", ["tags", arn @ ..]) if !arn.is_empty() => {
+            Some(Op::ListTagsForResource(arn.join("/")))
         }
         _ => None,
     }
@@ -126,6 +136,7 @@ pub fn handle(
             out["status"] = json!(cluster.status_seen(now, lag));
             Ok(json!({ "cluster": out }))
         }
+        Op::ListTagsForResource(arn) => list_tags(state, key, arn),
         Op::ListUpdates(name) => {
             list_updates(state, key, name, query).map_err(|e| e.on_cluster(name))
         }
@@ -271,13 +282,38 @@ pub fn describe_cluster(c: &Cluster, key: &RegionKey) -> Value {
         "kubernetesNetworkConfig": {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
         "status": c.status(),
         "platformVersion": "eks.1",
-        "tags": {},
+        "tags": c.tags,
     });
     if c.base_status != "CREATING" {
         out["endpoint"] = json!(format!("https://{}", c.endpoint_hostname));
         out["certificateAuthority"] = json!({"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="});
     }
     out
+}
+
+/// `ListTagsForResource` on a cluster ARN: `BadRequestException` for what is
+/// not an EKS ARN, `NotFoundException` (404) for a cluster that is not there.
+fn list_tags(state: &State, key: &RegionKey, arn: &str) -> Result<Value, AwsError> {
+    let valid = arn.starts_with("arn:aws") && arn.split(':').count() >= 6;
+    if !valid {
+        return Err(AwsError::new(
+            400,
+            "BadRequestException",
+            format!("{arn} is not a valid ARN."),
+        ));
+    }
+    let cluster = state
+        .regions
+        .get(key)
+        .and_then(|r| r.clusters.values().find(|c| c.arn == arn))
+        .ok_or_else(|| {
+            AwsError::new(
+                404,
+                "NotFoundException",
+                format!("Resource {arn} not found."),
+            )
+        })?;
+    Ok(json!({ "tags": cluster.tags }))
 }
 
 pub fn describe_update(u: &Update) -> Value {

@@ -112,6 +112,9 @@ pub struct Cluster {
     pub security_group: Option<String>,
     pub endpoint: Endpoint,
     pub endpoint_hostname: String,
+    /// The cluster's tags, as `DescribeCluster` and `ListTagsForResource`
+    /// return them.
+    pub tags: std::collections::BTreeMap<String, String>,
     pub updates: Vec<Update>,
     /// How many endpoint updates were started, for `failed_update.nth`.
     pub endpoint_updates_started: u32,
@@ -565,6 +568,7 @@ impl State {
                     ),
                 },
                 endpoint_hostname: hostname,
+                tags: c.tags.clone(),
                 updates: Vec::new(),
                 endpoint_updates_started: 0,
             };

@@ -175,6 +175,10 @@ pub struct ClusterDef {
     /// assorted types, as a cluster that has lived a while has them.
     #[serde(default)]
     pub past_updates: u32,
+    /// The cluster's tags (`tags = { key = "value" }`), as the tool that
+    /// created it left them.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// Fault injection. Rates are probabilities in `[0, 1]`.

@@ -372,6 +372,7 @@ pub(crate) mod tests {
             endpoint: m,
             private_access_from: BTreeSet::new(),
             wave: 0,
+            owner_acknowledged: false,
             origin: Origin {
                 file: "prod.toml".into(),
                 line: 7,
@@ -388,6 +389,7 @@ pub(crate) mod tests {
             vpc_id: "vpc-0a1b".into(),
             security_group_id: Some("sg-0c1d".into()),
             endpoint: m.with_cidrs(Some(public_cidrs(&["0.0.0.0/0"]))),
+            tags: Default::default(),
             updates_in_progress: Vec::new(),
         }
     }
