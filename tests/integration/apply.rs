@@ -25,21 +25,6 @@ const MANIFEST: &str = concat!(
     fixture!("manifests/web-public.toml")
 );
 
-const FAST: &[&str] = &[
-    "--auto-approve",
-    "--poll-interval",
-    "50ms",
-    "--poll-max-interval",
-    "200ms",
-];
-
-fn apply_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["apply", "prod.toml"];
-    v.extend_from_slice(FAST);
-    v.extend_from_slice(extra);
-    v
-}
-
 /// The order in which things happened, as a user would check it afterwards.
 struct Timeline(Vec<HistoryEntry>);
 
@@ -536,7 +521,8 @@ async fn a_stale_or_altered_saved_plan_changes_nothing() {
     planned
         .again()
         .args(["apply", "--plan", "plan.json"])
-        .args(FAST)
+        .arg("--auto-approve")
+        .args(crate::test::FAST_POLLS)
         .run()
         .await
         .success();

@@ -244,3 +244,12 @@ pub fn manifest_dir(text: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("prod.toml"), text).unwrap();
     dir
 }
+
+/// `apply prod.toml --auto-approve` with the test builder's fast polls, then
+/// `extra`.
+pub fn apply_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["apply", "prod.toml", "--auto-approve"];
+    v.extend_from_slice(&crate::test::FAST_POLLS);
+    v.extend_from_slice(extra);
+    v
+}

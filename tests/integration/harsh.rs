@@ -11,21 +11,6 @@ use eksgate::sim::{Behaviour, Event};
 
 use crate::common::*;
 
-const FAST: &[&str] = &[
-    "--auto-approve",
-    "--poll-interval",
-    "50ms",
-    "--poll-max-interval",
-    "200ms",
-];
-
-fn apply_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["apply", "prod.toml"];
-    v.extend_from_slice(FAST);
-    v.extend_from_slice(extra);
-    v
-}
-
 /// Requests per (operation, outcome), for reporting what a run cost.
 fn calls(sim: &eksgate::sim::SimHandle) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
