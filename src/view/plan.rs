@@ -702,6 +702,13 @@ pub(crate) mod tests {
         assert_eq!(json, render_json(&back));
     }
 
+    /// The exact text of `--format json`, key order included: programs and
+    /// policy rules read it, and `schemas/plan.schema.json` describes it.
+    #[test]
+    fn json_of_a_typical_plan() {
+        insta::assert_snapshot!(render_json(&typical()));
+    }
+
     #[test]
     fn waves_are_headed_and_tagged() {
         let mut payments = want("eu-west-1", "payments", mode(true, true));
