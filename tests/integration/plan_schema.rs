@@ -2,11 +2,16 @@
 //! `eksgate schema --plan` prints it, checked by a JSON Schema validator
 //! (boon, draft 2020-12) against real plans of the binary — the demo, a
 //! 200-cluster fleet, clusters another tool owns — and refusing plans with a
-//! field removed, added or of the wrong shape.
+//! field removed, added or of the wrong shape. The README's `jq` gate runs
+//! over real plans too.
+//!
+//! CI installs jq and sets `EKSGATE_REQUIRE_JQ=1`; elsewhere the `jq` test
+//! says it was skipped when `jq` is missing.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
@@ -254,4 +259,98 @@ async fn altered_plans_do_not_fit_the_schema() {
             .unwrap_or_else(|| panic!("a plan with `{pointer}/{key}` {what} fits the schema"));
         assert!(why.contains(says), "`{pointer}/{key}` {what}: {why}");
     }
+}
+
+/// Whether `jq` runs; fails when CI asked for it and it does not.
+fn have_jq() -> bool {
+    let have = Command::new("jq")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("EKSGATE_REQUIRE_JQ").is_none(),
+            "EKSGATE_REQUIRE_JQ is set but `jq` does not run"
+        );
+        eprintln!("skipped: `jq` is not installed");
+    }
+    have
+}
+
+/// The filter of the README's `jq -e '...'` gate, so the README shows what
+/// this test runs.
+fn readme_jq_gate() -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.trim_start().starts_with("jq -e '"))
+        .expect("the README shows a `jq -e '...'` check over a plan");
+    let start = line.find('\'').unwrap() + 1;
+    let end = line.rfind('\'').unwrap();
+    line[start..end].to_string()
+}
+
+/// `jq -e FILTER` over `input`: whether it passed.
+fn jq_passes(filter: &str, input: &str) -> bool {
+    let mut child = Command::new("jq")
+        .args(["-e", filter])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jq runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "jq: {stderr}");
+    out.status.success()
+}
+
+/// The README's gate "no plan may turn public access on" refuses a plan
+/// that turns a private-only cluster public and passes one that does not.
+#[tokio::test]
+async fn the_readme_jq_gate_refuses_a_plan_that_turns_public_access_on() {
+    if !have_jq() {
+        return;
+    }
+    let filter = readme_jq_gate();
+    // `web` is private only.
+    let world = fixture!("worlds/two-regions-dns-off.toml");
+    let web = |public: bool| {
+        format!(
+            "[[cluster]]\nname = \"web\"\nregion = \"eu-west-1\"\npublic_access = {public}\nprivate_access = true\n"
+        )
+    };
+    let opens = Test::new()
+        .world(world)
+        .manifest(&web(true))
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .success();
+    assert!(opens.stdout().contains("\"public_access\": true"));
+    assert!(
+        !jq_passes(&filter, opens.stdout()),
+        "the gate let a plan turning public access on through"
+    );
+    // Another change on the same cluster, public access staying off.
+    let stays = Test::new()
+        .world(world)
+        .manifest(&(web(false) + "private_access_from = [\"10.9.0.0/16\"]\n"))
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .success();
+    assert!(stays.stdout().contains("\"kind\": \"sg_https_ingress\""));
+    assert!(
+        jq_passes(&filter, stays.stdout()),
+        "the gate refused a plan that keeps public access off"
+    );
 }
