@@ -45,7 +45,7 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
     /// Check manifests without calling AWS: every error, with its place.
     Validate(commands::validate::ValidateArgs),
-    /// Print the JSON schema of a manifest (for editors and CI).
+    /// Print the JSON schema of a manifest (for editors and CI), or of a plan.
     Schema(commands::schema::SchemaArgs),
     /// Write a manifest from the live state of a region's clusters.
     Import(commands::import::ImportArgs),

@@ -13,11 +13,18 @@ use serde::{Deserialize, Serialize};
 use crate::endpoint::EndpointSettings;
 
 /// Identifies one cluster: EKS cluster names are unique per account and region.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[schemars(deny_unknown_fields)]
 pub struct ClusterKey {
     /// The account the manifest pins, if any; `None` means "whatever the
     /// credentials resolve to".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        with = "String",
+        description = "The account the manifest pins; absent when it pins none."
+    )]
     pub account: Option<String>,
     pub region: String,
     pub name: String,

@@ -14,6 +14,7 @@ pub mod step;
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -28,10 +29,11 @@ pub use step::{Action, Step, StepKind};
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Everything `plan` decided. Serialisable; nothing here refers to memory.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     pub format_version: u32,
     /// `Desired::digest` of the manifests this plan was made from.
+    #[schemars(description = "A digest of the manifests this plan was made from.")]
     pub manifest_digest: String,
     /// In a topological order (shared VPC and security-group steps come
     /// before the first cluster that needs them).
@@ -43,7 +45,7 @@ pub struct Plan {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanStatus {
     Changes,
@@ -52,28 +54,41 @@ pub enum PlanStatus {
 }
 
 /// The settings eksgate manages on one cluster, in the form the diff shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ClusterSettings {
     pub public_access: bool,
     pub private_access: bool,
     /// `None` on the desired side: the manifest does not manage them.
+    #[schemars(
+        with = "Option<BTreeSet<String>>",
+        description = "`null` on the desired side when the manifest does not manage them."
+    )]
     pub public_access_cidrs: Option<PublicCidrs>,
     /// Desired: the manifest's list. Live and after: what the cluster security
     /// group lets in on 443 (eksgate only adds, never removes).
     #[serde(with = "crate::desired::sources_as_strings")]
+    #[schemars(with = "Vec<String>")]
     pub private_access_from: BTreeSet<AccessSource>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ClusterPlan {
     pub key: ClusterKey,
     pub status: PlanStatus,
     /// `None` when the cluster could not be read (not found, wrong account).
+    #[schemars(
+        description = "`null` when the cluster could not be read (not found, wrong account)."
+    )]
     pub live: Option<ClusterSettings>,
     /// What the manifest says.
     pub desired: ClusterSettings,
     /// What the cluster will look like once the steps ran; `None` when
     /// blocked. The diff is `live` against this.
+    #[schemars(
+        description = "What the cluster will look like once the steps ran; `null` when blocked. The diff is `live` against this."
+    )]
     pub after: Option<ClusterSettings>,
     /// Ids of the steps this cluster needs, shared ones included, in order.
     pub steps: Vec<String>,
@@ -85,7 +100,8 @@ pub struct ClusterPlan {
 /// Something the planner found about a cluster: a blocking finding stops
 /// the cluster (it gets no steps; `error:` in views), a warning does not
 /// (`warning:`). `code` is stable, for programs and policy checks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Finding {
     pub cluster: ClusterKey,
     pub code: FindingCode,
@@ -101,7 +117,9 @@ impl Finding {
 }
 
 /// Whether a finding stops its cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Block,
@@ -110,7 +128,9 @@ pub enum Severity {
 
 /// The kind of a finding. The JSON names (`snake_case`) are a public
 /// interface: add kinds, never rename one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingCode {
     /// The live state of the cluster was not read.
@@ -169,7 +189,7 @@ impl FindingCode {
 }
 
 /// Counts of what a plan does, for its last line and for CI.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     pub steps: usize,
     pub endpoint_updates: usize,

@@ -7,11 +7,13 @@
 //!
 //! On the wire a step keeps the flat form plans have always had (`kind`,
 //! `before`, `after`, in this field order), so the plan's JSON output and
-//! saved plans read the same as before; [`wire`] does the translation. This
-//! module must not plan, run or render anything.
+//! saved plans read the same as before; [`wire`] does the translation, with
+//! typed `before` and `after` per `kind` from which the plan's JSON schema is
+//! derived. This module must not plan, run or render anything.
 
 use std::collections::BTreeSet;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::desired::AccessSource;
@@ -19,7 +21,9 @@ use crate::endpoint::EndpointSettings;
 use crate::live::DnsAttribute;
 
 /// The kind of a step, as JSON, reports and events name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// `ModifyVpcAttribute` `enableDnsSupport`.
@@ -84,8 +88,8 @@ impl Action {
 }
 
 /// One call (or one wait) against AWS.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(into = "wire::Step", try_from = "wire::Step")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(into = "wire::Flat", try_from = "wire::Step")]
 pub struct Step {
     /// Stable and readable: `[ACCOUNT/]REGION/THING/WHAT`.
     pub id: String,
@@ -164,19 +168,122 @@ pub mod sources_split {
 }
 
 /// The flat JSON form of a step. Field order is the order plans have always
-/// been written in.
+/// been written in. A step is written as a typed [`Flat`] (what the plan's
+/// JSON schema is derived from) and read as a [`Step`] whose `before` and
+/// `after` are decoded by `kind`, so a step that does not fit its kind is
+/// refused with its id.
 pub(crate) mod wire {
     use std::collections::BTreeSet;
 
+    use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
     use serde_json::{json, Value};
 
     use super::{Action, StepKind};
     use crate::desired::AccessSource;
-    use crate::endpoint::EndpointSettings;
+    use crate::endpoint::{EndpointSettings, PublicCidrs};
     use crate::live::DnsAttribute;
 
-    #[derive(Serialize, Deserialize)]
+    /// A step as written: `kind` says what `before` and `after` hold. No
+    /// other keys (`unevaluatedProperties` sees through the kinds' `oneOf`).
+    #[derive(Serialize, JsonSchema)]
+    #[schemars(rename = "Step", extend("unevaluatedProperties" = false))]
+    pub struct Flat {
+        /// Stable and readable: `[ACCOUNT/]REGION/THING/WHAT`.
+        id: String,
+        #[serde(flatten)]
+        body: Body,
+    }
+
+    /// The kinds of step, each with the shape of its `before` and `after`.
+    /// The tags are [`StepKind`]'s names.
+    #[derive(Serialize, JsonSchema)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Body {
+        /// `ModifyVpcAttribute` `enableDnsSupport`.
+        VpcDnsSupport(Fields<DnsSupport>),
+        /// `ModifyVpcAttribute` `enableDnsHostnames`.
+        VpcDnsHostnames(Fields<DnsHostnames>),
+        /// `AuthorizeSecurityGroupIngress` on TCP 443 for the missing sources.
+        SgHttpsIngress(Fields<HttpsSources>),
+        /// Exactly one `UpdateClusterConfig` call, then a wait until
+        /// `Successful`.
+        EksEndpoint(Fields<Endpoint>),
+        /// An update already `InProgress` in AWS, waited on by id.
+        WaitUpdate(Fields<UpdateWait>),
+    }
+
+    /// Everything of a written step but its id and kind; `P` is the shape
+    /// of its `before` and `after`. The schema inlines it in each kind.
+    #[derive(Serialize, JsonSchema)]
+    struct Fields<P> {
+        account: Option<String>,
+        region: String,
+        /// The role the step's calls are made with, when not the caller's.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "String")]
+        role_arn: Option<String>,
+        /// The cluster, for endpoint and wait steps.
+        cluster: Option<String>,
+        vpc_id: Option<String>,
+        security_group_id: Option<String>,
+        /// What the step was planned from.
+        before: P,
+        /// What the step leaves.
+        after: P,
+        /// Ids of the steps that must finish first.
+        depends_on: Vec<String>,
+        /// Why the step is needed and why it waits for its dependencies.
+        reason: String,
+        /// Turns public access off while the manifest declares no
+        /// `private_access_from`: apply refuses it unless told to allow
+        /// lockout.
+        lockout_risk: bool,
+        /// A fingerprint of the live facts the step was planned on.
+        fingerprint: String,
+        /// The rollout wave the step runs in.
+        wave: u32,
+    }
+
+    /// `before` / `after` of a `vpc_dns_support` step.
+    #[derive(Serialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct DnsSupport {
+        dns_support: bool,
+    }
+
+    /// `before` / `after` of a `vpc_dns_hostnames` step.
+    #[derive(Serialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct DnsHostnames {
+        dns_hostnames: bool,
+    }
+
+    /// `before` / `after` of an `eks_endpoint` step. The keys are in the
+    /// (sorted) order plans have always written them.
+    #[derive(Serialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Endpoint {
+        private_access: bool,
+        public_access: bool,
+        /// Absent when the manifest does not manage them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "BTreeSet<String>")]
+        public_access_cidrs: Option<PublicCidrs>,
+    }
+
+    impl From<&EndpointSettings> for Endpoint {
+        fn from(e: &EndpointSettings) -> Self {
+            Endpoint {
+                private_access: e.private_access,
+                public_access: e.public_access,
+                public_access_cidrs: e.public_access_cidrs.clone(),
+            }
+        }
+    }
+
+    /// A step as read: `before` and `after` are decoded by `kind`.
+    #[derive(Deserialize, JsonSchema)]
     pub struct Step {
         id: String,
         kind: StepKind,
@@ -199,7 +306,7 @@ pub(crate) mod wire {
     }
 
     /// `before` / `after` of an ingress step: the sources split by kind.
-    #[derive(Default, Serialize, Deserialize)]
+    #[derive(Default, Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub(crate) struct HttpsSources {
         cidrs: Vec<String>,
@@ -237,17 +344,16 @@ pub(crate) mod wire {
         }
     }
 
-    /// `before` / `after` of a wait step.
-    #[derive(Serialize, Deserialize)]
+    /// `before` / `after` of a wait step. The keys are in the (sorted) order
+    /// plans have always written them.
+    #[derive(Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct UpdateWait {
-        update_id: Option<String>,
+        /// `InProgress` before, `Successful` after.
+        #[schemars(extend("enum" = ["InProgress", "Successful"]))]
         status: String,
-    }
-
-    fn to_value<T: Serialize>(v: &T) -> Value {
-        // Plain structs of strings, bools and lists always serialise.
-        serde_json::to_value(v).unwrap_or(Value::Null)
+        /// `null` when the cluster said `UPDATING` but listed no update.
+        update_id: Option<String>,
     }
 
     fn from_value<T: serde::de::DeserializeOwned>(
@@ -259,50 +365,66 @@ pub(crate) mod wire {
             .map_err(|e| format!("step `{id}`: its `{field}` does not fit its kind: {e}"))
     }
 
-    impl From<super::Step> for Step {
+    impl From<super::Step> for Flat {
         fn from(s: super::Step) -> Self {
-            let kind = s.kind();
-            let (before, after) = match &s.action {
-                Action::VpcDns { attribute } => {
-                    let key = match attribute {
-                        DnsAttribute::Support => "dns_support",
-                        DnsAttribute::Hostnames => "dns_hostnames",
-                    };
-                    (json!({ key: false }), json!({ key: true }))
+            fn fields<P>(s: super::Step, before: P, after: P) -> Fields<P> {
+                Fields {
+                    account: s.account,
+                    region: s.region,
+                    role_arn: s.role_arn,
+                    cluster: s.cluster,
+                    vpc_id: s.vpc_id,
+                    security_group_id: s.security_group_id,
+                    before,
+                    after,
+                    depends_on: s.depends_on,
+                    reason: s.reason,
+                    lockout_risk: s.lockout_risk,
+                    fingerprint: s.fingerprint,
+                    wave: s.wave,
                 }
-                Action::HttpsIngress { present, add } => (
-                    to_value(&HttpsSources::from(present)),
-                    to_value(&HttpsSources::from(add)),
-                ),
-                Action::Endpoint { before, after } => (to_value(before), to_value(after)),
-                Action::WaitUpdate { update_id } => (
-                    to_value(&UpdateWait {
-                        update_id: update_id.clone(),
-                        status: "InProgress".into(),
-                    }),
-                    to_value(&UpdateWait {
-                        update_id: update_id.clone(),
-                        status: "Successful".into(),
-                    }),
-                ),
-            };
-            Step {
-                id: s.id,
-                kind,
-                account: s.account,
-                region: s.region,
-                role_arn: s.role_arn,
-                cluster: s.cluster,
-                vpc_id: s.vpc_id,
-                security_group_id: s.security_group_id,
-                before,
-                after,
-                depends_on: s.depends_on,
-                reason: s.reason,
-                lockout_risk: s.lockout_risk,
-                fingerprint: s.fingerprint,
-                wave: s.wave,
             }
+            let id = s.id.clone();
+            let body = match s.action.clone() {
+                Action::VpcDns {
+                    attribute: DnsAttribute::Support,
+                } => Body::VpcDnsSupport(fields(
+                    s,
+                    DnsSupport { dns_support: false },
+                    DnsSupport { dns_support: true },
+                )),
+                Action::VpcDns {
+                    attribute: DnsAttribute::Hostnames,
+                } => Body::VpcDnsHostnames(fields(
+                    s,
+                    DnsHostnames {
+                        dns_hostnames: false,
+                    },
+                    DnsHostnames {
+                        dns_hostnames: true,
+                    },
+                )),
+                Action::HttpsIngress { present, add } => Body::SgHttpsIngress(fields(
+                    s,
+                    HttpsSources::from(&present),
+                    HttpsSources::from(&add),
+                )),
+                Action::Endpoint { before, after } => {
+                    Body::EksEndpoint(fields(s, Endpoint::from(&before), Endpoint::from(&after)))
+                }
+                Action::WaitUpdate { update_id } => Body::WaitUpdate(fields(
+                    s,
+                    UpdateWait {
+                        status: "InProgress".into(),
+                        update_id: update_id.clone(),
+                    },
+                    UpdateWait {
+                        status: "Successful".into(),
+                        update_id,
+                    },
+                )),
+            };
+            Flat { id, body }
         }
     }
 

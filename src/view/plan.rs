@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
@@ -105,7 +107,13 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 
 /// What the JSON output holds: the plan itself plus its summary. `Plan`
 /// ignores the extra `summary` key, so this parses back into a `Plan`.
-#[derive(Serialize)]
+/// `schemas/plan.schema.json` is derived from this type.
+#[derive(Serialize, JsonSchema)]
+#[schemars(
+    title = "eksgate plan",
+    description = "The output of `eksgate plan --format json` (format_version 1): the steps apply would run, one entry per declared cluster with its live, desired and planned settings, the findings, and a summary.",
+    deny_unknown_fields
+)]
 struct JsonPlan<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
@@ -113,11 +121,28 @@ struct JsonPlan<'a> {
 }
 
 /// The counts and the summary line, as the JSON output has always held them.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Summary", deny_unknown_fields)]
 struct JsonSummary {
     #[serde(flatten)]
     counts: Summary,
+    /// The plan's last line, as the text output prints it.
     message: String,
+}
+
+/// The JSON schema of `--format json`, pretty-printed with a final newline:
+/// the exact text of `schemas/plan.schema.json`. It describes what eksgate
+/// writes (schemars' serialize contract), so every field it always writes is
+/// required.
+pub fn json_schema() -> String {
+    let generator = SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
+    let schema = generator.into_root_schema_for::<JsonPlan<'static>>();
+    // Serialising a `serde_json::Value`-backed schema cannot fail.
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// The plan as pretty JSON, keys in a fixed order.
@@ -700,6 +725,13 @@ pub(crate) mod tests {
         assert!(keys.starts_with(&["account", "after", "before", "cluster", "depends_on"]));
         // Stable: rendering twice gives the same bytes.
         assert_eq!(json, render_json(&back));
+    }
+
+    /// The exact text of `--format json`, key order included: programs and
+    /// policy rules read it, and `schemas/plan.schema.json` describes it.
+    #[test]
+    fn json_of_a_typical_plan() {
+        insta::assert_snapshot!(render_json(&typical()));
     }
 
     #[test]

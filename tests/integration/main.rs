@@ -16,6 +16,7 @@ mod manifest;
 mod owners;
 mod pictures;
 mod plan;
+mod plan_schema;
 mod rehearse;
 mod reliability;
 mod sim;

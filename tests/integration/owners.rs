@@ -7,7 +7,7 @@ use crate::test::Test;
 
 /// Four public clusters in one VPC: one from a CloudFormation stack, one
 /// from eksctl (which tags its stack too), one from Terraform, one untagged.
-const WORLD: &str = r#"
+pub(crate) const WORLD: &str = r#"
 [[vpc]]
 id = "vpc-0owners"
 region = "us-east-1"
@@ -45,7 +45,7 @@ private_access = false
 "#;
 
 /// Every cluster narrows its public CIDRs: each plan changes something.
-fn manifest(defaults: &str, extra: &str) -> String {
+pub(crate) fn manifest(defaults: &str, extra: &str) -> String {
     let mut text = format!("[defaults]\nregion = \"us-east-1\"\n{defaults}\n");
     for name in ["stacked", "made-by-eksctl", "terraformed", "plain"] {
         text.push_str(&format!(

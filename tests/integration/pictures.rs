@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::common::eks;
-use crate::test::{Test, FAST_POLLS};
+use crate::test::{Run, Test, FAST_POLLS};
 
 const DEMO_WORLD: &str = include_str!("../../examples/worlds/demo.toml");
 const DEMO_MANIFEST: &str = include_str!("../../examples/demo.toml");
@@ -166,10 +166,11 @@ fn fleet() -> (String, String) {
     (world, manifest)
 }
 
-/// Graphviz parses the DOT of a 200-cluster plan with waves, blocked
-/// clusters and waits; the graph has a node per step.
-#[tokio::test]
-async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
+/// The emulator holding [`fleet`] (its manifest in `prod.toml`), with
+/// someone else's endpoint update running on every 17th cluster, each
+/// cluster saying `UPDATING`: a plan of it has every kind of step but
+/// `vpc_dns_support`, waits and blocked clusters.
+pub(crate) async fn fleet_with_updates_running() -> Run {
     let (world, manifest) = fleet();
     let first = Test::new()
         .world(&world)
@@ -223,6 +224,14 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
+    first
+}
+
+/// Graphviz parses the DOT of a 200-cluster plan with waves, blocked
+/// clusters and waits; the graph has a node per step.
+#[tokio::test]
+async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
+    let first = fleet_with_updates_running().await;
     let json = first
         .again()
         .args(["plan", "prod.toml", "--format", "json"])
