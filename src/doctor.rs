@@ -265,13 +265,7 @@ async fn probe_group(
             .find(|p| p.action.starts_with(service) && !matches!(p.answer, Answer::NotAsked(_)));
         let endpoint_scope = format!("{region} {}", service.to_ascii_uppercase());
         match first.map(|p| &p.answer) {
-            Some(Answer::Failed(
-                err @ (ProviderError::Local {
-                    failure: Failure::Endpoint(_),
-                    ..
-                }
-                | ProviderError::Transport { .. }),
-            )) => {
+            Some(Answer::Failed(err)) if no_answer(err) => {
                 down.push(service);
                 report.failed_with("endpoint", &endpoint_scope, err, creds);
             }
@@ -301,6 +295,15 @@ async fn probe_group(
         &at,
         "the call has no dry run: apply is the first call to know",
     );
+}
+
+/// Whether a call got no answer from the endpoint at all.
+fn no_answer(err: &ProviderError) -> bool {
+    match err {
+        ProviderError::Local { failure, .. } => matches!(**failure, Failure::Endpoint(_)),
+        ProviderError::Transport { .. } => true,
+        _ => false,
+    }
 }
 
 /// `deployer` of `arn:aws:iam::111122223333:role/deployer`.

@@ -168,7 +168,7 @@ pub fn is_retryable(err: &ProviderError) -> bool {
         // The network may come back; credentials will not appear by
         // themselves.
         ProviderError::Local { failure, .. } => {
-            matches!(failure, crate::provider::failure::Failure::Endpoint(_))
+            matches!(**failure, crate::provider::failure::Failure::Endpoint(_))
         }
     }
 }

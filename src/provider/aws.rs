@@ -130,10 +130,10 @@ where
             {
                 return ProviderError::Local {
                     operation: operation.to_string(),
-                    failure: failure::Failure::Region {
+                    failure: Box::new(failure::Failure::Region {
                         region: region.to_string(),
                         detail: format!("{code}: {message}"),
-                    },
+                    }),
                 };
             }
             ProviderError::Aws {
@@ -151,7 +151,7 @@ where
                 match failure::classify(&err, |svc| c.endpoint(svc.unwrap_or(own))) {
                     Some(failure) => ProviderError::Local {
                         operation: operation.to_string(),
-                        failure,
+                        failure: Box::new(failure),
                     },
                     None => ProviderError::Transport {
                         operation: operation.to_string(),

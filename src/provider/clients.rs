@@ -230,7 +230,7 @@ impl ClientSets {
         let Some(provider) = self.base.credentials_provider() else {
             return Err(super::ProviderError::Local {
                 operation: "loading credentials".into(),
-                failure: super::failure::Failure::NoCredentials,
+                failure: Box::new(super::failure::Failure::NoCredentials),
             });
         };
         match provider.provide_credentials().await {
@@ -256,7 +256,7 @@ impl ClientSets {
                 });
                 Err(super::ProviderError::Local {
                     operation: "loading credentials".into(),
-                    failure,
+                    failure: Box::new(failure),
                 })
             }
         }

@@ -128,7 +128,7 @@ pub enum ProviderError {
     #[error("{operation} failed: {failure}")]
     Local {
         operation: String,
-        failure: failure::Failure,
+        failure: Box<failure::Failure>,
     },
     /// The credentials resolve to another account than the manifest pins.
     #[error("the credentials resolve to account `{actual}`, not `{expected}`")]

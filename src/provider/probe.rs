@@ -138,33 +138,30 @@ impl AwsProvider {
             ),
         }
 
-        let dhcp = match c
+        // Without the cluster's VPC (its read failed), the account's first
+        // VPC stands in: the permission is the same.
+        let (vpc, dhcp) = match c
             .ec2
             .describe_vpcs()
             .set_vpc_ids(vpc.clone().map(|v| vec![v]))
-            .max_results_if(vpc.is_none())
+            .set_max_results(vpc.is_none().then_some(5))
             .send()
             .await
         {
             Ok(o) => {
-                push(
-                    "ec2:DescribeVpcs",
-                    Answer::Allowed(
-                        vpc.as_ref()
-                            .map_or("listed".into(), |v| format!("`{v}` read")),
-                    ),
-                );
-                o.vpcs()
-                    .first()
-                    .and_then(|v| v.dhcp_options_id())
-                    .map(str::to_string)
+                let first = o.vpcs().first();
+                let vpc = vpc.or_else(|| first.and_then(|v| v.vpc_id()).map(str::to_string));
+                let what = vpc
+                    .as_ref()
+                    .map_or("listed".into(), |v| format!("`{v}` read"));
+                push("ec2:DescribeVpcs", Answer::Allowed(what));
+                let dhcp = first.and_then(|v| v.dhcp_options_id()).map(str::to_string);
+                (vpc, dhcp)
             }
             Err(e) => {
-                push(
-                    "ec2:DescribeVpcs",
-                    Answer::Failed(sdk_error(&c, "DescribeVpcs", e)),
-                );
-                None
+                let err = sdk_error(&c, "DescribeVpcs", e);
+                push("ec2:DescribeVpcs", Answer::Failed(err));
+                (vpc, None)
             }
         };
         match &vpc {
@@ -184,13 +181,13 @@ impl AwsProvider {
             }
             None => push(
                 "ec2:DescribeVpcAttribute",
-                Answer::NotAsked("the cluster's VPC is not known".into()),
+                Answer::NotAsked("no VPC is known to read".into()),
             ),
         }
         let answer = match c
             .ec2
             .describe_dhcp_options()
-            .set_dhcp_options_ids(dhcp.clone().filter(|d| d != "default").map(|d| vec![d]))
+            .set_dhcp_options_ids(dhcp.filter(|d| d != "default").map(|d| vec![d]))
             .send()
             .await
         {
@@ -198,51 +195,62 @@ impl AwsProvider {
             Err(e) => Answer::Failed(sdk_error(&c, "DescribeDhcpOptions", e)),
         };
         push("ec2:DescribeDhcpOptions", answer);
-        match &group {
-            Some(g) => {
-                let answer = match c.ec2.describe_security_groups().group_ids(g).send().await {
-                    Ok(_) => Answer::Allowed(format!("`{g}` read")),
-                    Err(e) => Answer::Failed(sdk_error(&c, "DescribeSecurityGroups", e)),
-                };
-                push("ec2:DescribeSecurityGroups", answer);
-                let answer = match c
-                    .ec2
-                    .authorize_security_group_ingress()
-                    .group_id(g)
-                    .ip_permissions(
-                        IpPermission::builder()
-                            .ip_protocol("tcp")
-                            .from_port(443)
-                            .to_port(443)
-                            .ip_ranges(IpRange::builder().cidr_ip(DRY_RUN_SOURCE).build())
-                            .build(),
-                    )
-                    .dry_run(true)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Answer::Failed(ProviderError::Transport {
-                        operation: "AuthorizeSecurityGroupIngress".into(),
-                        message: "the dry run was carried out".into(),
-                    }),
-                    Err(e) => match sdk_error(&c, "AuthorizeSecurityGroupIngress", e) {
-                        ProviderError::Aws { code, .. } if code == "DryRunOperation" => {
-                            Answer::Allowed(format!("dry run on `{g}`"))
-                        }
-                        err => Answer::Failed(err),
-                    },
-                };
-                push("ec2:AuthorizeSecurityGroupIngress", answer);
+        // Without the cluster's group, the account's first group stands
+        // in, for the read and for the dry run.
+        let group = match c
+            .ec2
+            .describe_security_groups()
+            .set_group_ids(group.clone().map(|g| vec![g]))
+            .set_max_results(group.is_none().then_some(5))
+            .send()
+            .await
+        {
+            Ok(o) => {
+                let first = o.security_groups().first().and_then(|g| g.group_id());
+                let group = group.or_else(|| first.map(str::to_string));
+                let what = group
+                    .as_ref()
+                    .map_or("listed".into(), |g| format!("`{g}` read"));
+                push("ec2:DescribeSecurityGroups", Answer::Allowed(what));
+                group
             }
-            None => {
-                let why = "the cluster's security group is not known";
-                push("ec2:DescribeSecurityGroups", Answer::NotAsked(why.into()));
-                push(
-                    "ec2:AuthorizeSecurityGroupIngress",
-                    Answer::NotAsked(why.into()),
-                );
+            Err(e) => {
+                let err = sdk_error(&c, "DescribeSecurityGroups", e);
+                push("ec2:DescribeSecurityGroups", Answer::Failed(err));
+                group
             }
-        }
+        };
+        let answer = match &group {
+            None => Answer::NotAsked("no security group is known to try it on".into()),
+            Some(g) => match c
+                .ec2
+                .authorize_security_group_ingress()
+                .group_id(g)
+                .ip_permissions(
+                    IpPermission::builder()
+                        .ip_protocol("tcp")
+                        .from_port(443)
+                        .to_port(443)
+                        .ip_ranges(IpRange::builder().cidr_ip(DRY_RUN_SOURCE).build())
+                        .build(),
+                )
+                .dry_run(true)
+                .send()
+                .await
+            {
+                Ok(_) => Answer::Failed(ProviderError::Transport {
+                    operation: "AuthorizeSecurityGroupIngress".into(),
+                    message: "the dry run was carried out".into(),
+                }),
+                Err(e) => match sdk_error(&c, "AuthorizeSecurityGroupIngress", e) {
+                    ProviderError::Aws { code, .. } if code == "DryRunOperation" => {
+                        Answer::Allowed(format!("dry run on `{g}`"))
+                    }
+                    err => Answer::Failed(err),
+                },
+            },
+        };
+        push("ec2:AuthorizeSecurityGroupIngress", answer);
         out
     }
 }
@@ -255,20 +263,5 @@ fn allowed_if_not_found(err: ProviderError, name: &str) -> Answer {
             Answer::Allowed(format!("allowed (cluster `{name}` does not exist)"))
         }
         _ => Answer::Failed(err),
-    }
-}
-
-/// `DescribeVpcs` without ids lists every VPC: one page of five is enough.
-trait MaxResultsIf {
-    fn max_results_if(self, cond: bool) -> Self;
-}
-
-impl MaxResultsIf for aws_sdk_ec2::operation::describe_vpcs::builders::DescribeVpcsFluentBuilder {
-    fn max_results_if(self, cond: bool) -> Self {
-        if cond {
-            self.max_results(5)
-        } else {
-            self
-        }
     }
 }
