@@ -16,7 +16,8 @@ use crate::provider::failure::{is_known_region, service_of, Cause, Failure, Unre
 use crate::provider::{ProviderError, REFUSED_CREDENTIALS};
 
 /// The IAM actions eksgate's read of a fleet makes (`plan`, and `apply`
-/// before it changes anything).
+/// before it changes anything). `sts:GetCallerIdentity` needs no
+/// permission, and `sts:AssumeRole` is named by its own error.
 pub const READ_ACTIONS: &[&str] = &[
     "eks:DescribeCluster",
     "eks:ListUpdates",
@@ -25,7 +26,6 @@ pub const READ_ACTIONS: &[&str] = &[
     "ec2:DescribeVpcAttribute",
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeSecurityGroups",
-    "sts:GetCallerIdentity",
 ];
 
 /// What `apply` adds to [`READ_ACTIONS`].
@@ -33,6 +33,8 @@ pub const WRITE_ACTIONS: &[&str] = &[
     "eks:UpdateClusterConfig",
     "ec2:ModifyVpcAttribute",
     "ec2:AuthorizeSecurityGroupIngress",
+    // EKS asks for it when private access is turned on (DESIGN.md §1b).
+    "route53:AssociateVPCWithHostedZone",
 ];
 
 /// What `import` calls.

@@ -183,7 +183,7 @@ async fn a_denied_read_names_the_action_the_resource_and_the_principal() {
 
     ----- stderr -----
     error: AWS denied `eks:DescribeCluster` on `arn:aws:eks:us-east-1:111122223333:cluster/payments` to `arn:aws:sts::111122223333:assumed-role/reader/eksgate` (DescribeCluster: AccessDeniedException)
-    hint: allow `eks:DescribeCluster` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`, `sts:GetCallerIdentity`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress` (`eksgate doctor` checks them)
+    hint: allow `eks:DescribeCluster` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress`, `route53:AssociateVPCWithHostedZone` (`eksgate doctor` checks them)
     ");
 }
 
@@ -425,7 +425,7 @@ async fn doctor_fails_a_denied_read_with_its_hint() {
     endpoint                           us-east-1 EKS                          ok: answers
     endpoint                           us-east-1 EC2                          ok: answers
     eks:DescribeCluster                us-east-1/payments as reader           FAILED: AWS denied `eks:DescribeCluster` on `arn:aws:eks:us-east-1:111122223333:cluster/payments` to `arn:aws:sts::111122223333:assumed-role/reader/eksgate` (DescribeCluster: AccessDeniedException)
-                                                                              hint: allow `eks:DescribeCluster` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`, `sts:GetCallerIdentity`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress` (`eksgate doctor` checks them)
+                                                                              hint: allow `eks:DescribeCluster` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress`, `route53:AssociateVPCWithHostedZone` (`eksgate doctor` checks them)
     eks:ListUpdates                    us-east-1/payments as reader           ok: listed
     eks:DescribeUpdate                 us-east-1/payments as reader           ok: update `[UPDATE_ID]` read
     ec2:DescribeVpcs                   us-east-1/payments as reader           ok: `vpc-0d` read
@@ -433,7 +433,7 @@ async fn doctor_fails_a_denied_read_with_its_hint() {
     ec2:DescribeDhcpOptions            us-east-1/payments as reader           ok: read
     ec2:DescribeSecurityGroups         us-east-1/payments as reader           ok: `sg-0d` read
     ec2:AuthorizeSecurityGroupIngress  us-east-1/payments as reader           FAILED: AWS denied `ec2:AuthorizeSecurityGroupIngress` on `arn:aws:ec2:us-east-1:111122223333:security-group/sg-0d` to `arn:aws:sts::111122223333:assumed-role/reader/eksgate` (AuthorizeSecurityGroupIngress: UnauthorizedOperation)
-                                                                              hint: allow `ec2:AuthorizeSecurityGroupIngress` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`, `sts:GetCallerIdentity`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress` (`eksgate doctor` checks them)
+                                                                              hint: allow `ec2:AuthorizeSecurityGroupIngress` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress`, `route53:AssociateVPCWithHostedZone` (`eksgate doctor` checks them)
     eks:UpdateClusterConfig            us-east-1/payments as reader           not checked: EKS writes have no dry run: apply is the first call to know
     ec2:ModifyVpcAttribute             us-east-1/payments as reader           not checked: the call has no dry run: apply is the first call to know
 
