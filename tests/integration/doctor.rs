@@ -11,7 +11,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{err_parts, no_retry, quick, sdk_config_as, start};
+use eksgate::sim::Behaviour;
+
+use crate::common::{
+    eksgate_env, err_parts, manifest_dir, no_retry, quick, sdk_config_as, start, stderr,
+};
 use crate::snapshot::eksgate_snapshot;
 use crate::test::{Run, Test};
 
@@ -255,6 +259,65 @@ async fn a_region_the_account_has_not_enabled_says_so() {
     error: AWS refused the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`) in `ap-east-1`, a region each account must enable before use
     note: AWS said: UnrecognizedClientException: The security token included in the request is invalid.
     hint: enable `ap-east-1` for the account (`aws account enable-region --region-name ap-east-1`, or the console's account settings), or use a region the account has
+    ");
+}
+
+/// Session credentials whose time is up (here from `AssumeRole`, capped at
+/// a millisecond, and handed to eksgate as `AWS_SESSION_TOKEN` would be by
+/// a login tool): the refresh, not the key, is what to check.
+#[tokio::test]
+async fn an_expired_session_says_how_to_renew_it() {
+    let sim = start(
+        WORLD,
+        Behaviour {
+            session_duration: Some(Duration::from_millis(1)),
+            ..quick()
+        },
+    )
+    .await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(sim.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "AKIDEKSGATETEST",
+            "eksgate-test-secret",
+            None,
+            None,
+            "test",
+        ))
+        .retry_config(no_retry())
+        .load()
+        .await;
+    let out = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn("arn:aws:iam::111122223333:role/deployer")
+        .role_session_name("login")
+        .send()
+        .await
+        .expect("the role is assumed");
+    let creds = out.credentials().expect("credentials");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let dir = manifest_dir(PLAIN);
+    let began = Instant::now();
+    let run = eksgate_env(
+        &sim,
+        dir.path(),
+        &["plan", "prod.toml"],
+        &[
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
+            ("AWS_SESSION_TOKEN", creds.session_token()),
+        ],
+    )
+    .await;
+    assert!(began.elapsed() < Duration::from_secs(10));
+    assert_eq!(run.status.code(), Some(1));
+    let key = creds.access_key_id();
+    let err = stderr(&run).replace(&key[key.len() - 4..], "[KEY]");
+    eksgate_snapshot!(err, @"
+    error: the session of the access key ending `[KEY]` from the environment (`AWS_ACCESS_KEY_ID`) has expired
+    note: AWS said: DescribeCluster failed: ExpiredTokenException: The security token included in the request is expired
+    hint: renew it: `aws sso login --profile default` for an SSO profile, otherwise get new temporary credentials from where these came from
     ");
 }
 
