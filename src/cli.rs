@@ -49,6 +49,8 @@ pub enum Command {
     Schema(commands::schema::SchemaArgs),
     /// Write a manifest from the live state of a region's clusters.
     Import(commands::import::ImportArgs),
+    /// Check credentials, roles, endpoints and permissions before a first run.
+    Doctor(commands::doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(commands::completions::CompletionsArgs),
     /// Print the roff man page, generated from the command line definition.

@@ -13,6 +13,10 @@ pub enum Error {
         message: String,
         hint: Option<String>,
     },
+    /// A failure explained in full: a message, notes and a hint (see
+    /// `explain`).
+    #[error("{}", .0.message)]
+    Explained(Box<Diagnostic>),
     /// Errors in files eksgate read, each pointing at its place.
     #[error("{} error(s) in input files", .0.len())]
     Diagnostics(Vec<Diagnostic>),
@@ -52,6 +56,7 @@ impl Error {
     pub fn render(&self, color: bool) -> String {
         match self {
             Error::Diagnostics(diags) => crate::diagnostic::render_all(diags, color),
+            Error::Explained(d) => d.render(color),
             Error::User { message, hint } => {
                 let mut d = Diagnostic::error(message.clone());
                 if let Some(h) = hint {

@@ -11,10 +11,12 @@ pub mod cli;
 pub mod commands;
 pub mod desired;
 pub mod diagnostic;
+pub mod doctor;
 pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod execute;
+pub mod explain;
 pub mod graph;
 pub mod import;
 pub mod interrupt;
@@ -81,6 +83,7 @@ async fn dispatch(command: cli::Command, ctx: &Context) -> error::Result<Exit> {
         C::Validate(args) => commands::validate::run(args, ctx).await,
         C::Schema(args) => commands::schema::run(args, ctx).await,
         C::Import(args) => commands::import::run(args, ctx).await,
+        C::Doctor(args) => commands::doctor::run(args, ctx).await,
         C::Completions(args) => commands::completions::run(args, cli::Cli::command(), ctx).await,
         C::Man(args) => commands::man::run(args, cli::Cli::command(), ctx).await,
     }
@@ -99,10 +102,12 @@ fn report_error(printer: &Printer, err: &error::Error) {
 fn init_logging(verbose: u8, quiet: bool, color: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        // The SDK warns when STS refuses a role; eksgate reports it as an
-        // error of its own.
-        (false, 0) => "warn,aws_config::sts=error",
+        (true, _) => "eksgate=error",
+        // Nothing of the SDK's at the default verbosity: what matters in
+        // its warnings (no credentials, a role STS refused, an endpoint
+        // that does not answer) reaches the user as one error of
+        // eksgate's own (`explain`); `-v` shows them.
+        (false, 0) => "eksgate=warn",
         (false, 1) => "eksgate=info,warn",
         (false, 2) => "eksgate=debug,info",
         (false, _) => "trace",

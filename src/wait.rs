@@ -165,6 +165,11 @@ pub fn is_retryable(err: &ProviderError) -> bool {
                 | "InternalServerError"
         ),
         ProviderError::AccountMismatch { .. } => false,
+        // The network may come back; credentials will not appear by
+        // themselves.
+        ProviderError::Local { failure, .. } => {
+            matches!(**failure, crate::provider::failure::Failure::Endpoint(_))
+        }
     }
 }
 

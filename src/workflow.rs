@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use crate::desired::Desired;
 use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
+use crate::explain;
 use crate::live::Live;
 use crate::manifest;
 use crate::plan::{self, Plan};
@@ -43,27 +44,27 @@ pub fn read_request(desired: &Desired) -> ReadRequest {
     }
 }
 
+/// A provider error of `import`, worded by `explain`.
 pub fn provider_error(e: ProviderError) -> Error {
-    provider_error_from(e, "the default credential chain")
+    explain::provider_error(
+        e,
+        explain::Credentials {
+            source: "the credentials of the default chain",
+            profile: None,
+        },
+        explain::Needs::Import,
+    )
 }
 
-/// A provider error as the user reads it; `source` says where the
-/// credentials came from, for the error that says AWS refused them.
-pub fn provider_error_from(e: ProviderError, source: &str) -> Error {
-    if e.refused_credentials() {
-        return Error::user_hint(
-            format!("AWS refused the credentials from {source}: {e}"),
-            "check the access key id and secret (or refresh the session) those credentials hold; eksgate asks no further with them",
-        );
-    }
-    let hint = match &e {
-        ProviderError::Aws { code, .. } if code.contains("AccessDenied") || code.contains("Unauthorized") => {
-            "check the credentials' permissions (eksgate needs eks:Describe*/List*/UpdateClusterConfig, ec2:Describe*, ec2:ModifyVpcAttribute, ec2:AuthorizeSecurityGroupIngress)"
-        }
-        ProviderError::AccountMismatch { .. } => "use credentials for the account the manifest pins (`--profile`), or fix `account`",
-        _ => "check the credentials, the region and the network; `-v` shows each call",
-    };
-    Error::user_hint(e.to_string(), hint)
+/// A provider error of `plan` or `apply`, worded by `explain`; `source`
+/// says where the credentials came from and `profile` which profile was
+/// chosen, for the errors about them.
+pub fn provider_error_from(e: ProviderError, source: &str, profile: Option<&str>) -> Error {
+    explain::provider_error(
+        e,
+        explain::Credentials { source, profile },
+        explain::Needs::PlanApply,
+    )
 }
 
 /// Reads the live state of `desired` and plans.
@@ -72,10 +73,17 @@ pub async fn read_and_plan<P: Provider>(
     desired: &Desired,
     parallelism: usize,
 ) -> Result<(Live, Plan)> {
-    let live = provider
-        .read(&read_request(desired), parallelism)
-        .await
-        .map_err(|e| provider_error_from(e, &provider.credentials_source()))?;
+    let live = match provider.read(&read_request(desired), parallelism).await {
+        Ok(live) => live,
+        Err(e) => {
+            let source = provider.credentials_source().await;
+            return Err(provider_error_from(
+                e,
+                &source,
+                provider.profile().as_deref(),
+            ));
+        }
+    };
     let plan = plan::plan(desired, &live);
     Ok((live, plan))
 }

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod common;
 pub mod completions;
 pub mod demo;
+pub mod doctor;
 pub mod import;
 pub mod man;
 pub mod plan;

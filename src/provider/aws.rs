@@ -18,12 +18,13 @@ use std::sync::Mutex;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, IpPermission, IpRange, Ipv6Range, UserIdGroupPair, VpcAttributeName,
 };
-use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types::VpcConfigRequest;
 use ipnet::IpNet;
 
 pub use super::clients::AwsOptions;
 use super::clients::{ClientSets, Clients, PerCredentials};
+use super::failure;
 use super::fleet::{self, FleetCalls, NO_DHCP_OPTIONS};
 use super::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
@@ -48,7 +49,7 @@ const DESCRIBE_BUDGET: usize = 20;
 const INGRESS_ROUNDS: usize = 3;
 
 pub struct AwsProvider {
-    clients: ClientSets,
+    pub(super) clients: ClientSets,
     /// The account each set of credentials acts in, once AWS answered.
     identities: PerCredentials<String>,
 }
@@ -100,7 +101,7 @@ async fn caller_identity(c: &Clients) -> Result<String, ProviderError> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| sdk_error("GetCallerIdentity", e))?;
+        .map_err(|e| sdk_error(c, "GetCallerIdentity", e))?;
     out.account()
         .map(str::to_string)
         .ok_or_else(|| ProviderError::Transport {
@@ -109,23 +110,55 @@ async fn caller_identity(c: &Clients) -> Result<String, ProviderError> {
         })
 }
 
-fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
+/// An SDK error as the provider reports it: AWS's code and message when
+/// AWS answered, what kept the call from AWS when it did not (`failure`),
+/// and otherwise the chain's own words, never its `Debug` form. The whole
+/// chain is logged at `-v`.
+pub(super) fn sdk_error<E, R>(c: &Clients, operation: &str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
 {
     match &err {
-        SdkError::ServiceError(se) => ProviderError::Aws {
-            operation: operation.to_string(),
-            code: se.err().code().unwrap_or("Unknown").to_string(),
-            message: se.err().message().unwrap_or("").to_string(),
-        },
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown").to_string();
+            let message = se.err().message().unwrap_or("").to_string();
+            let region = c.region();
+            if super::REFUSED_CREDENTIALS.contains(&code.as_str())
+                && failure::OPT_IN_REGIONS.contains(&region)
+                && !code.starts_with("Expired")
+            {
+                return ProviderError::Local {
+                    operation: operation.to_string(),
+                    failure: Box::new(failure::Failure::Region {
+                        region: region.to_string(),
+                        detail: format!("{code}: {message}"),
+                    }),
+                };
+            }
+            ProviderError::Aws {
+                operation: operation.to_string(),
+                code,
+                message,
+            }
+        }
         _ => match refused_assume_role(&err) {
             Some(refused) => refused,
-            None => ProviderError::Transport {
-                operation: operation.to_string(),
-                message: DisplayErrorContext(&err).to_string(),
-            },
+            None => {
+                let chain = failure::chain(&err).join(": ");
+                tracing::info!("{operation} failed: {chain}");
+                let own = failure::service_of(operation);
+                match failure::classify(&err, |svc| c.endpoint(svc.unwrap_or(own))) {
+                    Some(failure) => ProviderError::Local {
+                        operation: operation.to_string(),
+                        failure: Box::new(failure),
+                    },
+                    None => ProviderError::Transport {
+                        operation: operation.to_string(),
+                        message: chain,
+                    },
+                }
+            }
         },
     }
 }
@@ -174,7 +207,7 @@ async fn describe(
     let out = match c.eks.describe_cluster().name(name).send().await {
         Ok(o) => o,
         Err(e) => {
-            let err = sdk_error("DescribeCluster", e);
+            let err = sdk_error(c, "DescribeCluster", e);
             if code_of(&err) == Some("ResourceNotFoundException") {
                 return Ok(ClusterObservation::NotFound);
             }
@@ -258,7 +291,7 @@ async fn in_progress_updates(
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| sdk_error("ListUpdates", e))?;
+            .map_err(|e| sdk_error(c, "ListUpdates", e))?;
         ids.extend(out.update_ids().iter().cloned());
         match out.next_token() {
             Some(t) if !t.is_empty() && ids.len() < 1000 => token = Some(t.to_string()),
@@ -296,7 +329,7 @@ async fn describe_update(c: &Clients, name: &str, id: &str) -> Result<UpdateStat
         .update_id(id)
         .send()
         .await
-        .map_err(|e| sdk_error("DescribeUpdate", e))?;
+        .map_err(|e| sdk_error(c, "DescribeUpdate", e))?;
     let Some(u) = out.update() else {
         return Err(ProviderError::Transport {
             operation: "DescribeUpdate".into(),
@@ -395,7 +428,7 @@ async fn read_vpc_attr(
         .attribute(name)
         .send()
         .await
-        .map_err(|e| sdk_error("DescribeVpcAttribute", e))?;
+        .map_err(|e| sdk_error(c, "DescribeVpcAttribute", e))?;
     let value = match attr {
         DnsAttribute::Support => out.enable_dns_support().and_then(|v| v.value()),
         DnsAttribute::Hostnames => out.enable_dns_hostnames().and_then(|v| v.value()),
@@ -417,7 +450,7 @@ async fn vpc_dhcp_ids(
         .set_vpc_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| sdk_error("DescribeVpcs", e))?;
+        .map_err(|e| sdk_error(c, "DescribeVpcs", e))?;
     let mut out = BTreeMap::new();
     for v in resp.vpcs() {
         if let (Some(id), Some(d)) = (v.vpc_id(), v.dhcp_options_id()) {
@@ -446,7 +479,7 @@ async fn dhcp_servers(
             .set_dhcp_options_ids(Some(real))
             .send()
             .await
-            .map_err(|e| sdk_error("DescribeDhcpOptions", e))?;
+            .map_err(|e| sdk_error(c, "DescribeDhcpOptions", e))?;
         for d in resp.dhcp_options() {
             let servers = d
                 .dhcp_configurations()
@@ -481,7 +514,7 @@ async fn security_groups(
         .set_group_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| sdk_error("DescribeSecurityGroups", e))?;
+        .map_err(|e| sdk_error(c, "DescribeSecurityGroups", e))?;
     let mut out = BTreeMap::new();
     for g in resp.security_groups() {
         if let Some(id) = g.group_id() {
@@ -499,8 +532,16 @@ async fn security_groups(
 }
 
 impl Provider for AwsProvider {
-    fn credentials_source(&self) -> String {
-        self.clients.source().to_string()
+    fn profile(&self) -> Option<String> {
+        self.clients.profile().map(str::to_string)
+    }
+
+    async fn credentials_source(&self) -> String {
+        let source = self.clients.source();
+        match self.clients.base_key_id().await {
+            Some(key) => format!("the access key ending `{}` from {source}", key_suffix(&key)),
+            None => source.to_string(),
+        }
     }
 
     async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
@@ -520,7 +561,7 @@ impl Provider for AwsProvider {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| sdk_error("ListClusters", e))?;
+                .map_err(|e| sdk_error(&c, "ListClusters", e))?;
             names.extend(out.clusters().iter().cloned());
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -577,7 +618,7 @@ impl Provider for AwsProvider {
                 }),
             },
             Err(e) => {
-                let err = sdk_error("UpdateClusterConfig", e);
+                let err = sdk_error(&c, "UpdateClusterConfig", e);
                 match &err {
                     ProviderError::Aws { code, message, .. }
                         if code == "InvalidParameterException"
@@ -656,7 +697,7 @@ impl Provider for AwsProvider {
         };
         req.send()
             .await
-            .map_err(|e| sdk_error("ModifyVpcAttribute", e))?;
+            .map_err(|e| sdk_error(&c, "ModifyVpcAttribute", e))?;
         Ok(())
     }
 
@@ -801,8 +842,15 @@ async fn authorize_once(
         .ip_permissions(perm.build())
         .send()
         .await
-        .map_err(|e| sdk_error("AuthorizeSecurityGroupIngress", e))?;
+        .map_err(|e| sdk_error(c, "AuthorizeSecurityGroupIngress", e))?;
     Ok(())
+}
+
+/// The last four characters of an access key id: enough to tell keys
+/// apart, not enough to be a secret.
+pub fn key_suffix(key: &str) -> &str {
+    let start = key.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+    &key[start..]
 }
 
 /// A fresh idempotency token for one `UpdateClusterConfig` (the SDK's own

@@ -23,18 +23,30 @@
 //! `--parallelism 256` took 1.7 times its lower bound, 0.9 with the cap);
 //! twenty attempts still span half a minute or more.
 //!
+//! Failing fast: a call that cannot connect (the name does not resolve,
+//! nothing listens, no connection within [`CONNECT_TIMEOUT`]) will not
+//! connect on the twentieth try either. Connection errors share a small
+//! budget per client ([`ConnectionBudget`]): once [`CONNECTION_RETRIES`]
+//! in a row have failed, they are no longer retried, so a wrong endpoint
+//! or a missing network ends in a second or two instead of half a minute.
+//! Throttling and server errors keep every retry above.
+//!
 //! This file builds clients; it makes no AWS call of its own (the calls are
 //! in `aws`, the fleet read in `fleet`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_eks::config::retry::{RetryPartition, TokenBucket};
+use aws_sdk_eks::config::interceptors::InterceptorContext;
+use aws_sdk_eks::config::retry::{ClassifyRetry, RetryAction, RetryPartition, TokenBucket};
 use tokio::sync::OnceCell;
 
+use super::failure::{endpoint_of, Endpoint};
 use super::Scope;
 use crate::live::DEFAULT_SG_RULE_QUOTA;
 
@@ -42,6 +54,16 @@ use crate::live::DEFAULT_SG_RULE_QUOTA;
 const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// The largest backoff window (see the module docs).
 const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How long a connection may take to open: AWS's endpoints answer within
+/// milliseconds, so seconds mean a firewall or a wrong address.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Retries of connection errors in a row, per client (see the module docs).
+const CONNECTION_RETRIES: u32 = 2;
+/// Attempts of the `AssumeRole` call that gives a role's credentials: it is
+/// one call per role per hour, so a few tries are plenty, and an STS that
+/// cannot be reached must not hold every step of the role for half a minute.
+const ASSUME_ROLE_ATTEMPTS: u32 = 3;
 
 /// How the provider builds its clients.
 #[derive(Clone, Debug, Default)]
@@ -76,9 +98,37 @@ pub(super) struct Clients {
     ended: Arc<Mutex<HashSet<(String, String)>>>,
     /// The quota of inbound rules per security group ([`AwsOptions`]).
     pub rule_quota: u32,
+    /// Where these clients' endpoints are, for errors that cannot reach one.
+    endpoints: Arc<Endpoints>,
+}
+
+/// What decides the endpoints of a client set.
+#[derive(Debug)]
+struct Endpoints {
+    region: String,
+    /// A profile's `endpoint_url` as the SDK loaded it.
+    configured: Option<String>,
+    /// eksgate's own endpoint ([`AwsOptions::endpoint_url`]).
+    given: Option<String>,
 }
 
 impl Clients {
+    /// The region these clients call.
+    pub fn region(&self) -> &str {
+        &self.endpoints.region
+    }
+
+    /// Where `service` of these clients' region is reached.
+    pub fn endpoint(&self, service: &str) -> Endpoint {
+        let e = &self.endpoints;
+        endpoint_of(
+            service,
+            &e.region,
+            e.configured.as_deref(),
+            e.given.as_deref(),
+        )
+    }
+
     pub fn ended(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
         // Held only for an insert or a lookup, never across an await.
         self.ended
@@ -105,6 +155,12 @@ pub(super) struct ClientSets {
     rule_quota: u32,
     /// Where the base credentials come from, for error messages.
     source: String,
+    /// eksgate's own endpoint ([`AwsOptions::endpoint_url`]).
+    given_endpoint: Option<String>,
+    /// The profile chosen (`--profile`).
+    profile: Option<String>,
+    /// The access key id the base credentials resolved to, once asked.
+    base_key: OnceCell<Option<String>>,
 }
 
 impl ClientSets {
@@ -117,7 +173,13 @@ impl ClientSets {
             .with_max_attempts(opts.max_attempts.unwrap_or(20))
             .with_initial_backoff(RETRY_INITIAL_BACKOFF)
             .with_max_backoff(RETRY_MAX_BACKOFF);
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            );
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
         }
@@ -141,7 +203,74 @@ impl ClientSets {
             sets: Mutex::new(HashMap::new()),
             rule_quota: opts.sg_rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA),
             source: credentials_source(&opts),
+            given_endpoint: opts.endpoint_url.clone(),
+            profile: opts.profile.clone(),
+            base_key: OnceCell::new(),
         }
+    }
+
+    /// The access key id of the base credentials, resolved once (`None`
+    /// when they cannot be loaded).
+    pub async fn base_key_id(&self) -> Option<String> {
+        use aws_sdk_eks::config::ProvideCredentials as _;
+        self.base_key
+            .get_or_init(|| async {
+                let provider = self.base.credentials_provider()?;
+                let creds = provider.provide_credentials().await.ok()?;
+                Some(creds.access_key_id().to_string())
+            })
+            .await
+            .clone()
+    }
+
+    /// Loads the base credentials: their access key id, or why they
+    /// cannot be loaded.
+    pub async fn load_base_credentials(&self) -> Result<String, super::ProviderError> {
+        use aws_sdk_eks::config::ProvideCredentials as _;
+        let Some(provider) = self.base.credentials_provider() else {
+            return Err(super::ProviderError::Local {
+                operation: "loading credentials".into(),
+                failure: Box::new(super::failure::Failure::NoCredentials),
+            });
+        };
+        match provider.provide_credentials().await {
+            Ok(c) => Ok(c.access_key_id().to_string()),
+            Err(e) => {
+                let region = self
+                    .base
+                    .region()
+                    .map(|r| r.to_string())
+                    .unwrap_or_default();
+                let configured = self.base.endpoint_url().map(str::to_string);
+                let given = self.given_endpoint.clone();
+                let failure = super::failure::classify(&e, |svc| {
+                    endpoint_of(
+                        svc.unwrap_or("sts"),
+                        &region,
+                        configured.as_deref(),
+                        given.as_deref(),
+                    )
+                })
+                .unwrap_or(super::failure::Failure::Credentials {
+                    detail: super::failure::chain(&e).join(": "),
+                });
+                Err(super::ProviderError::Local {
+                    operation: "loading credentials".into(),
+                    failure: Box::new(failure),
+                })
+            }
+        }
+    }
+
+    /// The region the base configuration names (`--region`, `AWS_REGION`,
+    /// the profile's `region`), if any.
+    pub fn configured_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+
+    /// The profile chosen (`--profile`), if any.
+    pub fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
     }
 
     /// Where the base credentials come from, in words.
@@ -172,10 +301,20 @@ impl ClientSets {
         let region = Region::new(creds.region.clone());
         let mut config = self.base.to_builder().region(region.clone());
         if let Some(role) = &creds.role_arn {
+            let sts_config = self
+                .base
+                .to_builder()
+                .retry_config(
+                    RetryConfig::standard()
+                        .with_max_attempts(ASSUME_ROLE_ATTEMPTS)
+                        .with_initial_backoff(RETRY_INITIAL_BACKOFF)
+                        .with_max_backoff(RETRY_MAX_BACKOFF),
+                )
+                .build();
             let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
                 .session_name("eksgate")
                 .region(region)
-                .configure(&self.base)
+                .configure(&sts_config)
                 .build()
                 .await;
             config = config.credentials_provider(
@@ -199,21 +338,65 @@ impl ClientSets {
             eks: aws_sdk_eks::Client::from_conf(
                 aws_sdk_eks::config::Builder::from(&config)
                     .retry_partition(partition("eks"))
+                    .retry_classifier(ConnectionBudget::default())
                     .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(&config)
                     .retry_partition(partition("ec2"))
+                    .retry_classifier(ConnectionBudget::default())
                     .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&config)
                     .retry_partition(partition("sts"))
+                    .retry_classifier(ConnectionBudget::default())
                     .build(),
             ),
             ended: Arc::default(),
             rule_quota: self.rule_quota,
+            endpoints: Arc::new(Endpoints {
+                region: creds.region.clone(),
+                configured: self.base.endpoint_url().map(str::to_string),
+                given: self.given_endpoint.clone(),
+            }),
         }
+    }
+}
+
+/// Stops retrying connection errors once [`CONNECTION_RETRIES`] in a row
+/// have failed on one client; an answer from AWS (any answer) or an error
+/// of another kind starts the count again. Throttling and server errors are
+/// left to the SDK's own classifiers.
+#[derive(Clone, Debug, Default)]
+struct ConnectionBudget {
+    failures: Arc<AtomicU32>,
+}
+
+impl ClassifyRetry for ConnectionBudget {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let connection = match ctx.output_or_error() {
+            None => return RetryAction::NoActionIndicated,
+            Some(Ok(_)) => false,
+            Some(Err(e)) => {
+                e.is_timeout_error()
+                    || e.as_connector_error()
+                        .is_some_and(|c| c.is_io() || c.is_timeout())
+            }
+        };
+        if !connection {
+            self.failures.store(0, Ordering::Relaxed);
+            return RetryAction::NoActionIndicated;
+        }
+        if self.failures.fetch_add(1, Ordering::Relaxed) >= CONNECTION_RETRIES {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "eksgate connection budget"
     }
 }
 

@@ -14,7 +14,9 @@
 
 pub mod aws;
 mod clients;
+pub mod failure;
 mod fleet;
+pub mod probe;
 
 use std::future::Future;
 
@@ -121,6 +123,13 @@ pub enum ProviderError {
     /// not be read.
     #[error("{operation} failed: {message}")]
     Transport { operation: String, message: String },
+    /// The call never reached AWS: no credentials, or no way to the
+    /// endpoint (see [`failure`]).
+    #[error("{operation} failed: {failure}")]
+    Local {
+        operation: String,
+        failure: Box<failure::Failure>,
+    },
     /// The credentials resolve to another account than the manifest pins.
     #[error("the credentials resolve to account `{actual}`, not `{expected}`")]
     AccountMismatch { expected: String, actual: String },
@@ -151,10 +160,17 @@ impl ProviderError {
 
 /// What eksgate may ask of AWS.
 pub trait Provider: Send + Sync {
-    /// Where the base credentials come from, in words, for an error that
-    /// says AWS refused them.
-    fn credentials_source(&self) -> String {
-        "the default credential chain".to_string()
+    /// Where the base credentials come from, in words (with the last
+    /// characters of their access key id when they load), for an error
+    /// that says AWS refused them.
+    fn credentials_source(&self) -> impl Future<Output = String> + Send {
+        std::future::ready("the default credential chain".to_string())
+    }
+
+    /// The profile of the AWS config files the credentials come from, when
+    /// one was chosen (`--profile`, `AWS_PROFILE`).
+    fn profile(&self) -> Option<String> {
+        None
     }
 
     /// Reads the live state the planner needs for the request's clusters, at

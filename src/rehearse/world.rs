@@ -49,6 +49,8 @@ impl World {
                 access_key_ids: vec![ACCESS_KEY.to_string()],
                 access_keys: Vec::new(),
                 roles: Vec::new(),
+                deny: Vec::new(),
+                disabled_regions: Vec::new(),
             },
         );
         for d in desired {
@@ -58,6 +60,8 @@ impl World {
                     access_key_ids: Vec::new(),
                     access_keys: Vec::new(),
                     roles: Vec::new(),
+                    deny: Vec::new(),
+                    disabled_regions: Vec::new(),
                 });
                 if !entry.roles.contains(role) {
                     entry.roles.push(role.clone());

@@ -12,6 +12,7 @@
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
+pub mod access;
 pub mod auth;
 pub mod ec2;
 pub mod eks;
@@ -547,6 +548,19 @@ async fn aws(
 
     let fault = if let Some(why) = refusal {
         Some(service.refused(why))
+    } else if st.access.region_disabled(&account, &scope.region) {
+        Some(service.refused(auth::Refusal::Unknown))
+    } else if let Some(denied) = st.access.denied(&access::Request {
+        service: service.name(),
+        operation: &operation,
+        access_key: &scope.access_key,
+        principal: &principal,
+        account: &account,
+        region: &scope.region,
+        target: target.as_deref(),
+        request_id: &request_id,
+    }) {
+        Some(denied)
     } else if !st.take_token(&key, now) {
         Some(service.throttled())
     } else if st.take_injected_failure(&operation) {
@@ -581,6 +595,9 @@ async fn aws(
             Call::Query(Service::Sts, action, params) => {
                 sts::handle(&mut st, &scope.access_key, action, params, &request_id, now)
                     .map(|x| (x, "text/xml;charset=UTF-8"))
+            }
+            Call::Query(_, action, params) if access::dry_run(action, params) => {
+                Err(access::dry_run_answer())
             }
             Call::Query(_, action, params) => ec2::handle(
                 &mut st,

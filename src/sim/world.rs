@@ -48,6 +48,25 @@ pub struct AccountDef {
     /// Roles that exist in this account (ARNs); `AssumeRole` into them acts here.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Actions denied to one of this account's keys or roles, as an IAM
+    /// policy with an explicit deny would (see `sim::access`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<DenyDef>,
+    /// Opt-in regions this account has not enabled: every call signed for
+    /// one of them is refused as from an unknown key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disabled_regions: Vec<String>,
+}
+
+/// `[[account.deny]]`: what a key or a role may not do.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyDef {
+    /// An access key id of the account, or the ARN of one of its roles
+    /// (then every session of the role is denied).
+    pub principal: String,
+    /// IAM actions, like `eks:DescribeCluster` or `ec2:*`.
+    pub actions: Vec<String>,
 }
 
 /// An access key with its secret.
@@ -430,6 +449,38 @@ impl World {
             for cidr in &c.public_access_cidrs {
                 if cidr.parse::<ipnet::IpNet>().is_err() {
                     diags.push(locate(cidr, format!("`{cidr}` is not a CIDR block"), None));
+                }
+            }
+        }
+        for a in &self.account {
+            for d in &a.deny {
+                let known = a.access_key_ids.contains(&d.principal)
+                    || a.access_keys.iter().any(|k| k.id == d.principal)
+                    || a.roles.contains(&d.principal);
+                if !known {
+                    diags.push(locate(
+                        &d.principal,
+                        format!(
+                            "`deny` names `{}`, which is neither a key nor a role of account `{}`",
+                            d.principal, a.id
+                        ),
+                        Some(
+                            "name one of the account's `access_key_ids`, `access_keys` or `roles`"
+                                .into(),
+                        ),
+                    ));
+                }
+                for action in &d.actions {
+                    if !crate::sim::access::is_action(action) {
+                        diags.push(locate(
+                            action,
+                            format!("`{action}` is not an IAM action of `eks`, `ec2` or `sts`"),
+                            Some(
+                                "write `SERVICE:Operation`, like `eks:DescribeCluster` or `ec2:*`"
+                                    .into(),
+                            ),
+                        ));
+                    }
                 }
             }
         }

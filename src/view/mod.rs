@@ -4,6 +4,7 @@
 //! where the text goes and whether colour is wanted.
 
 pub mod describe;
+pub mod doctor;
 pub mod dot;
 pub mod mermaid;
 pub(crate) mod picture;

@@ -54,6 +54,8 @@ pub fn world(text: &str) -> World {
                 })
                 .collect(),
             roles: Vec::new(),
+            deny: Vec::new(),
+            disabled_regions: Vec::new(),
         });
     }
     w

@@ -307,7 +307,7 @@ async fn a_refused_key_fails_fast_with_one_error() {
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(
         errors,
-        ["error: AWS refused the credentials from the environment (`AWS_ACCESS_KEY_ID`): DescribeCluster failed: UnrecognizedClientException: The security token included in the request is invalid."],
+        ["error: AWS refused the access key ending `NOWS` from the environment (`AWS_ACCESS_KEY_ID`): DescribeCluster failed: UnrecognizedClientException: The security token included in the request is invalid."],
         "{err}"
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
@@ -451,7 +451,7 @@ async fn a_refused_key_behind_a_role_fails_fast_with_one_error() {
     let err = stderr(&out);
     assert_eq!(
         err.lines().next(),
-        Some("error: AWS refused the credentials from the environment (`AWS_ACCESS_KEY_ID`): AssumeRole failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."),
+        Some("error: AWS refused the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`): AssumeRole failed: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."),
         "{err}"
     );
     assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);

@@ -8,6 +8,7 @@
 
 mod apply;
 mod common;
+mod doctor;
 mod fixture;
 mod harsh;
 mod import;

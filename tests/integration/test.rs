@@ -59,6 +59,10 @@ pub struct Test {
     folders: Vec<String>,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Variables of the harness's environment this run goes without.
+    removed: Vec<String>,
+    /// `HOME` is the folder `home/` of the working directory.
+    home: bool,
     session: Option<Arc<Session>>,
 }
 
@@ -79,6 +83,8 @@ impl Test {
             folders: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),
+            removed: Vec::new(),
+            home: false,
             session: None,
         }
     }
@@ -169,6 +175,20 @@ impl Test {
         self
     }
 
+    /// Removes a variable of the harness's environment (its fake
+    /// credentials, for a test of the credential chain).
+    pub fn env_remove(mut self, key: &str) -> Test {
+        self.removed.push(key.to_string());
+        self
+    }
+
+    /// Makes `HOME` the folder `home/` of the working directory, empty
+    /// unless the test writes files there (`.file("home/.aws/config", ..)`).
+    pub fn home(mut self) -> Test {
+        self.home = true;
+        self.folder("home")
+    }
+
     /// Starts the emulator (once per test) and writes the files.
     async fn session(&mut self) -> Arc<Session> {
         let session = match &self.session {
@@ -198,6 +218,12 @@ impl Test {
     fn command(&self, session: &Session) -> tokio::process::Command {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         let mut cmd = eksgate_cmd(&session.sim, session.dir.path(), &args);
+        for k in &self.removed {
+            cmd.env_remove(k);
+        }
+        if self.home {
+            cmd.env("HOME", session.dir.path().join("home"));
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
