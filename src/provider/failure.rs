@@ -175,8 +175,10 @@ pub fn classify(
     }
     if let Some(ce) = deepest {
         // A role's credentials come from STS: when STS cannot be reached,
-        // that is the failure, not the credentials.
-        if let Some(inner) = ce.source() {
+        // that is the failure, not the credentials. (Not when no source had
+        // credentials: the chain's report then quotes the instance
+        // metadata service it could not reach, which is not the cause.)
+        if let (CredentialsError::ProviderError(_), Some(inner)) = (ce, ce.source()) {
             let text = chain(inner).join(": ").to_ascii_lowercase();
             if let Some(cause) = network_cause(inner, &text) {
                 return Some(Failure::Endpoint(Unreachable {
@@ -455,6 +457,20 @@ mod tests {
                 detail: "profile `nosuch` was not defined: could not find source profile nosuch referenced from the root profile".into()
             })
         );
+    }
+
+    /// Regression: with no credentials anywhere, the chain's report says
+    /// the instance metadata service refused the connection; that was
+    /// taken for an unreachable STS.
+    #[test]
+    fn no_credentials_with_instance_metadata_refused_are_no_credentials() {
+        let err = Wrap(
+            "dispatch failure",
+            Some(Box::new(CredentialsError::provider_error(CredentialsError::not_loaded(
+                "no credentials found in chain. Attempted:\n  Ec2InstanceMetadata: the credential provider was not enabled: could not communicate with IMDS: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+            )))),
+        );
+        assert_eq!(classify(&err, here), Some(Failure::NoCredentials));
     }
 
     #[test]
