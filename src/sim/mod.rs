@@ -5,8 +5,9 @@
 //!
 //! This file owns the HTTP server and the order of a request: credential
 //! scope, latency, then under the lock: settle due updates, checked
-//! credentials (`auth`), rate limit and injected faults (a targeted
-//! `fail_next`, then the random ones), the operation, a server error after a
+//! credentials (`auth`), regions not enabled and denied actions (`access`),
+//! rate limit and injected faults (a targeted `fail_next`, then the random
+//! ones), the operation (or the answer to an EC2 dry run), a server error after a
 //! change took effect, a damaged answer (`malformed`), the history line.
 //! Operations live in
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
