@@ -163,23 +163,31 @@ pub fn classify(
     err: &(dyn StdError + 'static),
     endpoint: impl Fn(Option<&str>) -> Endpoint,
 ) -> Option<Failure> {
+    // The deepest credentials error is the cause: a role's provider wraps
+    // the failure of the credentials it assumes the role with.
+    let mut deepest = None;
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(ce) = e.downcast_ref::<CredentialsError>() {
-            // A role's credentials come from STS: when STS cannot be
-            // reached, that is the failure, not the credentials.
-            if let Some(inner) = ce.source() {
-                let text = chain(inner).join(": ").to_ascii_lowercase();
-                if let Some(cause) = network_cause(inner, &text) {
-                    return Some(Failure::Endpoint(Unreachable {
-                        endpoint: endpoint(Some("sts")),
-                        cause,
-                    }));
-                }
-            }
-            return Some(credentials_failure(ce));
+            deepest = Some(ce);
         }
         cur = e.source();
+    }
+    if let Some(ce) = deepest {
+        // A role's credentials come from STS: when STS cannot be reached,
+        // that is the failure, not the credentials. (Not when no source had
+        // credentials: the chain's report then quotes the instance
+        // metadata service it could not reach, which is not the cause.)
+        if let (CredentialsError::ProviderError(_), Some(inner)) = (ce, ce.source()) {
+            let text = chain(inner).join(": ").to_ascii_lowercase();
+            if let Some(cause) = network_cause(inner, &text) {
+                return Some(Failure::Endpoint(Unreachable {
+                    endpoint: endpoint(Some("sts")),
+                    cause,
+                }));
+            }
+        }
+        return Some(credentials_failure(ce));
     }
     let text = chain(err).join(": ").to_ascii_lowercase();
     if let Some(cause) = network_cause(err, &text) {
@@ -195,7 +203,12 @@ fn credentials_failure(ce: &CredentialsError) -> Failure {
     let detail = chain(ce).into_iter().skip(1).collect::<Vec<_>>().join(": ");
     let lower = detail.to_ascii_lowercase();
     match ce {
-        CredentialsError::CredentialsNotLoaded(_) => Failure::NoCredentials,
+        // The chain lists each source; a profile that was asked for but is
+        // broken is the one to name.
+        CredentialsError::CredentialsNotLoaded(_) => match broken_profile(&detail) {
+            Some(why) => Failure::Credentials { detail: why },
+            None => Failure::NoCredentials,
+        },
         _ if lower.contains("sso") => Failure::SsoLogin,
         CredentialsError::ProviderTimedOut(_) => Failure::Credentials {
             detail: ce.to_string(),
@@ -207,10 +220,32 @@ fn credentials_failure(ce: &CredentialsError) -> Failure {
     }
 }
 
+/// What the chain's `Profile:` line says when a profile is named but
+/// cannot give credentials (it does not exist, or names a source that does
+/// not), rather than simply not being configured.
+fn broken_profile(detail: &str) -> Option<String> {
+    let line = detail
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("Profile: "))?;
+    let why = line
+        .strip_prefix("the credential provider was not enabled: ")
+        .unwrap_or(line);
+    (why.contains("was not defined") || why.contains("could not find")).then(|| why.to_string())
+}
+
 /// The network cause of a failed connection, from the `std::io::Error`
 /// in the chain when there is one, else from the chain's words (hyper's
-/// and rustls' error types are not public to eksgate).
+/// and rustls' error types are not public to eksgate). Only a chain that
+/// tried to send (the SDK's "dispatch failure" or a timeout) qualifies: an
+/// unreadable token file is an `io::Error` too, but no network's fault.
 fn network_cause(err: &(dyn StdError + 'static), text: &str) -> Option<Cause> {
+    if !(text.contains("dispatch failure")
+        || text.contains("timeout")
+        || text.contains("connection"))
+    {
+        return None;
+    }
     let mut cur = Some(err);
     let mut io_kind = None;
     while let Some(e) = cur {
@@ -239,7 +274,19 @@ fn network_cause(err: &(dyn StdError + 'static), text: &str) -> Option<Cause> {
     {
         return Some(Cause::Timeout);
     }
-    if io_kind.is_some() || text.contains("io error") || text.contains("connection closed") {
+    use std::io::ErrorKind as K;
+    let network_kind = matches!(
+        io_kind,
+        Some(
+            K::ConnectionReset
+                | K::ConnectionAborted
+                | K::NotConnected
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::AddrNotAvailable
+        )
+    );
+    if network_kind || text.contains("io error") || text.contains("connection closed") {
         return Some(Cause::Network);
     }
     None
@@ -366,10 +413,13 @@ mod tests {
             ),
             (
                 Wrap(
-                    "io error",
+                    "dispatch failure",
                     Some(Box::new(Wrap(
-                        "invalid peer certificate: UnknownIssuer",
-                        None,
+                        "io error",
+                        Some(Box::new(Wrap(
+                            "invalid peer certificate: UnknownIssuer",
+                            None,
+                        ))),
                     ))),
                 ),
                 Cause::Tls,
@@ -391,6 +441,45 @@ mod tests {
                 other => panic!("{err}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_named_profile_that_does_not_exist_is_named() {
+        let err = Wrap(
+            "dispatch failure",
+            Some(Box::new(CredentialsError::not_loaded(
+                "no credentials found in chain. Attempted:\n  Environment: the credential provider was not enabled: environment variable not set\n  Profile: the credential provider was not enabled: profile `nosuch` was not defined: could not find source profile nosuch referenced from the root profile",
+            ))),
+        );
+        assert_eq!(
+            classify(&err, here),
+            Some(Failure::Credentials {
+                detail: "profile `nosuch` was not defined: could not find source profile nosuch referenced from the root profile".into()
+            })
+        );
+    }
+
+    /// Regression: with no credentials anywhere, the chain's report says
+    /// the instance metadata service refused the connection; that was
+    /// taken for an unreachable STS.
+    #[test]
+    fn no_credentials_with_instance_metadata_refused_are_no_credentials() {
+        let err = Wrap(
+            "dispatch failure",
+            Some(Box::new(CredentialsError::provider_error(CredentialsError::not_loaded(
+                "no credentials found in chain. Attempted:\n  Ec2InstanceMetadata: the credential provider was not enabled: could not communicate with IMDS: dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+            )))),
+        );
+        assert_eq!(classify(&err, here), Some(Failure::NoCredentials));
+    }
+
+    #[test]
+    fn an_unreadable_token_file_is_not_the_network() {
+        let err = Wrap(
+            "failed to read token file",
+            Some(Box::new(std::io::Error::from(std::io::ErrorKind::NotFound))),
+        );
+        assert_eq!(classify(&err, here), None);
     }
 
     #[test]

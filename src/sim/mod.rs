@@ -5,18 +5,19 @@
 //!
 //! This file owns the HTTP server and the order of a request: credential
 //! scope, latency, then under the lock: settle due updates, checked
-//! credentials (`auth`), rate limit and injected faults (a targeted
-//! `fail_next`, then the random ones), the operation, a server error after a
+//! credentials (`auth`), regions not enabled and denied actions (`access`),
+//! rate limit and injected faults (a targeted `fail_next`, then the random
+//! ones), the operation (or the answer to an EC2 dry run), a server error after a
 //! change took effect, a damaged answer (`malformed`), the history line.
 //! Operations live in
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
-pub mod access;
 pub mod auth;
 pub mod ec2;
 pub mod eks;
 pub mod malformed;
+pub mod policy;
 pub mod protocol;
 pub mod state;
 pub mod sts;
@@ -548,9 +549,9 @@ async fn aws(
 
     let fault = if let Some(why) = refusal {
         Some(service.refused(why))
-    } else if st.access.region_disabled(&account, &scope.region) {
+    } else if st.policy.region_disabled(&account, &scope.region) {
         Some(service.refused(auth::Refusal::Unknown))
-    } else if let Some(denied) = st.access.denied(&access::Request {
+    } else if let Some(denied) = st.policy.denied(&policy::Request {
         service: service.name(),
         operation: &operation,
         access_key: &scope.access_key,
@@ -596,8 +597,8 @@ async fn aws(
                 sts::handle(&mut st, &scope.access_key, action, params, &request_id, now)
                     .map(|x| (x, "text/xml;charset=UTF-8"))
             }
-            Call::Query(_, action, params) if access::dry_run(action, params) => {
-                Err(access::dry_run_answer())
+            Call::Query(_, action, params) if policy::dry_run(action, params) => {
+                Err(policy::dry_run_answer())
             }
             Call::Query(_, action, params) => ec2::handle(
                 &mut st,

@@ -409,9 +409,9 @@ pub struct State {
     pub secrets: BTreeMap<String, String>,
     /// access key id → the session `AssumeRole` gave it.
     pub sessions: BTreeMap<String, Session>,
-    /// What `sim::access` denies and which regions accounts have not
+    /// What `sim::policy` denies and which regions accounts have not
     /// enabled.
-    pub access: super::access::Access,
+    pub policy: super::policy::Policies,
     /// Orders `ListUpdates` answers; apart from `rng` so the fault sequence
     /// of a seed does not depend on how often updates are listed.
     pub shuffle_rng: StdRng,
@@ -444,7 +444,7 @@ impl State {
             credentials_checked: !world.account.is_empty(),
             secrets: BTreeMap::new(),
             sessions: BTreeMap::new(),
-            access: super::access::Access::from_world(world),
+            policy: super::policy::Policies::from_world(world),
             shuffle_rng: StdRng::seed_from_u64(behaviour.seed ^ 0x5eed_f00d_1157),
             history: VecDeque::new(),
             history_dropped: 0,

@@ -114,7 +114,7 @@ pub fn handle(
             let role_name = role.rsplit('/').next().unwrap_or(role);
             let arn = format!("arn:aws:sts::{role_account}:assumed-role/{role_name}/{session}");
             state.access_keys.insert(key_id.clone(), role_account);
-            state.access.session_of(&key_id, role);
+            state.policy.session_of(&key_id, role);
             state.arns.insert(key_id.clone(), arn.clone());
             state
                 .secrets

@@ -49,7 +49,7 @@ pub struct AccountDef {
     #[serde(default)]
     pub roles: Vec<String>,
     /// Actions denied to one of this account's keys or roles, as an IAM
-    /// policy with an explicit deny would (see `sim::access`).
+    /// policy with an explicit deny would (see `sim::policy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<DenyDef>,
     /// Opt-in regions this account has not enabled: every call signed for
@@ -471,7 +471,7 @@ impl World {
                     ));
                 }
                 for action in &d.actions {
-                    if !crate::sim::access::is_action(action) {
+                    if !crate::sim::policy::is_action(action) {
                         diags.push(locate(
                             action,
                             format!("`{action}` is not an IAM action of `eks`, `ec2` or `sts`"),

@@ -110,6 +110,39 @@ async fn no_credentials_say_where_eksgate_looked() {
     assert!(run.history().is_empty(), "no call reached AWS");
 }
 
+/// A profile that is asked for but cannot give credentials is named, with
+/// what is wrong with it, rather than "no credentials".
+#[tokio::test]
+async fn a_profile_that_names_a_missing_source_is_named() {
+    let run = quickly(
+        Test::new()
+            .world(WORLD)
+            .manifest(PLAIN)
+            .home()
+            .file(
+                "home/.aws/config",
+                "[profile dev]\nrole_arn = arn:aws:iam::111122223333:role/deployer\nsource_profile = missing\n",
+            )
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env("AWS_CONFIG_FILE", "home/.aws/config")
+            .args(["plan", "prod.toml", "--profile", "dev"]),
+    )
+    .await
+    .failure();
+    eksgate_snapshot!(run, @"
+    success: false
+    exit_code: 1
+    ----- stdout -----
+
+    ----- stderr -----
+    error: cannot load the credentials of profile `dev`: profile `missing` was not defined: could not find source profile missing referenced from dev
+    hint: check the profile's settings (`aws configure list --profile NAME` shows where each comes from)
+    ");
+    assert!(run.history().is_empty(), "no call reached AWS");
+}
+
 #[tokio::test]
 async fn an_expired_sso_login_names_the_login_command() {
     // `sso-session` profiles keep their token in

@@ -41,7 +41,7 @@ use super::world::World;
 
 /// The denies and disabled regions of a world.
 #[derive(Clone, Debug, Default)]
-pub struct Access {
+pub struct Policies {
     /// key id or role ARN → the actions denied to it.
     denied: BTreeMap<String, BTreeSet<String>>,
     /// session key id → the role it is a session of.
@@ -65,9 +65,9 @@ pub struct Request<'a> {
     pub request_id: &'a str,
 }
 
-impl Access {
-    pub fn from_world(world: &World) -> Access {
-        let mut access = Access::default();
+impl Policies {
+    pub fn from_world(world: &World) -> Policies {
+        let mut access = Policies::default();
         for a in &world.account {
             for d in &a.deny {
                 access
@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_denied_call_is_answered_as_aws_answers_it() {
-        let mut access = Access::default();
+        let mut access = Policies::default();
         access.denied.insert(
             "arn:aws:iam::111122223333:role/reader".into(),
             ["eks:DescribeCluster".to_string()].into(),
