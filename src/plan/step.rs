@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::AuthenticationMode;
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
 use crate::live::DnsAttribute;
@@ -32,6 +33,9 @@ pub enum StepKind {
     EksEndpoint,
     /// An update already `InProgress` in AWS, waited on by id.
     WaitUpdate,
+    /// One `UpdateClusterConfig` with `accessConfig` (an
+    /// `AccessConfigUpdate`), then a wait until `Successful`.
+    EksAccessConfig,
 }
 
 impl StepKind {
@@ -42,6 +46,7 @@ impl StepKind {
             StepKind::SgHttpsIngress => "sg_https_ingress",
             StepKind::EksEndpoint => "eks_endpoint",
             StepKind::WaitUpdate => "wait_update",
+            StepKind::EksAccessConfig => "eks_access_config",
         }
     }
 }
@@ -65,6 +70,12 @@ pub enum Action {
     /// Wait for an update already running; `update_id` is `None` when the
     /// cluster said `UPDATING` but listed no update (wait until `ACTIVE`).
     WaitUpdate { update_id: Option<String> },
+    /// One `UpdateClusterConfig` moving the authentication mode from
+    /// `before` to `after` (forward only), then a wait.
+    AccessConfig {
+        before: AuthenticationMode,
+        after: AuthenticationMode,
+    },
 }
 
 impl Action {
@@ -79,6 +90,7 @@ impl Action {
             Action::HttpsIngress { .. } => StepKind::SgHttpsIngress,
             Action::Endpoint { .. } => StepKind::EksEndpoint,
             Action::WaitUpdate { .. } => StepKind::WaitUpdate,
+            Action::AccessConfig { .. } => StepKind::EksAccessConfig,
         }
     }
 }
@@ -128,6 +140,9 @@ impl Step {
             (Action::HttpsIngress { add: a, .. }, Action::HttpsIngress { add: b, .. }) => a == b,
             (Action::Endpoint { after: a, .. }, Action::Endpoint { after: b, .. }) => a == b,
             (Action::WaitUpdate { update_id: a }, Action::WaitUpdate { update_id: b }) => a == b,
+            (Action::AccessConfig { after: a, .. }, Action::AccessConfig { after: b, .. }) => {
+                a == b
+            }
             _ => false,
         }
     }
@@ -172,6 +187,7 @@ pub(crate) mod wire {
     use serde_json::{json, Value};
 
     use super::{Action, StepKind};
+    use crate::access::AuthenticationMode;
     use crate::desired::AccessSource;
     use crate::endpoint::EndpointSettings;
     use crate::live::DnsAttribute;
@@ -237,6 +253,13 @@ pub(crate) mod wire {
         }
     }
 
+    /// `before` / `after` of an access-config step.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AccessMode {
+        authentication_mode: AuthenticationMode,
+    }
+
     /// `before` / `after` of a wait step.
     #[derive(Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -283,6 +306,14 @@ pub(crate) mod wire {
                     to_value(&UpdateWait {
                         update_id: update_id.clone(),
                         status: "Successful".into(),
+                    }),
+                ),
+                Action::AccessConfig { before, after } => (
+                    to_value(&AccessMode {
+                        authentication_mode: before.clone(),
+                    }),
+                    to_value(&AccessMode {
+                        authentication_mode: after.clone(),
                     }),
                 ),
             };
@@ -368,6 +399,24 @@ pub(crate) mod wire {
                         update_id: wait.update_id,
                     }
                 }
+                StepKind::EksAccessConfig => {
+                    need("cluster", &w.cluster)?;
+                    let before: AccessMode = from_value(id, "before", w.before.clone())?;
+                    let after: AccessMode = from_value(id, "after", w.after.clone())?;
+                    let (b, a) = (before.authentication_mode, after.authentication_mode);
+                    match (b.rank(), a.rank()) {
+                        (Some(rb), Some(ra)) if ra > rb => {}
+                        _ => {
+                            return Err(format!(
+                                "step `{id}` moves the authentication mode from `{b}` to `{a}`, which EKS does not do"
+                            ))
+                        }
+                    }
+                    Action::AccessConfig {
+                        before: b,
+                        after: a,
+                    }
+                }
             };
             Ok(super::Step {
                 id: w.id,
@@ -438,6 +487,10 @@ mod tests {
                 update_id: Some("u-1".into()),
             },
             Action::WaitUpdate { update_id: None },
+            Action::AccessConfig {
+                before: AuthenticationMode::ConfigMap,
+                after: AuthenticationMode::Api,
+            },
         ];
         for action in actions {
             let s = step(action);

@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{DnsAttribute, ProviderError, ReadRequest, Scope};
+use crate::access::LiveAccess;
 use crate::live::{ClusterObservation, Live, LiveSecurityGroup, LiveVpc, SecurityGroupKey, VpcKey};
 
 /// How many ids one EC2 `Describe*` call asks for.
@@ -84,6 +85,20 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
         conn: &Self::Conn,
         group_ids: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, LiveSecurityGroup>, ProviderError>> + Send;
+
+    /// `ListAccessEntries` (every page) and the entries of `principals`; a
+    /// failure is the cluster's (`LiveAccess::NotRead`), not the read's.
+    fn cluster_access(
+        conn: Self::Conn,
+        name: String,
+        principals: Vec<String>,
+    ) -> impl Future<Output = LiveAccess> + Send + 'static {
+        let _ = (conn, name, principals);
+        std::future::ready(LiveAccess::NotRead {
+            code: String::new(),
+            message: "not supported".into(),
+        })
+    }
 }
 
 /// Reads what the planner needs for `request`, at most `parallelism` calls
@@ -136,6 +151,38 @@ pub(super) async fn read<P: FleetCalls>(
     for (key, obs) in results {
         live.clusters.insert(key, obs?);
     }
+
+    // Who can still use the Kubernetes API: the access entries of clusters
+    // that go private only with declared principals, in modes whose access
+    // entries can be listed (a `CONFIG_MAP` cluster answers
+    // `InvalidRequestException`; the planner says why it is not checked).
+    let mut access_jobs = Vec::new();
+    for c in request
+        .clusters
+        .iter()
+        .filter(|c| !c.access_principals.is_empty())
+    {
+        let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
+            continue;
+        };
+        if found.authentication_mode == Some(crate::access::AuthenticationMode::ConfigMap) {
+            continue;
+        }
+        let scope = c.scope();
+        let conn = calls.connect(&scope).await;
+        access_jobs.push((c.key.clone(), scope, conn, c.access_principals.clone()));
+    }
+    let access_jobs = interleave(access_jobs, |(_, scope, ..)| scope);
+    let read = bounded(
+        access_jobs,
+        &limit,
+        |(key, _, conn, principals)| async move {
+            let name = key.name.clone();
+            (key, P::cluster_access(conn, name, principals).await)
+        },
+    )
+    .await;
+    live.access.extend(read);
 
     // What private access needs: the VPCs and cluster security groups of
     // clusters that want it, each read once per scope however many clusters
@@ -458,6 +505,7 @@ mod tests {
                 endpoint: EndpointSettings::new(true, false).with_cidrs(Some(BTreeSet::new())),
                 tags: Default::default(),
                 updates_in_progress: Vec::new(),
+                authentication_mode: None,
             }))
         }
 
@@ -518,6 +566,7 @@ mod tests {
             },
             role_arn: role.map(str::to_string),
             wants_private: true,
+            access_principals: Vec::new(),
         }
     }
 
