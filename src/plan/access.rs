@@ -470,6 +470,35 @@ mod tests {
     }
 
     #[test]
+    fn the_mode_update_runs_before_the_endpoint_updates() {
+        let aws = fake::FakeAws::new().cluster("a", fake::public());
+        // The fake names no mode: a cluster from before access entries.
+        let p = fake::plan(&aws, vec![want(&[], Some(AuthenticationMode::Api))]);
+        let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "eu-west-1/sg-a/https_ingress",
+                "eu-west-1/a/access_config",
+                "eu-west-1/a/endpoint.1",
+                "eu-west-1/a/endpoint.2"
+            ]
+        );
+        assert_eq!(
+            p.steps[1].action,
+            crate::plan::Action::AccessConfig {
+                before: AuthenticationMode::ConfigMap,
+                after: AuthenticationMode::Api,
+            }
+        );
+        assert_eq!(p.steps[2].depends_on, ["eu-west-1/a/access_config"]);
+        assert!(p.steps[2]
+            .reason
+            .contains("the authentication mode update to be `Successful`"));
+        assert!(p.access_checks.is_empty());
+    }
+
+    #[test]
     fn clusters_that_keep_public_access_are_not_checked() {
         let mut w = want(&[BASTION], None);
         w.endpoint = EndpointSettings::new(true, true);

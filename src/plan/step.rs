@@ -517,6 +517,21 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_step_that_moves_the_mode_back_is_refused() {
+        let mut v = serde_json::to_value(step(Action::AccessConfig {
+            before: AuthenticationMode::ApiAndConfigMap,
+            after: AuthenticationMode::Api,
+        }))
+        .unwrap();
+        v["after"] = serde_json::json!({"authentication_mode": "CONFIG_MAP"});
+        let err = serde_json::from_value::<Step>(v).unwrap_err().to_string();
+        assert!(
+            err.contains("moves the authentication mode from `API_AND_CONFIG_MAP` to `CONFIG_MAP`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn steps_that_do_not_fit_their_kind_are_refused_when_read() {
         let good = serde_json::to_value(step(Action::Endpoint {
             before: EndpointSettings::new(true, false),

@@ -404,3 +404,28 @@ async fn import_names_the_principals_with_a_cluster_wide_policy() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_plan_lists_each_checked_clusters_entries_once_and_reads_only_the_declared_ones() {
+    let run = Test::new()
+        .world(WORLD)
+        .manifest(&manifest(&["payments", "ledger", "legacy"], ""))
+        .args(["plan", MANIFEST])
+        .run()
+        .await
+        .failure();
+    let count = |op: &str, cluster: &str| {
+        run.requests()
+            .iter()
+            .filter(|(_, o, t, _)| o == op && t.as_deref() == Some(cluster))
+            .count()
+    };
+    assert_eq!(count("ListAccessEntries", "payments"), 1);
+    assert_eq!(count("ListAccessEntries", "ledger"), 1);
+    // `CONFIG_MAP`: the listing would fail, so it is not made.
+    assert_eq!(count("ListAccessEntries", "legacy"), 0);
+    // The bastion's entry has a policy: its groups are not needed.
+    assert_eq!(count("ListAssociatedAccessPolicies", "payments"), 1);
+    assert_eq!(count("DescribeAccessEntry", "payments"), 0);
+    assert_eq!(count("ListAssociatedAccessPolicies", "ledger"), 0);
+}
