@@ -7,7 +7,10 @@
 //! off) and the provider (what it reads); nothing here does I/O.
 //!
 //! Facts (EKS user guide, "Grant IAM users access to Kubernetes with EKS
-//! access entries" and "Change authentication mode to use access entries";
+//! access entries", "Change authentication mode to use access entries"
+//! <https://docs.aws.amazon.com/eks/latest/userguide/setting-up-access-entries.html>
+//! and "Create access entries"
+//! <https://docs.aws.amazon.com/eks/latest/userguide/creating-access-entries.html>;
 //! service model `eks` 2017-11-01, DESIGN.md section 1b):
 //! - the access-entry API answers only in `API` and `API_AND_CONFIG_MAP`; on a
 //!   `CONFIG_MAP` cluster it fails with `InvalidRequestException`, and who the

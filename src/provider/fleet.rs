@@ -165,7 +165,12 @@ pub(super) async fn read<P: FleetCalls>(
         let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
             continue;
         };
-        if found.authentication_mode == Some(crate::access::AuthenticationMode::ConfigMap) {
+        // No mode named: a cluster from before access entries, `CONFIG_MAP`.
+        if found
+            .authentication_mode
+            .as_ref()
+            .is_none_or(|m| *m == crate::access::AuthenticationMode::ConfigMap)
+        {
             continue;
         }
         let scope = c.scope();
