@@ -497,6 +497,9 @@ mod tests {
             let Some((vpc, sg)) = conn.2.get(&name) else {
                 return Ok(ClusterObservation::NotFound);
             };
+            // `a` has access entries; `b` names no mode (`CONFIG_MAP`).
+            let authentication_mode =
+                (name == "a").then_some(crate::access::AuthenticationMode::ApiAndConfigMap);
             Ok(ClusterObservation::Found(LiveCluster {
                 key: ClusterKey {
                     account: scope.account.clone(),
@@ -510,7 +513,7 @@ mod tests {
                 endpoint: EndpointSettings::new(true, false).with_cidrs(Some(BTreeSet::new())),
                 tags: Default::default(),
                 updates_in_progress: Vec::new(),
-                authentication_mode: None,
+                authentication_mode,
             }))
         }
 
@@ -559,6 +562,17 @@ mod tests {
                 .iter()
                 .map(|g| (g.clone(), LiveSecurityGroup::default()))
                 .collect())
+        }
+
+        async fn cluster_access(conn: Conn, name: String, principals: Vec<String>) -> LiveAccess {
+            log(
+                &conn,
+                format!("ListAccessEntries {name} for {}", principals.join(",")),
+            );
+            LiveAccess::Read {
+                principals: Default::default(),
+                entries: Default::default(),
+            }
         }
     }
 
@@ -613,6 +627,30 @@ mod tests {
                 format!("DescribeVpcs vpc-1 as {role}"),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn access_entries_are_read_once_for_clusters_with_principals_and_entries() {
+        let with = |name: &str| ClusterTarget {
+            access_principals: vec!["arn:aws:iam::111:role/bastion".into()],
+            ..target(name, None, None)
+        };
+        // `b` names no authentication mode: its entries cannot be listed.
+        let (live, calls) = calls_for(vec![with("a"), with("b")]).await;
+        let listed: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with("ListAccessEntries"))
+            .collect();
+        assert_eq!(
+            listed,
+            ["ListAccessEntries a for arn:aws:iam::111:role/bastion as base"]
+        );
+        assert_eq!(live.access.len(), 1);
+
+        // No principals: nothing to check, no call.
+        let (live, calls) = calls_for(vec![target("a", None, None)]).await;
+        assert!(!calls.iter().any(|c| c.starts_with("ListAccessEntries")));
+        assert!(live.access.is_empty());
     }
 
     #[tokio::test]
