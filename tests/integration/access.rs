@@ -210,6 +210,10 @@ async fn a_config_map_cluster_is_blocked_then_converges_once_its_mode_moves_and_
         "{out}"
     );
     assert!(
+        out.contains("set the authentication mode to `API_AND_CONFIG_MAP`"),
+        "{out}"
+    );
+    assert!(
         out.contains(&format!(
             "refusing to turn public access off: `{BASTION}` has no access entry on `legacy` now"
         )),
