@@ -84,6 +84,10 @@ pub struct DesiredCluster {
     /// settings over from the tool that created the cluster.
     #[serde(default)]
     pub owner_acknowledged: bool,
+    /// Who must keep using the Kubernetes API once public access is off, and
+    /// the authentication mode the manifest asks for.
+    #[serde(default)]
+    pub access: crate::access::DesiredAccess,
     pub origin: Origin,
 }
 
@@ -93,6 +97,11 @@ pub struct Desired {
     pub clusters: Vec<DesiredCluster>,
     /// A digest of the manifests' bytes, recorded in saved plans.
     pub digest: String,
+    /// `--allow-unverified-access`: a cluster whose access entries cannot be
+    /// checked (`CONFIG_MAP`) gets a warning instead of a block. Kept with
+    /// the desired state so a saved plan is checked again the same way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unverified_access: bool,
 }
 
 impl std::str::FromStr for AccessSource {

@@ -37,6 +37,9 @@ pub struct ImportedCluster {
     pub https_ingress: Option<BTreeSet<AccessSource>>,
     /// The cluster's VPC; read only when private access is on.
     pub vpc: Option<LiveVpc>,
+    /// Principals whose access entries carry a cluster-wide access policy:
+    /// candidates for `private_access_principals`, written as a comment.
+    pub principals: Vec<String>,
 }
 
 /// Everything one import read.
@@ -139,10 +142,12 @@ pub async fn read<P: Provider>(
         } else {
             (None, None)
         };
+        let principals = cluster_wide_principals(provider, &scope, c).await;
         import.clusters.push(ImportedCluster {
             live: c.clone(),
             https_ingress,
             vpc,
+            principals,
         });
     }
     if !missing.is_empty() {
@@ -159,6 +164,40 @@ pub async fn read<P: Provider>(
         ));
     }
     Ok(import)
+}
+
+/// The most access entries read per cluster for the import's comment.
+const MAX_ENTRIES: usize = 100;
+
+/// Principals whose entries on `c` carry a cluster-wide access policy. Only
+/// a comment depends on them, so a cluster in `CONFIG_MAP` mode, or entries
+/// the credentials may not read, give none instead of failing the import.
+async fn cluster_wide_principals<P: Provider>(
+    provider: &P,
+    scope: &Scope,
+    c: &LiveCluster,
+) -> Vec<String> {
+    if !c
+        .authentication_mode
+        .as_ref()
+        .is_some_and(|m| m.has_access_entries())
+    {
+        return Vec::new();
+    }
+    match provider
+        .access_entries(scope, &c.key.name, MAX_ENTRIES)
+        .await
+    {
+        Ok(entries) => entries
+            .into_iter()
+            .filter(|e| e.policies.iter().any(|p| p.scope == "cluster"))
+            .map(|e| e.principal_arn)
+            .collect(),
+        Err(e) => {
+            tracing::debug!("access entries of `{}` not read: {e}", c.key.name);
+            Vec::new()
+        }
+    }
 }
 
 /// A read of these clusters of `region` with the base credentials, and of
@@ -178,6 +217,7 @@ fn request<'a>(
                 },
                 role_arn: None,
                 wants_private: private,
+                access_principals: Vec::new(),
             })
             .collect(),
     }
@@ -291,6 +331,15 @@ fn cluster(out: &mut String, c: &ImportedCluster) {
     }
     if l.endpoint.private_access {
         vpc_notes(out, l, c.vpc.as_ref());
+    }
+    if !c.principals.is_empty() {
+        out.push_str(
+            "# access entries with a cluster-wide access policy; list those that must keep\n\
+             # the Kubernetes API once public access is off in `private_access_principals`:\n",
+        );
+        for p in &c.principals {
+            let _ = writeln!(out, "#   {}", quote(p));
+        }
     }
 
     out.push_str("[[cluster]]\n");
@@ -441,6 +490,7 @@ mod tests {
             endpoint: EndpointSettings::new(public, private).with_cidrs(Some(nets(&["0.0.0.0/0"]))),
             tags: Default::default(),
             updates_in_progress: Vec::new(),
+            authentication_mode: None,
         }
     }
 
@@ -459,6 +509,7 @@ mod tests {
             live: l,
             https_ingress: ingress.map(srcs),
             vpc: private.then(good_vpc),
+            principals: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! provider reads [`live::Live`], the planner turns both into a plan, and apply
 //! walks it. Only `provider` and `sim` do network I/O.
 
+pub mod access;
 pub mod apply;
 pub mod channel;
 pub mod cli;

@@ -68,6 +68,9 @@ pub struct LiveCluster {
     /// (see `plan::owner`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// `accessConfig.authenticationMode`; `None` when AWS sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_mode: Option<crate::access::AuthenticationMode>,
 }
 
 /// What reading one declared cluster found.
@@ -205,4 +208,8 @@ pub struct Live {
     pub clusters: BTreeMap<ClusterKey, ClusterObservation>,
     pub vpcs: BTreeMap<VpcKey, LiveVpc>,
     pub security_groups: BTreeMap<SecurityGroupKey, LiveSecurityGroup>,
+    /// The access entries of the clusters whose access is checked (see
+    /// `plan::access`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub access: BTreeMap<ClusterKey, crate::access::LiveAccess>,
 }

@@ -113,6 +113,17 @@ pub enum Change {
         #[serde(with = "crate::plan::step::sources_split")]
         sources: BTreeSet<AccessSource>,
     },
+    /// An `UpdateClusterConfig` of the authentication mode that ended
+    /// `Successful`.
+    AccessConfigUpdated {
+        step_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        region: String,
+        cluster: String,
+        update_id: String,
+        authentication_mode: crate::access::AuthenticationMode,
+    },
 }
 
 /// Why apply ran short of a step or a wave, as data: the views word it

@@ -17,7 +17,9 @@ use crate::plan::Plan;
 
 /// 2: a cluster's desired endpoint settings are one object
 /// (`endpoint: {public_access, private_access, public_access_cidrs}`).
-pub const SAVED_FORMAT: u32 = 2;
+/// 3: clusters carry `access` (principals, authentication mode), plans
+/// their `access_checks` and `eks_access_config` steps.
+pub const SAVED_FORMAT: u32 = 3;
 
 /// Everything in a saved plan but its checksum.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,6 +132,7 @@ mod tests {
         let desired = Desired {
             clusters: Vec::new(),
             digest: "abc".into(),
+            allow_unverified_access: false,
         };
         let plan = crate::plan::plan(&desired, &crate::live::Live::default());
         SavedBody::new(desired, plan)
@@ -177,6 +180,7 @@ mod tests {
         let desired = Desired {
             clusters: wants,
             digest: "abc".into(),
+            allow_unverified_access: false,
         };
         SavedBody::new(desired, plan)
     }
@@ -211,7 +215,7 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_plan() {
-        for text in ["", "{", "[]", "{\"saved_format\": 2}", "null", "\u{0}"] {
+        for text in ["", "{", "[]", "{\"saved_format\": 3}", "null", "\u{0}"] {
             let err = SavedBody::parse("p.json", text).unwrap_err();
             assert!(matches!(err, Error::Diagnostics(_)), "{text:?}: {err}");
         }
@@ -222,7 +226,7 @@ mod tests {
         let err = SavedBody::parse("p.json", "{\"saved_format\": 1, \"plan\": {}}").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`p.json` is a saved plan of format 1, this eksgate reads format 2"
+            "`p.json` is a saved plan of format 1, this eksgate reads format 3"
         );
     }
 

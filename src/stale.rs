@@ -9,7 +9,8 @@
 
 use std::fmt;
 
-use crate::plan::Plan;
+use crate::desired::ClusterKey;
+use crate::plan::{Finding, Plan};
 
 /// The first way in which a saved plan differs from planning now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub enum Staleness {
     NowNeeded { step: String },
     /// What blocks the clusters is not what it was.
     FindingsChanged,
+    /// What eksgate found about who can use this cluster's Kubernetes API
+    /// (`plan::access`) is not what it was: an access entry came or went.
+    AccessChanged { cluster: String },
 }
 
 impl fmt::Display for Staleness {
@@ -43,6 +47,10 @@ impl fmt::Display for Staleness {
             Staleness::FindingsChanged => {
                 f.write_str("what blocks the clusters changed since the plan was made")
             }
+            Staleness::AccessChanged { cluster } => write!(
+                f,
+                "who can use the Kubernetes API of `{cluster}` changed since the plan was made"
+            ),
         }
     }
 }
@@ -50,6 +58,23 @@ impl fmt::Display for Staleness {
 /// Why `saved` no longer matches `now` (what planning gives today), if it
 /// does not.
 pub fn staleness(saved: &Plan, now: &Plan) -> Option<Staleness> {
+    // Access findings first: an access entry deleted after the plan blocks
+    // the cluster, so its steps are gone too, but the entry is the cause,
+    // and the finding names the cluster.
+    let access = |p: &Plan, key: &ClusterKey| -> Vec<Finding> {
+        p.findings
+            .iter()
+            .filter(|f| &f.cluster == key && crate::plan::access::is_access_code(f.code))
+            .cloned()
+            .collect()
+    };
+    for c in &saved.clusters {
+        if access(saved, &c.key) != access(now, &c.key) {
+            return Some(Staleness::AccessChanged {
+                cluster: c.key.to_string(),
+            });
+        }
+    }
     for s in &saved.steps {
         let step = || s.id.clone();
         match now.step(&s.id) {
@@ -78,7 +103,6 @@ pub fn staleness(saved: &Plan, now: &Plan) -> Option<Staleness> {
 mod tests {
     use super::*;
     use crate::apply::fake;
-    use crate::plan::Finding;
 
     /// A cluster going private: an endpoint step, a wait and an ingress step.
     fn saved() -> Plan {
@@ -101,7 +125,7 @@ mod tests {
         let first = saved().steps[0].id.clone();
         let last = saved().steps.last().map(|s| s.id.clone()).unwrap();
         type Edit = fn(&mut Plan);
-        let cases: [(&str, Edit, Staleness); 6] = [
+        let cases: [(&str, Edit, Staleness); 7] = [
             (
                 "a step gone",
                 |p| {
@@ -161,6 +185,21 @@ mod tests {
                 },
                 Staleness::FindingsChanged,
             ),
+            (
+                "an access entry gone",
+                |p| {
+                    p.findings.push(Finding {
+                        cluster: p.clusters[0].key.clone(),
+                        code: crate::plan::FindingCode::PrincipalWithoutAccessEntry,
+                        severity: crate::plan::Severity::Block,
+                        message: "no entry".into(),
+                        hint: None,
+                    })
+                },
+                Staleness::AccessChanged {
+                    cluster: "eu-west-1/a".into(),
+                },
+            ),
         ];
         for (what, edit, want) in cases {
             let mut now = saved();
@@ -192,6 +231,12 @@ mod tests {
             (
                 Staleness::FindingsChanged,
                 "what blocks the clusters changed since the plan was made",
+            ),
+            (
+                Staleness::AccessChanged {
+                    cluster: "eu-west-1/a".into(),
+                },
+                "who can use the Kubernetes API of `eu-west-1/a` changed since the plan was made",
             ),
         ];
         for (s, want) in cases {

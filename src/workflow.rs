@@ -39,6 +39,7 @@ pub fn read_request(desired: &Desired) -> ReadRequest {
                 key: c.key.clone(),
                 role_arn: c.role_arn.clone(),
                 wants_private: c.endpoint.private_access,
+                access_principals: crate::plan::access::principals_to_read(c),
             })
             .collect(),
     }

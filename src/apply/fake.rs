@@ -68,6 +68,7 @@ pub fn want(name: &str, endpoint: EndpointAccess, from: &[&str]) -> DesiredClust
             line: 1,
             column: 1,
         },
+        access: Default::default(),
     }
 }
 
@@ -93,6 +94,7 @@ pub fn plan(aws: &FakeAws, wants: Vec<DesiredCluster>) -> Plan {
         &Desired {
             clusters: wants,
             digest: "t".into(),
+            allow_unverified_access: false,
         },
         &live,
     )
@@ -471,6 +473,7 @@ fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
             .with_cidrs(Some(c.cidrs.iter().map(|n| PublicCidr::Net(*n)).collect())),
         tags: Default::default(),
         updates_in_progress: in_progress(c, now),
+        authentication_mode: None,
     }
 }
 

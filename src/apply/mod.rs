@@ -108,6 +108,7 @@ pub async fn apply<P: Provider>(
         learning: wait::RunLearning::default(),
         calls: Semaphore::new(opts.parallelism.max(1)),
         updates: (opts.max_updates > 0).then(|| Semaphore::new(opts.max_updates)),
+        access_checks: &plan.access_checks,
     };
     let apply_clusters: Vec<ApplyCluster> = plan
         .clusters
@@ -168,6 +169,9 @@ struct Ctx<'a, P> {
     pub(super) calls: Semaphore,
     /// `--max-updates`, when set: endpoint steps running.
     pub(super) updates: Option<Semaphore>,
+    /// The principals each cluster must still let in when its public access
+    /// goes off (checked again right before that call).
+    pub(super) access_checks: &'a [crate::plan::AccessCheck],
 }
 
 /// A step's `--parallelism` slot: held while it reads and calls, let go

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{CallSlot, Ctx};
+use crate::access::{grant_commands, AuthenticationMode, Verdict};
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
 use crate::event::{Event, RunningUpdate, StepOutcome};
@@ -82,6 +83,8 @@ enum StepError {
         status: String,
         errors: String,
     },
+    #[error("refusing to turn public access off: {0}")]
+    AccessLost(String),
     #[error("cluster `{0}` still had updates in progress after {MAX_ROUNDS} waits; run `eksgate apply` again later")]
     Busy(String),
     #[error("{what} did not finish within {}; the update may still finish in AWS: running `eksgate apply` again resumes, waiting for the running update instead of starting another", humantime::format_duration(*.waited))]
@@ -133,6 +136,9 @@ pub(super) async fn run_step<'a, P: Provider>(
         Action::HttpsIngress { add, .. } => sg_step(ctx, step, add, &cancel).await,
         Action::Endpoint { after, .. } => {
             endpoint_step(ctx, step, after, &mut slot, &mut cancel, &mut trace).await
+        }
+        Action::AccessConfig { after, .. } => {
+            access_config_step(ctx, step, after, &mut slot, &mut cancel, &mut trace).await
         }
         Action::WaitUpdate { update_id } => {
             wait_step(
@@ -328,6 +334,11 @@ async fn endpoint_step<'a, P: Provider>(
         // turning public off in one call could cut everyone off.
         if live.endpoint.public_access && !want.public_access && !live.endpoint.private_access {
             return Err(StepError::PrivateAccessOff(name.to_string()));
+        }
+        // An access entry may have gone since the plan: read them again
+        // right before the call that leaves only the private path.
+        if live.endpoint.public_access && !want.public_access {
+            recheck_access(ctx, step, &scope, name).await?;
         }
         check_cancel(cancel)?;
         match ctx.provider.update_endpoint(&scope, name, want).await? {
@@ -571,4 +582,162 @@ async fn wait_step<P: Provider>(
             None,
         )),
     }
+}
+
+/// The declared principals of the step's cluster, checked again: each must
+/// still have an access entry with an access policy or Kubernetes groups.
+async fn recheck_access<P: Provider>(
+    ctx: &Ctx<'_, P>,
+    step: &Step,
+    scope: &Scope,
+    name: &str,
+) -> Result<(), StepError> {
+    let key = crate::desired::ClusterKey {
+        account: step.account.clone(),
+        region: step.region.clone(),
+        name: name.to_string(),
+    };
+    let Some(check) = ctx.access_checks.iter().find(|c| c.cluster == key) else {
+        return Ok(());
+    };
+    let access = ctx
+        .provider
+        .read_access(scope, name, &check.principals)
+        .await?;
+    let mut lost = Vec::new();
+    for p in &check.principals {
+        let grant = |has_entry: bool| grant_commands(name, &step.region, p, has_entry);
+        match access.verdict(p) {
+            Some(Verdict::Policy | Verdict::GroupsOnly(_)) => {}
+            Some(Verdict::NoEntry) => lost.push(format!(
+                "`{p}` has no access entry on `{name}` now (it changed since the plan), so it could not use the Kubernetes API; give it one: {}",
+                grant(false)
+            )),
+            Some(Verdict::NoPermissions) | None => lost.push(format!(
+                "the access entry of `{p}` on `{name}` has neither an access policy nor Kubernetes groups now; associate one: {}",
+                grant(true)
+            )),
+        }
+    }
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(StepError::AccessLost(lost.join("; ")))
+    }
+}
+
+/// One `AccessConfigUpdate` to `want`, after a fresh read: a cluster already
+/// at (or past) that mode takes no call; updates in progress are waited for.
+async fn access_config_step<'a, P: Provider>(
+    ctx: &'a Ctx<'a, P>,
+    step: &Step,
+    want: &AuthenticationMode,
+    slot: &mut CallSlot<'a>,
+    cancel: &mut watch::Receiver<bool>,
+    trace: &mut Trace,
+) -> Result<Finish, StepError> {
+    // A step of this kind always names its cluster (`plan::step` checks it).
+    let name = step.cluster.as_deref().unwrap_or_default();
+    let scope = scope(step);
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        slot.hold().await;
+        let live = cluster_or_error(ctx.provider.describe_cluster(&scope, name).await?, name)?;
+        let now = live
+            .authentication_mode
+            .clone()
+            .unwrap_or(AuthenticationMode::ConfigMap);
+        if now.rank() >= want.rank() {
+            return Ok(Finish::converged(format!(
+                "the authentication mode is already `{now}`; no call made"
+            )));
+        }
+        let running = live.updates_in_progress.first().cloned();
+        if running.is_some() || live.status == ClusterStatus::Updating {
+            let reason = match &running {
+                Some(id) => format!(
+                    "update `{id}` is in progress on `{name}` and EKS runs one update at a time"
+                ),
+                None => format!("`{name}` is `UPDATING` and EKS runs one update at a time"),
+            };
+            wait_other(
+                ctx,
+                step,
+                &scope,
+                name,
+                running.as_deref(),
+                reason,
+                slot,
+                cancel,
+                trace,
+            )
+            .await?;
+            rounds += 1;
+            continue;
+        }
+        check_cancel(cancel)?;
+        match ctx
+            .provider
+            .update_access_config(&scope, name, want)
+            .await?
+        {
+            UpdateStart::Started(id) => {
+                let anchor = Instant::now();
+                trace.touched(&id);
+                ctx.emit(Event::UpdateStarted {
+                    elapsed_ms: ctx.ms(),
+                    step_id: step.id.clone(),
+                    update_id: id.clone(),
+                });
+                slot.release();
+                let (state, _) =
+                    wait_update_counted(ctx, step, &scope, name, &id, anchor, false, cancel)
+                        .await?;
+                return match state.status {
+                    UpdateStatus::Successful => Ok(Finish::done(
+                        format!(
+                            "update `{id}` is `Successful`: the authentication mode is `{want}`"
+                        ),
+                        Some(Change::AccessConfigUpdated {
+                            step_id: step.id.clone(),
+                            account: step.account.clone(),
+                            region: step.region.clone(),
+                            cluster: name.to_string(),
+                            update_id: id.clone(),
+                            authentication_mode: want.clone(),
+                        }),
+                    )),
+                    other => Err(StepError::UpdateFailed {
+                        id: id.clone(),
+                        status: wait::status_str(&other).to_string(),
+                        errors: aws_errors(&state.errors),
+                    }),
+                };
+            }
+            UpdateStart::InUse(id) => {
+                let reason = format!(
+                    "EKS answered `ResourceInUseException`: update `{id}` is in progress on `{name}`"
+                );
+                wait_other(
+                    ctx,
+                    step,
+                    &scope,
+                    name,
+                    Some(&id),
+                    reason,
+                    slot,
+                    cancel,
+                    trace,
+                )
+                .await?;
+                rounds += 1;
+            }
+            UpdateStart::AlreadyConverged => {
+                return Ok(Finish::converged(format!(
+                    "EKS answered that the authentication mode is already `{want}`"
+                )));
+            }
+        }
+    }
+    Err(StepError::Busy(name.to_string()))
 }

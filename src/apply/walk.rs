@@ -261,7 +261,13 @@ pub(super) async fn walk<P: Provider>(
             let updates = ctx
                 .updates
                 .as_ref()
-                .filter(|_| step.kind() == StepKind::EksEndpoint);
+                // An authentication-mode update is an update in flight too.
+                .filter(|_| {
+                    matches!(
+                        step.kind(),
+                        StepKind::EksEndpoint | StepKind::EksAccessConfig
+                    )
+                });
             let update_permit = match updates {
                 Some(u) => match spare_update.take().or_else(|| u.try_acquire().ok()) {
                     Some(p) => Some(p),

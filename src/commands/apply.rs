@@ -61,6 +61,12 @@ pub struct ApplyArgs {
     /// `private_access_from`.
     #[arg(long)]
     pub allow_lockout: bool,
+    /// Let a cluster whose access entries cannot be checked (authentication
+    /// mode `CONFIG_MAP`, or entries that could not be read) turn public
+    /// access off, with a warning instead of a block. A saved plan keeps the
+    /// choice it was made with.
+    #[arg(long, conflicts_with = "plan")]
+    pub allow_unverified_access: bool,
     /// How long to wait for one AWS update.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
     pub wait_timeout: Duration,
@@ -290,7 +296,8 @@ async fn fresh_plan(args: &ApplyArgs, ctx: &Context) -> Result<Prepared> {
     };
     let manifests = workflow::load(&paths)?;
     print_warnings(&manifests.warnings, ctx)?;
-    let desired = select(manifests.desired, &args.target)?;
+    let mut desired = select(manifests.desired, &args.target)?;
+    desired.allow_unverified_access = args.allow_unverified_access;
     let provider = AwsProvider::new(args.aws.options()).await;
     let (live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;

@@ -66,7 +66,9 @@ pub fn blocked_exit(plan: &Plan, ctx: &Context) -> Result<Option<Exit>> {
     }
     let d = Diagnostic::error(format!(
         "the plan is blocked for {}",
-        plural(plan.findings.len(), "cluster", "clusters")
+        // Clusters, not findings: warnings and a cluster's several
+        // findings are no more clusters.
+        plural(plan.summary().clusters_blocked, "cluster", "clusters")
     ))
     .hint("the plan above says why for each; the other clusters were planned");
     let mut err = ctx.printer.stderr();

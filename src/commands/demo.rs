@@ -53,7 +53,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<Exit> {
     let mut out = ctx.printer.stdout();
     writeln!(
         out,
-        "eksgate demo: an emulated AWS account on {} with 5 EKS clusters in us-east-1 and eu-west-1.\nNothing here touches AWS; the manifest is examples/demo.toml.",
+        "eksgate demo: an emulated AWS account on {} with 6 EKS clusters in us-east-1 and eu-west-1.\nNothing here touches AWS; the manifest is examples/demo.toml.",
         emulator.url()
     )?;
 
@@ -73,7 +73,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<Exit> {
         loaded.desired.clusters.len()
     )?;
 
-    stage(&mut out, 2, "plan", "eksgate reads the live state and orders the steps: VPC DNS before private access, TCP 443 and private access `Successful` before public access goes off. `analytics` is blocked: its DHCP options lack `AmazonProvidedDNS`.")?;
+    stage(&mut out, 2, "plan", "eksgate reads the live state and orders the steps: VPC DNS before private access, TCP 443 and private access `Successful` before public access goes off. `analytics` is blocked: its DHCP options lack `AmazonProvidedDNS`. `billing` is blocked too: the CI role it names has no access entry, so it could not use the Kubernetes API once public access is off.")?;
     let provider = AwsProvider::new(AwsOptions {
         region: Some("us-east-1".into()),
         endpoint_url: Some(emulator.url()),
@@ -113,7 +113,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<Exit> {
         return Ok(Exit::Interrupted);
     }
 
-    stage(&mut out, 4, "plan again", "What could converge now matches the manifest; `analytics` stays blocked until its DHCP options are fixed.")?;
+    stage(&mut out, 4, "plan again", "What could converge now matches the manifest; `analytics` stays blocked until its DHCP options are fixed, `billing` until its CI role has an access entry.")?;
     let (_live, again) = workflow::read_and_plan(&provider, &loaded.desired, 10).await?;
     write!(out, "{}", view::plan::render_text(&again, out.color()))?;
     emulator.stop().await;

@@ -62,6 +62,11 @@ pub struct PlanArgs {
     /// Exit 0 with no changes, 2 with changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Let a cluster whose access entries cannot be checked (authentication
+    /// mode `CONFIG_MAP`, or entries that could not be read) turn public
+    /// access off, with a warning instead of a block.
+    #[arg(long)]
+    pub allow_unverified_access: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -69,7 +74,8 @@ pub struct PlanArgs {
 pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     let manifests = workflow::load(&args.paths)?;
     print_warnings(&manifests.warnings, ctx)?;
-    let desired = select(manifests.desired, &args.target)?;
+    let mut desired = select(manifests.desired, &args.target)?;
+    desired.allow_unverified_access = args.allow_unverified_access;
     let provider = AwsProvider::new(args.aws.options()).await;
     let (_live, plan) =
         workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;

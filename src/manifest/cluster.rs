@@ -15,6 +15,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::access::{self, AccessFields};
 use super::raw;
 use super::rules::{self, lit, Problem, RoleArn, MAX_PUBLIC_ACCESS_CIDRS};
 use super::shape::Shaped;
@@ -99,6 +100,8 @@ pub(super) struct Placement {
     role: Field<Role>,
     /// `owner_acknowledged`, when the table sets it.
     owner_acknowledged: Option<bool>,
+    /// `private_access_principals` and `authentication_mode`.
+    access: AccessFields,
 }
 
 impl Placement {
@@ -126,6 +129,7 @@ impl Placement {
             ),
             role: check(out, role_arn, is_broken("role_arn"), parse_role),
             owner_acknowledged: owner_acknowledged.as_ref().map(|b| *b.get_ref()),
+            access: AccessFields::default(),
         }
     }
 
@@ -136,6 +140,7 @@ impl Placement {
             account: self.account.or_inherit(&defaults.account),
             role: self.role.or_inherit(&defaults.role),
             owner_acknowledged: self.owner_acknowledged.or(defaults.owner_acknowledged),
+            access: self.access.or_inherit(&defaults.access),
         }
     }
 }
@@ -155,14 +160,21 @@ pub(super) fn defaults(
             account: Field::Broken,
             role: Field::Broken,
             owner_acknowledged: None,
+            access: AccessFields::default(),
         };
     };
-    let placement = Placement::check(
+    let mut placement = Placement::check(
         out,
         &raw.region,
         &raw.account,
         &raw.role_arn,
         &raw.owner_acknowledged,
+        |k| shaped.is_broken(k),
+    );
+    placement.access = access::check(
+        out,
+        &raw.private_access_principals,
+        &raw.authentication_mode,
         |k| shaped.is_broken(k),
     );
     role_matches(out, &placement);
@@ -321,15 +333,21 @@ pub(super) fn cluster(
         None => "this cluster".to_string(),
     };
 
-    let placement = Placement::check(
+    let mut own = Placement::check(
         out,
         &raw.region,
         &raw.account,
         &raw.role_arn,
         &raw.owner_acknowledged,
         is_broken,
-    )
-    .or_inherit(defaults);
+    );
+    own.access = access::check(
+        out,
+        &raw.private_access_principals,
+        &raw.authentication_mode,
+        is_broken,
+    );
+    let placement = own.or_inherit(defaults);
     if let Field::Absent = placement.region {
         out.error(
             header.clone(),
@@ -434,7 +452,14 @@ pub(super) fn cluster(
         account,
         role,
         owner_acknowledged,
+        access,
     } = placement;
+    let access = access::finish(
+        out,
+        access,
+        region.value().map(String::as_str),
+        private.as_ref(),
+    );
     let key = match (&name, &region, &account, &role) {
         (Field::Valid { value: name, .. }, Field::Valid { value: region, .. }, account, role)
             if !matches!(account, Field::Broken) && !matches!(role, Field::Broken) =>
@@ -469,6 +494,7 @@ pub(super) fn cluster(
                 wave,
                 owner_acknowledged: owner_acknowledged.unwrap_or(false),
                 origin: origin.clone(),
+                access,
             })
         }
         _ => None,

@@ -131,6 +131,7 @@ fn load_inputs(
         desired: Desired {
             clusters,
             digest: hex::encode(hasher.finalize()),
+            allow_unverified_access: false,
         },
         warnings: all,
         files: file_count,

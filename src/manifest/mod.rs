@@ -16,11 +16,13 @@
 //! - `cluster`: cluster rules: a well-shaped table into a checked cluster
 //!   (defaults, required settings, role against account and region, lists,
 //!   waves);
+//! - `access`: `private_access_principals` and `authentication_mode`;
 //! - `rules`: what AWS accepts for each kind of value.
 //!
 //! The tests here load whole manifests through [`load_bytes`]; each part's
 //! own tests sit in its file.
 
+mod access;
 mod cluster;
 mod files;
 mod raw;

@@ -53,6 +53,26 @@ pub struct Defaults {
     #[serde(default)]
     #[schemars(with = "bool", extend("default" = false))]
     pub owner_acknowledged: Option<Spanned<bool>>,
+    /// The IAM roles and users that must still use the Kubernetes API once public access is off, like `["arn:aws:iam::111122223333:role/bastion"]`, for every private-only cluster of this file that lists none of its own.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub private_access_principals: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The authentication mode these clusters must have (a cluster's own setting wins): `API_AND_CONFIG_MAP` or `API`. The mode only moves forward.
+    #[serde(default)]
+    #[schemars(with = "AuthenticationModeName")]
+    pub authentication_mode: Option<Spanned<String>>,
+}
+
+/// An EKS authentication mode: `CONFIG_MAP` → `API_AND_CONFIG_MAP` → `API`, forward only.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+enum AuthenticationModeName {
+    #[serde(rename = "CONFIG_MAP")]
+    ConfigMap,
+    #[serde(rename = "API_AND_CONFIG_MAP")]
+    ApiAndConfigMap,
+    #[serde(rename = "API")]
+    Api,
 }
 
 /// One EKS cluster and the endpoint access it must have.
@@ -99,12 +119,27 @@ pub struct Cluster {
     #[serde(default)]
     #[schemars(with = "bool", extend("default" = false))]
     pub owner_acknowledged: Option<Spanned<bool>>,
+    /// The IAM roles and users (ARNs, a role's path allowed) that must still use the Kubernetes API once public access is off, like `["arn:aws:iam::111122223333:role/bastion"]`. eksgate checks that each has an EKS access entry with an access policy before it turns the public endpoint off. Only with `private_access = true`; overrides `[defaults]`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub private_access_principals: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The cluster's authentication mode: `API_AND_CONFIG_MAP` (access entries and the `aws-auth` ConfigMap) or `API`. eksgate moves it forward (never back) before it turns the public endpoint off, so the access entries can be checked. Omitted: left as it is.
+    #[serde(default)]
+    #[schemars(with = "AuthenticationModeName")]
+    pub authentication_mode: Option<Spanned<String>>,
 }
 
 /// The keys each table accepts, in schema order. Checked against the schema
 /// by a test, so they cannot drift from the types above.
 pub const TOP_KEYS: &[&str] = &["defaults", "cluster"];
-pub const DEFAULTS_KEYS: &[&str] = &["region", "account", "role_arn", "owner_acknowledged"];
+pub const DEFAULTS_KEYS: &[&str] = &[
+    "region",
+    "account",
+    "role_arn",
+    "owner_acknowledged",
+    "private_access_principals",
+    "authentication_mode",
+];
 pub const CLUSTER_KEYS: &[&str] = &[
     "name",
     "region",
@@ -116,6 +151,8 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "private_access_from",
     "wave",
     "owner_acknowledged",
+    "private_access_principals",
+    "authentication_mode",
 ];
 
 /// The JSON schema of a manifest, pretty-printed with a final newline: the

@@ -21,14 +21,14 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(message: impl Into<String>) -> Self {
+    pub(super) fn new(message: impl Into<String>) -> Self {
         Problem {
             message: message.into(),
             hint: None,
         }
     }
 
-    fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
@@ -166,7 +166,7 @@ pub fn partition_of_region(region: &str) -> &'static str {
         .map_or("aws", |(_, partition)| partition)
 }
 
-const PARTITIONS: &[&str] = &[
+pub(super) const PARTITIONS: &[&str] = &[
     "aws",
     "aws-cn",
     "aws-us-gov",
@@ -177,7 +177,7 @@ const PARTITIONS: &[&str] = &[
     "aws-eusc",
 ];
 
-fn is_account(s: &str) -> bool {
+pub(super) fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 

@@ -8,6 +8,7 @@
 //! types live here and in [`step`]; the planning function is [`planner`].
 //! Nothing here does I/O or decides how a plan looks: views render it.
 
+pub mod access;
 pub mod owner;
 pub mod planner;
 pub mod step;
@@ -43,6 +44,18 @@ pub struct Plan {
     /// What the planner found, blocking or not, in cluster order. Clusters
     /// with a blocking finding get no steps.
     pub findings: Vec<Finding>,
+    /// The clusters whose declared principals apply checks again right
+    /// before the call that turns public access off (`plan::access`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_checks: Vec<AccessCheck>,
+}
+
+/// The principals that must still have access entries when a cluster's
+/// public access goes off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessCheck {
+    pub cluster: ClusterKey,
+    pub principals: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -163,6 +176,27 @@ pub enum FindingCode {
     OwnedByTerraform,
     /// Warning: AWS CDK created the cluster (`aws-cdk:*` tags).
     OwnedByCdk,
+    /// A `private_access_principals` entry has no access entry on the
+    /// cluster.
+    PrincipalWithoutAccessEntry,
+    /// Its access entry has neither an access policy nor Kubernetes groups.
+    AccessEntryWithoutPermissions,
+    /// Warning: its access entry has Kubernetes groups only (RBAC unseen).
+    AccessEntryGroupsOnly,
+    /// The cluster's authentication mode is `CONFIG_MAP`: who may use the
+    /// Kubernetes API cannot be read.
+    AccessConfigMap,
+    /// Warning: `--allow-unverified-access` let an unchecked cluster through.
+    AccessUnverified,
+    /// Warning: the mode moves forward in this plan; apply checks the
+    /// entries right before public access goes off.
+    AccessCheckedAtApply,
+    /// The access entries could not be read.
+    AccessNotRead,
+    /// Warning: public access goes off and no principals are declared.
+    NoPrivateAccessPrincipals,
+    /// The manifest asks the authentication mode to move back.
+    AuthenticationModeBackwards,
 }
 
 impl FindingCode {
@@ -184,6 +218,15 @@ impl FindingCode {
             FindingCode::OwnedByEksctl => "owned_by_eksctl",
             FindingCode::OwnedByTerraform => "owned_by_terraform",
             FindingCode::OwnedByCdk => "owned_by_cdk",
+            FindingCode::PrincipalWithoutAccessEntry => "principal_without_access_entry",
+            FindingCode::AccessEntryWithoutPermissions => "access_entry_without_permissions",
+            FindingCode::AccessEntryGroupsOnly => "access_entry_groups_only",
+            FindingCode::AccessConfigMap => "access_config_map",
+            FindingCode::AccessUnverified => "access_unverified",
+            FindingCode::AccessCheckedAtApply => "access_checked_at_apply",
+            FindingCode::AccessNotRead => "access_not_read",
+            FindingCode::NoPrivateAccessPrincipals => "no_private_access_principals",
+            FindingCode::AuthenticationModeBackwards => "authentication_mode_backwards",
         }
     }
 }
@@ -220,6 +263,12 @@ impl Plan {
             Ok(g) => g.order().iter().map(|i| &self.steps[*i]).collect(),
             Err(_) => self.steps.iter().collect(),
         }
+    }
+
+    /// The principals apply checks before `cluster`'s public access goes
+    /// off, if any.
+    pub fn access_check(&self, cluster: &ClusterKey) -> Option<&AccessCheck> {
+        self.access_checks.iter().find(|c| &c.cluster == cluster)
     }
 
     pub fn step(&self, id: &str) -> Option<&Step> {

@@ -18,9 +18,10 @@ use crate::live::{
 use crate::text::{join_and, mode_name, some_of};
 
 use super::{
-    fingerprint_of, Action, ClusterPlan, ClusterSettings, Finding, FindingCode, Plan, PlanStatus,
-    Severity, Step, FORMAT_VERSION,
+    fingerprint_of, AccessCheck, Action, ClusterPlan, ClusterSettings, Finding, FindingCode, Plan,
+    PlanStatus, Severity, Step, FORMAT_VERSION,
 };
+use crate::access::AuthenticationMode;
 
 /// What one cluster needs, decided before shared steps are built.
 struct Analysis<'a> {
@@ -34,6 +35,10 @@ struct Analysis<'a> {
     sg: Option<SgGap<'a>>,
     /// `(before, after)` of each `UpdateClusterConfig`, in order.
     endpoint: Vec<(EndpointSettings, EndpointSettings)>,
+    /// `(live, wanted)` authentication mode, when it must move (`access`).
+    access_mode: Option<(AuthenticationMode, AuthenticationMode)>,
+    /// The principals apply checks again before public access goes off.
+    access_recheck: Vec<String>,
 }
 
 impl Analysis<'_> {
@@ -58,7 +63,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let mut analyses: Vec<Analysis> = wanted
         .into_iter()
         .map(|want| {
-            let mut a = analyse(want, live);
+            let mut a = analyse(want, live, desired.allow_unverified_access);
             // The manifest loader rejects duplicates; if two slipped through,
             // planning both would give two steps with one id.
             if !seen.insert(&want.key) {
@@ -120,6 +125,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let mut emitted: BTreeSet<String> = BTreeSet::new();
     let mut clusters = Vec::new();
     let mut findings = Vec::new();
+    let mut access_checks = Vec::new();
     for a in &analyses {
         let mut ids = Vec::new();
         if !a.blocked() {
@@ -156,6 +162,12 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         } else {
             PlanStatus::Changes
         };
+        if status == PlanStatus::Changes && !a.access_recheck.is_empty() {
+            access_checks.push(AccessCheck {
+                cluster: a.want.key.clone(),
+                principals: a.access_recheck.clone(),
+            });
+        }
         clusters.push(cluster_plan(a, status, ids));
         findings.extend(a.findings.iter().cloned());
         if status == PlanStatus::Changes {
@@ -170,6 +182,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         steps,
         clusters,
         findings,
+        access_checks,
     }
 }
 
@@ -325,7 +338,11 @@ fn find_sg<'a>(
     found.map(|g| (key.clone(), g))
 }
 
-fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
+fn analyse<'a>(
+    want: &'a DesiredCluster,
+    live: &'a Live,
+    allow_unverified_access: bool,
+) -> Analysis<'a> {
     let mut a = Analysis {
         want,
         live: None,
@@ -334,6 +351,8 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
         vpc: None,
         sg: None,
         endpoint: Vec::new(),
+        access_mode: None,
+        access_recheck: Vec::new(),
     };
     let key = &want.key;
     let block = |code: FindingCode, message: String, hint: Option<String>| Finding {
@@ -495,6 +514,16 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
     }
 
     a.endpoint = endpoint_path(found, want);
+    let access = super::access::check(
+        want,
+        found,
+        live.access.get(key),
+        &a.endpoint,
+        allow_unverified_access,
+    );
+    a.findings.extend(access.findings);
+    a.access_mode = access.mode_change;
+    a.access_recheck = access.recheck;
     a
 }
 
@@ -654,7 +683,7 @@ fn endpoint_steps(
 ) -> Vec<Step> {
     // Nothing to call: waiting for someone else's update would only slow the
     // apply down, so no wait step either.
-    if a.endpoint.is_empty() {
+    if a.endpoint.is_empty() && a.access_mode.is_none() {
         return Vec::new();
     }
     let key = &a.want.key;
@@ -703,6 +732,40 @@ fn endpoint_steps(
     }
     let wait_ids: Vec<String> = out.iter().map(|s| s.id.clone()).collect();
 
+    // The authentication mode moves first: it is an update of its own type
+    // (never in the endpoint's call), and public access goes off only once
+    // the access entries can be checked.
+    let mut access_id = None;
+    if let Some((before, after)) = &a.access_mode {
+        let mut s = base(
+            format!("{prefix}/access_config"),
+            Action::AccessConfig {
+                before: before.clone(),
+                after: after.clone(),
+            },
+        );
+        s.depends_on.extend(wait_ids.iter().cloned());
+        let public_off = a
+            .endpoint
+            .iter()
+            .any(|(b, af)| b.public_access && !af.public_access);
+        let why = if public_off {
+            ", before public access goes off, so the access entries of `private_access_principals` can be checked"
+        } else {
+            ""
+        };
+        let waits = if wait_ids.is_empty() {
+            ""
+        } else {
+            "; it waits for the update already in progress"
+        };
+        s.reason = format!(
+            "move the authentication mode from `{before}` to `{after}`, as the manifest asks{why}{waits}"
+        );
+        access_id = Some(s.id.clone());
+        out.push(s);
+    }
+
     let to = &a.want.endpoint;
     let n = a.endpoint.len();
     let mut prev: Option<String> = None;
@@ -721,7 +784,10 @@ fn endpoint_steps(
                 waits_for.push("the previous endpoint update to be `Successful`");
             }
             None => {
-                if !wait_ids.is_empty() {
+                if let Some(acc) = &access_id {
+                    s.depends_on.push(acc.clone());
+                    waits_for.push("the authentication mode update to be `Successful`");
+                } else if !wait_ids.is_empty() {
                     s.depends_on.extend(wait_ids.iter().cloned());
                     waits_for.push("the update already in progress");
                 }
@@ -940,6 +1006,7 @@ mod tests {
                 line: 3,
                 column: 1,
             },
+            access: Default::default(),
         }
     }
 
@@ -954,6 +1021,7 @@ mod tests {
                 .with_cidrs(Some(nets(&["0.0.0.0/0"]))),
             tags: Default::default(),
             updates_in_progress: Vec::new(),
+            authentication_mode: None,
         }
     }
 
@@ -995,6 +1063,7 @@ mod tests {
         let mut desired = Desired {
             clusters: Vec::new(),
             digest: "digest".into(),
+            allow_unverified_access: false,
         };
         for (d, o) in pairs {
             live.clusters.insert(d.key.clone(), o);
@@ -1085,7 +1154,19 @@ mod tests {
                 PlanStatus::Changes
             };
             assert_eq!(plan.clusters[0].status, status, "{label}");
-            assert!(plan.findings.is_empty(), "{label}");
+            // Public access going off with no `private_access_principals`
+            // is a warning (plan::access); nothing else is found.
+            let codes: Vec<FindingCode> = plan.findings.iter().map(|f| f.code).collect();
+            let warned = lockout.contains(&true);
+            assert_eq!(
+                codes,
+                if warned {
+                    vec![FindingCode::NoPrivateAccessPrincipals]
+                } else {
+                    vec![]
+                },
+                "{label}"
+            );
         }
     }
 
@@ -1559,12 +1640,13 @@ mod tests {
         let p = plan(&d, &l);
         assert_eq!(p.clusters[0].status, PlanStatus::Blocked);
         assert_eq!(p.clusters[1].status, PlanStatus::Changes);
-        assert_eq!(p.findings.len(), 1);
+        let blocking: Vec<&Finding> = p.blocking().collect();
+        assert_eq!(blocking.len(), 1);
         assert_eq!(
-            p.findings[0].message,
+            blocking[0].message,
             "`eu-west-1/a` needs TCP 443 rules, but security group `sg-c` holds 59 inbound IPv4 rules and the plan would add 2, past its quota of 60: AWS would refuse them with `RulesPerSecurityGroupLimitExceeded`"
         );
-        assert!(p.findings[0]
+        assert!(blocking[0]
             .hint
             .as_deref()
             .unwrap()
@@ -1835,7 +1917,7 @@ mod tests {
                 .into_iter()
                 .filter(|s| s.cluster.as_deref() == Some(w.key.name.as_str()))
                 .collect();
-            let blocked = p.findings.iter().any(|f| f.cluster == w.key);
+            let blocked = p.blocking().any(|f| f.cluster == w.key);
             prop_assert_eq!(blocked, cp.status == PlanStatus::Blocked);
             if blocked {
                 prop_assert!(mine.is_empty() && cp.steps.is_empty());

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::access::AuthenticationMode;
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
 use crate::live::DnsAttribute;
@@ -36,6 +37,9 @@ pub enum StepKind {
     EksEndpoint,
     /// An update already `InProgress` in AWS, waited on by id.
     WaitUpdate,
+    /// One `UpdateClusterConfig` with `accessConfig` (an
+    /// `AccessConfigUpdate`), then a wait until `Successful`.
+    EksAccessConfig,
 }
 
 impl StepKind {
@@ -46,6 +50,7 @@ impl StepKind {
             StepKind::SgHttpsIngress => "sg_https_ingress",
             StepKind::EksEndpoint => "eks_endpoint",
             StepKind::WaitUpdate => "wait_update",
+            StepKind::EksAccessConfig => "eks_access_config",
         }
     }
 }
@@ -69,6 +74,12 @@ pub enum Action {
     /// Wait for an update already running; `update_id` is `None` when the
     /// cluster said `UPDATING` but listed no update (wait until `ACTIVE`).
     WaitUpdate { update_id: Option<String> },
+    /// One `UpdateClusterConfig` moving the authentication mode from
+    /// `before` to `after` (forward only), then a wait.
+    AccessConfig {
+        before: AuthenticationMode,
+        after: AuthenticationMode,
+    },
 }
 
 impl Action {
@@ -83,6 +94,7 @@ impl Action {
             Action::HttpsIngress { .. } => StepKind::SgHttpsIngress,
             Action::Endpoint { .. } => StepKind::EksEndpoint,
             Action::WaitUpdate { .. } => StepKind::WaitUpdate,
+            Action::AccessConfig { .. } => StepKind::EksAccessConfig,
         }
     }
 }
@@ -132,6 +144,9 @@ impl Step {
             (Action::HttpsIngress { add: a, .. }, Action::HttpsIngress { add: b, .. }) => a == b,
             (Action::Endpoint { after: a, .. }, Action::Endpoint { after: b, .. }) => a == b,
             (Action::WaitUpdate { update_id: a }, Action::WaitUpdate { update_id: b }) => a == b,
+            (Action::AccessConfig { after: a, .. }, Action::AccessConfig { after: b, .. }) => {
+                a == b
+            }
             _ => false,
         }
     }
@@ -180,6 +195,7 @@ pub(crate) mod wire {
     use serde_json::{json, Value};
 
     use super::{Action, StepKind};
+    use crate::access::AuthenticationMode;
     use crate::desired::AccessSource;
     use crate::endpoint::{EndpointSettings, PublicCidrs};
     use crate::live::DnsAttribute;
@@ -211,6 +227,9 @@ pub(crate) mod wire {
         EksEndpoint(Fields<Endpoint>),
         /// An update already `InProgress` in AWS, waited on by id.
         WaitUpdate(Fields<UpdateWait>),
+        /// One `UpdateClusterConfig` with `accessConfig`, then a wait until
+        /// `Successful`.
+        EksAccessConfig(Fields<AccessMode>),
     }
 
     /// Everything of a written step but its id and kind; `P` is the shape
@@ -344,6 +363,14 @@ pub(crate) mod wire {
         }
     }
 
+    /// `before` / `after` of an access-config step.
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct AccessMode {
+        #[schemars(with = "String", extend("enum" = ["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"]))]
+        authentication_mode: AuthenticationMode,
+    }
+
     /// `before` / `after` of a wait step. The keys are in the (sorted) order
     /// plans have always written them.
     #[derive(Serialize, Deserialize, JsonSchema)]
@@ -423,6 +450,15 @@ pub(crate) mod wire {
                         update_id,
                     },
                 )),
+                Action::AccessConfig { before, after } => Body::EksAccessConfig(fields(
+                    s,
+                    AccessMode {
+                        authentication_mode: before,
+                    },
+                    AccessMode {
+                        authentication_mode: after,
+                    },
+                )),
             };
             Flat { id, body }
         }
@@ -488,6 +524,24 @@ pub(crate) mod wire {
                     let wait: UpdateWait = from_value(id, "after", w.after.clone())?;
                     Action::WaitUpdate {
                         update_id: wait.update_id,
+                    }
+                }
+                StepKind::EksAccessConfig => {
+                    need("cluster", &w.cluster)?;
+                    let before: AccessMode = from_value(id, "before", w.before.clone())?;
+                    let after: AccessMode = from_value(id, "after", w.after.clone())?;
+                    let (b, a) = (before.authentication_mode, after.authentication_mode);
+                    match (b.rank(), a.rank()) {
+                        (Some(rb), Some(ra)) if ra > rb => {}
+                        _ => {
+                            return Err(format!(
+                                "step `{id}` moves the authentication mode from `{b}` to `{a}`, which EKS does not do"
+                            ))
+                        }
+                    }
+                    Action::AccessConfig {
+                        before: b,
+                        after: a,
                     }
                 }
             };
@@ -560,6 +614,10 @@ mod tests {
                 update_id: Some("u-1".into()),
             },
             Action::WaitUpdate { update_id: None },
+            Action::AccessConfig {
+                before: AuthenticationMode::ConfigMap,
+                after: AuthenticationMode::Api,
+            },
         ];
         for action in actions {
             let s = step(action);
@@ -582,6 +640,21 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
             r#"{"id":"eu-west-1/x/endpoint.1","kind":"sg_https_ingress","account":null,"region":"eu-west-1","cluster":"x","vpc_id":"vpc-1","security_group_id":"sg-1","before":{"cidrs":[],"security_groups":[]},"after":{"cidrs":["10.0.0.0/16"],"security_groups":["sg-b"]},"depends_on":[],"reason":"","lockout_risk":false,"fingerprint":"","wave":0}"#
+        );
+    }
+
+    #[test]
+    fn a_saved_step_that_moves_the_mode_back_is_refused() {
+        let mut v = serde_json::to_value(step(Action::AccessConfig {
+            before: AuthenticationMode::ApiAndConfigMap,
+            after: AuthenticationMode::Api,
+        }))
+        .unwrap();
+        v["after"] = serde_json::json!({"authentication_mode": "CONFIG_MAP"});
+        let err = serde_json::from_value::<Step>(v).unwrap_err().to_string();
+        assert!(
+            err.contains("moves the authentication mode from `API_AND_CONFIG_MAP` to `CONFIG_MAP`"),
+            "{err}"
         );
     }
 

@@ -30,6 +30,7 @@ use super::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
     UpdateState, UpdateStatus,
 };
+use crate::access::{AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
@@ -185,7 +186,7 @@ fn refused_assume_role(err: &(dyn std::error::Error + 'static)) -> Option<Provid
     None
 }
 
-fn code_of(e: &ProviderError) -> Option<&str> {
+pub(super) fn code_of(e: &ProviderError) -> Option<&str> {
     match e {
         ProviderError::Aws { code, .. } => Some(code),
         _ => None,
@@ -245,6 +246,10 @@ async fn describe(
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
+        authentication_mode: cluster
+            .access_config()
+            .and_then(|a| a.authentication_mode())
+            .map(|m| crate::access::AuthenticationMode::parse(m.as_str())),
     }))
 }
 
@@ -711,6 +716,37 @@ impl Provider for AwsProvider {
         let c = self.clients.get(scope).await;
         authorize_https_ingress(&c, group_id, sources).await
     }
+
+    async fn read_access(
+        &self,
+        scope: &Scope,
+        name: &str,
+        principals: &[String],
+    ) -> Result<LiveAccess, ProviderError> {
+        let c = self.clients.get(scope).await;
+        super::access::read_access(&c, name, principals).await
+    }
+
+    async fn access_entries(
+        &self,
+        scope: &Scope,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<LiveEntry>, ProviderError> {
+        let c = self.clients.get(scope).await;
+        super::access::read_all_entries(&c, name, limit).await
+    }
+
+    async fn update_access_config(
+        &self,
+        scope: &Scope,
+        name: &str,
+        mode: &AuthenticationMode,
+    ) -> Result<UpdateStart, ProviderError> {
+        self.check_account(scope).await?;
+        let c = self.clients.get(scope).await;
+        super::access::update_access_config(&c, name, mode).await
+    }
 }
 
 /// The single calls of the fleet read (`fleet` batches and schedules them).
@@ -760,6 +796,17 @@ impl FleetCalls for AwsProvider {
         group_ids: &[String],
     ) -> Result<BTreeMap<String, LiveSecurityGroup>, ProviderError> {
         security_groups(conn, group_ids).await
+    }
+
+    async fn cluster_access(conn: Clients, name: String, principals: Vec<String>) -> LiveAccess {
+        match super::access::read_access(&conn, &name, &principals).await {
+            Ok(access) => access,
+            Err(ProviderError::Aws { code, message, .. }) => LiveAccess::NotRead { code, message },
+            Err(other) => LiveAccess::NotRead {
+                code: String::new(),
+                message: other.to_string(),
+            },
+        }
     }
 }
 
@@ -855,7 +902,7 @@ pub fn key_suffix(key: &str) -> &str {
 
 /// A fresh idempotency token for one `UpdateClusterConfig` (the SDK's own
 /// retries of that call resend it unchanged).
-fn request_token() -> String {
+pub(super) fn request_token() -> String {
     use sha2::{Digest, Sha256};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -869,7 +916,7 @@ fn request_token() -> String {
 }
 
 /// The update id in `... currently has update <id> in progress`.
-fn running_update_id(message: &str) -> Option<String> {
+pub(super) fn running_update_id(message: &str) -> Option<String> {
     let rest = message.split("has update ").nth(1)?;
     let id = rest.split_whitespace().next()?;
     (!id.is_empty()).then(|| id.to_string())

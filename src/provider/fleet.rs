@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{DnsAttribute, ProviderError, ReadRequest, Scope};
+use crate::access::LiveAccess;
 use crate::live::{ClusterObservation, Live, LiveSecurityGroup, LiveVpc, SecurityGroupKey, VpcKey};
 
 /// How many ids one EC2 `Describe*` call asks for.
@@ -84,6 +85,20 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
         conn: &Self::Conn,
         group_ids: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, LiveSecurityGroup>, ProviderError>> + Send;
+
+    /// `ListAccessEntries` (every page) and the entries of `principals`; a
+    /// failure is the cluster's (`LiveAccess::NotRead`), not the read's.
+    fn cluster_access(
+        conn: Self::Conn,
+        name: String,
+        principals: Vec<String>,
+    ) -> impl Future<Output = LiveAccess> + Send + 'static {
+        let _ = (conn, name, principals);
+        std::future::ready(LiveAccess::NotRead {
+            code: String::new(),
+            message: "not supported".into(),
+        })
+    }
 }
 
 /// Reads what the planner needs for `request`, at most `parallelism` calls
@@ -136,6 +151,43 @@ pub(super) async fn read<P: FleetCalls>(
     for (key, obs) in results {
         live.clusters.insert(key, obs?);
     }
+
+    // Who can still use the Kubernetes API: the access entries of clusters
+    // that go private only with declared principals, in modes whose access
+    // entries can be listed (a `CONFIG_MAP` cluster answers
+    // `InvalidRequestException`; the planner says why it is not checked).
+    let mut access_jobs = Vec::new();
+    for c in request
+        .clusters
+        .iter()
+        .filter(|c| !c.access_principals.is_empty())
+    {
+        let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
+            continue;
+        };
+        // No mode named: a cluster from before access entries, `CONFIG_MAP`.
+        if found
+            .authentication_mode
+            .as_ref()
+            .is_none_or(|m| *m == crate::access::AuthenticationMode::ConfigMap)
+        {
+            continue;
+        }
+        let scope = c.scope();
+        let conn = calls.connect(&scope).await;
+        access_jobs.push((c.key.clone(), scope, conn, c.access_principals.clone()));
+    }
+    let access_jobs = interleave(access_jobs, |(_, scope, ..)| scope);
+    let read = bounded(
+        access_jobs,
+        &limit,
+        |(key, _, conn, principals)| async move {
+            let name = key.name.clone();
+            (key, P::cluster_access(conn, name, principals).await)
+        },
+    )
+    .await;
+    live.access.extend(read);
 
     // What private access needs: the VPCs and cluster security groups of
     // clusters that want it, each read once per scope however many clusters
@@ -445,6 +497,9 @@ mod tests {
             let Some((vpc, sg)) = conn.2.get(&name) else {
                 return Ok(ClusterObservation::NotFound);
             };
+            // `a` has access entries; `b` names no mode (`CONFIG_MAP`).
+            let authentication_mode =
+                (name == "a").then_some(crate::access::AuthenticationMode::ApiAndConfigMap);
             Ok(ClusterObservation::Found(LiveCluster {
                 key: ClusterKey {
                     account: scope.account.clone(),
@@ -458,6 +513,7 @@ mod tests {
                 endpoint: EndpointSettings::new(true, false).with_cidrs(Some(BTreeSet::new())),
                 tags: Default::default(),
                 updates_in_progress: Vec::new(),
+                authentication_mode,
             }))
         }
 
@@ -507,6 +563,17 @@ mod tests {
                 .map(|g| (g.clone(), LiveSecurityGroup::default()))
                 .collect())
         }
+
+        async fn cluster_access(conn: Conn, name: String, principals: Vec<String>) -> LiveAccess {
+            log(
+                &conn,
+                format!("ListAccessEntries {name} for {}", principals.join(",")),
+            );
+            LiveAccess::Read {
+                principals: Default::default(),
+                entries: Default::default(),
+            }
+        }
     }
 
     fn target(name: &str, account: Option<&str>, role: Option<&str>) -> ClusterTarget {
@@ -518,6 +585,7 @@ mod tests {
             },
             role_arn: role.map(str::to_string),
             wants_private: true,
+            access_principals: Vec::new(),
         }
     }
 
@@ -559,6 +627,30 @@ mod tests {
                 format!("DescribeVpcs vpc-1 as {role}"),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn access_entries_are_read_once_for_clusters_with_principals_and_entries() {
+        let with = |name: &str| ClusterTarget {
+            access_principals: vec!["arn:aws:iam::111:role/bastion".into()],
+            ..target(name, None, None)
+        };
+        // `b` names no authentication mode: its entries cannot be listed.
+        let (live, calls) = calls_for(vec![with("a"), with("b")]).await;
+        let listed: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with("ListAccessEntries"))
+            .collect();
+        assert_eq!(
+            listed,
+            ["ListAccessEntries a for arn:aws:iam::111:role/bastion as base"]
+        );
+        assert_eq!(live.access.len(), 1);
+
+        // No principals: nothing to check, no call.
+        let (live, calls) = calls_for(vec![target("a", None, None)]).await;
+        assert!(!calls.iter().any(|c| c.starts_with("ListAccessEntries")));
+        assert!(live.access.is_empty());
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! The one door to AWS. `Provider` is what the rest of eksgate may ask of the
 //! cloud: read the live state for a [`ReadRequest`], and the few calls apply
-//! makes. `aws` implements it with the AWS SDK (`aws` and `clients` are the
-//! only code that imports the SDK crates; `fleet` schedules the read's
+//! makes. `aws` implements it with the AWS SDK (`aws`, `access` and
+//! `clients` are the only code that imports the SDK crates; `fleet` schedules the read's
 //! calls); tests of pure engine logic may implement it in memory, everything
 //! else runs the AWS implementation against the emulator.
 //!
@@ -12,6 +12,7 @@
 //! Errors are typed so apply can tell "AWS said no" (with AWS's code and
 //! message, shown to the user) from "could not reach AWS".
 
+mod access;
 pub mod aws;
 mod clients;
 pub mod failure;
@@ -20,6 +21,7 @@ pub mod probe;
 
 use std::future::Future;
 
+use crate::access::{AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::ClusterKey;
 use crate::live::{ClusterObservation, Live, LiveVpc};
 use std::collections::BTreeSet;
@@ -54,6 +56,10 @@ pub struct ClusterTarget {
     /// Also read what private access needs: the cluster's VPC (DNS
     /// attributes, DHCP options) and its cluster security group.
     pub wants_private: bool,
+    /// The `private_access_principals` whose access entries are read, when
+    /// the manifest wants the cluster private only (see `plan::access`);
+    /// empty: none are read.
+    pub access_principals: Vec<String>,
 }
 
 impl ClusterTarget {
@@ -245,4 +251,47 @@ pub trait Provider: Send + Sync {
         group_id: &str,
         sources: &BTreeSet<AccessSource>,
     ) -> impl Future<Output = Result<IngressOutcome, ProviderError>> + Send;
+
+    /// The access entries of cluster `name` that matter for `principals`
+    /// (`ListAccessEntries`, then the declared principals' entries). The
+    /// default says "not supported", for in-memory providers.
+    fn read_access(
+        &self,
+        scope: &Scope,
+        name: &str,
+        principals: &[String],
+    ) -> impl Future<Output = Result<LiveAccess, ProviderError>> + Send {
+        let _ = (scope, name, principals);
+        std::future::ready(Err(not_supported("ListAccessEntries")))
+    }
+
+    /// Every access entry of cluster `name` with its access policies (at
+    /// most `limit` read in detail), for `eksgate import`.
+    fn access_entries(
+        &self,
+        scope: &Scope,
+        name: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LiveEntry>, ProviderError>> + Send {
+        let _ = (scope, name, limit);
+        std::future::ready(Err(not_supported("ListAccessEntries")))
+    }
+
+    /// One `UpdateClusterConfig` with `accessConfig { authenticationMode }`.
+    fn update_access_config(
+        &self,
+        scope: &Scope,
+        name: &str,
+        mode: &AuthenticationMode,
+    ) -> impl Future<Output = Result<UpdateStart, ProviderError>> + Send {
+        let _ = (scope, name, mode);
+        std::future::ready(Err(not_supported("UpdateClusterConfig")))
+    }
+}
+
+fn not_supported(operation: &str) -> ProviderError {
+    ProviderError::Transport {
+        operation: operation.into(),
+        message: "not supported".into(),
+    }
 }

@@ -195,6 +195,29 @@ impl World {
                 platform_update: running.then_some(update_duration),
                 past_updates: 0,
                 tags: c.tags.clone(),
+                authentication_mode: c
+                    .authentication_mode
+                    .as_ref()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_else(|| "CONFIG_MAP".to_string()),
+                // Only the declared principals' entries are read: the copy
+                // holds those, which is what apply checks again.
+                access_entry: match live.access.get(&c.key) {
+                    Some(crate::access::LiveAccess::Read { entries, .. }) => entries
+                        .values()
+                        .map(|e| crate::sim::world::AccessEntryDef {
+                            principal_arn: e.principal_arn.clone(),
+                            entry_type: "STANDARD".to_string(),
+                            kubernetes_groups: e.kubernetes_groups.clone(),
+                            access_policies: e
+                                .policies
+                                .iter()
+                                .map(|p| p.policy_arn.clone())
+                                .collect(),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
             });
         }
         world.faults = FaultsDef::default();
@@ -271,6 +294,7 @@ mod tests {
                     } else {
                         Vec::new()
                     },
+                    authentication_mode: None,
                 }),
             );
         }

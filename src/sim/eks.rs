@@ -1,5 +1,6 @@
 //! The EKS REST-JSON operations: ListClusters, DescribeCluster,
-//! UpdateClusterConfig, ListUpdates, DescribeUpdate, ListTagsForResource. Shapes and messages follow
+//! UpdateClusterConfig, ListUpdates, DescribeUpdate, ListTagsForResource,
+//! and the access-entry operations of `sim::access`. Shapes and messages follow
 //! the `eks` 2017-11-01 service model and DESIGN.md section 1 and 1b: updates
 //! are listed in no order, a cluster says `UPDATING` only a while after an
 //! update started, and errors on a cluster carry its `clusterName`.
@@ -14,6 +15,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::access;
 use super::protocol::AwsError;
 use super::state::{normalise_cidrs, Cluster, Endpoint, RegionKey, State, Update, UpdateKind};
 
@@ -30,6 +32,13 @@ pub enum Op {
     DescribeUpdate(String, String),
     /// `GET /tags/{resourceArn}`.
     ListTagsForResource(String),
+    ListAccessEntries(String),
+    CreateAccessEntry(String),
+    /// Cluster and principal ARN.
+    DescribeAccessEntry(String, String),
+    DeleteAccessEntry(String, String),
+    ListAssociatedAccessPolicies(String, String),
+    AssociateAccessPolicy(String, String),
 }
 
 impl Op {
@@ -41,6 +50,12 @@ impl Op {
             Op::ListUpdates(_) => "ListUpdates",
             Op::DescribeUpdate(..) => "DescribeUpdate",
             Op::ListTagsForResource(_) => "ListTagsForResource",
+            Op::ListAccessEntries(_) => "ListAccessEntries",
+            Op::CreateAccessEntry(_) => "CreateAccessEntry",
+            Op::DescribeAccessEntry(..) => "DescribeAccessEntry",
+            Op::DeleteAccessEntry(..) => "DeleteAccessEntry",
+            Op::ListAssociatedAccessPolicies(..) => "ListAssociatedAccessPolicies",
+            Op::AssociateAccessPolicy(..) => "AssociateAccessPolicy",
         }
     }
 
@@ -51,6 +66,11 @@ impl Op {
                 Some(n.clone())
             }
             Op::DescribeUpdate(n, _) => Some(n.clone()),
+            Op::ListAccessEntries(n) | Op::CreateAccessEntry(n) => Some(n.clone()),
+            Op::DescribeAccessEntry(n, _)
+            | Op::DeleteAccessEntry(n, _)
+            | Op::ListAssociatedAccessPolicies(n, _)
+            | Op::AssociateAccessPolicy(n, _) => Some(n.clone()),
             Op::ListTagsForResource(arn) => arn
                 .rsplit_once(":cluster/")
                 .map(|(_, name)| name.to_string()),
@@ -75,6 +95,29 @@ pub fn route(method: &str, path: &str) -> Option<Op> {
         ("GET", ["clusters", name, "updates"]) => Some(Op::ListUpdates(name.to_string())),
         ("GET", ["clusters", name, "updates", id]) => {
             Some(Op::DescribeUpdate(name.to_string(), id.to_string()))
+        }
+        ("GET", ["clusters", name, "access-entries"]) => {
+            Some(Op::ListAccessEntries(name.to_string()))
+        }
+        ("POST", ["clusters", name, "access-entries"]) => {
+            Some(Op::CreateAccessEntry(name.to_string()))
+        }
+        // A principal ARN holds `/`s; the SDK encodes them, raw ones split.
+        ("GET" | "POST", ["clusters", name, "access-entries", rest @ .., "access-policies"])
+            if !rest.is_empty() =>
+        {
+            let (name, arn) = (name.to_string(), rest.join("/"));
+            Some(if method == "GET" {
+                Op::ListAssociatedAccessPolicies(name, arn)
+            } else {
+                Op::AssociateAccessPolicy(name, arn)
+            })
+        }
+        ("GET", ["clusters", name, "access-entries", rest @ ..]) if !rest.is_empty() => {
+            Some(Op::DescribeAccessEntry(name.to_string(), rest.join("/")))
+        }
+        ("DELETE", ["clusters", name, "access-entries", rest @ ..]) if !rest.is_empty() => {
+            Some(Op::DeleteAccessEntry(name.to_string(), rest.join("/")))
         }
         // The ARN holds a `/`; the SDK encodes it, a raw one splits here.
         ("GET", ["tags", arn @ ..]) if !arn.is_empty() => {
@@ -156,6 +199,16 @@ pub fn handle(
                 })?;
             Ok(json!({ "update": describe_update(update) }))
         }
+        Op::ListAccessEntries(name) => access::list_entries(state, key, name, query),
+        Op::CreateAccessEntry(name) => access::create_entry(state, key, name, body),
+        Op::DescribeAccessEntry(name, arn) => access::describe_entry(state, key, name, arn),
+        Op::DeleteAccessEntry(name, arn) => access::delete_entry(state, key, name, arn),
+        Op::ListAssociatedAccessPolicies(name, arn) => {
+            access::list_policies(state, key, name, arn, query)
+        }
+        Op::AssociateAccessPolicy(name, arn) => {
+            access::associate_policy(state, key, name, arn, body)
+        }
         Op::UpdateClusterConfig(name) => update_cluster_config(state, key, name, body, now)
             .map_err(|e| match e.code.as_str() {
                 "SerializationException" => e,
@@ -218,7 +271,7 @@ fn cluster<'a>(state: &'a State, key: &RegionKey, name: &str) -> Result<&'a Clus
 }
 
 /// `maxResults` (1–100, default 100) and an opaque `nextToken`.
-fn paginate(
+pub(super) fn paginate(
     items: &[String],
     query: &[(String, String)],
     salt: u64,
@@ -283,6 +336,10 @@ pub fn describe_cluster(c: &Cluster, key: &RegionKey) -> Value {
         "status": c.status(),
         "platformVersion": "eks.1",
         "tags": c.tags,
+        "accessConfig": {
+            "authenticationMode": c.authentication_mode,
+            "bootstrapClusterCreatorAdminPermissions": true,
+        },
     });
     if c.base_status != "CREATING" {
         out["endpoint"] = json!(format!("https://{}", c.endpoint_hostname));
@@ -384,6 +441,9 @@ fn update_cluster_config(
     }
     if kinds > 1 {
         return Err(invalid("Only one type of update can be allowed."));
+    }
+    if !req["accessConfig"].is_null() {
+        return access::update_access_config(state, key, name, &req, token, now);
     }
     if !has_endpoint {
         if kinds == 0 {

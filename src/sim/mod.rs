@@ -13,6 +13,7 @@
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
+pub mod access;
 pub mod auth;
 pub mod ec2;
 pub mod eks;
@@ -447,7 +448,12 @@ fn route(
 fn is_write(operation: &str) -> bool {
     matches!(
         operation,
-        "UpdateClusterConfig" | "ModifyVpcAttribute" | "AuthorizeSecurityGroupIngress"
+        "UpdateClusterConfig"
+            | "ModifyVpcAttribute"
+            | "AuthorizeSecurityGroupIngress"
+            | "CreateAccessEntry"
+            | "DeleteAccessEntry"
+            | "AssociateAccessPolicy"
     )
 }
 

@@ -67,6 +67,8 @@ pub enum UpdateKind {
     Platform,
     /// An update of another kind, from the cluster's past (`past_updates`).
     Past(&'static str),
+    /// An `UpdateClusterConfig` of `accessConfig`, to this authentication mode.
+    AccessConfig(String),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -96,6 +98,7 @@ impl Update {
             UpdateKind::EndpointAccess(_) => "EndpointAccessUpdate",
             UpdateKind::Platform => "VersionUpdate",
             UpdateKind::Past(t) => t,
+            UpdateKind::AccessConfig(_) => "AccessConfigUpdate",
         }
     }
 }
@@ -118,6 +121,10 @@ pub struct Cluster {
     pub updates: Vec<Update>,
     /// How many endpoint updates were started, for `failed_update.nth`.
     pub endpoint_updates_started: u32,
+    /// `accessConfig.authenticationMode`.
+    pub authentication_mode: String,
+    /// Access entries by principal ARN (see `sim::access`).
+    pub access_entries: std::collections::BTreeMap<String, super::access::Entry>,
 }
 
 impl Cluster {
@@ -125,7 +132,11 @@ impl Cluster {
     /// updates leave it `ACTIVE`, as the real service does.
     pub fn status(&self) -> &'static str {
         let updating = self.updates.iter().any(|u| {
-            u.status == UpdateStatus::InProgress && matches!(u.kind, UpdateKind::EndpointAccess(_))
+            u.status == UpdateStatus::InProgress
+                && matches!(
+                    u.kind,
+                    UpdateKind::EndpointAccess(_) | UpdateKind::AccessConfig(_)
+                )
         });
         if updating && self.base_status == "ACTIVE" {
             "UPDATING"
@@ -140,7 +151,10 @@ impl Cluster {
     pub fn status_seen(&self, now: Instant, lag: Duration) -> &'static str {
         let updating = self.updates.iter().any(|u| {
             u.status == UpdateStatus::InProgress
-                && matches!(u.kind, UpdateKind::EndpointAccess(_))
+                && matches!(
+                    u.kind,
+                    UpdateKind::EndpointAccess(_) | UpdateKind::AccessConfig(_)
+                )
                 && now >= u.started_at + lag
         });
         if updating && self.base_status == "ACTIVE" {
@@ -427,6 +441,8 @@ pub struct State {
     /// (ends_at, region, cluster, update id) of every update still running.
     pending: BTreeSet<(Instant, RegionKey, String, String)>,
     next_rule: u64,
+    /// Access entries created so far, for their ARNs.
+    pub access_entries_created: usize,
 }
 
 fn acct(a: &Option<String>) -> String {
@@ -454,6 +470,7 @@ impl State {
             started: now,
             pending: BTreeSet::new(),
             next_rule: 1,
+            access_entries_created: 0,
         };
         for a in &world.account {
             for k in &a.access_key_ids {
@@ -575,6 +592,8 @@ impl State {
                 tags: c.tags.clone(),
                 updates: Vec::new(),
                 endpoint_updates_started: 0,
+                authentication_mode: c.authentication_mode.clone(),
+                access_entries: super::access::entries_of(c, &key.0, created),
             };
             for i in 0..c.past_updates {
                 let id = state.uuid();
@@ -710,6 +729,22 @@ impl State {
         client_token: Option<String>,
         now: Instant,
     ) -> Update {
+        let kind = UpdateKind::EndpointAccess(target);
+        self.start_update_of(key, cluster_name, kind, params, client_token, now)
+    }
+
+    /// Starts an update of any kind; only endpoint updates count for
+    /// `failed_update.nth` and can be made to fail.
+    pub fn start_update_of(
+        &mut self,
+        key: &RegionKey,
+        cluster_name: &str,
+        kind: UpdateKind,
+        params: Vec<(String, String)>,
+        client_token: Option<String>,
+        now: Instant,
+    ) -> Update {
+        let endpoint = matches!(kind, UpdateKind::EndpointAccess(_));
         let id = self.uuid();
         let ends_at = now + self.behaviour.update_duration;
         let fail_rules = self.fail_rules.clone();
@@ -717,19 +752,23 @@ impl State {
         let Some(cluster) = region.clusters.get_mut(cluster_name) else {
             unreachable!("start_update is only called for a cluster that exists")
         };
-        cluster.endpoint_updates_started += 1;
-        let nth = cluster.endpoint_updates_started;
-        let fail_with = fail_rules
-            .iter()
-            .find(|r| &r.key == key && r.cluster == cluster_name && (r.always || r.nth == nth))
-            .map(|r| {
-                let mut d = r.detail.clone();
-                d.resource_ids = vec![cluster_name.to_string()];
-                d
-            });
+        let fail_with = if endpoint {
+            cluster.endpoint_updates_started += 1;
+            let nth = cluster.endpoint_updates_started;
+            fail_rules
+                .iter()
+                .find(|r| &r.key == key && r.cluster == cluster_name && (r.always || r.nth == nth))
+                .map(|r| {
+                    let mut d = r.detail.clone();
+                    d.resource_ids = vec![cluster_name.to_string()];
+                    d
+                })
+        } else {
+            None
+        };
         let update = Update {
             id: id.clone(),
-            kind: UpdateKind::EndpointAccess(target),
+            kind,
             status: UpdateStatus::InProgress,
             params,
             created_at: SystemTime::now(),
@@ -792,6 +831,7 @@ impl State {
                 return;
             }
             let mut new_endpoint = None;
+            let mut new_mode = None;
             if let Some(detail) = update.fail_with.take() {
                 update.status = UpdateStatus::Failed;
                 update.errors.push(detail);
@@ -800,6 +840,12 @@ impl State {
                 if let UpdateKind::EndpointAccess(target) = &update.kind {
                     new_endpoint = Some(target.clone());
                 }
+                if let UpdateKind::AccessConfig(mode) = &update.kind {
+                    new_mode = Some(mode.clone());
+                }
+            }
+            if let Some(mode) = new_mode {
+                cluster.authentication_mode = mode;
             }
             events.push(Event::UpdateStatus {
                 account: key.0.clone(),
@@ -873,6 +919,12 @@ impl State {
                         "public_access": c.endpoint.public,
                         "private_access": c.endpoint.private,
                         "public_access_cidrs": c.endpoint.cidrs.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                        "authentication_mode": c.authentication_mode,
+                        "access_entries": c.access_entries.values().map(|e| serde_json::json!({
+                            "principal_arn": e.principal_arn,
+                            "kubernetes_groups": e.kubernetes_groups,
+                            "access_policies": e.policies.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
                         "updates": c.updates.iter().map(|u| serde_json::json!({
                             "id": u.id,
                             "type": u.type_name(),

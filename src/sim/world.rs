@@ -198,6 +198,38 @@ pub struct ClusterDef {
     /// created it left them.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// `accessConfig.authenticationMode`: `CONFIG_MAP`, `API_AND_CONFIG_MAP`
+    /// (the default) or `API`.
+    #[serde(default = "default_authentication_mode")]
+    pub authentication_mode: String,
+    /// The cluster's access entries (`[[cluster.access_entry]]`); none on a
+    /// `CONFIG_MAP` cluster, as in AWS.
+    #[serde(default)]
+    pub access_entry: Vec<AccessEntryDef>,
+}
+
+fn default_authentication_mode() -> String {
+    "API_AND_CONFIG_MAP".to_string()
+}
+
+/// One access entry of a cluster.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessEntryDef {
+    /// The IAM role or user ARN, as `CreateAccessEntry` was given it.
+    pub principal_arn: String,
+    /// `STANDARD` (the default), `EC2_LINUX`, `FARGATE_LINUX`, ...
+    #[serde(default = "default_entry_type", rename = "type")]
+    pub entry_type: String,
+    #[serde(default)]
+    pub kubernetes_groups: Vec<String>,
+    /// Access policy ARNs associated with the entry, with cluster scope.
+    #[serde(default)]
+    pub access_policies: Vec<String>,
+}
+
+fn default_entry_type() -> String {
+    "STANDARD".to_string()
 }
 
 /// Fault injection. Rates are probabilities in `[0, 1]`.
@@ -436,6 +468,11 @@ impl World {
                     ));
                 }
             }
+            diags.extend(
+                super::access::check_world(c)
+                    .into_iter()
+                    .map(|m| locate(&c.name, m, None)),
+            );
             if !c.public_access && !c.private_access {
                 diags.push(locate(
                     &c.name,

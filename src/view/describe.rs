@@ -50,6 +50,9 @@ pub fn step(step: &Step) -> String {
             Some(id) => format!("wait for update `{id}` to finish"),
             None => "wait for the cluster to leave `UPDATING`".to_string(),
         },
+        Action::AccessConfig { before, after } => {
+            format!("authentication mode `{before}` → `{after}`")
+        }
     }
 }
 

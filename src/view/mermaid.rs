@@ -474,6 +474,8 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
                     _ => None,
                 }
             }
+            // Not drawn: the timeline's calls are the endpoint's.
+            StepKind::EksAccessConfig => None,
             StepKind::EksEndpoint => {
                 let cluster = step.cluster.as_deref().unwrap_or("");
                 let key = (region, cluster);

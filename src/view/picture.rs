@@ -141,6 +141,7 @@ pub(crate) fn short_change(step: &Step) -> String {
             Some(id) => format!("wait for update {id}"),
             None => "wait until ACTIVE".to_string(),
         },
+        Action::AccessConfig { before, after } => format!("auth mode {before} → {after}"),
     }
 }
 

@@ -403,6 +403,7 @@ pub(crate) mod tests {
                 line: 7,
                 column: 1,
             },
+            access: Default::default(),
         }
     }
 
@@ -416,6 +417,7 @@ pub(crate) mod tests {
             endpoint: m.with_cidrs(Some(public_cidrs(&["0.0.0.0/0"]))),
             tags: Default::default(),
             updates_in_progress: Vec::new(),
+            authentication_mode: None,
         }
     }
 
@@ -451,6 +453,7 @@ pub(crate) mod tests {
         let mut desired = Desired {
             clusters: Vec::new(),
             digest: "sha256:0123".into(),
+            allow_unverified_access: false,
         };
         for (d, o) in pairs {
             live.clusters.insert(d.key.clone(), o);
@@ -615,6 +618,9 @@ pub(crate) mod tests {
 
         us-east-1/legacy: blocked
 
+        warning: public access of `eu-west-1/payments` goes off, and `private_access_principals` names nobody who must still use its Kubernetes API
+        hint: list the IAM roles of your bastions, CI and admins in `private_access_principals`, so eksgate checks their access entries before public access goes off
+
         error: cluster `legacy` not found in region `us-east-1`
         hint: check the region, the account the credentials resolve to and the cluster name (declared at prod.toml:7:1)
 
@@ -701,6 +707,11 @@ pub(crate) mod tests {
 
         - **error** `cluster_not_found`: cluster `legacy` not found in region `us-east-1`
           hint: check the region, the account the credentials resolve to and the cluster name (declared at prod.toml:7:1)
+
+        ### Warnings
+
+        - **warning** `no_private_access_principals`: public access of `eu-west-1/payments` goes off, and `private_access_principals` names nobody who must still use its Kubernetes API
+          hint: list the IAM roles of your bastions, CI and admins in `private_access_principals`, so eksgate checks their access entries before public access goes off
         "#);
     }
 

@@ -171,6 +171,20 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
                         list.join(", ")
                     )
                 }
+                Change::AccessConfigUpdated {
+                    account,
+                    region,
+                    cluster,
+                    update_id,
+                    authentication_mode,
+                    ..
+                } => format!(
+                    "{}{region}/{cluster}: update `{update_id}` set the authentication mode to `{authentication_mode}`",
+                    account
+                        .as_ref()
+                        .map(|a| format!("{a}/"))
+                        .unwrap_or_default()
+                ),
             };
             let _ = writeln!(out, "    {line}");
         }

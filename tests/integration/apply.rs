@@ -261,6 +261,9 @@ async fn apply_converges_in_the_safe_order() {
          waits for: 7. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress, 8. us-east-1/payments/endpoint.1
          why: make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from`
 
+    warning: public access of `us-east-1/payments` goes off, and `private_access_principals` names nobody who must still use its Kubernetes API
+    hint: list the IAM roles of your bastions, CI and admins in `private_access_principals`, so eksgate checks their access entries before public access goes off
+
     Plan: 9 steps on 3 clusters, 2 VPC changes, 2 security group changes
     eu-west-1/web: done
     us-east-1/ledger: done
@@ -670,18 +673,20 @@ async fn the_demo_runs_end_to_end() {
     // The four stages; the clusters run at once, so what changed in AWS is
     // sorted.
     eksgate_snapshot!(sort_block(&stdout(&out), "Changed in AWS:"), @r#"
-    eksgate demo: an emulated AWS account on http://127.0.0.1:[PORT] with 5 EKS clusters in us-east-1 and eu-west-1.
+    eksgate demo: an emulated AWS account on http://127.0.0.1:[PORT] with 6 EKS clusters in us-east-1 and eu-west-1.
     Nothing here touches AWS; the manifest is examples/demo.toml.
 
     == 1/4 validate ==
     Manifests are checked before any AWS call: every mistake is pointed at by file, line and column.
 
-    1 file, 5 clusters: valid
+    1 file, 6 clusters: valid
 
     == 2/4 plan ==
-    eksgate reads the live state and orders the steps: VPC DNS before private access, TCP 443 and private access `Successful` before public access goes off. `analytics` is blocked: its DHCP options lack `AmazonProvidedDNS`.
+    eksgate reads the live state and orders the steps: VPC DNS before private access, TCP 443 and private access `Successful` before public access goes off. `analytics` is blocked: its DHCP options lack `AmazonProvidedDNS`. `billing` is blocked too: the CI role it names has no access entry, so it could not use the Kubernetes API once public access is off.
 
     eu-west-1/analytics: blocked
+
+    us-east-1/billing: blocked
 
     us-east-1/ledger: 3 steps
          public_access = true
@@ -755,13 +760,18 @@ async fn the_demo_runs_end_to_end() {
     error: `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corpdns` of VPC `vpc-0analytics` do not list `AmazonProvidedDNS`
     hint: create a DHCP options set whose `domain-name-servers` include `AmazonProvidedDNS` and associate it with `vpc-0analytics` (replacing `dopt-0corpdns`); otherwise the private endpoint's name does not resolve in the VPC
 
-    Plan: 8 steps on 3 clusters, 1 VPC change, 3 security group changes; 1 cluster blocked
+    error: `arn:aws:iam::123456789012:role/ci-deployer` has no access entry on `us-east-1/billing`: it could not use the Kubernetes API once public access is off
+    hint: give it one: `aws eks create-access-entry --cluster-name billing --region us-east-1 --principal-arn arn:aws:iam::123456789012:role/ci-deployer` then `aws eks associate-access-policy --cluster-name billing --region us-east-1 --principal-arn arn:aws:iam::123456789012:role/ci-deployer --policy-arn arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy --access-scope type=cluster`
+
+    Plan: 8 steps on 3 clusters, 1 VPC change, 3 security group changes; 2 clusters blocked
 
     == 3/4 apply ==
     The steps run in that order, clusters in parallel, each EKS update waited for until `Successful`. AWS is running an update of its own on `search`: eksgate sees it and waits for it instead of making a call EKS would reject.
 
     eu-west-1/analytics: blocked
         `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corpdns` of VPC `vpc-0analytics` do not list `AmazonProvidedDNS`
+    us-east-1/billing: blocked
+        `arn:aws:iam::123456789012:role/ci-deployer` has no access entry on `us-east-1/billing`: it could not use the Kubernetes API once public access is off
     us-east-1/ledger: done
     us-east-1/payments: done
     us-east-1/search: done
@@ -779,14 +789,19 @@ async fn the_demo_runs_end_to_end() {
     Apply complete: 8 steps done, 0 already converged, 0 failed
 
     == 4/4 plan again ==
-    What could converge now matches the manifest; `analytics` stays blocked until its DHCP options are fixed.
+    What could converge now matches the manifest; `analytics` stays blocked until its DHCP options are fixed, `billing` until its CI role has an access entry.
 
     eu-west-1/analytics: blocked
+
+    us-east-1/billing: blocked
 
     error: `eu-west-1/analytics` asks for private access, but the DHCP options `dopt-0corpdns` of VPC `vpc-0analytics` do not list `AmazonProvidedDNS`
     hint: create a DHCP options set whose `domain-name-servers` include `AmazonProvidedDNS` and associate it with `vpc-0analytics` (replacing `dopt-0corpdns`); otherwise the private endpoint's name does not resolve in the VPC
 
-    No steps: 1 cluster blocked, 4 clusters match their manifests
+    error: `arn:aws:iam::123456789012:role/ci-deployer` has no access entry on `us-east-1/billing`: it could not use the Kubernetes API once public access is off
+    hint: give it one: `aws eks create-access-entry --cluster-name billing --region us-east-1 --principal-arn arn:aws:iam::123456789012:role/ci-deployer` then `aws eks associate-access-policy --cluster-name billing --region us-east-1 --principal-arn arn:aws:iam::123456789012:role/ci-deployer --policy-arn arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy --access-scope type=cluster`
+
+    No steps: 2 clusters blocked, 4 clusters match their manifests
 
     Demo complete. Next: `eksgate import --region REGION` to write manifests for your own clusters, then `eksgate plan`.
     "#);
@@ -958,6 +973,7 @@ async fn regression_a_failed_caller_identity_is_asked_again() {
             },
             role_arn: None,
             wants_private: false,
+            access_principals: Vec::new(),
         }],
     };
     let identity_calls = |sim: &eksgate::sim::SimHandle| -> Vec<String> {

@@ -6,6 +6,7 @@
 //! `tests/fixtures/` with [`fixture::fixture!`], and pins output with
 //! [`snapshot::eksgate_snapshot!`].
 
+mod access;
 mod apply;
 mod common;
 mod doctor;
@@ -21,6 +22,7 @@ mod plan_schema;
 mod rehearse;
 mod reliability;
 mod sim;
+mod sim_access;
 mod sim_aws_edges;
 mod snapshot;
 mod test;

@@ -372,7 +372,7 @@ vpc = "vpc-1"
   |
 6 | vpc = "vpc-1"
   | ^^^
-hint: expected one of `name`, `region`, `account`, `role_arn`, `public_access`, `private_access`, `public_access_cidrs`, `private_access_from`, `wave`, `owner_acknowledged`
+hint: expected one of `name`, `region`, `account`, `role_arn`, `public_access`, `private_access`, `public_access_cidrs`, `private_access_from`, `wave`, `owner_acknowledged`, `private_access_principals`, `authentication_mode`
 
 error: 1 error in 1 file
 "#,
@@ -1357,6 +1357,64 @@ error: 1 error
 hint: manifests are `*.toml` files; pass a file, or a directory that holds some
 
 error: 1 error
+"#,
+    },
+    Case {
+        name: r#"who must keep the Kubernetes API"#,
+        files: &[(
+            r#"prod.toml"#,
+            r#"[defaults]
+region = "eu-west-1"
+private_access_principals = ["arn:aws:iam::111122223333:role/bastion"]
+
+[[cluster]]
+name = "a"
+public_access = true
+private_access = false
+private_access_principals = ["arn:aws:iam::111122223333:role/ops"]
+
+[[cluster]]
+name = "b"
+public_access = false
+private_access = true
+private_access_from = ["10.0.0.0/8"]
+private_access_principals = ["arn:aws-cn:iam::111122223333:role/x", "arn:aws:iam::111122223333:role/y", "arn:aws:iam::111122223333:role/team/y"]
+authentication_mode = "API_ONLY"
+"#,
+        )],
+        args: &[r#"prod.toml"#],
+        code: 1,
+        stdout: r#""#,
+        stderr: r#"error: `private_access_principals` is set but `private_access = false`
+ --> prod.toml:9:29
+  |
+9 | private_access_principals = ["arn:aws:iam::111122223333:role/ops"]
+  |                             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+hint: remove `private_access_principals`, or set `private_access = true`
+
+error: `arn:aws-cn:iam::111122223333:role/x` is in partition `aws-cn`, but region `eu-west-1` is in `aws`
+  --> prod.toml:16:30
+   |
+16 | private_access_principals = ["arn:aws-cn:iam::111122223333:role/x", "arn:aws:iam::111122223333:role/y", "arn:aws:iam::111122223333:role/team/y"]
+   |                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+hint: use a principal of the `aws` partition: `arn:aws:iam::ACCOUNT:role/NAME`
+
+error: `arn:aws:iam::111122223333:role/team/y` is listed twice in `private_access_principals`
+  --> prod.toml:16:105
+   |
+16 | private_access_principals = ["arn:aws-cn:iam::111122223333:role/x", "arn:aws:iam::111122223333:role/y", "arn:aws:iam::111122223333:role/team/y"]
+   |                                                                                                         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+note: first listed at prod.toml:16:69
+hint: a role is the same whatever its path; remove one of the two
+
+error: unknown authentication mode `API_ONLY`
+  --> prod.toml:17:23
+   |
+17 | authentication_mode = "API_ONLY"
+   |                       ^^^^^^^^^^
+hint: use `"API_AND_CONFIG_MAP"` (access entries and the `aws-auth` ConfigMap) or `"API"` (access entries only)
+
+error: 4 errors in 1 file
 "#,
     },
 ];

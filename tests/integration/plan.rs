@@ -68,6 +68,9 @@ async fn plan_shows_the_diff_and_the_ordered_steps() {
          waits for: 3. us-east-1/sg-0a1b2c3d4e5f60001/https_ingress, 4. us-east-1/payments/endpoint.1
          why: make the endpoint private only, as the manifest asks; it waits for the previous endpoint update to be `Successful` and the TCP 443 ingress for `private_access_from`
 
+    warning: public access of `us-east-1/payments` goes off, and `private_access_principals` names nobody who must still use its Kubernetes API
+    hint: list the IAM roles of your bastions, CI and admins in `private_access_principals`, so eksgate checks their access entries before public access goes off
+
     Plan: 5 steps on 2 clusters, 1 VPC change, 1 security group change
     "#);
     // Planning changes nothing.
@@ -208,6 +211,9 @@ async fn blocked_clusters_exit_1_and_the_others_are_still_planned() {
     error: cluster `ghost` not found in region `eu-west-1`
     hint: check the region, the account the credentials resolve to and the cluster name (declared at prod.toml:25:1)
 
+    warning: public access of `us-east-1/payments` goes off, and `private_access_principals` names nobody who must still use its Kubernetes API
+    hint: list the IAM roles of your bastions, CI and admins in `private_access_principals`, so eksgate checks their access entries before public access goes off
+
     Plan: 5 steps on 2 clusters, 1 VPC change, 1 security group change; 2 clusters blocked
 
     ----- stderr -----
@@ -294,7 +300,7 @@ async fn plan_out_saves_a_plan_with_its_checksum() {
         .success();
     eksgate_snapshot!(out.stderr(), @"Saved the plan to `plan.json`; apply it with `eksgate apply --plan plan.json`.");
     let saved: serde_json::Value = serde_json::from_str(&out.read("plan.json")).unwrap();
-    assert_eq!(saved["saved_format"], 2);
+    assert_eq!(saved["saved_format"], 3);
     assert_eq!(saved["eksgate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(saved["checksum"].as_str().unwrap().len(), 64);
     assert_eq!(saved["plan"]["steps"].as_array().unwrap().len(), 5);

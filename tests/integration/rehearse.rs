@@ -97,6 +97,9 @@ async fn a_rehearsal_only_reads_the_account_and_predicts_the_end_state() {
          endpoint stays public only, public CIDRs ["0.0.0.0/0"] → ["203.0.113.0/24"]
          why: set the public access CIDRs the manifest lists
 
+    warning: public access of `us-east-1/payments` goes off, and `private_access_principals` names nobody who must still use its Kubernetes API
+    hint: list the IAM roles of your bastions, CI and admins in `private_access_principals`, so eksgate checks their access entries before public access goes off
+
     Plan: 5 steps on 2 clusters, 1 VPC change, 1 security group change
     "#);
     // The timeline's offsets, the number of polls it folds into one line

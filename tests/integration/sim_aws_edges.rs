@@ -17,7 +17,7 @@ use crate::common::*;
 
 /// Whether python3 can import boto3; without it a test is skipped, unless
 /// `EKSGATE_REQUIRE_BOTO3` says it must run.
-fn have_boto3() -> bool {
+pub(crate) fn have_boto3() -> bool {
     let have = std::process::Command::new("python3")
         .args(["-c", "import boto3"])
         .status()
@@ -58,7 +58,7 @@ out = {}
 
 /// Runs `script` (after [`PRELUDE`]) against the emulator and returns the
 /// JSON it prints as `out`.
-async fn boto3(sim: &SimHandle, script: &str) -> Value {
+pub(crate) async fn boto3(sim: &SimHandle, script: &str) -> Value {
     let program = format!("{PRELUDE}\n{script}\nprint(json.dumps(out))\n");
     let out = tokio::time::timeout(
         Duration::from_secs(120),
