@@ -23,4 +23,5 @@ mod sim;
 mod sim_aws_edges;
 mod snapshot;
 mod test;
+mod tools;
 mod waves;

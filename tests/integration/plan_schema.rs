@@ -19,6 +19,7 @@ use crate::fixture::fixture;
 use crate::owners;
 use crate::pictures::fleet_with_updates_running;
 use crate::test::Test;
+use crate::tools;
 
 const DEMO_WORLD: &str = include_str!("../../examples/worlds/demo.toml");
 const DEMO_MANIFEST: &str = include_str!("../../examples/demo.toml");
@@ -261,24 +262,6 @@ async fn altered_plans_do_not_fit_the_schema() {
     }
 }
 
-/// Whether `jq` runs; fails when CI asked for it and it does not.
-fn have_jq() -> bool {
-    let have = Command::new("jq")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("EKSGATE_REQUIRE_JQ").is_none(),
-            "EKSGATE_REQUIRE_JQ is set but `jq` does not run"
-        );
-        eprintln!("skipped: `jq` is not installed");
-    }
-    have
-}
-
 /// The filter of the README's `jq -e '...'` gate, so the README shows what
 /// this test runs.
 fn readme_jq_gate() -> String {
@@ -317,7 +300,7 @@ fn jq_passes(filter: &str, input: &str) -> bool {
 /// that turns a private-only cluster public and passes one that does not.
 #[tokio::test]
 async fn the_readme_jq_gate_refuses_a_plan_that_turns_public_access_on() {
-    if !have_jq() {
+    if !tools::JQ.present() {
         return;
     }
     let filter = readme_jq_gate();
