@@ -183,10 +183,15 @@ pub mod sources_split {
 }
 
 /// The flat JSON form of a step. Field order is the order plans have always
-/// been written in. A step is written as a typed [`Flat`] (what the plan's
-/// JSON schema is derived from) and read as a [`Step`] whose `before` and
+/// been written in. A step is written as a typed `Flat` (what the plan's
+/// JSON schema is derived from) and read as a `Step` whose `before` and
 /// `after` are decoded by `kind`, so a step that does not fit its kind is
 /// refused with its id.
+///
+/// A new kind of step needs a [`StepKind`] variant, a `Body` variant of the
+/// same name with a typed `before`/`after` struct (closed with
+/// `deny_unknown_fields`), and an arm in each conversion below;
+/// `schemas/plan.schema.json` is then regenerated (`eksgate schema --plan`).
 pub(crate) mod wire {
     use std::collections::BTreeSet;
 

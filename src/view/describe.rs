@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::endpoint::EndpointSettings;
 use crate::plan::{Action, Step, Summary};
 use crate::report::{FailedWhere, Stop};
 use crate::text::{join_and, mode_name, plural, string_list};
@@ -23,18 +24,7 @@ pub fn step(step: &Step) -> String {
             )
         }
         Action::Endpoint { before, after } => {
-            let mut s = if before.mode() == after.mode() {
-                format!(
-                    "endpoint stays {}",
-                    mode_name(after.public_access, after.private_access)
-                )
-            } else {
-                format!(
-                    "endpoint {} → {}",
-                    mode_name(before.public_access, before.private_access),
-                    mode_name(after.public_access, after.private_access)
-                )
-            };
+            let mut s = format!("endpoint {}", mode_change(before, after));
             if let Some(to) = &after.public_access_cidrs {
                 let from = before.public_access_cidrs.clone().unwrap_or_default();
                 let _ = write!(
@@ -53,6 +43,16 @@ pub fn step(step: &Step) -> String {
         Action::AccessConfig { before, after } => {
             format!("authentication mode `{before}` → `{after}`")
         }
+    }
+}
+
+/// `stays public only` or `public only → public and private`.
+pub(crate) fn mode_change(before: &EndpointSettings, after: &EndpointSettings) -> String {
+    let name = |e: &EndpointSettings| mode_name(e.public_access, e.private_access);
+    if before.mode() == after.mode() {
+        format!("stays {}", name(after))
+    } else {
+        format!("{} → {}", name(before), name(after))
     }
 }
 

@@ -83,18 +83,10 @@ fn detailed(pic: &Picture<'_>) -> String {
             let _ = writeln!(out, "{pad}{}", step_node(pic, i, &mut classes));
         }
         for c in pic.clusters_in(w) {
-            let cluster = pic.clusters[c];
-            if let Some(codes) = pic.blocked.get(&c) {
-                let _ = writeln!(
-                    out,
-                    "{pad}b{}[\"{}<br/>blocked: {}\"]",
-                    c + 1,
-                    escape(&cluster.key.to_string()),
-                    escape(&codes.join(", "))
-                );
-                classes.push(format!("class b{} blocked", c + 1));
+            if blocked_node(&mut out, &pad, pic, c, &mut classes) {
                 continue;
             }
+            let cluster = pic.clusters[c];
             let _ = writeln!(
                 out,
                 "{pad}subgraph c{}[\"{}\"]",
@@ -145,6 +137,29 @@ fn open_wave(out: &mut String, pic: &Picture<'_>, w: u32) -> usize {
     } else {
         1
     }
+}
+
+/// Writes the node of cluster `c` when it is blocked (its codes, greyed),
+/// and says whether it was: a blocked cluster has no steps to draw.
+fn blocked_node(
+    out: &mut String,
+    pad: &str,
+    pic: &Picture<'_>,
+    c: usize,
+    classes: &mut Vec<String>,
+) -> bool {
+    let Some(codes) = pic.blocked.get(&c) else {
+        return false;
+    };
+    let _ = writeln!(
+        out,
+        "{pad}b{}[\"{}<br/>blocked: {}\"]",
+        c + 1,
+        escape(&pic.clusters[c].key.to_string()),
+        escape(&codes.join(", "))
+    );
+    classes.push(format!("class b{} blocked", c + 1));
+    true
 }
 
 fn step_node(pic: &Picture<'_>, i: usize, classes: &mut Vec<String>) -> String {
@@ -210,18 +225,10 @@ fn grouped(pic: &Picture<'_>) -> String {
         // layout turns the box's direction).
         let _ = writeln!(out, "  subgraph w{w}[\"{title}\"]\n    direction LR");
         for c in pic.clusters_in(w) {
-            let cluster = pic.clusters[c];
-            if let Some(codes) = pic.blocked.get(&c) {
-                let _ = writeln!(
-                    out,
-                    "    b{}[\"{}<br/>blocked: {}\"]",
-                    c + 1,
-                    escape(&cluster.key.to_string()),
-                    escape(&codes.join(", "))
-                );
-                classes.push(format!("class b{} blocked", c + 1));
+            if blocked_node(&mut out, "    ", pic, c, &mut classes) {
                 continue;
             }
+            let cluster = pic.clusters[c];
             let steps: Vec<&Step> = pic.steps_of(c).iter().map(|i| pic.steps[*i]).collect();
             let _ = writeln!(
                 out,

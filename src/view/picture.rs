@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::plan::{Action, ClusterPlan, Plan, PlanStatus, Step};
-use crate::text::mode_name;
 
 /// Why one step waits for another, by kind: the label of an edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -115,18 +114,7 @@ pub(crate) fn short_change(step: &Step) -> String {
             }
         }
         Action::Endpoint { before, after } => {
-            let mut s = if before.mode() == after.mode() {
-                format!(
-                    "stays {}",
-                    mode_name(after.public_access, after.private_access)
-                )
-            } else {
-                format!(
-                    "{} → {}",
-                    mode_name(before.public_access, before.private_access),
-                    mode_name(after.public_access, after.private_access)
-                )
-            };
+            let mut s = super::describe::mode_change(before, after);
             if let Some(to) = &after.public_access_cidrs {
                 let from = before
                     .public_access_cidrs

@@ -17,17 +17,13 @@ use similar::{ChangeTag, TextDiff};
 use super::describe;
 use super::paint;
 use crate::diagnostic::Diagnostic;
-use crate::plan::{ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Summary};
+use crate::plan::{ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Step, Summary};
 use crate::text::string_list;
 
 /// The plan as a person reads it in a terminal. Colour only when `color`.
 pub fn render_text(plan: &Plan, color: bool) -> String {
     let ordered = plan.ordered_steps();
-    let number: BTreeMap<&str, usize> = ordered
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i + 1))
-        .collect();
+    let number = step_numbers(&ordered);
     let mut out = String::new();
     let waves = has_waves(plan);
     let mut heading: Option<u32> = None;
@@ -195,11 +191,7 @@ pub fn render_markdown(plan: &Plan) -> String {
     }
     let ordered = plan.ordered_steps();
     if !ordered.is_empty() {
-        let number: BTreeMap<&str, usize> = ordered
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i + 1))
-            .collect();
+        let number = step_numbers(&ordered);
         let _ = writeln!(out, "### Steps\n");
         if waves {
             let _ = writeln!(out, "| # | Wave | Step | Change | Waits for | Why |");
@@ -275,6 +267,16 @@ pub(crate) fn has_waves(plan: &Plan) -> bool {
         .chain(plan.steps.iter().map(|s| s.wave));
     let first = waves.next();
     waves.any(|w| Some(w) != first) || first.is_some_and(|w| w != 0)
+}
+
+/// Each step's number in apply order, from 1, by id: how the views refer to
+/// the steps a step waits for.
+fn step_numbers<'a>(ordered: &[&'a Step]) -> BTreeMap<&'a str, usize> {
+    ordered
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i + 1))
+        .collect()
 }
 
 /// By wave (rollout order), then region, name and account.

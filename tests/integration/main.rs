@@ -26,4 +26,5 @@ mod sim_access;
 mod sim_aws_edges;
 mod snapshot;
 mod test;
+mod tools;
 mod waves;

@@ -12,27 +12,10 @@ use std::process::{Command, Stdio};
 
 use crate::common::eks;
 use crate::test::{Run, Test, FAST_POLLS};
+use crate::tools;
 
 const DEMO_WORLD: &str = include_str!("../../examples/worlds/demo.toml");
 const DEMO_MANIFEST: &str = include_str!("../../examples/demo.toml");
-
-/// Whether `dot` runs; fails when CI asked for it and it does not.
-fn have_graphviz() -> bool {
-    let have = Command::new("dot")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("EKSGATE_REQUIRE_GRAPHVIZ").is_none(),
-            "EKSGATE_REQUIRE_GRAPHVIZ is set but `dot` (Graphviz) does not run"
-        );
-        eprintln!("skipped: Graphviz (`dot`) is not installed");
-    }
-    have
-}
 
 /// `dot -Tsvg` on `source`: the SVG, or a panic with Graphviz's complaint.
 fn svg_of(source: &str) -> String {
@@ -106,7 +89,7 @@ async fn the_committed_demo_picture_is_the_demo_plan() {
         committed, dot,
         "docs/demo-plan.dot is stale: regenerate it and docs/demo-plan.svg as the README's \"Pictures\" section says"
     );
-    if !have_graphviz() {
+    if !tools::GRAPHVIZ.present() {
         return;
     }
     let svg = svg_of(&dot);
@@ -262,7 +245,7 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
         );
     }
     assert_eq!(dot.matches("blocked: dhcp_without_amazon_dns").count(), 10);
-    if !have_graphviz() {
+    if !tools::GRAPHVIZ.present() {
         return;
     }
     let svg = svg_of(dot);
@@ -276,7 +259,7 @@ async fn graphviz_reads_the_graph_of_a_200_cluster_plan() {
 /// A graph Graphviz cannot read fails the check: the check is not a no-op.
 #[test]
 fn graphviz_rejects_a_broken_graph() {
-    if !have_graphviz() {
+    if !tools::GRAPHVIZ.present() {
         return;
     }
     let broken = std::panic::catch_unwind(|| svg_of("digraph x { a -> ; }"));

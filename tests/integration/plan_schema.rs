@@ -19,6 +19,7 @@ use crate::fixture::fixture;
 use crate::owners;
 use crate::pictures::fleet_with_updates_running;
 use crate::test::Test;
+use crate::tools;
 
 const DEMO_WORLD: &str = include_str!("../../examples/worlds/demo.toml");
 const DEMO_MANIFEST: &str = include_str!("../../examples/demo.toml");
@@ -92,55 +93,43 @@ fn committed_plan_schema_is_up_to_date() {
 #[tokio::test]
 async fn real_plans_fit_the_schema() {
     let schema = PlanSchema::committed();
+    let owned = owners::manifest("", "");
+    // (what, the world and manifest, the plan's exit code: 1 with a
+    // blocked cluster, whose plan is still printed)
+    let worlds = [
+        (
+            "demo",
+            Test::new().world(DEMO_WORLD).manifest(DEMO_MANIFEST),
+            1,
+        ),
+        ("200-cluster", fleet_with_updates_running().await.again(), 1),
+        (
+            "DNS-off",
+            Test::new()
+                .world(fixture!("worlds/two-regions-dns-off.toml"))
+                .manifest(fixture!("manifests/payments-private-ledger-cidrs.toml")),
+            0,
+        ),
+        (
+            "owned clusters'",
+            Test::new().world(owners::WORLD).manifest(&owned),
+            0,
+        ),
+    ];
     let mut seen = BTreeSet::new();
-    let plan_json = ["plan", "prod.toml", "--format", "json"];
-
-    // `analytics` is blocked: exit 1, and the plan is still printed.
-    let demo = Test::new()
-        .world(DEMO_WORLD)
-        .manifest(DEMO_MANIFEST)
-        .args(plan_json)
-        .run()
-        .await
-        .failure();
-    let demo: Value = serde_json::from_str(demo.stdout()).unwrap();
-    schema.assert_fits("demo", &demo);
-    seen.extend(kinds(&demo));
-
-    let fleet = fleet_with_updates_running()
-        .await
-        .again()
-        .args(plan_json)
-        .run()
-        .await
-        .failure();
-    let fleet: Value = serde_json::from_str(fleet.stdout()).unwrap();
-    assert_eq!(fleet["clusters"].as_array().unwrap().len(), 200);
-    schema.assert_fits("200-cluster", &fleet);
-    seen.extend(kinds(&fleet));
-
-    let dns_off = Test::new()
-        .world(fixture!("worlds/two-regions-dns-off.toml"))
-        .manifest(fixture!("manifests/payments-private-ledger-cidrs.toml"))
-        .args(plan_json)
-        .run()
-        .await
-        .success();
-    let dns_off: Value = serde_json::from_str(dns_off.stdout()).unwrap();
-    schema.assert_fits("DNS-off", &dns_off);
-    seen.extend(kinds(&dns_off));
-
-    let owned = Test::new()
-        .world(owners::WORLD)
-        .manifest(&owners::manifest("", ""))
-        .args(plan_json)
-        .run()
-        .await
-        .success();
-    let owned: Value = serde_json::from_str(owned.stdout()).unwrap();
-    schema.assert_fits("owned clusters'", &owned);
-    seen.extend(kinds(&owned));
-
+    for (what, test, code) in worlds {
+        let run = test
+            .args(["plan", "prod.toml", "--format", "json"])
+            .run()
+            .await
+            .exit(code);
+        let plan: Value = serde_json::from_str(run.stdout()).unwrap();
+        schema.assert_fits(what, &plan);
+        seen.extend(kinds(&plan));
+        if what == "200-cluster" {
+            assert_eq!(plan["clusters"].as_array().unwrap().len(), 200);
+        }
+    }
     for want in [
         "vpc_dns_support",
         "vpc_dns_hostnames",
@@ -261,24 +250,6 @@ async fn altered_plans_do_not_fit_the_schema() {
     }
 }
 
-/// Whether `jq` runs; fails when CI asked for it and it does not.
-fn have_jq() -> bool {
-    let have = Command::new("jq")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("EKSGATE_REQUIRE_JQ").is_none(),
-            "EKSGATE_REQUIRE_JQ is set but `jq` does not run"
-        );
-        eprintln!("skipped: `jq` is not installed");
-    }
-    have
-}
-
 /// The filter of the README's `jq -e '...'` gate, so the README shows what
 /// this test runs.
 fn readme_jq_gate() -> String {
@@ -317,7 +288,7 @@ fn jq_passes(filter: &str, input: &str) -> bool {
 /// that turns a private-only cluster public and passes one that does not.
 #[tokio::test]
 async fn the_readme_jq_gate_refuses_a_plan_that_turns_public_access_on() {
-    if !have_jq() {
+    if !tools::JQ.present() {
         return;
     }
     let filter = readme_jq_gate();

@@ -1151,16 +1151,7 @@ fn a_bad_world_file_is_reported_with_its_place() {
 /// the test says it was skipped when boto3 is missing.
 #[tokio::test]
 async fn boto3_drives_the_emulator_like_aws() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("EKSGATE_REQUIRE_BOTO3").is_none(),
-            "EKSGATE_REQUIRE_BOTO3 is set but python3 cannot import boto3"
-        );
-        eprintln!("skipped: python3 with boto3 is not installed");
+    if !crate::tools::BOTO3.present() {
         return;
     }
     let sim = start(WORLD, quick()).await;

@@ -9,7 +9,8 @@
 use serde_json::json;
 
 use crate::common::*;
-use crate::sim_aws_edges::{boto3, have_boto3};
+use crate::sim_aws_edges::boto3;
+use crate::tools;
 
 const WORLD: &str = r#"
 [[vpc]]
@@ -45,7 +46,7 @@ authentication_mode = "CONFIG_MAP"
 
 #[tokio::test]
 async fn access_entries_read_as_the_service_model_says() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let sim = start(WORLD, quick()).await;
@@ -124,7 +125,7 @@ out["no_cluster"] = fails(lambda: eks.list_access_entries(clusterName="ghost"))
 
 #[tokio::test]
 async fn access_entries_are_created_associated_and_deleted() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let sim = start(WORLD, quick()).await;
@@ -172,7 +173,7 @@ out["config_map_create"] = fails(lambda: eks.create_access_entry(clusterName="le
 
 #[tokio::test]
 async fn the_authentication_mode_moves_forward_in_one_update_of_its_own() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let sim = start(WORLD, quick()).await;

@@ -14,23 +14,7 @@ use eksgate::sim::{Behaviour, Event, SimHandle};
 use serde_json::{json, Value};
 
 use crate::common::*;
-
-/// Whether python3 can import boto3; without it a test is skipped, unless
-/// `EKSGATE_REQUIRE_BOTO3` says it must run.
-pub(crate) fn have_boto3() -> bool {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var_os("EKSGATE_REQUIRE_BOTO3").is_none(),
-            "EKSGATE_REQUIRE_BOTO3 is set but python3 cannot import boto3"
-        );
-        eprintln!("skipped: python3 with boto3 is not installed");
-    }
-    have
-}
+use crate::tools;
 
 /// What every script starts with: `client(service, key, secret)` builds a
 /// boto3 client against the emulator with no retries, and `err(e)` turns a
@@ -104,7 +88,7 @@ private_access = false
 
 #[tokio::test]
 async fn list_updates_answers_in_no_order_and_its_pages_hold_together() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let world = format!("{BASE}past_updates = 150\n");
@@ -150,7 +134,7 @@ out["newest_first"] = times == sorted(times, reverse=True)
 /// `shuffle_updates = false` keeps the old order, oldest first.
 #[tokio::test]
 async fn list_updates_can_be_ordered_for_a_world_that_asks() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let world = format!("{BASE}past_updates = 5\n\n[faults]\nshuffle_updates = false\n");
@@ -179,7 +163,7 @@ fn world_of(text: &str) -> eksgate::sim::World {
 /// only what the request sent; EKS errors on a cluster carry `clusterName`.
 #[tokio::test]
 async fn the_cluster_says_active_for_a_while_after_an_update_starts() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let sim = start(
@@ -272,7 +256,7 @@ https_ingress = ["10.1.0.0/16", "10.2.0.0/16"]
 /// rules of any protocol and port range.
 #[tokio::test]
 async fn authorize_ingress_refuses_a_repeated_permission_and_a_full_group() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let sim = start(RULES, quick()).await;
@@ -343,7 +327,7 @@ roles = ["arn:aws:iam::111122223333:role/deployer"]
 /// refused as each service refuses them, and sessions expire.
 #[tokio::test]
 async fn checked_credentials_are_refused_as_aws_refuses_them() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let world = format!("{BASE}\n{ACCOUNTS}");
@@ -427,7 +411,7 @@ out["session_expired"] = three(k, s, t)
 /// a retry with the same `clientRequestToken` returns the same update.
 #[tokio::test]
 async fn changes_can_take_effect_and_still_be_answered_with_a_5xx() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let unavailable = start(
@@ -539,7 +523,7 @@ out["cidr_params"] = u["params"]
 /// knows no options set by that id.
 #[tokio::test]
 async fn a_vpc_can_have_the_default_dhcp_options() {
-    if !have_boto3() {
+    if !tools::BOTO3.present() {
         return;
     }
     let world = r#"
