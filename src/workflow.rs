@@ -58,7 +58,7 @@ pub fn provider_error_from(e: ProviderError, source: &str) -> Error {
     }
     let hint = match &e {
         ProviderError::Aws { code, .. } if code.contains("AccessDenied") || code.contains("Unauthorized") => {
-            "check the credentials' permissions (eksgate needs eks:Describe*/List*/UpdateClusterConfig, ec2:Describe*, ec2:ModifyVpcAttribute, ec2:AuthorizeSecurityGroupIngress)"
+            "check the credentials' permissions (eksgate needs eks:Describe*/List*/UpdateClusterConfig, ec2:Describe* (NAT gateways, route tables and peering connections among them), ec2:ModifyVpcAttribute, ec2:AuthorizeSecurityGroupIngress)"
         }
         ProviderError::AccountMismatch { .. } => "use credentials for the account the manifest pins (`--profile`), or fix `account`",
         _ => "check the credentials, the region and the network; `-v` shows each call",
@@ -66,16 +66,26 @@ pub fn provider_error_from(e: ProviderError, source: &str) -> Error {
     Error::user_hint(e.to_string(), hint)
 }
 
-/// Reads the live state of `desired` and plans.
+/// Reads the live state of `desired` (then what the network findings need
+/// of it) and plans.
 pub async fn read_and_plan<P: Provider>(
     provider: &P,
     desired: &Desired,
     parallelism: usize,
 ) -> Result<(Live, Plan)> {
-    let live = provider
+    let mut live = provider
         .read(&read_request(desired), parallelism)
         .await
         .map_err(|e| provider_error_from(e, &provider.credentials_source()))?;
+    // The network findings' reads depend on what the first read found (the
+    // planned endpoint states, the VPC's blocks, the subnets).
+    let network = plan::network::reads(desired, &live);
+    if !network.is_empty() {
+        live.network = provider
+            .read_network(&network, parallelism)
+            .await
+            .map_err(|e| provider_error_from(e, &provider.credentials_source()))?;
+    }
     let plan = plan::plan(desired, &live);
     Ok((live, plan))
 }

@@ -8,6 +8,7 @@
 //! types live here and in [`step`]; the planning function is [`planner`].
 //! Nothing here does I/O or decides how a plan looks: views render it.
 
+pub mod network;
 pub mod owner;
 pub mod planner;
 pub mod step;
@@ -143,6 +144,23 @@ pub enum FindingCode {
     OwnedByTerraform,
     /// Warning: AWS CDK created the cluster (`aws-cdk:*` tags).
     OwnedByCdk,
+    /// Public access only with restricted CIDRs that leave out a public
+    /// address of the VPC's NAT gateways (see `network`).
+    NatOutsidePublicCidrs,
+    /// Warning: public access only with restricted CIDRs, and the VPC has no
+    /// NAT gateway whose addresses could be checked.
+    NoNatGateway,
+    /// IPv6 blocks in `publicAccessCidrs` of a cluster that does not take them.
+    Ipv6PublicCidrs,
+    /// Warning: a `private_access_from` CIDR outside the VPC with no route
+    /// back to it from the cluster's subnets.
+    NoRouteToSource,
+    /// Warning: a `private_access_from` security group in another VPC with no
+    /// active peering connection.
+    NoActivePeering,
+    /// EKS Hybrid Nodes with public and private access both on (a warning
+    /// when only a staged step passes through it).
+    HybridNodesPublicAndPrivate,
 }
 
 impl FindingCode {
@@ -164,6 +182,12 @@ impl FindingCode {
             FindingCode::OwnedByEksctl => "owned_by_eksctl",
             FindingCode::OwnedByTerraform => "owned_by_terraform",
             FindingCode::OwnedByCdk => "owned_by_cdk",
+            FindingCode::NatOutsidePublicCidrs => "nat_outside_public_cidrs",
+            FindingCode::NoNatGateway => "no_nat_gateway",
+            FindingCode::Ipv6PublicCidrs => "ipv6_public_cidrs",
+            FindingCode::NoRouteToSource => "no_route_to_source",
+            FindingCode::NoActivePeering => "no_active_peering",
+            FindingCode::HybridNodesPublicAndPrivate => "hybrid_nodes_public_and_private",
         }
     }
 }

@@ -65,11 +65,12 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
         attribute: DnsAttribute,
     ) -> impl Future<Output = Result<bool, ProviderError>> + Send + 'static;
 
-    /// One `DescribeVpcs` for at most [`BATCH`] ids: their DHCP options ids.
+    /// One `DescribeVpcs` for at most [`BATCH`] ids: their DHCP options ids
+    /// and CIDR blocks.
     fn vpc_dhcp_options(
         conn: &Self::Conn,
         vpc_ids: &[String],
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, ProviderError>> + Send;
+    ) -> impl Future<Output = Result<BTreeMap<String, VpcDescription>, ProviderError>> + Send;
 
     /// The domain name servers of DHCP options sets: one
     /// `DescribeDhcpOptions` for at most [`BATCH`] ids besides
@@ -84,6 +85,14 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
         conn: &Self::Conn,
         group_ids: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, LiveSecurityGroup>, ProviderError>> + Send;
+}
+
+/// What `DescribeVpcs` says of one VPC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct VpcDescription {
+    pub dhcp_options_id: String,
+    /// The IPv4 blocks in state `associated`.
+    pub cidr_blocks: Vec<ipnet::IpNet>,
 }
 
 /// Reads what the planner needs for `request`, at most `parallelism` calls
@@ -205,7 +214,11 @@ pub(super) async fn read<P: FleetCalls>(
     .await;
     for (scope, r) in per_scope {
         let (dhcp_of, servers, sgs) = r?;
-        for (vpc_id, dopt) in dhcp_of {
+        for (vpc_id, described) in dhcp_of {
+            let VpcDescription {
+                dhcp_options_id: dopt,
+                cidr_blocks,
+            } = described;
             let (support, hostnames) = dns
                 .get(&(scope.clone(), vpc_id.clone()))
                 .copied()
@@ -217,6 +230,7 @@ pub(super) async fn read<P: FleetCalls>(
                     vpc_id,
                 },
                 LiveVpc {
+                    cidr_blocks,
                     dns_support: support,
                     dns_hostnames: hostnames,
                     domain_name_servers: servers.get(&dopt).cloned().unwrap_or_default(),
@@ -241,7 +255,7 @@ pub(super) async fn read<P: FleetCalls>(
 /// What one scope's VPCs and groups hold, in batches: the DHCP options id
 /// of each VPC, the servers of each DHCP options set, and each group.
 type ScopeNetwork = (
-    BTreeMap<String, String>,
+    BTreeMap<String, VpcDescription>,
     BTreeMap<String, Vec<String>>,
     BTreeMap<String, LiveSecurityGroup>,
 );
@@ -257,7 +271,7 @@ async fn scope_network<P: FleetCalls>(
     }
     let dhcp_ids: Vec<String> = dhcp_of
         .values()
-        .cloned()
+        .map(|v| v.dhcp_options_id.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -290,7 +304,7 @@ fn dhcp_batches(ids: &[String]) -> Vec<Vec<String>> {
 /// Reorders jobs round-robin over their scopes (keeping each scope's order),
 /// so that a fleet listed region by region uses every region's API rate at
 /// once instead of exhausting one region's while the others idle.
-fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
+pub(super) fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
     let mut queues: BTreeMap<Scope, VecDeque<T>> = BTreeMap::new();
     let mut first_seen: Vec<Scope> = Vec::new();
     for job in jobs {
@@ -317,7 +331,7 @@ fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
 }
 
 /// Runs `f` for every item with at most `limit` at once, keeping the order.
-async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
+pub(super) async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
 where
     T: Send + 'static,
     R: Send + 'static,
@@ -446,6 +460,7 @@ mod tests {
                 return Ok(ClusterObservation::NotFound);
             };
             Ok(ClusterObservation::Found(LiveCluster {
+                network: Default::default(),
                 key: ClusterKey {
                     account: scope.account.clone(),
                     region: scope.region.clone(),
@@ -476,11 +491,19 @@ mod tests {
         async fn vpc_dhcp_options(
             conn: &Conn,
             vpc_ids: &[String],
-        ) -> Result<BTreeMap<String, String>, ProviderError> {
+        ) -> Result<BTreeMap<String, VpcDescription>, ProviderError> {
             log(conn, format!("DescribeVpcs {}", vpc_ids.join(",")));
             Ok(vpc_ids
                 .iter()
-                .map(|v| (v.clone(), NO_DHCP_OPTIONS.to_string()))
+                .map(|v| {
+                    (
+                        v.clone(),
+                        VpcDescription {
+                            dhcp_options_id: NO_DHCP_OPTIONS.to_string(),
+                            cidr_blocks: Vec::new(),
+                        },
+                    )
+                })
                 .collect())
         }
 

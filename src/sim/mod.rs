@@ -16,6 +16,7 @@ pub mod auth;
 pub mod ec2;
 pub mod eks;
 pub mod malformed;
+pub mod network;
 pub mod protocol;
 pub mod state;
 pub mod sts;

@@ -525,7 +525,19 @@ async fn run_case(case: Case) -> Result<(), TestCaseError> {
     let (_live, plan) = eksgate::workflow::read_and_plan(&provider, &loaded.desired, 10)
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    prop_assert!(plan.findings.is_empty(), "{:?}", plan.findings);
+    // The fleet's VPCs have no NAT gateway, so a cluster the plan makes
+    // public only with restricted CIDRs is warned of (nodes with public
+    // addresses cannot be checked); nothing else is found.
+    let unchecked = |f: &eksgate::plan::Finding| {
+        f.code == eksgate::plan::FindingCode::NoNatGateway
+            && !f.blocks()
+            && case
+                .fleet
+                .clusters
+                .iter()
+                .any(|c| c.name == f.cluster.name && c.want.public && !c.want.private)
+    };
+    prop_assert!(plan.findings.iter().all(unchecked), "{:?}", plan.findings);
     let opts = ApplyOptions {
         parallelism: 10,
         allow_lockout: false,
