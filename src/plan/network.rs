@@ -540,6 +540,355 @@ fn peering_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::fake::{want as wanted, EndpointAccess, REGION};
+    use crate::desired::ClusterKey;
+    use crate::endpoint::public_cidrs;
+    use crate::network::{NatGateway, Peering, Route, RouteTarget};
+
+    fn mode(public: bool, private: bool) -> EndpointAccess {
+        EndpointAccess { public, private }
+    }
+
+    /// `c` in `vpc-1` (`10.0.0.0/16`, subnets `s-1` and `s-2`), live as
+    /// `live` with CIDRs `0.0.0.0/0`.
+    fn world(want: DesiredCluster, live: (bool, bool)) -> (DesiredCluster, Live) {
+        let mut l = Live::default();
+        l.clusters.insert(
+            want.key.clone(),
+            ClusterObservation::Found(LiveCluster {
+                key: want.key.clone(),
+                arn: String::new(),
+                status: ClusterStatus::Active,
+                vpc_id: "vpc-1".into(),
+                security_group_id: Some("sg-1".into()),
+                endpoint: EndpointSettings::new(live.0, live.1)
+                    .with_cidrs(Some(public_cidrs(&["0.0.0.0/0"]))),
+                updates_in_progress: Vec::new(),
+                tags: Default::default(),
+                network: crate::network::ClusterNetwork {
+                    ip_family: Some("ipv4".into()),
+                    created_at: Some(DUAL_STACK_SINCE + 86_400),
+                    subnet_ids: vec!["s-1".into(), "s-2".into()],
+                    remote_node_networks: Vec::new(),
+                },
+            }),
+        );
+        l.vpcs.insert(
+            vpc_key(),
+            LiveVpc {
+                dns_support: true,
+                dns_hostnames: true,
+                dhcp_options_id: "dopt-1".into(),
+                domain_name_servers: vec!["AmazonProvidedDNS".into()],
+                cidr_blocks: vec!["10.0.0.0/16".parse().unwrap()],
+            },
+        );
+        (want, l)
+    }
+
+    fn vpc_key() -> VpcKey {
+        VpcKey {
+            account: None,
+            region: REGION.into(),
+            vpc_id: "vpc-1".into(),
+        }
+    }
+
+    fn with_cidrs(mut d: DesiredCluster, cidrs: &[&str]) -> DesiredCluster {
+        d.endpoint = d.endpoint.with_cidrs(Some(public_cidrs(cidrs)));
+        d
+    }
+
+    fn found(l: &Live, k: &ClusterKey) -> LiveCluster {
+        match l.clusters.get(k) {
+            Some(ClusterObservation::Found(c)) => c.clone(),
+            _ => unreachable!("the world has it"),
+        }
+    }
+
+    /// What a case expects: each finding's code and severity.
+    type Found = Vec<(FindingCode, Severity)>;
+    /// Live mode, wanted mode, and the severity expected.
+    type HybridCase = ((bool, bool), (bool, bool), Option<Severity>);
+
+    fn codes(d: &DesiredCluster, l: &Live) -> Found {
+        let c = found(l, &d.key);
+        let path = endpoint_path(&c, d);
+        findings(d, &c, &path, l)
+            .into_iter()
+            .map(|f| (f.code, f.severity))
+            .collect()
+    }
+
+    fn nat(ips: &[&str]) -> Vec<NatGateway> {
+        ips.iter()
+            .enumerate()
+            .map(|(i, ip)| NatGateway {
+                id: format!("nat-{i}"),
+                public_ips: vec![ip.parse().unwrap()],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nat_addresses_against_the_public_cidrs() {
+        type Case<'a> = (
+            &'a [&'a str],
+            (bool, bool),
+            Option<&'a [&'a str]>,
+            Vec<(FindingCode, Severity)>,
+        );
+        let block = vec![(FindingCode::NatOutsidePublicCidrs, Severity::Block)];
+        let cases: Vec<Case> = vec![
+            // Public only, restricted, one address outside.
+            (
+                &["203.0.113.0/24"],
+                (true, false),
+                Some(&["203.0.113.9", "198.51.100.1"]),
+                block.clone(),
+            ),
+            // Every address inside.
+            (
+                &["203.0.113.0/24", "198.51.100.1/32"],
+                (true, false),
+                Some(&["203.0.113.9", "198.51.100.1"]),
+                vec![],
+            ),
+            // No gateway: a warning.
+            (
+                &["203.0.113.0/24"],
+                (true, false),
+                Some(&[]),
+                vec![(FindingCode::NoNatGateway, Severity::Warn)],
+            ),
+            // Not read: nothing.
+            (&["203.0.113.0/24"], (true, false), None, vec![]),
+            // Private access stays on: nodes use it.
+            (
+                &["203.0.113.0/24"],
+                (true, true),
+                Some(&["198.51.100.1"]),
+                vec![],
+            ),
+            // Open to all.
+            (
+                &["0.0.0.0/0"],
+                (true, false),
+                Some(&["198.51.100.1"]),
+                vec![],
+            ),
+        ];
+        for (cidrs, (public, private), gateways, want) in cases {
+            let d = with_cidrs(wanted("c", mode(public, private), &[]), cidrs);
+            let (d, mut l) = world(d, (true, true));
+            if let Some(ips) = gateways {
+                l.network.nat_gateways.insert(vpc_key(), nat(ips));
+            }
+            assert_eq!(codes(&d, &l), want, "{cidrs:?} {gateways:?}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_already_public_only_is_checked_only_when_the_plan_changes_it() {
+        let d = with_cidrs(wanted("c", mode(true, false), &[]), &["203.0.113.0/24"]);
+        let (d, mut l) = world(d, (true, false));
+        l.network
+            .nat_gateways
+            .insert(vpc_key(), nat(&["198.51.100.1"]));
+        assert_eq!(codes(&d, &l).len(), 1, "the CIDRs change");
+        if let Some(ClusterObservation::Found(c)) = l.clusters.get_mut(&d.key) {
+            c.endpoint = c
+                .endpoint
+                .clone()
+                .with_cidrs(Some(public_cidrs(&["203.0.113.0/24"])));
+        }
+        assert_eq!(codes(&d, &l), vec![], "nothing changes");
+    }
+
+    #[test]
+    fn ipv6_public_cidrs_by_family_and_age() {
+        let cases: &[(&str, i64, bool)] = &[
+            ("ipv4", DUAL_STACK_SINCE + 1, true),
+            ("ipv6", DUAL_STACK_SINCE - 1, true),
+            ("ipv6", DUAL_STACK_SINCE, false),
+        ];
+        for (family, created, blocks) in cases {
+            let d = with_cidrs(
+                wanted("c", mode(true, true), &[]),
+                &["203.0.113.0/24", "2001:db8::/32"],
+            );
+            let (d, mut l) = world(d, (true, true));
+            if let Some(ClusterObservation::Found(c)) = l.clusters.get_mut(&d.key) {
+                c.network.ip_family = Some(family.to_string());
+                c.network.created_at = Some(*created);
+            }
+            let want = if *blocks {
+                vec![(FindingCode::Ipv6PublicCidrs, Severity::Block)]
+            } else {
+                vec![]
+            };
+            assert_eq!(codes(&d, &l), want, "{family} {created}");
+        }
+    }
+
+    #[test]
+    fn routes_back_to_private_sources() {
+        let table = |id: &str, main: bool, subnets: &[&str], routes: &[(&str, &str)]| RouteTable {
+            id: id.into(),
+            main,
+            subnets: subnets.iter().map(|s| s.to_string()).collect(),
+            routes: routes
+                .iter()
+                .map(|(d, t)| Route {
+                    destination: d.parse().unwrap(),
+                    target: RouteTarget::of_id(t),
+                })
+                .collect(),
+        };
+        let warn = vec![(FindingCode::NoRouteToSource, Severity::Warn)];
+        let cases: Vec<(Vec<RouteTable>, Found)> = vec![
+            // The main table, for both subnets, goes to the internet only.
+            (
+                vec![table("rtb-m", true, &[], &[("0.0.0.0/0", "igw-1")])],
+                warn.clone(),
+            ),
+            // A transit gateway route in the main table.
+            (
+                vec![table("rtb-m", true, &[], &[("10.0.0.0/8", "tgw-1")])],
+                vec![],
+            ),
+            // One subnet has its own table with the route, the other uses
+            // the main table without it.
+            (
+                vec![
+                    table("rtb-m", true, &[], &[]),
+                    table("rtb-1", false, &["s-1"], &[("10.50.0.0/16", "pcx-1")]),
+                ],
+                warn.clone(),
+            ),
+            // Both subnets: a VPN route.
+            (
+                vec![table(
+                    "rtb-1",
+                    false,
+                    &["s-1", "s-2"],
+                    &[("10.50.0.0/16", "vgw-1")],
+                )],
+                vec![],
+            ),
+            // A route to part of the source is not enough.
+            (
+                vec![table("rtb-m", true, &[], &[("10.50.1.0/24", "tgw-1")])],
+                warn,
+            ),
+            // No table read: nothing.
+            (vec![], vec![]),
+        ];
+        for (tables, want) in cases {
+            let d = wanted("c", mode(true, true), &["10.50.0.0/16", "10.0.3.0/24"]);
+            let (d, mut l) = world(d, (true, true));
+            l.network.route_tables.insert(vpc_key(), tables.clone());
+            assert_eq!(codes(&d, &l), want, "{tables:?}");
+        }
+    }
+
+    #[test]
+    fn groups_across_a_peering() {
+        let cases: &[(&str, Option<&str>, bool)] = &[
+            ("vpc-2", Some("active"), false),
+            ("vpc-2", Some("pending-acceptance"), true),
+            ("vpc-2", None, true),
+            ("vpc-1", None, false),
+        ];
+        for (group_vpc, status, warns) in cases {
+            let d = wanted("c", mode(true, true), &["sg-0000000e"]);
+            let (d, mut l) = world(d, (true, true));
+            l.network.group_vpcs.insert(
+                SecurityGroupKey {
+                    account: None,
+                    region: REGION.into(),
+                    group_id: "sg-0000000e".into(),
+                },
+                group_vpc.to_string(),
+            );
+            let peerings = status
+                .map(|s| {
+                    vec![Peering {
+                        id: "pcx-1".into(),
+                        requester_vpc: "vpc-2".into(),
+                        accepter_vpc: "vpc-1".into(),
+                        status: s.into(),
+                    }]
+                })
+                .unwrap_or_default();
+            l.network.peerings.insert(vpc_key(), peerings);
+            let want = if *warns {
+                vec![(FindingCode::NoActivePeering, Severity::Warn)]
+            } else {
+                vec![]
+            };
+            assert_eq!(codes(&d, &l), want, "{group_vpc} {status:?}");
+        }
+    }
+
+    #[test]
+    fn hybrid_nodes_and_public_and_private_access() {
+        let cases: &[HybridCase] = &[
+            // Ends with both on: blocks.
+            ((true, false), (true, true), Some(Severity::Block)),
+            // Staged through both on the way to private only: warns.
+            ((true, false), (false, true), Some(Severity::Warn)),
+            // Private only to public only is staged through both too.
+            ((false, true), (true, false), Some(Severity::Warn)),
+            // Nothing to change.
+            ((true, false), (true, false), None),
+        ];
+        for (live, want_mode, severity) in cases {
+            let d = wanted("c", mode(want_mode.0, want_mode.1), &[]);
+            let (d, mut l) = world(d, *live);
+            if let Some(ClusterObservation::Found(c)) = l.clusters.get_mut(&d.key) {
+                c.network.remote_node_networks = vec!["192.168.100.0/23".into()];
+            }
+            let got: Vec<(FindingCode, Severity)> = codes(&d, &l)
+                .into_iter()
+                .filter(|(c, _)| *c == FindingCode::HybridNodesPublicAndPrivate)
+                .collect();
+            let want: Vec<(FindingCode, Severity)> = severity
+                .iter()
+                .map(|s| (FindingCode::HybridNodesPublicAndPrivate, *s))
+                .collect();
+            assert_eq!(got, want, "{live:?} -> {want_mode:?}");
+        }
+    }
+
+    #[test]
+    fn reads_only_what_a_finding_can_use() {
+        let a = with_cidrs(wanted("a", mode(true, false), &[]), &["203.0.113.0/24"]);
+        let b = wanted("b", mode(true, true), &["10.0.5.0/24", "sg-0000000e"]);
+        let c = wanted("c", mode(true, true), &["10.50.0.0/16"]);
+        let (a, mut l) = world(a, (true, true));
+        for d in [&b, &c] {
+            let (_, more) = world(d.clone(), (true, true));
+            l.clusters.extend(more.clusters);
+        }
+        let desired = Desired {
+            clusters: vec![a, b, c],
+            digest: String::new(),
+        };
+        let request = reads(&desired, &l);
+        assert_eq!(request.scopes.len(), 1);
+        let r = request.scopes.values().next().unwrap();
+        assert_eq!(r.nat_vpcs, BTreeSet::from(["vpc-1".to_string()]));
+        // Only `c` has a source outside the VPC.
+        assert_eq!(
+            r.route_subnets.get("vpc-1"),
+            Some(&BTreeSet::from(["s-1".to_string(), "s-2".to_string()]))
+        );
+        assert_eq!(
+            r.source_groups.get("vpc-1"),
+            Some(&BTreeSet::from(["sg-0000000e".to_string()]))
+        );
+    }
 
     #[test]
     fn dual_stack_starts_on_the_first_of_october_2024() {

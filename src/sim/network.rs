@@ -700,3 +700,80 @@ pub fn refused_ipv6(
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> String {
+        match World::parse(&Source::new("world.toml", text)) {
+            Ok(_) => String::new(),
+            Err(d) => crate::diagnostic::render_all(&d, false),
+        }
+    }
+
+    const VPC: &str = "[[vpc]]\nid = \"vpc-1\"\nregion = \"us-east-1\"\n";
+
+    #[test]
+    fn network_tables_are_checked() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[[nat_gateway]]\nid = \"nat-1\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-9\"\npublic_ip = \"198.51.100.1\"\n",
+                "nat gateway `nat-1` names vpc `vpc-9`, which is not defined in region `us-east-1`",
+            ),
+            (
+                "[[nat_gateway]]\nid = \"nat-1\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\nstate = \"up\"\n",
+                "nat gateway `nat-1` has state `up`",
+            ),
+            (
+                "[[nat_gateway]]\nid = \"nat-1\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\npublic_ip = \"2001:db8::1\"\n",
+                "`2001:db8::1` is not an IPv4 address",
+            ),
+            (
+                "[[route_table]]\nid = \"rtb-1\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\nmain = true\n[[route_table]]\nid = \"rtb-2\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\nmain = true\n",
+                "vpc `vpc-1` has more than one main route table",
+            ),
+            (
+                "[[route_table]]\nid = \"rtb-1\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\nsubnets = [\"s-1\"]\n[[route_table]]\nid = \"rtb-2\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\nsubnets = [\"s-1\"]\n",
+                "subnet `s-1` is associated with more than one route table",
+            ),
+            (
+                "[[route_table]]\nid = \"rtb-1\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\nroutes = [{ destination = \"10.9.0.0/16\", target = \"router-1\" }]\n",
+                "route target `router-1` is not `local` or an id starting with",
+            ),
+            (
+                "[[vpc_peering]]\nid = \"pcx-1\"\nregion = \"us-east-1\"\nrequester_vpc = \"vpc-1\"\naccepter_vpc = \"vpc-2\"\n",
+                "vpc peering `pcx-1` names vpc `vpc-2`",
+            ),
+            (
+                "[[cluster]]\nname = \"a\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\npublic_access = true\nprivate_access = false\nip_family = \"ipv5\"\n",
+                "cluster `a` has `ip_family = \"ipv5\"`; use `ipv4` or `ipv6`",
+            ),
+            (
+                "[[cluster]]\nname = \"a\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\npublic_access = true\nprivate_access = false\ncreated_at = \"last year\"\n",
+                "`last year` is not a time like `2025-03-01`",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = errors(&format!("{VPC}{text}"));
+            assert!(got.contains(want), "for {text:?}:\n{got}\nwanted {want:?}");
+        }
+        let good = "[[nat_gateway]]\nid = \"nat-1\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\npublic_ip = \"198.51.100.1\"\n[[cluster]]\nname = \"a\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\npublic_access = true\nprivate_access = false\nip_family = \"ipv6\"\ncreated_at = \"2025-02-10T09:30:00Z\"\n";
+        assert_eq!(errors(&format!("{VPC}{good}")), "");
+    }
+
+    #[test]
+    fn ipv6_blocks_are_refused_by_family_and_age() {
+        let at = |s: &str| parse_created_at(s).unwrap();
+        let v6 = vec!["2001:db8::/32".to_string(), "203.0.113.0/24".to_string()];
+        let v4 = vec!["203.0.113.0/24".to_string()];
+        assert!(refused_ipv6("ipv4", at("2025-01-01"), &v6).is_some());
+        assert!(refused_ipv6("ipv6", at("2024-09-30T23:59:59Z"), &v6).is_some());
+        assert!(refused_ipv6("ipv6", at("2024-10-01"), &v6).is_none());
+        assert!(refused_ipv6("ipv4", at("2025-01-01"), &v4).is_none());
+        assert_eq!(
+            refused_ipv6("ipv4", at("2025-01-01"), &v6).unwrap().message,
+            "The following CIDRs are invalid in publicAccessCidrs: [2001:db8::/32]"
+        );
+    }
+}
