@@ -304,7 +304,7 @@ fn dhcp_batches(ids: &[String]) -> Vec<Vec<String>> {
 /// Reorders jobs round-robin over their scopes (keeping each scope's order),
 /// so that a fleet listed region by region uses every region's API rate at
 /// once instead of exhausting one region's while the others idle.
-pub(super) fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
+fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
     let mut queues: BTreeMap<Scope, VecDeque<T>> = BTreeMap::new();
     let mut first_seen: Vec<Scope> = Vec::new();
     for job in jobs {
