@@ -21,7 +21,7 @@
 //!   end state, warns for a staged step through it).
 //!
 //! [`reads`] says which EC2 facts those need, for the clusters where one can
-//! apply; [`findings`] turns what was read into findings. Facts that were not
+//! apply; `findings` turns what was read into findings. Facts that were not
 //! read give no finding. Pure: no I/O, nothing rendered.
 
 use std::collections::BTreeSet;
