@@ -276,6 +276,17 @@ pub fn check(world: &World, source: &Source) -> Vec<Diagnostic> {
                 ));
             }
         }
+        // EKS Hybrid Nodes need an IPv4 cluster (EKS User Guide, "Create an
+        // Amazon EKS cluster with hybrid nodes", Considerations).
+        if !c.remote_node_networks.is_empty() && c.ip_family != "ipv4" {
+            diags.push(locate(
+                &c.name,
+                format!(
+                    "cluster `{}` has `remote_node_networks` and `ip_family = \"{}\"`; EKS hybrid nodes need an `ipv4` cluster",
+                    c.name, c.ip_family
+                ),
+            ));
+        }
         for n in &c.remote_node_networks {
             if n.parse::<ipnet::Ipv4Net>().is_err() {
                 diags.push(locate(n, format!("`{n}` is not an IPv4 CIDR block")));
@@ -752,6 +763,10 @@ mod tests {
             (
                 "[[cluster]]\nname = \"a\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\npublic_access = true\nprivate_access = false\ncreated_at = \"last year\"\n",
                 "`last year` is not a time like `2025-03-01`",
+            ),
+            (
+                "[[cluster]]\nname = \"a\"\nregion = \"us-east-1\"\nvpc_id = \"vpc-1\"\npublic_access = true\nprivate_access = false\nip_family = \"ipv6\"\nremote_node_networks = [\"192.168.0.0/24\"]\n",
+                "EKS hybrid nodes need an `ipv4` cluster",
             ),
         ];
         for (text, want) in cases {
