@@ -439,3 +439,80 @@ pub(super) fn vpc_cidr_blocks(v: &aws_sdk_ec2::types::Vpc) -> Vec<IpNet> {
     };
     blocks.into_iter().map(|n: IpNet| n.trunc()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{VpcCidrBlockAssociation, VpcCidrBlockState, VpcCidrBlockStateCode};
+
+    use super::*;
+
+    #[test]
+    fn only_associated_blocks_belong_to_the_vpc() {
+        let block = |cidr: &str, state: VpcCidrBlockStateCode| {
+            VpcCidrBlockAssociation::builder()
+                .cidr_block(cidr)
+                .cidr_block_state(VpcCidrBlockState::builder().state(state).build())
+                .build()
+        };
+        let vpc = aws_sdk_ec2::types::Vpc::builder()
+            .cidr_block("10.0.0.0/16")
+            .cidr_block_association_set(block("10.0.0.0/16", VpcCidrBlockStateCode::Associated))
+            .cidr_block_association_set(block("10.1.0.0/16", VpcCidrBlockStateCode::Associated))
+            .cidr_block_association_set(block("10.2.0.0/16", VpcCidrBlockStateCode::Disassociated))
+            .build();
+        let got: Vec<String> = vpc_cidr_blocks(&vpc)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(got, ["10.0.0.0/16", "10.1.0.0/16"]);
+        // Without the set, the primary block alone.
+        let bare = aws_sdk_ec2::types::Vpc::builder()
+            .cidr_block("172.31.0.0/16")
+            .build();
+        assert_eq!(
+            vpc_cidr_blocks(&bare),
+            ["172.31.0.0/16".parse::<IpNet>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_clusters_network_from_describe_cluster() {
+        use aws_sdk_eks::types::{
+            Cluster, IpFamily, KubernetesNetworkConfigResponse, RemoteNetworkConfigResponse,
+            RemoteNodeNetwork, VpcConfigResponse,
+        };
+        let c = Cluster::builder()
+            .created_at(aws_smithy_types::DateTime::from_secs(1_727_740_800))
+            .kubernetes_network_config(
+                KubernetesNetworkConfigResponse::builder()
+                    .ip_family(IpFamily::Ipv4)
+                    .build(),
+            )
+            .resources_vpc_config(
+                VpcConfigResponse::builder()
+                    .subnet_ids("subnet-1")
+                    .subnet_ids("subnet-2")
+                    .build(),
+            )
+            .remote_network_config(
+                RemoteNetworkConfigResponse::builder()
+                    .remote_node_networks(
+                        RemoteNodeNetwork::builder()
+                            .cidrs("192.168.100.0/23")
+                            .cidrs("192.168.200.0/24")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let n = cluster_network(&c);
+        assert_eq!(n.ip_family.as_deref(), Some("ipv4"));
+        assert_eq!(n.created_at, Some(1_727_740_800));
+        assert_eq!(n.subnet_ids, ["subnet-1", "subnet-2"]);
+        assert_eq!(
+            n.remote_node_networks,
+            ["192.168.100.0/23", "192.168.200.0/24"]
+        );
+        assert!(cluster_network(&Cluster::builder().build()).is_empty());
+    }
+}
