@@ -26,6 +26,14 @@ pub const READ_ACTIONS: &[&str] = &[
     "ec2:DescribeVpcAttribute",
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeSecurityGroups",
+    // The network findings (`plan::network`).
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeVpcPeeringConnections",
+    // The access check of `private_access_principals` (`plan::access`).
+    "eks:ListAccessEntries",
+    "eks:DescribeAccessEntry",
+    "eks:ListAssociatedAccessPolicies",
 ];
 
 /// What `apply` adds to [`READ_ACTIONS`].

@@ -478,6 +478,7 @@ mod tests {
 
     fn live(name: &str, public: bool, private: bool) -> LiveCluster {
         LiveCluster {
+            network: Default::default(),
             key: ClusterKey {
                 account: None,
                 region: "eu-west-1".into(),
@@ -496,6 +497,7 @@ mod tests {
 
     fn good_vpc() -> LiveVpc {
         LiveVpc {
+            cidr_blocks: Vec::new(),
             dns_support: true,
             dns_hostnames: true,
             dhcp_options_id: "default".into(),
@@ -521,7 +523,7 @@ mod tests {
         many.endpoint.public_access_cidrs = Some(
             (0..40)
                 .map(|i| {
-                    crate::endpoint::PublicCidr::Net(format!("10.{i}.0.0/16").parse().unwrap())
+                    crate::endpoint::PublicCidr::Net(format!("198.{i}.0.0/16").parse().unwrap())
                 })
                 .collect(),
         );
@@ -580,7 +582,7 @@ mod tests {
             );
         }
         assert!(text.starts_with("#:schema ../schemas/manifest.schema.json\n"));
-        assert!(text.contains("public_access_cidrs = [\n    \"10.0.0.0/16\",\n"));
+        assert!(text.contains("public_access_cidrs = [\n    \"198.0.0.0/16\",\n"));
         assert!(text.contains("`CREATING`, not `ACTIVE`"));
         assert!(text.contains("(`sg-0000000a` itself is its rule"));
         assert!(text.contains(
@@ -593,6 +595,7 @@ mod tests {
     fn vpc_problems_are_noted() {
         let mut c = imported(live("p", false, true), Some(&["10.0.0.0/8"]));
         c.vpc = Some(LiveVpc {
+            cidr_blocks: Vec::new(),
             dns_support: true,
             dns_hostnames: false,
             dhcp_options_id: "dopt-1".into(),

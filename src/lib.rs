@@ -23,6 +23,7 @@ pub mod import;
 pub mod interrupt;
 pub mod live;
 pub mod manifest;
+pub mod network;
 pub mod plan;
 pub mod printer;
 pub mod prompt;

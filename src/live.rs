@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::EndpointSettings;
+pub use crate::network::{ClusterNetwork, LiveNetwork};
 
 /// `DescribeCluster`'s `status`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,6 +72,10 @@ pub struct LiveCluster {
     /// `accessConfig.authenticationMode`; `None` when AWS sent none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_mode: Option<crate::access::AuthenticationMode>,
+    /// IP family, creation time, subnets and hybrid node networks (see
+    /// `plan::network`).
+    #[serde(default, skip_serializing_if = "ClusterNetwork::is_empty")]
+    pub network: ClusterNetwork,
 }
 
 /// What reading one declared cluster found.
@@ -106,6 +111,9 @@ pub struct LiveVpc {
     pub dhcp_options_id: String,
     /// `domain-name-servers` of the VPC's DHCP options set.
     pub domain_name_servers: Vec<String>,
+    /// The VPC's IPv4 blocks in state `associated` (`CidrBlockAssociationSet`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidr_blocks: Vec<ipnet::IpNet>,
 }
 
 impl LiveVpc {
@@ -212,4 +220,8 @@ pub struct Live {
     /// `plan::access`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub access: BTreeMap<ClusterKey, crate::access::LiveAccess>,
+    /// What the network findings read: NAT gateways, route tables, peering
+    /// connections (see `plan::network`).
+    #[serde(default, skip_serializing_if = "LiveNetwork::is_empty")]
+    pub network: LiveNetwork,
 }

@@ -68,23 +68,32 @@ pub fn provider_error_from(e: ProviderError, source: &str, profile: Option<&str>
     )
 }
 
-/// Reads the live state of `desired` and plans.
+/// A read's error, worded with where the credentials came from.
+async fn read_error<P: Provider>(provider: &P, e: ProviderError) -> Error {
+    let source = provider.credentials_source().await;
+    provider_error_from(e, &source, provider.profile().as_deref())
+}
+
+/// Reads the live state of `desired` (then what the network findings need
+/// of it) and plans.
 pub async fn read_and_plan<P: Provider>(
     provider: &P,
     desired: &Desired,
     parallelism: usize,
 ) -> Result<(Live, Plan)> {
-    let live = match provider.read(&read_request(desired), parallelism).await {
+    let mut live = match provider.read(&read_request(desired), parallelism).await {
         Ok(live) => live,
-        Err(e) => {
-            let source = provider.credentials_source().await;
-            return Err(provider_error_from(
-                e,
-                &source,
-                provider.profile().as_deref(),
-            ));
-        }
+        Err(e) => return Err(read_error(provider, e).await),
     };
+    // The network findings' reads depend on what the first read found (the
+    // planned endpoint states, the VPC's blocks, the subnets).
+    let network = plan::network::reads(desired, &live);
+    if !network.is_empty() {
+        live.network = match provider.read_network(&network, parallelism).await {
+            Ok(network) => network,
+            Err(e) => return Err(read_error(provider, e).await),
+        };
+    }
     let plan = plan::plan(desired, &live);
     Ok((live, plan))
 }

@@ -412,6 +412,7 @@ impl FakeAws {
 
 fn live_vpc(v: &FakeVpc) -> LiveVpc {
     LiveVpc {
+        cidr_blocks: Vec::new(),
         dns_support: v.dns_support,
         dns_hostnames: v.dns_hostnames,
         dhcp_options_id: "dopt-1".into(),
@@ -456,6 +457,7 @@ fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
         .iter()
         .any(|u| u.ours && u.status(now) == UpdateStatus::InProgress);
     LiveCluster {
+        network: Default::default(),
         key: ClusterKey {
             account: None,
             region: REGION.into(),

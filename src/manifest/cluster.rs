@@ -398,6 +398,9 @@ pub(super) fn cluster(
                 Some("merge neighbouring blocks into wider ones, or reach the cluster through the private endpoint"),
             );
         }
+        if !matches!(public, Some((false, _))) {
+            super::network::warn_unrouted(out, list);
+        }
         if let Some((false, _)) = public {
             out.error(
                 list.span(),

@@ -17,7 +17,8 @@
 //!   (defaults, required settings, role against account and region, lists,
 //!   waves);
 //! - `access`: `private_access_principals` and `authentication_mode`;
-//! - `rules`: what AWS accepts for each kind of value.
+//! - `rules`: what AWS accepts for each kind of value;
+//! - `network`: public CIDRs no internet client has (a warning).
 //!
 //! The tests here load whole manifests through [`load_bytes`]; each part's
 //! own tests sit in its file.
@@ -25,6 +26,7 @@
 mod access;
 mod cluster;
 mod files;
+mod network;
 mod raw;
 mod rules;
 mod shape;
@@ -150,9 +152,19 @@ mod tests {
                 "41 cidrs",
                 cluster(&format!(
                     "region = \"eu-west-1\"\n{both}public_access_cidrs = [{}]\n",
-                    (0..41).map(|i| format!("\"10.{i}.0.0/16\"")).collect::<Vec<_>>().join(", ")
+                    (0..41).map(|i| format!("\"11.{i}.0.0/16\"")).collect::<Vec<_>>().join(", ")
                 )),
                 vec!["error: `public_access_cidrs` lists 41 blocks, AWS allows at most 40:6:654"],
+            ),
+            (
+                "a private range in public cidrs warns",
+                cluster(&format!(
+                    "region = \"eu-west-1\"\n{both}public_access_cidrs = [\"203.0.113.0/24\", \"10.1.0.0/16\", \"fd00::/8\"]\n"
+                )),
+                vec![
+                    "warning: `10.1.0.0/16` in `public_access_cidrs` is a private range (RFC 1918): no traffic from the internet comes from it:6:42",
+                    "warning: `fd00::/8` in `public_access_cidrs` is a unique local range (RFC 4193): no traffic from the internet comes from it:6:57",
+                ],
             ),
             (
                 "cidrs with public off",

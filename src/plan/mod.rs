@@ -9,6 +9,7 @@
 //! Nothing here does I/O or decides how a plan looks: views render it.
 
 pub mod access;
+pub mod network;
 pub mod owner;
 pub mod planner;
 pub mod step;
@@ -197,6 +198,23 @@ pub enum FindingCode {
     NoPrivateAccessPrincipals,
     /// The manifest asks the authentication mode to move back.
     AuthenticationModeBackwards,
+    /// Public access only with restricted CIDRs that leave out a public
+    /// address of the VPC's NAT gateways (see `network`).
+    NatOutsidePublicCidrs,
+    /// Warning: public access only with restricted CIDRs, and the VPC has no
+    /// NAT gateway whose addresses could be checked.
+    NoNatGateway,
+    /// IPv6 blocks in `publicAccessCidrs` of a cluster that does not take them.
+    Ipv6PublicCidrs,
+    /// Warning: a `private_access_from` CIDR outside the VPC with no route
+    /// back to it from the cluster's subnets.
+    NoRouteToSource,
+    /// Warning: a `private_access_from` security group in another VPC with no
+    /// active peering connection.
+    NoActivePeering,
+    /// EKS Hybrid Nodes with public and private access both on (a warning
+    /// when only a staged step passes through it).
+    HybridNodesPublicAndPrivate,
 }
 
 impl FindingCode {
@@ -227,6 +245,12 @@ impl FindingCode {
             FindingCode::AccessNotRead => "access_not_read",
             FindingCode::NoPrivateAccessPrincipals => "no_private_access_principals",
             FindingCode::AuthenticationModeBackwards => "authentication_mode_backwards",
+            FindingCode::NatOutsidePublicCidrs => "nat_outside_public_cidrs",
+            FindingCode::NoNatGateway => "no_nat_gateway",
+            FindingCode::Ipv6PublicCidrs => "ipv6_public_cidrs",
+            FindingCode::NoRouteToSource => "no_route_to_source",
+            FindingCode::NoActivePeering => "no_active_peering",
+            FindingCode::HybridNodesPublicAndPrivate => "hybrid_nodes_public_and_private",
         }
     }
 }

@@ -79,6 +79,14 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         })
         .collect();
 
+    // Network paths: what AWS accepts but breaks nodes or clients later.
+    for a in analyses.iter_mut().filter(|a| !a.blocked()) {
+        if let Some(found) = a.live {
+            let more = super::network::findings(a.want, found, &a.endpoint, live);
+            a.findings.extend(more);
+        }
+    }
+
     block_groups_over_quota(&mut analyses);
 
     // Shared things: one node each, with every non-blocked dependent.
@@ -534,7 +542,7 @@ fn analyse<'a>(
 /// only when the manifest manages them and wants public access, and then
 /// only when public access is being turned on (EKS kept the old list) or the
 /// list differs. A call that changes nothing is never planned.
-fn endpoint_path(
+pub(super) fn endpoint_path(
     live: &LiveCluster,
     want: &DesiredCluster,
 ) -> Vec<(EndpointSettings, EndpointSettings)> {
@@ -1012,6 +1020,7 @@ mod tests {
 
     fn found(name: &str, mode: EndpointAccess) -> LiveCluster {
         LiveCluster {
+            network: Default::default(),
             key: key(name),
             arn: format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"),
             status: ClusterStatus::Active,
@@ -1027,6 +1036,7 @@ mod tests {
 
     fn vpc(support: bool, hostnames: bool, amazon: bool) -> LiveVpc {
         LiveVpc {
+            cidr_blocks: Vec::new(),
             dns_support: support,
             dns_hostnames: hostnames,
             dhcp_options_id: "dopt-1".into(),

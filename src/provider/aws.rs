@@ -7,6 +7,9 @@
 //! `fleet`, which this file serves with single calls. This file must not
 //! orchestrate many calls at once.
 //!
+//! The reads of the network findings (NAT gateways, route tables, peering
+//! connections) are in `network`, which batches them the same way.
+//!
 //! The account a set of credentials acts in (`GetCallerIdentity`) is asked
 //! once and kept, but only once AWS has answered: a failure (after the SDK's
 //! own retries of throttling and server errors) is not kept, so the next
@@ -25,7 +28,7 @@ use ipnet::IpNet;
 pub use super::clients::AwsOptions;
 use super::clients::{ClientSets, Clients, PerCredentials};
 use super::failure;
-use super::fleet::{self, FleetCalls, NO_DHCP_OPTIONS};
+use super::fleet::{self, FleetCalls, VpcDescription, NO_DHCP_OPTIONS};
 use super::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
     UpdateState, UpdateStatus,
@@ -36,6 +39,7 @@ use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc, RuleCount,
 };
+use crate::network::{LiveNetwork, NetworkRequest};
 
 /// The most updates of unknown status a re-read describes to find one
 /// `InProgress`. `ListUpdates` answers in no order (DESIGN.md section 1b), so
@@ -250,6 +254,7 @@ async fn describe(
             .access_config()
             .and_then(|a| a.authentication_mode())
             .map(|m| crate::access::AuthenticationMode::parse(m.as_str())),
+        network: super::network::cluster_network(cluster),
     }))
 }
 
@@ -444,11 +449,12 @@ async fn read_vpc_attr(
     })
 }
 
-/// One `DescribeVpcs` for at most `fleet::BATCH` ids: their DHCP options ids.
+/// One `DescribeVpcs` for at most `fleet::BATCH` ids: their DHCP options ids
+/// and the IPv4 blocks associated with them.
 async fn vpc_dhcp_ids(
     c: &Clients,
     ids: &[String],
-) -> Result<BTreeMap<String, String>, ProviderError> {
+) -> Result<BTreeMap<String, VpcDescription>, ProviderError> {
     let resp = c
         .ec2
         .describe_vpcs()
@@ -459,7 +465,13 @@ async fn vpc_dhcp_ids(
     let mut out = BTreeMap::new();
     for v in resp.vpcs() {
         if let (Some(id), Some(d)) = (v.vpc_id(), v.dhcp_options_id()) {
-            out.insert(id.to_string(), d.to_string());
+            out.insert(
+                id.to_string(),
+                VpcDescription {
+                    dhcp_options_id: d.to_string(),
+                    cidr_blocks: super::network::vpc_cidr_blocks(v),
+                },
+            );
         }
     }
     Ok(out)
@@ -551,6 +563,14 @@ impl Provider for AwsProvider {
 
     async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
         fleet::read(self, request, parallelism).await
+    }
+
+    async fn read_network(
+        &self,
+        request: &NetworkRequest,
+        parallelism: usize,
+    ) -> Result<LiveNetwork, ProviderError> {
+        super::network::read(&self.clients, request, parallelism).await
     }
 
     async fn list_clusters(&self, scope: &Scope) -> Result<Vec<String>, ProviderError> {
@@ -667,8 +687,11 @@ impl Provider for AwsProvider {
         let c = self.clients.get(scope).await;
         let support = read_vpc_attr(&c, vpc_id, DnsAttribute::Support).await?;
         let hostnames = read_vpc_attr(&c, vpc_id, DnsAttribute::Hostnames).await?;
-        let dhcp = vpc_dhcp_ids(&c, &[vpc_id.to_string()]).await?;
-        let dopt = dhcp.get(vpc_id).cloned().unwrap_or_default();
+        let described = vpc_dhcp_ids(&c, &[vpc_id.to_string()])
+            .await?
+            .remove(vpc_id)
+            .unwrap_or_default();
+        let dopt = described.dhcp_options_id;
         let servers = if dopt.is_empty() {
             Vec::new()
         } else {
@@ -678,6 +701,7 @@ impl Provider for AwsProvider {
                 .unwrap_or_default()
         };
         Ok(LiveVpc {
+            cidr_blocks: described.cidr_blocks,
             dns_support: support,
             dns_hostnames: hostnames,
             dhcp_options_id: dopt,
@@ -780,7 +804,7 @@ impl FleetCalls for AwsProvider {
     async fn vpc_dhcp_options(
         conn: &Clients,
         vpc_ids: &[String],
-    ) -> Result<BTreeMap<String, String>, ProviderError> {
+    ) -> Result<BTreeMap<String, VpcDescription>, ProviderError> {
         vpc_dhcp_ids(conn, vpc_ids).await
     }
 

@@ -66,11 +66,12 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
         attribute: DnsAttribute,
     ) -> impl Future<Output = Result<bool, ProviderError>> + Send + 'static;
 
-    /// One `DescribeVpcs` for at most [`BATCH`] ids: their DHCP options ids.
+    /// One `DescribeVpcs` for at most [`BATCH`] ids: their DHCP options ids
+    /// and CIDR blocks.
     fn vpc_dhcp_options(
         conn: &Self::Conn,
         vpc_ids: &[String],
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, ProviderError>> + Send;
+    ) -> impl Future<Output = Result<BTreeMap<String, VpcDescription>, ProviderError>> + Send;
 
     /// The domain name servers of DHCP options sets: one
     /// `DescribeDhcpOptions` for at most [`BATCH`] ids besides
@@ -99,6 +100,14 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
             message: "not supported".into(),
         })
     }
+}
+
+/// What `DescribeVpcs` says of one VPC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct VpcDescription {
+    pub dhcp_options_id: String,
+    /// The IPv4 blocks in state `associated`.
+    pub cidr_blocks: Vec<ipnet::IpNet>,
 }
 
 /// Reads what the planner needs for `request`, at most `parallelism` calls
@@ -257,7 +266,11 @@ pub(super) async fn read<P: FleetCalls>(
     .await;
     for (scope, r) in per_scope {
         let (dhcp_of, servers, sgs) = r?;
-        for (vpc_id, dopt) in dhcp_of {
+        for (vpc_id, described) in dhcp_of {
+            let VpcDescription {
+                dhcp_options_id: dopt,
+                cidr_blocks,
+            } = described;
             let (support, hostnames) = dns
                 .get(&(scope.clone(), vpc_id.clone()))
                 .copied()
@@ -269,6 +282,7 @@ pub(super) async fn read<P: FleetCalls>(
                     vpc_id,
                 },
                 LiveVpc {
+                    cidr_blocks,
                     dns_support: support,
                     dns_hostnames: hostnames,
                     domain_name_servers: servers.get(&dopt).cloned().unwrap_or_default(),
@@ -293,7 +307,7 @@ pub(super) async fn read<P: FleetCalls>(
 /// What one scope's VPCs and groups hold, in batches: the DHCP options id
 /// of each VPC, the servers of each DHCP options set, and each group.
 type ScopeNetwork = (
-    BTreeMap<String, String>,
+    BTreeMap<String, VpcDescription>,
     BTreeMap<String, Vec<String>>,
     BTreeMap<String, LiveSecurityGroup>,
 );
@@ -309,7 +323,7 @@ async fn scope_network<P: FleetCalls>(
     }
     let dhcp_ids: Vec<String> = dhcp_of
         .values()
-        .cloned()
+        .map(|v| v.dhcp_options_id.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -369,7 +383,7 @@ fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
 }
 
 /// Runs `f` for every item with at most `limit` at once, keeping the order.
-async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
+pub(super) async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
 where
     T: Send + 'static,
     R: Send + 'static,
@@ -501,6 +515,7 @@ mod tests {
             let authentication_mode =
                 (name == "a").then_some(crate::access::AuthenticationMode::ApiAndConfigMap);
             Ok(ClusterObservation::Found(LiveCluster {
+                network: Default::default(),
                 key: ClusterKey {
                     account: scope.account.clone(),
                     region: scope.region.clone(),
@@ -532,11 +547,19 @@ mod tests {
         async fn vpc_dhcp_options(
             conn: &Conn,
             vpc_ids: &[String],
-        ) -> Result<BTreeMap<String, String>, ProviderError> {
+        ) -> Result<BTreeMap<String, VpcDescription>, ProviderError> {
             log(conn, format!("DescribeVpcs {}", vpc_ids.join(",")));
             Ok(vpc_ids
                 .iter()
-                .map(|v| (v.clone(), NO_DHCP_OPTIONS.to_string()))
+                .map(|v| {
+                    (
+                        v.clone(),
+                        VpcDescription {
+                            dhcp_options_id: NO_DHCP_OPTIONS.to_string(),
+                            cidr_blocks: Vec::new(),
+                        },
+                    )
+                })
                 .collect())
         }
 

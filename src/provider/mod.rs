@@ -1,8 +1,9 @@
 //! The one door to AWS. `Provider` is what the rest of eksgate may ask of the
 //! cloud: read the live state for a [`ReadRequest`], and the few calls apply
-//! makes. `aws` implements it with the AWS SDK (`aws`, `access` and
-//! `clients` are the only code that imports the SDK crates; `fleet` schedules the read's
-//! calls); tests of pure engine logic may implement it in memory, everything
+//! makes. `aws` implements it with the AWS SDK (`aws`, `access`, `clients`,
+//! `network` and `probe` are the only code that imports the SDK crates;
+//! `fleet` schedules the read's calls, `network` those of the network
+//! findings); tests of pure engine logic may implement it in memory, everything
 //! else runs the AWS implementation against the emulator.
 //!
 //! This file owns the trait and the types that cross it; it must not know
@@ -17,6 +18,7 @@ pub mod aws;
 mod clients;
 pub mod failure;
 mod fleet;
+mod network;
 pub mod probe;
 
 use std::future::Future;
@@ -188,6 +190,21 @@ pub trait Provider: Send + Sync {
         request: &ReadRequest,
         parallelism: usize,
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send;
+
+    /// Reads the EC2 facts the network findings need (`NatGateways`,
+    /// `RouteTables`, `VpcPeeringConnections`, the VPCs of source security
+    /// groups), each VPC or group once per scope, batched per region.
+    ///
+    /// The default reads nothing: a provider without it leaves the network
+    /// findings unchecked, as for facts that were not read.
+    fn read_network(
+        &self,
+        request: &crate::network::NetworkRequest,
+        parallelism: usize,
+    ) -> impl Future<Output = Result<crate::network::LiveNetwork, ProviderError>> + Send {
+        let _ = (request, parallelism);
+        std::future::ready(Ok(crate::network::LiveNetwork::default()))
+    }
 
     /// The names of every cluster in the scope's region (`ListClusters`,
     /// following `nextToken` to the last page), for `eksgate import`.

@@ -13,6 +13,7 @@
 //! [`World::from_live`]: crate::sim::World::from_live
 
 mod end_state;
+mod network;
 mod timeline;
 mod world;
 

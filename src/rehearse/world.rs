@@ -31,7 +31,8 @@ impl World {
     /// A world holding what `live` read for `desired`: each cluster found
     /// with its endpoint, CIDRs, status, VPC and cluster security group; the
     /// VPCs with their DNS attributes and DHCP options' servers; the security
-    /// groups with the sources they let in on 443. Things eksgate did not
+    /// groups with the sources they let in on 443; the network facts of
+    /// `rehearse::network`. Things eksgate did not
     /// read (the VPC of a cluster that stays public, a source security group
     /// of `private_access_from`) are filled in as harmless stand-ins, since
     /// the plan does not depend on them. A cluster with an update in progress
@@ -100,7 +101,8 @@ impl World {
                     // cannot say otherwise, but the world must be valid.
                     dns_hostnames: vpc.dns_hostnames && vpc.dns_support,
                     dhcp_options: Some(vpc.dhcp_options_id.clone()),
-                    cidr_block: "10.0.0.0/16".to_string(),
+                    cidr_block: super::network::vpc_blocks(vpc).0,
+                    secondary_cidr_blocks: super::network::vpc_blocks(vpc).1,
                 });
             }
         }
@@ -121,7 +123,8 @@ impl World {
                     dns_support: true,
                     dns_hostnames: false,
                     dhcp_options: None,
-                    cidr_block: "10.0.0.0/16".to_string(),
+                    cidr_block: super::network::STAND_IN_BLOCK.to_string(),
+                    secondary_cidr_blocks: Vec::new(),
                 });
             }
             if let Some(sg) = &c.security_group_id {
@@ -156,7 +159,9 @@ impl World {
                                 id: id.clone(),
                                 region: region.clone(),
                                 account: account.clone(),
-                                vpc_id: c.vpc_id.clone(),
+                                vpc_id: super::network::group_vpc(live, &region, id)
+                                    .cloned()
+                                    .unwrap_or_else(|| c.vpc_id.clone()),
                                 name: Some(format!("{id} (stand-in)")),
                                 https_ingress: Vec::new(),
                                 ingress: Vec::new(),
@@ -176,7 +181,13 @@ impl World {
                 }
             };
             let running = running || !c.updates_in_progress.is_empty();
+            let (subnet_ids, ip_family, created_at, remote_node_networks) =
+                super::network::cluster_fields(c);
             world.cluster.push(ClusterDef {
+                subnet_ids,
+                ip_family,
+                created_at,
+                remote_node_networks,
                 name: c.key.name.clone(),
                 region,
                 account,
@@ -220,6 +231,7 @@ impl World {
                 },
             });
         }
+        super::network::add(&mut world, live, &acct, &mut vpcs);
         world.faults = FaultsDef::default();
         world
     }
@@ -277,6 +289,7 @@ mod tests {
             live.clusters.insert(
                 key(name),
                 ClusterObservation::Found(LiveCluster {
+                    network: Default::default(),
                     key: key(name),
                     arn: format!("arn:aws:eks:us-east-1:123456789012:cluster/{name}"),
                     status: if updating {
@@ -307,6 +320,7 @@ mod tests {
                 vpc_id: "vpc-payments".into(),
             },
             LiveVpc {
+                cidr_blocks: Vec::new(),
                 dns_support: true,
                 dns_hostnames: false,
                 dhcp_options_id: "dopt-1".into(),

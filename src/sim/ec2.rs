@@ -1,6 +1,8 @@
 //! The EC2 Query-protocol operations eksgate uses: DescribeVpcs,
 //! DescribeVpcAttribute, ModifyVpcAttribute, DescribeDhcpOptions,
-//! DescribeSecurityGroups, AuthorizeSecurityGroupIngress. Requests are
+//! DescribeSecurityGroups, AuthorizeSecurityGroupIngress, and the network
+//! reads of `network` (DescribeNatGateways, DescribeRouteTables,
+//! DescribeVpcPeeringConnections). Requests are
 //! form-encoded (`Action=...&Version=2016-11-15&...`), answers are XML in the
 //! `ec2` 2016-11-15 shapes, errors are `<Response><Errors><Error>`.
 
@@ -23,6 +25,9 @@ pub const ACTIONS: &[&str] = &[
     "DescribeDhcpOptions",
     "DescribeSecurityGroups",
     "AuthorizeSecurityGroupIngress",
+    "DescribeNatGateways",
+    "DescribeRouteTables",
+    "DescribeVpcPeeringConnections",
 ];
 
 /// Form parameters of one request.
@@ -133,6 +138,15 @@ pub fn target(action: &str, p: &Params) -> Option<String> {
         "DescribeVpcs" => Some(p.list("VpcId").join(",")).filter(|s| !s.is_empty()),
         "DescribeDhcpOptions" => Some(p.list("DhcpOptionsId").join(",")).filter(|s| !s.is_empty()),
         "DescribeSecurityGroups" => Some(p.list("GroupId").join(",")).filter(|s| !s.is_empty()),
+        // The filtered listings name what they filter on.
+        "DescribeNatGateways" | "DescribeRouteTables" | "DescribeVpcPeeringConnections" => Some(
+            p.filters()
+                .into_iter()
+                .map(|(n, v)| format!("{n}={}", v.join(",")))
+                .collect::<Vec<_>>()
+                .join(";"),
+        )
+        .filter(|s| !s.is_empty()),
         _ => None,
     }
 }
@@ -152,6 +166,11 @@ pub fn handle(
         "DescribeDhcpOptions" => describe_dhcp_options(state, key, p)?,
         "DescribeSecurityGroups" => describe_security_groups(state, key, p)?,
         "AuthorizeSecurityGroupIngress" => authorize_ingress(state, key, p, now)?,
+        "DescribeNatGateways" => super::network::describe_nat_gateways(state, key, p)?,
+        "DescribeRouteTables" => super::network::describe_route_tables(state, key, p)?,
+        "DescribeVpcPeeringConnections" => {
+            super::network::describe_vpc_peering_connections(state, key, p)?
+        }
         other => {
             return Err(AwsError::new(
                 400,
@@ -184,9 +203,22 @@ fn describe_vpcs(state: &State, key: &RegionKey, p: &Params) -> Result<String, A
     }
     let mut out = String::from("<vpcSet>");
     for v in vpcs {
+        let mut blocks = String::from("<cidrBlockAssociationSet>");
+        for (i, b) in std::iter::once(&v.cidr_block)
+            .chain(&v.secondary_cidr_blocks)
+            .enumerate()
+        {
+            let _ = write!(
+                blocks,
+                "<item><cidrBlock>{}</cidrBlock><associationId>vpc-cidr-assoc-{}{i:02}</associationId><cidrBlockState><state>associated</state></cidrBlockState></item>",
+                esc(b),
+                esc(v.id.trim_start_matches("vpc-"))
+            );
+        }
+        blocks.push_str("</cidrBlockAssociationSet>");
         let _ = write!(
             out,
-            "<item><vpcId>{}</vpcId><ownerId>{}</ownerId><state>available</state><cidrBlock>{}</cidrBlock><dhcpOptionsId>{}</dhcpOptionsId><instanceTenancy>default</instanceTenancy><isDefault>false</isDefault></item>",
+            "<item><vpcId>{}</vpcId><ownerId>{}</ownerId><state>available</state><cidrBlock>{}</cidrBlock>{blocks}<dhcpOptionsId>{}</dhcpOptionsId><instanceTenancy>default</instanceTenancy><isDefault>false</isDefault></item>",
             esc(&v.id), esc(&key.0), esc(&v.cidr_block), esc(&v.dhcp_options_id)
         );
     }

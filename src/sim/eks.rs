@@ -315,7 +315,7 @@ fn decode_token(t: &str) -> Option<(usize, u64)> {
 
 pub fn describe_cluster(c: &Cluster, key: &RegionKey) -> Value {
     let mut vpc = json!({
-        "subnetIds": ["subnet-0a000000000000001", "subnet-0a000000000000002"],
+        "subnetIds": c.subnet_ids,
         "securityGroupIds": [],
         "vpcId": c.vpc_id,
         "endpointPublicAccess": c.endpoint.public,
@@ -332,7 +332,7 @@ pub fn describe_cluster(c: &Cluster, key: &RegionKey) -> Value {
         "version": "1.31",
         "roleArn": format!("arn:aws:iam::{}:role/eks-cluster-role", key.0),
         "resourcesVpcConfig": vpc,
-        "kubernetesNetworkConfig": {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
+        "kubernetesNetworkConfig": network_config(c),
         "status": c.status(),
         "platformVersion": "eks.1",
         "tags": c.tags,
@@ -341,11 +341,27 @@ pub fn describe_cluster(c: &Cluster, key: &RegionKey) -> Value {
             "bootstrapClusterCreatorAdminPermissions": true,
         },
     });
+    if !c.remote_node_networks.is_empty() {
+        out["remoteNetworkConfig"] = json!({
+            "remoteNodeNetworks": [{"cidrs": c.remote_node_networks}],
+            "remotePodNetworks": [],
+        });
+    }
     if c.base_status != "CREATING" {
         out["endpoint"] = json!(format!("https://{}", c.endpoint_hostname));
         out["certificateAuthority"] = json!({"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="});
     }
     out
+}
+
+/// `kubernetesNetworkConfig`: an IPv6 cluster has its service block in
+/// `serviceIpv6Cidr` (from the unique local range, as EKS assigns it).
+fn network_config(c: &Cluster) -> Value {
+    if c.ip_family == "ipv6" {
+        json!({"serviceIpv6Cidr": "fd30:1c53:5f8a::/108", "ipFamily": "ipv6"})
+    } else {
+        json!({"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": c.ip_family})
+    }
 }
 
 /// `ListTagsForResource` on a cluster ARN: `BadRequestException` for what is
@@ -488,6 +504,11 @@ fn update_cluster_config(
                     "The following CIDRs are invalid in publicAccessCidrs: [{}]",
                     bad.join(",")
                 )));
+            }
+            if let Some(refused) =
+                super::network::refused_ipv6(&current.ip_family, current.created_at, &raw)
+            {
+                return Err(refused);
             }
             if raw.len() > MAX_PUBLIC_CIDRS {
                 return Err(invalid(format!(

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod ec2;
 pub mod eks;
 pub mod malformed;
+pub mod network;
 pub mod policy;
 pub mod protocol;
 pub mod state;

@@ -115,6 +115,12 @@ pub struct Cluster {
     pub security_group: Option<String>,
     pub endpoint: Endpoint,
     pub endpoint_hostname: String,
+    /// `resourcesVpcConfig.subnetIds`.
+    pub subnet_ids: Vec<String>,
+    /// `kubernetesNetworkConfig.ipFamily`.
+    pub ip_family: String,
+    /// `remoteNetworkConfig.remoteNodeNetworks` CIDRs (hybrid nodes).
+    pub remote_node_networks: Vec<String>,
     /// The cluster's tags, as `DescribeCluster` and `ListTagsForResource`
     /// return them.
     pub tags: std::collections::BTreeMap<String, String>,
@@ -175,9 +181,22 @@ impl Cluster {
 pub struct Vpc {
     pub id: String,
     pub cidr_block: String,
+    /// Associated IPv4 blocks besides `cidr_block`.
+    pub secondary_cidr_blocks: Vec<String>,
     pub dns_support: bool,
     pub dns_hostnames: bool,
     pub dhcp_options_id: String,
+}
+
+impl Vpc {
+    /// Every IPv4 block of the VPC, the primary first.
+    pub fn cidr_blocks(&self) -> Vec<IpNet> {
+        std::iter::once(&self.cidr_block)
+            .chain(&self.secondary_cidr_blocks)
+            .filter_map(|b| b.parse::<IpNet>().ok())
+            .map(|n| n.trunc())
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -263,6 +282,9 @@ pub struct Region {
     pub vpcs: BTreeMap<String, Vpc>,
     pub dhcp_options: BTreeMap<String, DhcpOptions>,
     pub security_groups: BTreeMap<String, SecurityGroup>,
+    pub nat_gateways: Vec<super::network::NatGateway>,
+    pub route_tables: Vec<super::network::RouteTable>,
+    pub peerings: Vec<super::network::Peering>,
     #[serde(skip)]
     pub bucket: Option<Bucket>,
 }
@@ -508,6 +530,7 @@ impl State {
                 Vpc {
                     id: v.id.clone(),
                     cidr_block: v.cidr_block.clone(),
+                    secondary_cidr_blocks: v.secondary_cidr_blocks.clone(),
                     dns_support: v.dns_support,
                     dns_hostnames: v.dns_hostnames,
                     dhcp_options_id: dhcp,
@@ -575,7 +598,11 @@ impl State {
             let mut cluster = Cluster {
                 name: c.name.clone(),
                 arn: format!("arn:aws:eks:{}:{}:cluster/{}", c.region, key.0, c.name),
-                created_at: created.min(SystemTime::now() - lived),
+                created_at: c
+                    .created_at
+                    .as_deref()
+                    .and_then(super::network::parse_created_at)
+                    .unwrap_or_else(|| created.min(SystemTime::now() - lived)),
                 base_status: c.status.as_str(),
                 vpc_id: c.vpc_id.clone(),
                 security_group: c.security_group.clone(),
@@ -589,6 +616,12 @@ impl State {
                     ),
                 },
                 endpoint_hostname: hostname,
+                subnet_ids: c
+                    .subnet_ids
+                    .clone()
+                    .unwrap_or_else(super::network::default_subnets),
+                ip_family: c.ip_family.clone(),
+                remote_node_networks: c.remote_node_networks.clone(),
                 tags: c.tags.clone(),
                 updates: Vec::new(),
                 endpoint_updates_started: 0,
@@ -624,6 +657,7 @@ impl State {
                 .clusters
                 .insert(c.name.clone(), cluster);
         }
+        super::network::seed(&mut state, world);
         for f in &world.faults.failed_update {
             state.fail_rules.push(FailRule {
                 key: (acct(&f.account), f.region.clone()),

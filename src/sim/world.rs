@@ -29,6 +29,12 @@ pub struct World {
     #[serde(default)]
     pub cluster: Vec<ClusterDef>,
     #[serde(default)]
+    pub nat_gateway: Vec<super::network::NatGatewayDef>,
+    #[serde(default)]
+    pub route_table: Vec<super::network::RouteTableDef>,
+    #[serde(default)]
+    pub vpc_peering: Vec<super::network::VpcPeeringDef>,
+    #[serde(default)]
     pub faults: FaultsDef,
 }
 
@@ -111,6 +117,9 @@ pub struct VpcDef {
     pub dhcp_options: Option<String>,
     #[serde(default = "default_vpc_cidr")]
     pub cidr_block: String,
+    /// IPv4 blocks associated with the VPC besides `cidr_block`.
+    #[serde(default)]
+    pub secondary_cidr_blocks: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -198,6 +207,20 @@ pub struct ClusterDef {
     /// created it left them.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// `resourcesVpcConfig.subnetIds`; default two stand-in subnets.
+    #[serde(default)]
+    pub subnet_ids: Option<Vec<String>>,
+    /// `kubernetesNetworkConfig.ipFamily`: `ipv4` (default) or `ipv6`.
+    #[serde(default = "super::network::default_ip_family")]
+    pub ip_family: String,
+    /// `createdAt`, as `2025-03-01` or `2025-03-01T12:00:00Z`; default a
+    /// month before the emulator starts.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// `remoteNetworkConfig.remoteNodeNetworks` CIDRs: a cluster with EKS
+    /// Hybrid Nodes.
+    #[serde(default)]
+    pub remote_node_networks: Vec<String>,
     /// `accessConfig.authenticationMode`: `CONFIG_MAP`, `API_AND_CONFIG_MAP`
     /// (the default) or `API`.
     #[serde(default = "default_authentication_mode")]
@@ -521,6 +544,7 @@ impl World {
                 }
             }
         }
+        diags.extend(super::network::check(self, source));
         for f in &self.faults.failed_update {
             let key = region_of(&f.account, &f.region);
             if !names.contains(&(key, f.cluster.clone())) {

@@ -411,6 +411,7 @@ pub(crate) mod tests {
 
     fn found(region: &str, name: &str, m: EndpointAccess) -> LiveCluster {
         LiveCluster {
+            network: Default::default(),
             key: key(region, name),
             arn: format!("arn:aws:eks:{region}:111122223333:cluster/{name}"),
             status: ClusterStatus::Active,
@@ -435,6 +436,7 @@ pub(crate) mod tests {
                 vpc_id: "vpc-0a1b".into(),
             },
             LiveVpc {
+                cidr_blocks: Vec::new(),
                 dns_support: true,
                 dns_hostnames,
                 dhcp_options_id: "dopt-0e0f".into(),

@@ -15,6 +15,7 @@ mod harsh;
 mod import;
 mod invariants;
 mod manifest;
+mod network;
 mod owners;
 mod pictures;
 mod plan;

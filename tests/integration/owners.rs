@@ -12,6 +12,13 @@ pub(crate) const WORLD: &str = r#"
 id = "vpc-0owners"
 region = "us-east-1"
 
+# The VPC's NAT gateway, inside the public CIDRs the manifests ask for.
+[[nat_gateway]]
+id = "nat-0owners"
+region = "us-east-1"
+vpc_id = "vpc-0owners"
+public_ip = "203.0.113.10"
+
 [[cluster]]
 name = "stacked"
 region = "us-east-1"

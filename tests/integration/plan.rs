@@ -309,11 +309,22 @@ async fn plan_out_saves_a_plan_with_its_checksum() {
 
 /// A fleet of 1,000 clusters over 4 regions, VPCs shared by 10 clusters each:
 /// one DescribeCluster per cluster and one read of each VPC attribute per VPC.
+/// The network findings' reads (NAT gateways for the clusters going public
+/// only, route tables of the subnets, the source group's VPC and the
+/// peerings) are counted per VPC and region, not per cluster.
 #[tokio::test]
 async fn reading_a_large_fleet_costs_one_call_per_thing() {
     let regions = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"];
     let mut world = String::new();
     let mut manifest = String::new();
+    // Each region's tools VPC, whose group reaches every cluster.
+    let tools = |r: usize| format!("sg-{:017x}", 0xf00 + r);
+    for (r, region) in regions.iter().enumerate() {
+        world.push_str(&format!(
+            "[[vpc]]\nid = \"vpc-tools{r}\"\nregion = \"{region}\"\ncidr_block = \"10.200.0.0/16\"\n\n[[security_group]]\nid = \"{}\"\nregion = \"{region}\"\nvpc_id = \"vpc-tools{r}\"\n\n",
+            tools(r)
+        ));
+    }
     for i in 0..1000 {
         let region = regions[i % 4];
         let vpc = format!("vpc-{:08x}", i / 40 * 4 + i % 4);
@@ -322,13 +333,28 @@ async fn reading_a_large_fleet_costs_one_call_per_thing() {
                 "[[vpc]]\nid = \"{vpc}\"\nregion = \"{region}\"\ndns_hostnames = {}\n\n",
                 i % 3 == 0
             ));
+            // The subnets use the main table, which reaches 10/8 through a
+            // transit gateway; a NAT gateway inside the public CIDRs; an
+            // active peering with the tools VPC.
+            world.push_str(&format!(
+                "[[route_table]]\nid = \"rtb-{vpc}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\nmain = true\nroutes = [{{ destination = \"10.0.0.0/8\", target = \"tgw-0fleet\" }}]\n\n[[nat_gateway]]\nid = \"nat-{vpc}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\npublic_ip = \"198.51.100.{}\"\n\n[[vpc_peering]]\nid = \"pcx-{vpc}\"\nregion = \"{region}\"\nrequester_vpc = \"{vpc}\"\naccepter_vpc = \"vpc-tools{}\"\n\n",
+                i / 4 % 250,
+                i % 4
+            ));
         }
         world.push_str(&format!(
-            "[[security_group]]\nid = \"sg-{i:017x}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\n\n[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\nsecurity_group = \"sg-{i:017x}\"\npublic_access = true\nprivate_access = false\n\n"
+            "[[security_group]]\nid = \"sg-{i:017x}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\n\n[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\nsecurity_group = \"sg-{i:017x}\"\nsubnet_ids = [\"subnet-{vpc}a\", \"subnet-{vpc}b\"]\npublic_access = true\nprivate_access = false\n\n"
         ));
-        manifest.push_str(&format!(
-            "[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\"]\n\n"
-        ));
+        if i % 10 == 9 {
+            manifest.push_str(&format!(
+                "[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\npublic_access = true\nprivate_access = false\npublic_access_cidrs = [\"198.51.100.0/24\"]\n\n"
+            ));
+        } else {
+            manifest.push_str(&format!(
+                "[[cluster]]\nname = \"c{i:04}\"\nregion = \"{region}\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\", \"{}\"]\n\n",
+                tools(i % 4)
+            ));
+        }
     }
     let out = Test::new()
         .world(&world)
@@ -370,13 +396,26 @@ async fn reading_a_large_fleet_costs_one_call_per_thing() {
         "{per:?}"
     );
     assert!(count("DescribeSecurityGroups") <= 40);
+    // The network reads: NAT gateways of 25 VPCs, in one call per region;
+    // the route tables of 50 subnets, then the main tables of their 25
+    // VPCs, one call each per region; the tools group in one call per
+    // region (counted above); the peerings of the 25 VPCs, one call per
+    // side per region.
+    assert!(count("DescribeNatGateways") <= 4, "{per:?}");
+    assert!(count("DescribeRouteTables") <= 8, "{per:?}");
+    assert!(count("DescribeVpcPeeringConnections") <= 8, "{per:?}");
+    let v: serde_json::Value = serde_json::from_str(out.stdout()).unwrap();
+    assert_eq!(v["findings"], serde_json::json!([]), "the world is right");
     eprintln!(
-        "1000 clusters / 4 regions: {} calls: {} DescribeCluster, {} DescribeVpcAttribute, {} DescribeVpcs, {} DescribeDhcpOptions, {} DescribeSecurityGroups",
+        "1000 clusters / 4 regions: {} calls: {} DescribeCluster, {} DescribeVpcAttribute, {} DescribeVpcs, {} DescribeDhcpOptions, {} DescribeSecurityGroups, {} DescribeNatGateways, {} DescribeRouteTables, {} DescribeVpcPeeringConnections",
         reqs.len(),
         count("DescribeCluster"),
         count("DescribeVpcAttribute"),
         count("DescribeVpcs"),
         count("DescribeDhcpOptions"),
-        count("DescribeSecurityGroups")
+        count("DescribeSecurityGroups"),
+        count("DescribeNatGateways"),
+        count("DescribeRouteTables"),
+        count("DescribeVpcPeeringConnections")
     );
 }
