@@ -691,13 +691,14 @@ async fn hybrid_nodes_block_public_and_private_access() {
         .run()
         .await
         .success();
+    // Public access goes off with no `private_access_principals`: that
+    // warns too.
     assert_eq!(
         codes(out.stdout()),
-        vec![code(
-            "edge-sites",
-            "hybrid_nodes_public_and_private",
-            "warn"
-        )]
+        vec![
+            code("edge-sites", "hybrid_nodes_public_and_private", "warn"),
+            code("edge-sites", "no_private_access_principals", "warn"),
+        ]
     );
 }
 
