@@ -158,6 +158,14 @@ pub struct SecurityGroupKey {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSecurityGroup {
     pub https_ingress: BTreeSet<AccessSource>,
+    /// The sources of inbound rules that are exactly TCP 443–443: the only
+    /// rules `private_access_from_exclusive` may revoke.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub exact_https: BTreeSet<AccessSource>,
+    /// Those of `exact_https` whose rule carries eksgate's description
+    /// ([`MANAGED_DESCRIPTION`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub managed_https: BTreeSet<AccessSource>,
     /// The inbound rules the group holds, as EC2 counts them against its
     /// quota; `None` when not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +174,16 @@ pub struct LiveSecurityGroup {
     /// [`DEFAULT_SG_RULE_QUOTA`] unless raised (`--sg-rule-quota`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_quota: Option<u32>,
+}
+
+/// The description eksgate gives every rule it adds, so people and the plan
+/// can tell them from rules added by hand or by another tool.
+pub const MANAGED_DESCRIPTION: &str = "managed by eksgate";
+
+/// Whether a rule's description says eksgate added it (this version's
+/// description, or the one earlier versions wrote).
+pub fn is_managed_description(d: &str) -> bool {
+    d == MANAGED_DESCRIPTION || d == "eksgate: private endpoint"
 }
 
 /// EC2's default quota of inbound rules per security group, counted apart
@@ -189,7 +207,7 @@ impl RuleCount {
             match s {
                 AccessSource::Cidr(ipnet::IpNet::V4(_)) => n.ipv4 += 1,
                 AccessSource::Cidr(ipnet::IpNet::V6(_)) => n.ipv6 += 1,
-                AccessSource::SecurityGroup(_) => {
+                AccessSource::SecurityGroup(_) | AccessSource::PrefixList(_) => {
                     n.ipv4 += 1;
                     n.ipv6 += 1;
                 }
@@ -205,4 +223,24 @@ pub struct Live {
     pub clusters: BTreeMap<ClusterKey, ClusterObservation>,
     pub vpcs: BTreeMap<VpcKey, LiveVpc>,
     pub security_groups: BTreeMap<SecurityGroupKey, LiveSecurityGroup>,
+    /// The managed prefix lists `public_access_cidrs` names, with their
+    /// entries; `None` when EC2 knows no such list.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prefix_lists: BTreeMap<PrefixListKey, Option<LivePrefixList>>,
+}
+
+/// A managed prefix list, identified by account, region and id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PrefixListKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub region: String,
+    pub id: String,
+}
+
+/// The entries of a managed prefix list (`GetManagedPrefixListEntries`, all
+/// pages), host bits cleared.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivePrefixList {
+    pub entries: BTreeSet<ipnet::IpNet>,
 }

@@ -17,7 +17,10 @@ use crate::plan::Plan;
 
 /// 2: a cluster's desired endpoint settings are one object
 /// (`endpoint: {public_access, private_access, public_access_cidrs}`).
-pub const SAVED_FORMAT: u32 = 2;
+/// 3: sources may be prefix lists, clusters carry
+/// `private_access_from_exclusive` and `public_access_prefix_lists`, and
+/// steps may revoke TCP 443 rules (`sg_https_revoke`).
+pub const SAVED_FORMAT: u32 = 3;
 
 /// Everything in a saved plan but its checksum.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -211,7 +214,7 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_plan() {
-        for text in ["", "{", "[]", "{\"saved_format\": 2}", "null", "\u{0}"] {
+        for text in ["", "{", "[]", "{\"saved_format\": 3}", "null", "\u{0}"] {
             let err = SavedBody::parse("p.json", text).unwrap_err();
             assert!(matches!(err, Error::Diagnostics(_)), "{text:?}: {err}");
         }
@@ -222,7 +225,7 @@ mod tests {
         let err = SavedBody::parse("p.json", "{\"saved_format\": 1, \"plan\": {}}").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`p.json` is a saved plan of format 1, this eksgate reads format 2"
+            "`p.json` is a saved plan of format 1, this eksgate reads format 3"
         );
     }
 

@@ -38,6 +38,11 @@ pub fn read_request(desired: &Desired) -> ReadRequest {
                 key: c.key.clone(),
                 role_arn: c.role_arn.clone(),
                 wants_private: c.endpoint.private_access,
+                prefix_lists: if c.endpoint.public_access {
+                    c.public_access_prefix_lists.iter().cloned().collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect(),
     }

@@ -342,7 +342,8 @@ async fn a_failed_update_skips_its_dependents_and_nothing_else() {
         .map(|c| match c {
             Change::EndpointUpdated { step_id, .. }
             | Change::VpcAttributeEnabled { step_id, .. }
-            | Change::HttpsIngressAdded { step_id, .. } => step_id.as_str(),
+            | Change::HttpsIngressAdded { step_id, .. }
+            | Change::HttpsIngressRevoked { step_id, .. } => step_id.as_str(),
         })
         .collect::<BTreeSet<_>>()
         .into_iter()

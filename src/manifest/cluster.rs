@@ -15,6 +15,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::access::PublicEntry;
 use super::raw;
 use super::rules::{self, lit, Problem, RoleArn, MAX_PUBLIC_ACCESS_CIDRS};
 use super::shape::Shaped;
@@ -99,6 +100,8 @@ pub(super) struct Placement {
     role: Field<Role>,
     /// `owner_acknowledged`, when the table sets it.
     owner_acknowledged: Option<bool>,
+    /// `private_access_from_exclusive`, when the table sets it.
+    exclusive: Option<bool>,
 }
 
 impl Placement {
@@ -109,6 +112,7 @@ impl Placement {
         account: &Option<Spanned<String>>,
         role_arn: &Option<Spanned<String>>,
         owner_acknowledged: &Option<Spanned<bool>>,
+        exclusive: &Option<Spanned<bool>>,
         is_broken: impl Fn(&str) -> bool,
     ) -> Placement {
         Placement {
@@ -126,6 +130,7 @@ impl Placement {
             ),
             role: check(out, role_arn, is_broken("role_arn"), parse_role),
             owner_acknowledged: owner_acknowledged.as_ref().map(|b| *b.get_ref()),
+            exclusive: exclusive.as_ref().map(|b| *b.get_ref()),
         }
     }
 
@@ -136,6 +141,7 @@ impl Placement {
             account: self.account.or_inherit(&defaults.account),
             role: self.role.or_inherit(&defaults.role),
             owner_acknowledged: self.owner_acknowledged.or(defaults.owner_acknowledged),
+            exclusive: self.exclusive.or(defaults.exclusive),
         }
     }
 }
@@ -155,6 +161,7 @@ pub(super) fn defaults(
             account: Field::Broken,
             role: Field::Broken,
             owner_acknowledged: None,
+            exclusive: None,
         };
     };
     let placement = Placement::check(
@@ -163,6 +170,7 @@ pub(super) fn defaults(
         &raw.account,
         &raw.role_arn,
         &raw.owner_acknowledged,
+        &raw.private_access_from_exclusive,
         |k| shaped.is_broken(k),
     );
     role_matches(out, &placement);
@@ -327,6 +335,7 @@ pub(super) fn cluster(
         &raw.account,
         &raw.role_arn,
         &raw.owner_acknowledged,
+        &raw.private_access_from_exclusive,
         is_broken,
     )
     .or_inherit(defaults);
@@ -364,7 +373,12 @@ pub(super) fn cluster(
     }
 
     let public_access_cidrs = raw.public_access_cidrs.as_ref().map(|list| {
-        let nets = unique_list(out, list, "public_access_cidrs", rules::parse_cidr);
+        let nets = unique_list(
+            out,
+            list,
+            "public_access_cidrs",
+            super::access::parse_public_entry,
+        );
         if list.get_ref().is_empty() {
             out.error(
                 list.span(),
@@ -400,6 +414,15 @@ pub(super) fn cluster(
         }
         sources
     });
+    if let (Some(own), Some((false, _))) = (&raw.private_access_from_exclusive, &private) {
+        if *own.get_ref() {
+            out.error(
+                own.span(),
+                "`private_access_from_exclusive` is set but `private_access = false`",
+                Some("remove `private_access_from_exclusive`, or set `private_access = true`"),
+            );
+        }
+    }
     let private_only = matches!((&public, &private), (Some((false, _)), Some((true, _))));
     let nothing_declared = match &raw.private_access_from {
         None => !is_broken("private_access_from"),
@@ -434,6 +457,7 @@ pub(super) fn cluster(
         account,
         role,
         owner_acknowledged,
+        exclusive,
     } = placement;
     let key = match (&name, &region, &account, &role) {
         (Field::Valid { value: name, .. }, Field::Valid { value: region, .. }, account, role)
@@ -457,17 +481,35 @@ pub(super) fn cluster(
     let cluster = match (clean, &key, public, private, wave) {
         (true, Some(key), Some((public, _)), Some((private, _)), Some(wave)) => {
             let role_arn = role.value().map(|(arn, _)| arn.clone());
+            let entries = public_access_cidrs.flatten();
+            let nets = entries.as_ref().map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| match e {
+                        PublicEntry::Cidr(n) => Some(PublicCidr::Net(*n)),
+                        PublicEntry::PrefixList(_) => None,
+                    })
+                    .collect()
+            });
+            let prefix_lists = entries
+                .iter()
+                .flatten()
+                .filter_map(|e| match e {
+                    PublicEntry::PrefixList(id) => Some(id.clone()),
+                    PublicEntry::Cidr(_) => None,
+                })
+                .collect();
             Some(DesiredCluster {
                 key: key.clone(),
                 role_arn,
-                endpoint: EndpointSettings::new(public, private).with_cidrs(
-                    public_access_cidrs
-                        .flatten()
-                        .map(|nets| nets.into_iter().map(PublicCidr::Net).collect()),
-                ),
+                endpoint: EndpointSettings::new(public, private).with_cidrs(nets),
                 private_access_from: private_access_from.flatten().unwrap_or_default(),
                 wave,
                 owner_acknowledged: owner_acknowledged.unwrap_or(false),
+                // `[defaults]` may say it for a file whose public-only
+                // clusters have no private allow-list to own.
+                private_access_from_exclusive: private && exclusive.unwrap_or(false),
+                public_access_prefix_lists: prefix_lists,
                 origin: origin.clone(),
             })
         }

@@ -8,6 +8,7 @@
 //! types live here and in [`step`]; the planning function is [`planner`].
 //! Nothing here does I/O or decides how a plan looks: views render it.
 
+pub mod access;
 pub mod owner;
 pub mod planner;
 pub mod step;
@@ -59,9 +60,18 @@ pub struct ClusterSettings {
     /// `None` on the desired side: the manifest does not manage them.
     pub public_access_cidrs: Option<PublicCidrs>,
     /// Desired: the manifest's list. Live and after: what the cluster security
-    /// group lets in on 443 (eksgate only adds, never removes).
+    /// group lets in on 443 (eksgate adds, and removes only with
+    /// `private_access_from_exclusive`).
     #[serde(with = "crate::desired::sources_as_strings")]
     pub private_access_from: BTreeSet<AccessSource>,
+    /// Live and after: the sources whose TCP 443 rule carries eksgate's
+    /// description (`managed by eksgate`).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeSet::is_empty",
+        with = "crate::desired::sources_as_strings"
+    )]
+    pub managed_by_eksgate: BTreeSet<AccessSource>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +153,10 @@ pub enum FindingCode {
     OwnedByTerraform,
     /// Warning: AWS CDK created the cluster (`aws-cdk:*` tags).
     OwnedByCdk,
+    /// A managed prefix list of `public_access_cidrs` does not exist.
+    PrefixListNotFound,
+    /// `public_access_cidrs` expands (prefix lists included) past 40 blocks.
+    PublicAccessCidrsLimit,
 }
 
 impl FindingCode {
@@ -164,6 +178,8 @@ impl FindingCode {
             FindingCode::OwnedByEksctl => "owned_by_eksctl",
             FindingCode::OwnedByTerraform => "owned_by_terraform",
             FindingCode::OwnedByCdk => "owned_by_cdk",
+            FindingCode::PrefixListNotFound => "prefix_list_not_found",
+            FindingCode::PublicAccessCidrsLimit => "public_access_cidrs_limit",
         }
     }
 }
@@ -233,7 +249,8 @@ impl Plan {
             endpoint_updates: count(StepKind::EksEndpoint),
             waits: count(StepKind::WaitUpdate),
             vpc_changes: count(StepKind::VpcDnsSupport) + count(StepKind::VpcDnsHostnames),
-            security_group_changes: count(StepKind::SgHttpsIngress),
+            security_group_changes: count(StepKind::SgHttpsIngress)
+                + count(StepKind::SgHttpsRevoke),
             lockout_risks: self.steps.iter().filter(|s| s.lockout_risk).count(),
             clusters_with_changes: status(PlanStatus::Changes),
             clusters_without_changes: status(PlanStatus::NoChanges),

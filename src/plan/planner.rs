@@ -51,6 +51,9 @@ struct SgGap<'a> {
 
 /// Plans the steps that bring every declared cluster to its manifest.
 pub fn plan(desired: &Desired, live: &Live) -> Plan {
+    // Prefix lists of `public_access_cidrs` become their CIDRs first.
+    let (expanded, mut expansion) = super::access::expand(desired, live);
+    let desired = &expanded;
     let mut wanted: Vec<&DesiredCluster> = desired.clusters.iter().collect();
     wanted.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
 
@@ -70,6 +73,9 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                     hint: Some(format!("remove one of the declarations ({})", want.origin)),
                 }];
             }
+            let (mine, rest) = expansion.drain(..).partition(|f| f.cluster == want.key);
+            expansion = rest;
+            a.findings.extend::<Vec<Finding>>(mine);
             a
         })
         .collect();
@@ -115,6 +121,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .iter()
         .map(|(key, need)| (key.clone(), sg_step_for(key, need)))
         .collect();
+    let revokes = super::access::revocations(&group_users(&analyses), &sg_steps, id_prefix);
 
     let mut steps: Vec<Step> = Vec::new();
     let mut emitted: BTreeSet<String> = BTreeSet::new();
@@ -148,6 +155,15 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                     emit(&s, &mut ids, &mut steps);
                 }
             }
+            // A revocation is emitted with the last cluster that waits for
+            // it, so every step it depends on comes before it.
+            if let Some(r) = revokes.values().find(|r| r.clusters.contains(&&a.want.key)) {
+                if r.clusters.last() == Some(&&a.want.key) {
+                    emit(&r.step, &mut ids, &mut steps);
+                } else {
+                    ids.push(r.step.id.clone());
+                }
+            }
         }
         let status = if a.blocked() {
             PlanStatus::Blocked
@@ -156,13 +172,26 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         } else {
             PlanStatus::Changes
         };
-        clusters.push(cluster_plan(a, status, ids));
+        let mut cp = cluster_plan(a, status, ids);
+        if let Some(after) = cp.after.as_mut() {
+            for r in revokes
+                .values()
+                .filter(|r| r.clusters.contains(&&a.want.key))
+            {
+                if let Action::HttpsRevoke { revoke, .. } = &r.step.action {
+                    after.private_access_from.retain(|s| !revoke.contains(s));
+                    after.managed_by_eksgate.retain(|s| !revoke.contains(s));
+                }
+            }
+        }
+        clusters.push(cp);
         findings.extend(a.findings.iter().cloned());
         if status == PlanStatus::Changes {
             findings.extend(owner_warning(a));
         }
     }
     assign_waves(&mut steps, &clusters);
+    super::access::settle_revoke_waves(&mut steps);
 
     Plan {
         format_version: FORMAT_VERSION,
@@ -171,6 +200,46 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         clusters,
         findings,
     }
+}
+
+/// Every cluster whose cluster security group was read, for the
+/// revocations of `private_access_from_exclusive`.
+fn group_users<'a>(analyses: &[Analysis<'a>]) -> Vec<super::access::GroupUser<'a>> {
+    let mut out = Vec::new();
+    for a in analyses {
+        let (Some(live), Some(g)) = (a.live, a.sg_live) else {
+            continue;
+        };
+        let Some(group_id) = &live.security_group_id else {
+            continue;
+        };
+        let key = &a.want.key;
+        let last_endpoint = (!a.endpoint.is_empty()).then(|| {
+            format!(
+                "{}/{}/endpoint.{}",
+                id_prefix(&key.account, &key.region),
+                key.name,
+                a.endpoint.len()
+            )
+        });
+        out.push(super::access::GroupUser {
+            key,
+            group: SecurityGroupKey {
+                account: key.account.clone(),
+                region: key.region.clone(),
+                group_id: group_id.clone(),
+            },
+            live: g,
+            declared: &a.want.private_access_from,
+            exclusive: a.want.private_access_from_exclusive && a.want.endpoint.private_access,
+            blocked: a.blocked(),
+            ends_private_only: a.want.endpoint.mode() == (false, true),
+            last_endpoint,
+            role_arn: a.want.role_arn.as_deref(),
+            wave: a.want.wave,
+        });
+    }
+    out
 }
 
 /// The warning for a cluster another tool created (its tags say which), when
@@ -459,7 +528,7 @@ fn analyse<'a>(want: &'a DesiredCluster, live: &'a Live) -> Analysis<'a> {
             Some(_) => {}
         }
 
-        if !want.private_access_from.is_empty() {
+        if !want.private_access_from.is_empty() || want.private_access_from_exclusive {
             match (&found.security_group_id, sg) {
                 (None, _) => a.findings.push(block(
                     FindingCode::NoClusterSecurityGroup,
@@ -769,7 +838,12 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
         private_access: e.private_access,
         public_access_cidrs: e.public_access_cidrs.clone(),
         private_access_from: sources.clone(),
+        managed_by_eksgate: BTreeSet::new(),
     };
+    let live_managed: BTreeSet<AccessSource> = a
+        .sg_live
+        .map(|g| g.managed_https.clone())
+        .unwrap_or_default();
     let desired = settings(&want.endpoint, &want.private_access_from);
     let live_sources: BTreeSet<AccessSource> = a
         .sg_live
@@ -779,6 +853,7 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
     let live = a.live.map(|l| {
         let mut s = settings(&l.endpoint, &live_sources);
         s.public_access_cidrs = Some(live_cidrs(l));
+        s.managed_by_eksgate = live_managed.clone();
         s
     });
     let after = match (status, a.live) {
@@ -792,11 +867,14 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
                 _ => live_cidrs(l),
             };
             let mut sources = live_sources.clone();
-            if want.endpoint.private_access && a.sg.is_some() {
+            let mut managed = live_managed.clone();
+            if let Some(gap) = &a.sg {
                 sources.extend(want.private_access_from.iter().cloned());
+                managed.extend(gap.missing.iter().cloned());
             }
             let mut s = settings(&want.endpoint, &sources);
             s.public_access_cidrs = Some(cidrs);
+            s.managed_by_eksgate = managed;
             Some(s)
         }
     };
@@ -935,6 +1013,8 @@ mod tests {
             private_access_from: BTreeSet::new(),
             wave: 0,
             owner_acknowledged: false,
+            private_access_from_exclusive: false,
+            public_access_prefix_lists: Default::default(),
             origin: Origin {
                 file: "prod.toml".into(),
                 line: 3,
@@ -1933,6 +2013,8 @@ mod tests {
                             let listed = match m {
                                 AccessSource::Cidr(n) => add.cidrs.contains(&n.to_string()),
                                 AccessSource::SecurityGroup(g) => add.security_groups.contains(g),
+                                // Not generated by these cases.
+                                AccessSource::PrefixList(_) => false,
                             };
                             prop_assert!(listed, "{} not added", m);
                         }

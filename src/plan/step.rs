@@ -32,6 +32,9 @@ pub enum StepKind {
     EksEndpoint,
     /// An update already `InProgress` in AWS, waited on by id.
     WaitUpdate,
+    /// `RevokeSecurityGroupIngress` (by rule id) of the exact TCP 443 rules
+    /// from sources the manifest no longer declares.
+    SgHttpsRevoke,
 }
 
 impl StepKind {
@@ -42,6 +45,7 @@ impl StepKind {
             StepKind::SgHttpsIngress => "sg_https_ingress",
             StepKind::EksEndpoint => "eks_endpoint",
             StepKind::WaitUpdate => "wait_update",
+            StepKind::SgHttpsRevoke => "sg_https_revoke",
         }
     }
 }
@@ -65,6 +69,13 @@ pub enum Action {
     /// Wait for an update already running; `update_id` is `None` when the
     /// cluster said `UPDATING` but listed no update (wait until `ACTIVE`).
     WaitUpdate { update_id: Option<String> },
+    /// Revoke the exact TCP 443 rules of the step's security group from
+    /// `revoke` (`private_access_from_exclusive`); `present` is what the
+    /// group let in when the plan was made.
+    HttpsRevoke {
+        present: BTreeSet<AccessSource>,
+        revoke: BTreeSet<AccessSource>,
+    },
 }
 
 impl Action {
@@ -79,6 +90,7 @@ impl Action {
             Action::HttpsIngress { .. } => StepKind::SgHttpsIngress,
             Action::Endpoint { .. } => StepKind::EksEndpoint,
             Action::WaitUpdate { .. } => StepKind::WaitUpdate,
+            Action::HttpsRevoke { .. } => StepKind::SgHttpsRevoke,
         }
     }
 }
@@ -128,6 +140,9 @@ impl Step {
             (Action::HttpsIngress { add: a, .. }, Action::HttpsIngress { add: b, .. }) => a == b,
             (Action::Endpoint { after: a, .. }, Action::Endpoint { after: b, .. }) => a == b,
             (Action::WaitUpdate { update_id: a }, Action::WaitUpdate { update_id: b }) => a == b,
+            (Action::HttpsRevoke { revoke: a, .. }, Action::HttpsRevoke { revoke: b, .. }) => {
+                a == b
+            }
             _ => false,
         }
     }
@@ -204,6 +219,9 @@ pub(crate) mod wire {
     pub(crate) struct HttpsSources {
         cidrs: Vec<String>,
         security_groups: Vec<String>,
+        /// Left out when empty, so plans without prefix lists read as before.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        prefix_lists: Vec<String>,
     }
 
     impl From<&BTreeSet<AccessSource>> for HttpsSources {
@@ -213,6 +231,7 @@ pub(crate) mod wire {
                 match s {
                     AccessSource::Cidr(n) => h.cidrs.push(n.to_string()),
                     AccessSource::SecurityGroup(id) => h.security_groups.push(id.clone()),
+                    AccessSource::PrefixList(id) => h.prefix_lists.push(id.clone()),
                 }
             }
             h
@@ -233,6 +252,7 @@ pub(crate) mod wire {
                     .into_iter()
                     .map(AccessSource::SecurityGroup),
             );
+            out.extend(self.prefix_lists.into_iter().map(AccessSource::PrefixList));
             Ok(out)
         }
     }
@@ -275,6 +295,13 @@ pub(crate) mod wire {
                     to_value(&HttpsSources::from(add)),
                 ),
                 Action::Endpoint { before, after } => (to_value(before), to_value(after)),
+                // `after` is what the group lets in once the step ran.
+                Action::HttpsRevoke { present, revoke } => (
+                    to_value(&HttpsSources::from(present)),
+                    to_value(&HttpsSources::from(
+                        &present.difference(revoke).cloned().collect(),
+                    )),
+                ),
                 Action::WaitUpdate { update_id } => (
                     to_value(&UpdateWait {
                         update_id: update_id.clone(),
@@ -340,6 +367,24 @@ pub(crate) mod wire {
                             .into_set()
                             .map_err(|e| format!("step `{id}`: {e}"))?,
                         add: add.into_set().map_err(|e| format!("step `{id}`: {e}"))?,
+                    }
+                }
+                StepKind::SgHttpsRevoke => {
+                    need("security_group_id", &w.security_group_id)?;
+                    let present: HttpsSources = from_value(id, "before", w.before.clone())?;
+                    let left: HttpsSources = from_value(id, "after", w.after.clone())?;
+                    let present = present
+                        .into_set()
+                        .map_err(|e| format!("step `{id}`: {e}"))?;
+                    let left = left.into_set().map_err(|e| format!("step `{id}`: {e}"))?;
+                    if !left.is_subset(&present) {
+                        return Err(format!(
+                            "step `{id}`: its `after` lists sources its `before` does not"
+                        ));
+                    }
+                    Action::HttpsRevoke {
+                        revoke: present.difference(&left).cloned().collect(),
+                        present,
                     }
                 }
                 StepKind::EksEndpoint => {
@@ -438,6 +483,19 @@ mod tests {
                 update_id: Some("u-1".into()),
             },
             Action::WaitUpdate { update_id: None },
+            Action::HttpsRevoke {
+                present: [
+                    AccessSource::SecurityGroup("sg-a".into()),
+                    AccessSource::PrefixList("pl-0a1b2c3d".into()),
+                    AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
+                ]
+                .into(),
+                revoke: [
+                    AccessSource::PrefixList("pl-0a1b2c3d".into()),
+                    AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
+                ]
+                .into(),
+            },
         ];
         for action in actions {
             let s = step(action);

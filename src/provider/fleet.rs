@@ -518,6 +518,7 @@ mod tests {
             },
             role_arn: role.map(str::to_string),
             wants_private: true,
+            prefix_lists: Vec::new(),
         }
     }
 

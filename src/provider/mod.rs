@@ -12,6 +12,7 @@
 //! Errors are typed so apply can tell "AWS said no" (with AWS's code and
 //! message, shown to the user) from "could not reach AWS".
 
+mod access;
 pub mod aws;
 mod clients;
 mod fleet;
@@ -52,6 +53,9 @@ pub struct ClusterTarget {
     /// Also read what private access needs: the cluster's VPC (DNS
     /// attributes, DHCP options) and its cluster security group.
     pub wants_private: bool,
+    /// Managed prefix lists whose entries the plan needs (those named in
+    /// `public_access_cidrs`).
+    pub prefix_lists: Vec<String>,
 }
 
 impl ClusterTarget {
@@ -104,6 +108,15 @@ pub enum IngressOutcome {
     /// `InvalidPermission.Duplicate`, and a fresh read of the group showed
     /// every requested source there already.
     AlreadyPresent,
+}
+
+/// What a revocation of TCP 443 rules did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// These rules (by id) were revoked.
+    Revoked(Vec<String>),
+    /// None of the rules was there any more.
+    AlreadyGone,
 }
 
 pub use crate::live::DnsAttribute;
@@ -229,4 +242,23 @@ pub trait Provider: Send + Sync {
         group_id: &str,
         sources: &BTreeSet<AccessSource>,
     ) -> impl Future<Output = Result<IngressOutcome, ProviderError>> + Send;
+
+    /// Revokes the inbound rules of `group_id` that are exactly TCP 443–443
+    /// from `sources` (`RevokeSecurityGroupIngress` by rule id), and no
+    /// other rule.
+    ///
+    /// The default says "not supported", for in-memory providers that have
+    /// no use for it.
+    fn revoke_https_ingress(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+        sources: &BTreeSet<AccessSource>,
+    ) -> impl Future<Output = Result<RevokeOutcome, ProviderError>> + Send {
+        let _ = (scope, group_id, sources);
+        std::future::ready(Err(ProviderError::Transport {
+            operation: "RevokeSecurityGroupIngress".into(),
+            message: "not supported".into(),
+        }))
+    }
 }

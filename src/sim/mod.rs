@@ -12,6 +12,7 @@
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
+pub mod access;
 pub mod auth;
 pub mod ec2;
 pub mod eks;
@@ -38,7 +39,8 @@ use tokio::time::Instant;
 use protocol::{parse_scope, AwsError};
 use state::State;
 pub use state::{
-    Behaviour, Event, HistoryEntry, DEFAULT_HISTORY_LIMIT, DEFAULT_RULE_QUOTA, DEFAULT_STATUS_LAG,
+    Behaviour, Event, HistoryEntry, RevokedRule, DEFAULT_HISTORY_LIMIT, DEFAULT_RULE_QUOTA,
+    DEFAULT_STATUS_LAG,
 };
 pub use world::World;
 

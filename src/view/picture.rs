@@ -141,6 +141,20 @@ pub(crate) fn short_change(step: &Step) -> String {
             Some(id) => format!("wait for update {id}"),
             None => "wait until ACTIVE".to_string(),
         },
+        Action::HttpsRevoke { revoke, .. } => {
+            let group = step.security_group_id.as_deref().unwrap_or("?");
+            match revoke.len() {
+                1 => format!(
+                    "revoke 443 into {group} from {}",
+                    revoke
+                        .iter()
+                        .next()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                ),
+                n => format!("revoke 443 into {group} from {n} sources"),
+            }
+        }
     }
 }
 

@@ -302,6 +302,14 @@ fn settings_text(s: &ClusterSettings) -> String {
         "private_access_from = {}",
         string_list(&s.private_access_from)
     );
+    // Which of them eksgate added (their rules carry its description).
+    if !s.managed_by_eksgate.is_empty() {
+        let _ = writeln!(
+            t,
+            "managed_by_eksgate = {}",
+            string_list(&s.managed_by_eksgate)
+        );
+    }
     t
 }
 
@@ -373,6 +381,8 @@ pub(crate) mod tests {
             private_access_from: BTreeSet::new(),
             wave: 0,
             owner_acknowledged: false,
+            private_access_from_exclusive: false,
+            public_access_prefix_lists: Default::default(),
             origin: Origin {
                 file: "prod.toml".into(),
                 line: 7,

@@ -958,6 +958,7 @@ async fn regression_a_failed_caller_identity_is_asked_again() {
             },
             role_arn: None,
             wants_private: false,
+            prefix_lists: Vec::new(),
         }],
     };
     let identity_calls = |sim: &eksgate::sim::SimHandle| -> Vec<String> {

@@ -6,6 +6,7 @@
 //! `tests/fixtures/` with [`fixture::fixture!`], and pins output with
 //! [`snapshot::eksgate_snapshot!`].
 
+mod allowlist;
 mod apply;
 mod common;
 mod fixture;
