@@ -237,7 +237,9 @@ pub fn revocations<'a>(
 
 /// A revocation runs after every endpoint change of its clusters, so it
 /// goes in the highest wave among them, never before what it waits for.
-pub fn settle_revoke_waves(steps: &mut [Step]) {
+/// `emitted` is each step's place in the order the planner emitted them
+/// (a topological one): steps are ordered by wave, then by that place.
+pub fn settle_revoke_waves(steps: &mut [Step], emitted: &BTreeMap<String, usize>) {
     let waves: BTreeMap<String, u32> = steps.iter().map(|s| (s.id.clone(), s.wave)).collect();
     for s in steps.iter_mut() {
         if matches!(s.action, Action::HttpsRevoke { .. }) {
@@ -245,5 +247,5 @@ pub fn settle_revoke_waves(steps: &mut [Step]) {
             s.wave = deps.fold(s.wave, u32::max);
         }
     }
-    steps.sort_by_key(|s| s.wave);
+    steps.sort_by_key(|s| (s.wave, emitted.get(&s.id).copied().unwrap_or(usize::MAX)));
 }

@@ -64,8 +64,8 @@ pub struct ClusterSettings {
     /// `private_access_from_exclusive`).
     #[serde(with = "crate::desired::sources_as_strings")]
     pub private_access_from: BTreeSet<AccessSource>,
-    /// Live and after: the sources whose TCP 443 rule carries eksgate's
-    /// description (`managed by eksgate`).
+    /// Live: the sources whose current TCP 443 rule carries eksgate's
+    /// description (`managed by eksgate`); after: those of them that stay.
     #[serde(
         default,
         skip_serializing_if = "BTreeSet::is_empty",

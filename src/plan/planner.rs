@@ -190,8 +190,13 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
             findings.extend(owner_warning(a));
         }
     }
+    let emitted: BTreeMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
     assign_waves(&mut steps, &clusters);
-    super::access::settle_revoke_waves(&mut steps);
+    super::access::settle_revoke_waves(&mut steps, &emitted);
 
     Plan {
         format_version: FORMAT_VERSION,
@@ -867,14 +872,14 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
                 _ => live_cidrs(l),
             };
             let mut sources = live_sources.clone();
-            let mut managed = live_managed.clone();
-            if let Some(gap) = &a.sg {
+            if want.endpoint.private_access && a.sg.is_some() {
                 sources.extend(want.private_access_from.iter().cloned());
-                managed.extend(gap.missing.iter().cloned());
             }
             let mut s = settings(&want.endpoint, &sources);
             s.public_access_cidrs = Some(cidrs);
-            s.managed_by_eksgate = managed;
+            // The current rules that carry eksgate's description (those a
+            // revocation removes are taken out by the caller).
+            s.managed_by_eksgate = live_managed.clone();
             Some(s)
         }
     };
@@ -1526,6 +1531,121 @@ mod tests {
         let p = super::plan(&d, &lv);
         assert!(p.steps.is_empty());
         assert_eq!(p.clusters[0].status, PlanStatus::NoChanges);
+    }
+
+    /// A group holding exact 443 rules from `exact`, wider rules from
+    /// `wide`, and its own reference.
+    fn owned_group(exact: &[&str], wide: &[&str]) -> LiveSecurityGroup {
+        let mut g = LiveSecurityGroup {
+            exact_https: srcs(exact),
+            https_ingress: srcs(exact),
+            ..LiveSecurityGroup::default()
+        };
+        g.https_ingress.extend(srcs(wide));
+        g.https_ingress.insert(src("sg-c"));
+        g.exact_https.insert(src("sg-c"));
+        g
+    }
+
+    fn exclusive(mut d: DesiredCluster, from: &[&str]) -> DesiredCluster {
+        d.private_access_from = srcs(from);
+        d.private_access_from_exclusive = true;
+        d
+    }
+
+    #[test]
+    fn exclusive_revokes_only_undeclared_exact_443_rules_after_the_changes() {
+        let (d, mut l) = one(
+            exclusive(want("a", PRIV), &["10.1.0.0/16", "sg-bastion"]),
+            found("a", BOTH),
+        );
+        l.security_groups.insert(
+            sg_key("sg-c"),
+            owned_group(&["10.1.0.0/16", "10.9.0.0/16", "sg-old"], &["10.8.0.0/16"]),
+        );
+        let p = super::plan(&d, &l);
+        assert_eq!(
+            ids(&p),
+            vec![
+                "eu-west-1/sg-c/https_ingress",
+                "eu-west-1/a/endpoint.1",
+                "eu-west-1/sg-c/https_revoke"
+            ]
+        );
+        let revoke = p.step("eu-west-1/sg-c/https_revoke").unwrap();
+        let Action::HttpsRevoke { revoke: gone, .. } = &revoke.action else {
+            panic!("{revoke:?}")
+        };
+        // Not the wider rule's source, not the group itself, not declared.
+        assert_eq!(gone, &srcs(&["10.9.0.0/16", "sg-old"]));
+        assert_eq!(
+            revoke.depends_on,
+            vec!["eu-west-1/sg-c/https_ingress", "eu-west-1/a/endpoint.1"]
+        );
+        assert!(!revoke.lockout_risk);
+        let after = p.clusters[0].after.as_ref().unwrap();
+        assert_eq!(
+            after.private_access_from,
+            srcs(&["10.1.0.0/16", "10.8.0.0/16", "sg-bastion", "sg-c"])
+        );
+
+        // Without `exclusive`, nothing is revoked.
+        let mut plain = d.clone();
+        plain.clusters[0].private_access_from_exclusive = false;
+        assert!(super::plan(&plain, &l)
+            .step("eu-west-1/sg-c/https_revoke")
+            .is_none());
+    }
+
+    #[test]
+    fn revoking_the_last_443_source_of_a_private_only_cluster_is_a_lockout_risk() {
+        // (wider rules, desired mode, lockout)
+        let cases: [(&[&str], EndpointAccess, bool); 3] = [
+            (&[], PRIV, true),
+            (&["10.8.0.0/16"], PRIV, false),
+            (&[], BOTH, false),
+        ];
+        for (wide, mode, lockout) in cases {
+            let (d, mut l) = one(exclusive(want("a", mode), &[]), found("a", mode));
+            l.security_groups
+                .insert(sg_key("sg-c"), owned_group(&["10.9.0.0/16"], wide));
+            let p = super::plan(&d, &l);
+            let revoke = p.step("eu-west-1/sg-c/https_revoke").unwrap();
+            assert_eq!(revoke.lockout_risk, lockout, "{wide:?} {mode:?}");
+            assert!(revoke.depends_on.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_shared_group_keeps_what_any_of_its_clusters_declares_and_waits_for_all() {
+        let mut b = want("b", BOTH);
+        b.wave = 1;
+        b.private_access_from = srcs(&["10.2.0.0/16"]);
+        let (d, mut l) = world(vec![
+            (
+                exclusive(want("a", PRIV), &["10.1.0.0/16"]),
+                ClusterObservation::Found(found("a", BOTH)),
+            ),
+            (b, ClusterObservation::Found(found("b", PUB))),
+        ]);
+        l.security_groups.insert(
+            sg_key("sg-c"),
+            owned_group(&["10.1.0.0/16", "10.2.0.0/16", "10.9.0.0/16"], &[]),
+        );
+        let p = super::plan(&d, &l);
+        let revoke = p.step("eu-west-1/sg-c/https_revoke").unwrap();
+        let Action::HttpsRevoke { revoke: gone, .. } = &revoke.action else {
+            panic!("{revoke:?}")
+        };
+        assert_eq!(gone, &srcs(&["10.9.0.0/16"]));
+        assert_eq!(
+            revoke.depends_on,
+            vec!["eu-west-1/a/endpoint.1", "eu-west-1/b/endpoint.1"]
+        );
+        // It runs with the later wave, after everything it waits for.
+        assert_eq!(revoke.wave, 1);
+        assert_eq!(ids(&p).last(), Some(&"eu-west-1/sg-c/https_revoke"));
+        p.graph().unwrap();
     }
 
     #[test]

@@ -781,7 +781,7 @@ mod self_test {
                 BTreeMap::new(),
             ),
             (
-                "`RevokeSecurityGroupIngress` on us-east-1/sg-1 was rejected",
+                "RevokeSecurityGroupIngress on us-east-1/sg-1 was rejected",
                 vec![at(
                     0.0,
                     req(

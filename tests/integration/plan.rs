@@ -294,7 +294,7 @@ async fn plan_out_saves_a_plan_with_its_checksum() {
         .success();
     eksgate_snapshot!(out.stderr(), @"Saved the plan to `plan.json`; apply it with `eksgate apply --plan plan.json`.");
     let saved: serde_json::Value = serde_json::from_str(&out.read("plan.json")).unwrap();
-    assert_eq!(saved["saved_format"], 2);
+    assert_eq!(saved["saved_format"], 3);
     assert_eq!(saved["eksgate_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(saved["checksum"].as_str().unwrap().len(), 64);
     assert_eq!(saved["plan"]["steps"].as_array().unwrap().len(), 5);
