@@ -49,6 +49,9 @@ pub fn expand(desired: &Desired, live: &Live) -> (Desired, Vec<Finding>) {
     let mut out = desired.clone();
     let mut findings = Vec::new();
     for c in &mut out.clusters {
+        if let Some(f) = unknown_source_lists(c, live) {
+            findings.push(f);
+        }
         if c.public_access_prefix_lists.is_empty() || !c.endpoint.public_access {
             continue;
         }
@@ -112,6 +115,47 @@ pub fn expand(desired: &Desired, live: &Live) -> (Desired, Vec<Finding>) {
         c.endpoint.public_access_cidrs = Some(cidrs);
     }
     (out, findings)
+}
+
+/// The finding for prefix lists of `private_access_from` that EC2 does not
+/// know: the rule referencing them would be refused
+/// (`InvalidPrefixListID.NotFound`).
+fn unknown_source_lists(c: &crate::desired::DesiredCluster, live: &Live) -> Option<Finding> {
+    if !c.endpoint.private_access {
+        return None;
+    }
+    let missing: Vec<String> = c
+        .private_access_from
+        .iter()
+        .filter_map(|s| match s {
+            AccessSource::PrefixList(id) => Some(id),
+            _ => None,
+        })
+        .filter(|id| {
+            let key = PrefixListKey {
+                account: c.key.account.clone(),
+                region: c.key.region.clone(),
+                id: (*id).clone(),
+            };
+            matches!(find_list(live, &key), Some(None))
+        })
+        .map(|id| format!("`{id}`"))
+        .collect();
+    (!missing.is_empty()).then(|| Finding {
+        cluster: c.key.clone(),
+        code: FindingCode::PrefixListNotFound,
+        severity: Severity::Block,
+        message: format!(
+            "`private_access_from` of `{}` names {}, which EC2 does not know in region `{}`",
+            c.key,
+            join_and(&missing),
+            c.key.region
+        ),
+        hint: Some(
+            "check the id and the region; a prefix list shared from another account must be shared with this one (AWS RAM)"
+                .to_string(),
+        ),
+    })
 }
 
 /// One cluster that uses a cluster security group, as the planner sees it.

@@ -146,6 +146,12 @@ pub fn target(action: &str, p: &Params) -> Option<String> {
         "DescribeVpcs" => Some(p.list("VpcId").join(",")).filter(|s| !s.is_empty()),
         "DescribeDhcpOptions" => Some(p.list("DhcpOptionsId").join(",")).filter(|s| !s.is_empty()),
         "DescribeSecurityGroups" => Some(p.list("GroupId").join(",")).filter(|s| !s.is_empty()),
+        "DescribeSecurityGroupRules" => p
+            .filters()
+            .into_iter()
+            .find(|(name, _)| name == "group-id")
+            .map(|(_, values)| values.join(","))
+            .filter(|s| !s.is_empty()),
         _ => None,
     }
 }

@@ -86,7 +86,12 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             }
             let _ = writeln!(out, "     why: {}", step.reason);
             if step.lockout_risk {
-                let _ = writeln!(out, "     {}", paint(color, "1;33", &lockout_text()));
+                let text = if step.kind() == crate::plan::StepKind::SgHttpsRevoke {
+                    revoke_lockout_text()
+                } else {
+                    lockout_text()
+                };
+                let _ = writeln!(out, "     {}", paint(color, "1;33", &text));
             }
         }
         out.push('\n');
@@ -211,8 +216,13 @@ pub fn render_markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
-        if counts.lockout_risks > 0 {
+        let revoke = |s: &&crate::plan::Step| s.kind() == crate::plan::StepKind::SgHttpsRevoke;
+        let risky = || plan.steps.iter().filter(|s| s.lockout_risk);
+        if counts.lockout_risks > 0 && risky().any(|s| !revoke(&s)) {
             let _ = writeln!(out, "> [!WARNING]\n> {}\n", lockout_text());
+        }
+        if risky().any(|s| revoke(&s)) {
+            let _ = writeln!(out, "> [!WARNING]\n> {}\n", revoke_lockout_text());
         }
         out.push_str(&super::mermaid::flowchart_details(plan));
         out.push('\n');
@@ -283,6 +293,10 @@ fn status_text(c: &ClusterPlan) -> String {
             n => format!("{n} steps"),
         },
     }
+}
+
+fn revoke_lockout_text() -> String {
+    "lockout risk: this revokes the last TCP 443 source of a private-only cluster; apply refuses this without `--allow-lockout`".to_string()
 }
 
 fn lockout_text() -> String {

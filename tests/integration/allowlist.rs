@@ -216,6 +216,76 @@ async fn an_exclusive_cluster_ends_with_exactly_its_declared_sources() {
 }
 
 #[tokio::test]
+async fn a_saved_plan_revokes_and_a_rehearsal_predicts_it() {
+    let world = world();
+    let manifest = payments("private_access_from_exclusive = true");
+    // A rehearsal: the copy's group holds the same exact, wide and
+    // self-referencing rules, so the same rules go; the real group keeps all.
+    let run = Test::new()
+        .world(&world)
+        .manifest(&manifest)
+        .args([
+            "apply",
+            "prod.toml",
+            "--rehearse",
+            "--rehearse-update-duration",
+            "200ms",
+        ])
+        .args(crate::test::FAST_POLLS)
+        .run()
+        .await
+        .success();
+    assert_eq!(run.writes(), Vec::<String>::new());
+    let out = run.stdout();
+    assert!(
+        out.contains(&format!(
+            "TCP 443 from [\"{STALE_SG}\", \"10.9.0.0/16\"] revoked"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": matches the manifest"), "{out}");
+    assert_eq!(rules(&run.state(), SG).len(), 7);
+
+    // A saved plan (format 3) applies the revocation as planned.
+    let run = run
+        .again()
+        .args(["plan", "prod.toml", "--out", "plan.json"])
+        .run()
+        .await
+        .success();
+    let saved: serde_json::Value = serde_json::from_str(&run.read("plan.json")).unwrap();
+    assert_eq!(saved["saved_format"], 3);
+    let revoke = saved["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "sg_https_revoke")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        revoke["after"],
+        serde_json::json!({"cidrs": ["10.1.0.0/16", "10.8.0.0/16"], "security_groups": [SG]})
+    );
+    let run = run
+        .again()
+        .args(["apply", "--plan", "plan.json", "--auto-approve"])
+        .args(crate::test::FAST_POLLS)
+        .run()
+        .await
+        .success();
+    let end = rules(&run.state(), SG);
+    assert!(
+        !end.iter()
+            .any(|r| r.3 == STALE_SG || (r.3 == "10.9.0.0/16" && r.1 == 443)),
+        "{end:?}"
+    );
+    assert!(
+        end.contains(&rule("tcp", 22, 22, "10.9.0.0/16", "")),
+        "{end:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_cluster_that_does_not_own_its_allow_list_never_revokes() {
     let world = world();
     for exclusive in ["", "private_access_from_exclusive = false"] {
@@ -484,9 +554,24 @@ async fn a_prefix_list_in_private_access_from_is_a_rule_of_its_own() {
             "managed by eksgate"
         )])
     );
+    // A list EC2 does not know blocks the cluster at plan time.
+    let unknown = manifest.replace("pl-0a1b2c3d4e5f60001", "pl-0a1b2c3d4e5f6ffff");
+    let blocked = run
+        .again()
+        .manifest(&unknown)
+        .args(["plan", "prod.toml"])
+        .run()
+        .await
+        .failure();
+    assert!(
+        blocked.stdout().contains("error: `private_access_from` of `us-east-1/web` names `pl-0a1b2c3d4e5f6ffff`, which EC2 does not know in region `us-east-1`"),
+        "{}",
+        blocked.stdout()
+    );
     // Read back from the group: nothing left to do.
     let run = run
         .again()
+        .manifest(manifest)
         .args(["plan", "prod.toml", "--detailed-exitcode"])
         .run()
         .await
