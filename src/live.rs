@@ -243,4 +243,11 @@ pub struct PrefixListKey {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LivePrefixList {
     pub entries: BTreeSet<ipnet::IpNet>,
+    /// `MaxEntries` (`DescribeManagedPrefixLists`): what a rule referencing
+    /// the list counts against a security group's quota, in the list's
+    /// address family (`ipv6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u32>,
+    #[serde(default)]
+    pub ipv6: bool,
 }

@@ -158,6 +158,50 @@ fn unknown_source_lists(c: &crate::desired::DesiredCluster, live: &Live) -> Opti
     })
 }
 
+/// The inbound rules `add` would add to a group of `region`, as EC2 counts
+/// them: a customer-managed prefix list as its `MaxEntries` in its address
+/// family (VPC user guide, "Quotas": the maximum number of entries counts
+/// against the quota), everything else as [`RuleCount::of`] does.
+pub fn rule_count(
+    add: &BTreeSet<AccessSource>,
+    live: &Live,
+    account: &Option<String>,
+    region: &str,
+) -> crate::live::RuleCount {
+    let mut n = crate::live::RuleCount::of(
+        add.iter()
+            .filter(|s| !matches!(s, AccessSource::PrefixList(_))),
+    );
+    for s in add {
+        let AccessSource::PrefixList(id) = s else {
+            continue;
+        };
+        let key = PrefixListKey {
+            account: account.clone(),
+            region: region.to_string(),
+            id: id.clone(),
+        };
+        match find_list(live, &key) {
+            Some(Some(crate::live::LivePrefixList {
+                max_entries: Some(m),
+                ipv6,
+                ..
+            })) => {
+                if *ipv6 {
+                    n.ipv6 += m;
+                } else {
+                    n.ipv4 += m;
+                }
+            }
+            _ => {
+                n.ipv4 += 1;
+                n.ipv6 += 1;
+            }
+        }
+    }
+    n
+}
+
 /// One cluster that uses a cluster security group, as the planner sees it.
 pub struct GroupUser<'a> {
     pub key: &'a ClusterKey,

@@ -13,7 +13,7 @@ use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::EndpointSettings;
 use crate::live::{
     ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
-    RuleCount, SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
+    SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
 };
 use crate::text::{join_and, mode_name, some_of};
 
@@ -80,7 +80,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         })
         .collect();
 
-    block_groups_over_quota(&mut analyses);
+    block_groups_over_quota(&mut analyses, live);
 
     // Shared things: one node each, with every non-blocked dependent.
     let mut vpc_users: BTreeMap<VpcKey, VpcNeed> = BTreeMap::new();
@@ -273,7 +273,7 @@ fn owner_warning(a: &Analysis) -> Option<Finding> {
 /// quota of inbound rules (counting what the group holds plus what every
 /// cluster sharing it would add): AWS would refuse the whole call with
 /// `RulesPerSecurityGroupLimitExceeded`. Other clusters go on.
-fn block_groups_over_quota(analyses: &mut [Analysis]) {
+fn block_groups_over_quota(analyses: &mut [Analysis], world: &Live) {
     let mut adds: BTreeMap<SecurityGroupKey, (&LiveSecurityGroup, BTreeSet<AccessSource>)> =
         BTreeMap::new();
     for a in analyses.iter().filter(|a| !a.blocked()) {
@@ -290,7 +290,7 @@ fn block_groups_over_quota(analyses: &mut [Analysis]) {
             continue;
         };
         let quota = live.rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA);
-        let add = RuleCount::of(add);
+        let add = super::access::rule_count(add, world, &key.account, &key.region);
         let families = [("IPv4", have.ipv4, add.ipv4), ("IPv6", have.ipv6, add.ipv6)];
         if let Some((family, have, add)) = families
             .into_iter()
@@ -1749,7 +1749,7 @@ mod tests {
             (b, ClusterObservation::Found(lb)),
         ]);
         let group = |ipv4, ipv6, quota| LiveSecurityGroup {
-            inbound_rules: Some(RuleCount { ipv4, ipv6 }),
+            inbound_rules: Some(crate::live::RuleCount { ipv4, ipv6 }),
             rule_quota: quota,
             ..LiveSecurityGroup::default()
         };

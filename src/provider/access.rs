@@ -1,6 +1,7 @@
 //! The AWS calls of owning the allow-list: which TCP 443 rules of a group
-//! are exact (443–443) and which carry eksgate's description, the entries of
-//! managed prefix lists (`GetManagedPrefixListEntries`, every page), and the
+//! are exact (443–443) and which carry eksgate's description, managed prefix
+//! lists (`DescribeManagedPrefixLists` for their size and family,
+//! `GetManagedPrefixListEntries`, every page, for their entries), and the
 //! revocation of rules by id (`DescribeSecurityGroupRules`, then
 //! `RevokeSecurityGroupIngress` with `SecurityGroupRuleIds`).
 //!
@@ -81,8 +82,13 @@ where
                 continue;
             }
             let c = connect(target.scope()).await;
-            let entries = match prefix_list_entries(&c, id).await {
-                Ok(e) => Some(LivePrefixList { entries: e }),
+            let read = match describe_prefix_list(&c, id).await {
+                Ok(Some((max_entries, ipv6))) => Some(LivePrefixList {
+                    entries: prefix_list_entries(&c, id).await?,
+                    max_entries,
+                    ipv6,
+                }),
+                Ok(None) => None,
                 Err(ProviderError::Aws { code, .. })
                     if code.eq_ignore_ascii_case("InvalidPrefixListID.NotFound") =>
                 {
@@ -90,10 +96,35 @@ where
                 }
                 Err(e) => return Err(e),
             };
-            live.prefix_lists.insert(key, entries);
+            live.prefix_lists.insert(key, read);
         }
     }
     Ok(())
+}
+
+/// `DescribeManagedPrefixLists` of one list: its `MaxEntries` and whether
+/// it holds IPv6 blocks; `None` when EC2 lists no such list.
+async fn describe_prefix_list(
+    c: &Clients,
+    id: &str,
+) -> Result<Option<(Option<u32>, bool)>, ProviderError> {
+    let resp = c
+        .ec2
+        .describe_managed_prefix_lists()
+        .prefix_list_ids(id)
+        .send()
+        .await
+        .map_err(|e| super::aws::sdk_error("DescribeManagedPrefixLists", e))?;
+    Ok(resp
+        .prefix_lists()
+        .iter()
+        .find(|l| l.prefix_list_id() == Some(id))
+        .map(|l| {
+            (
+                l.max_entries().and_then(|m| u32::try_from(m).ok()),
+                l.address_family() == Some("IPv6"),
+            )
+        }))
 }
 
 /// `GetManagedPrefixListEntries`, following `NextToken` to the last page.

@@ -73,6 +73,34 @@ impl PrefixList {
     }
 }
 
+/// The inbound rules EC2 counts against a group's quota for `sources`:
+/// (IPv4, IPv6). A CIDR block counts once in its family, a group reference
+/// once in each, and a customer-managed prefix list as its `max_entries` in
+/// its family, however many entries it holds now ("Quotas" of the VPC user
+/// guide: "the maximum number of entries for the prefix lists counts against
+/// the quota").
+pub fn weighted_counts(region: Option<&Region>, sources: Vec<&RuleSource>) -> (u32, u32) {
+    let (mut v4, mut v6) = (0, 0);
+    for s in sources {
+        match s {
+            RuleSource::PrefixList(id) => match region.and_then(|r| r.prefix_lists.get(id)) {
+                Some(l) if l.address_family == "IPv6" => v6 += l.max_entries,
+                Some(l) => v4 += l.max_entries,
+                None => {
+                    v4 += 1;
+                    v6 += 1;
+                }
+            },
+            other => {
+                let (a, b) = super::state::rule_counts([other]);
+                v4 += a;
+                v6 += b;
+            }
+        }
+    }
+    (v4, v6)
+}
+
 /// What is wrong with a `[[prefix_list]]` of a world, if anything.
 pub fn check_prefix_list(d: &PrefixListDef) -> Option<String> {
     if !d.id.starts_with("pl-") {

@@ -11,7 +11,7 @@ use quick_xml::escape::escape;
 use tokio::time::Instant;
 
 use super::protocol::AwsError;
-use super::state::{rule_counts, Event, RegionKey, Rule, RuleSource, State};
+use super::state::{Event, RegionKey, Rule, RuleSource, State};
 
 const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
@@ -531,8 +531,11 @@ fn authorize_ingress(
     }
     // The quota counts IPv4 and IPv6 rules apart; a group reference counts
     // in both.
-    let (have4, have6) = rule_counts(group.ingress.iter().map(|r| &r.source));
-    let (add4, add6) = rule_counts(new_rules.iter().map(|r| &r.3));
+    // A customer-managed prefix list counts as its `max_entries`.
+    let region = state.regions.get(key);
+    let weigh = |sources: Vec<&RuleSource>| super::access::weighted_counts(region, sources);
+    let (have4, have6) = weigh(group.ingress.iter().map(|r| &r.source).collect());
+    let (add4, add6) = weigh(new_rules.iter().map(|r| &r.3).collect());
     let quota = group.rule_quota;
     if (add4 > 0 && have4 + add4 > quota) || (add6 > 0 && have6 + add6 > quota) {
         return Err(AwsError::new(

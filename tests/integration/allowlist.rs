@@ -884,3 +884,144 @@ async fn the_emulator_serves_prefix_lists_in_pages_and_refuses_unknown_ones() {
         .unwrap_err();
     assert_eq!(err_parts(&err).0, "InvalidPrefixListID.NotFound");
 }
+
+/// boto3, a client eksgate did not write, pages through the rules and a
+/// prefix list with its own paginators and revokes by rule id (skipped,
+/// saying so, without boto3; CI requires it).
+#[tokio::test]
+async fn boto3_pages_rules_and_prefix_lists_and_revokes_by_id() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("EKSGATE_REQUIRE_BOTO3").is_none(),
+            "EKSGATE_REQUIRE_BOTO3 is set but python3 cannot import boto3"
+        );
+        eprintln!("skipped: python3 with boto3 is not installed");
+        return;
+    }
+    let sim = start(&format!("{}{LISTS_WORLD}{}", world(), big_list()), quick()).await;
+    let script = format!(
+        r#"
+import boto3, botocore, json, sys
+ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="AKIDBOTO", aws_secret_access_key="s")
+out = {{}}
+pages = ec2.get_paginator("describe_security_group_rules").paginate(
+    Filters=[{{"Name": "group-id", "Values": ["{SG}"]}}], PaginationConfig={{"PageSize": 5}})
+rules = [r for p in pages for r in p["SecurityGroupRules"]]
+out["rules"] = len(rules)
+out["described"] = sorted(r.get("Description", "") for r in rules if r.get("CidrIpv4") == "10.1.0.0/16")
+stale = [r["SecurityGroupRuleId"] for r in rules if r.get("CidrIpv4") == "10.9.0.0/16" and r["FromPort"] == 443]
+rv = ec2.revoke_security_group_ingress(GroupId="{SG}", SecurityGroupRuleIds=stale)
+out["revoked"] = [r["CidrIpv4"] for r in rv["RevokedSecurityGroupRules"]]
+try:
+    ec2.revoke_security_group_ingress(GroupId="{SG}", SecurityGroupRuleIds=stale)
+except botocore.exceptions.ClientError as e:
+    out["again"] = e.response["Error"]["Code"]
+pages = ec2.get_paginator("get_managed_prefix_list_entries").paginate(
+    PrefixListId="pl-0a1b2c3d4e5f60002", PaginationConfig={{"PageSize": 10}})
+out["entries"] = len([e for p in pages for e in p["Entries"]])
+try:
+    ec2.get_managed_prefix_list_entries(PrefixListId="pl-0a1b2c3d4e5f6ffff")
+except botocore.exceptions.ClientError as e:
+    out["missing"] = e.response["Error"]["Code"]
+print(json.dumps(out))
+"#
+    );
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(sim.url())
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "rules": 8,
+            "described": ["managed by eksgate"],
+            "revoked": ["10.9.0.0/16"],
+            "again": "InvalidSecurityGroupRuleId.NotFound",
+            "entries": 41,
+            "missing": "InvalidPrefixListID.NotFound",
+        })
+    );
+}
+
+/// A rule that references a prefix list counts its `max_entries` against
+/// the group's quota: AWS refuses it past the quota, and the plan blocks the
+/// cluster before that.
+#[tokio::test]
+async fn a_prefix_list_counts_its_max_entries_against_the_rule_quota() {
+    let wide = "\n[[prefix_list]]\nid = \"pl-0a1b2c3d4e5f60003\"\nregion = \"us-east-1\"\nentries = [\"192.0.2.0/24\"]\nmax_entries = 60\n";
+    let manifest = "[[cluster]]\nname = \"web\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.1.0.0/16\", \"pl-0a1b2c3d4e5f60003\"]\n";
+    let run = Test::new()
+        .world(LISTS_WORLD)
+        .world(wide)
+        .manifest(manifest)
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .failure();
+    let v: serde_json::Value = serde_json::from_str(run.stdout()).unwrap();
+    assert_eq!(v["findings"][0]["code"], "security_group_rule_quota");
+    assert!(
+        v["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds 0 inbound IPv4 rules and the plan would add 61, past its quota of 60"),
+        "{v}"
+    );
+    // Within the quota (the list alone), it is applied.
+    run.again()
+        .manifest(&manifest.replace("\"10.1.0.0/16\", ", ""))
+        .apply(NO_ARGS)
+        .run()
+        .await
+        .success();
+
+    // The emulator counts it the same way.
+    let sim = start(&format!("{LISTS_WORLD}{wide}"), quick()).await;
+    let ec2 = ec2(&sim, "us-east-1").await;
+    let perm = |cidr: Option<&str>| {
+        let p = aws_sdk_ec2::types::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443);
+        match cidr {
+            Some(c) => p.ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip(c).build()),
+            None => p.prefix_list_ids(
+                aws_sdk_ec2::types::PrefixListId::builder()
+                    .prefix_list_id("pl-0a1b2c3d4e5f60003")
+                    .build(),
+            ),
+        }
+        .build()
+    };
+    ec2.authorize_security_group_ingress()
+        .group_id("sg-0a12000000000c001")
+        .ip_permissions(perm(Some("10.1.0.0/16")))
+        .send()
+        .await
+        .unwrap();
+    let err = ec2
+        .authorize_security_group_ingress()
+        .group_id("sg-0a12000000000c001")
+        .ip_permissions(perm(None))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_parts(&err).0, "RulesPerSecurityGroupLimitExceeded");
+}
