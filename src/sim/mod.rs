@@ -447,7 +447,11 @@ fn route(
 fn is_write(operation: &str) -> bool {
     matches!(
         operation,
-        "UpdateClusterConfig" | "ModifyVpcAttribute" | "AuthorizeSecurityGroupIngress"
+        "UpdateClusterConfig"
+            | "ModifyVpcAttribute"
+            | "AuthorizeSecurityGroupIngress"
+            | "RevokeSecurityGroupIngress"
+            | "ModifyManagedPrefixList"
     )
 }
 

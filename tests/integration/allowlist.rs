@@ -285,6 +285,44 @@ async fn a_saved_plan_revokes_and_a_rehearsal_predicts_it() {
     );
 }
 
+/// A revocation EC2 carried out but answered with a 500 or 503: the SDK
+/// retries, the retry finds the rule ids gone
+/// (`InvalidSecurityGroupRuleId.NotFound`), eksgate lists the rules again
+/// and finds nothing left to revoke: done, nothing else touched.
+#[tokio::test]
+async fn a_revocation_answered_with_a_5xx_after_taking_effect_ends_done() {
+    let manifest = "[[cluster]]\nname = \"vault\"\nregion = \"us-east-1\"\npublic_access = false\nprivate_access = true\nprivate_access_from = [\"10.7.0.0/16\"]\nprivate_access_from_exclusive = true\n";
+    let run = Test::new()
+        .world(&world())
+        .behaviour(eksgate::sim::Behaviour {
+            applied_error_rate: 1.0,
+            ..quick()
+        })
+        .manifest(manifest)
+        .apply(NO_ARGS)
+        .run()
+        .await
+        .success();
+    let revokes: Vec<String> = run
+        .requests()
+        .into_iter()
+        .filter(|r| r.1 == "RevokeSecurityGroupIngress")
+        .map(|r| r.3)
+        .collect();
+    assert_eq!(revokes[0].split('+').next(), Some("applied"), "{revokes:?}");
+    assert!(
+        revokes.contains(&"InvalidSecurityGroupRuleId.NotFound".to_string()),
+        "{revokes:?}"
+    );
+    assert_eq!(
+        rules(&run.state(), VAULT_SG),
+        BTreeSet::from([
+            rule("tcp", 443, 443, "10.7.0.0/16", ""),
+            rule("-1", -1, -1, VAULT_SG, ""),
+        ])
+    );
+}
+
 #[tokio::test]
 async fn a_cluster_that_does_not_own_its_allow_list_never_revokes() {
     let world = world();
