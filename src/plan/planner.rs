@@ -121,7 +121,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .iter()
         .map(|(key, need)| (key.clone(), sg_step_for(key, need)))
         .collect();
-    let revokes = super::access::revocations(&group_users(&analyses), &sg_steps, id_prefix);
+    let revokes = super::access::revocations(&group_users(&analyses, live), &sg_steps, id_prefix);
 
     let mut steps: Vec<Step> = Vec::new();
     let mut emitted: BTreeSet<String> = BTreeSet::new();
@@ -209,16 +209,29 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
 
 /// Every cluster whose cluster security group was read, for the
 /// revocations of `private_access_from_exclusive`.
-fn group_users<'a>(analyses: &[Analysis<'a>]) -> Vec<super::access::GroupUser<'a>> {
+/// A cluster blocked before its group was looked at (not `ACTIVE`, say)
+/// still counts: what it declares is never revoked.
+fn group_users<'a>(
+    analyses: &[Analysis<'a>],
+    world: &'a Live,
+) -> Vec<super::access::GroupUser<'a>> {
     let mut out = Vec::new();
     for a in analyses {
-        let (Some(live), Some(g)) = (a.live, a.sg_live) else {
+        let Some(live) = a.live else {
             continue;
         };
         let Some(group_id) = &live.security_group_id else {
             continue;
         };
         let key = &a.want.key;
+        let group = SecurityGroupKey {
+            account: key.account.clone(),
+            region: key.region.clone(),
+            group_id: group_id.clone(),
+        };
+        let Some(g) = a.sg_live.or_else(|| find_sg(world, &group).map(|(_, g)| g)) else {
+            continue;
+        };
         let last_endpoint = (!a.endpoint.is_empty()).then(|| {
             format!(
                 "{}/{}/endpoint.{}",
@@ -229,11 +242,7 @@ fn group_users<'a>(analyses: &[Analysis<'a>]) -> Vec<super::access::GroupUser<'a
         });
         out.push(super::access::GroupUser {
             key,
-            group: SecurityGroupKey {
-                account: key.account.clone(),
-                region: key.region.clone(),
-                group_id: group_id.clone(),
-            },
+            group,
             live: g,
             declared: &a.want.private_access_from,
             exclusive: a.want.private_access_from_exclusive && a.want.endpoint.private_access,
@@ -2163,6 +2172,150 @@ mod tests {
             prop_assert_eq!(cp.status == PlanStatus::NoChanges, cp.steps.is_empty());
         }
         Ok(())
+    }
+
+    /// What revocations may and must do, whatever the fleet: only exact 443
+    /// rules of a group some planned cluster owns, never a source any
+    /// cluster of the group declares nor the group itself, after the group's
+    /// add and every endpoint change of its planned clusters, in a
+    /// topological order, a lockout risk exactly when a private-only cluster
+    /// keeps no source.
+    fn check_revocations(d: &Desired, l: &Live, p: &Plan) -> Result<(), TestCaseError> {
+        let pos: BTreeMap<&str, usize> = p
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        for s in &p.steps {
+            for dep in &s.depends_on {
+                prop_assert!(
+                    pos[dep.as_str()] < pos[s.id.as_str()],
+                    "{} before {}",
+                    dep,
+                    s.id
+                );
+                let dw = p.step(dep).map(|x| x.wave).unwrap_or(0);
+                prop_assert!(
+                    dw <= s.wave,
+                    "{} (wave {}) waits for {} (wave {})",
+                    s.id,
+                    s.wave,
+                    dep,
+                    dw
+                );
+            }
+        }
+        let blocked: BTreeSet<&ClusterKey> = p.blocking().map(|f| &f.cluster).collect();
+        let mut users: BTreeMap<String, Vec<(&DesiredCluster, &LiveCluster)>> = BTreeMap::new();
+        for w in &d.clusters {
+            if let Some(ClusterObservation::Found(c)) = l.clusters.get(&w.key) {
+                if let Some(g) = &c.security_group_id {
+                    users.entry(g.clone()).or_default().push((w, c));
+                }
+            }
+        }
+        for (group, us) in &users {
+            let Some(g) = l.security_groups.get(&sg_key(group)) else {
+                continue;
+            };
+            let id = format!("eu-west-1/{group}/https_revoke");
+            let step = p.step(&id);
+            let owners = us.iter().any(|(w, _)| {
+                w.private_access_from_exclusive
+                    && w.endpoint.private_access
+                    && !blocked.contains(&w.key)
+            });
+            let declared: BTreeSet<&AccessSource> = us
+                .iter()
+                .flat_map(|(w, _)| w.private_access_from.iter())
+                .collect();
+            let own = AccessSource::SecurityGroup(group.clone());
+            let due: BTreeSet<&AccessSource> = g
+                .exact_https
+                .iter()
+                .filter(|x| **x != own && !declared.contains(x))
+                .collect();
+            prop_assert_eq!(step.is_some(), owners && !due.is_empty(), "{}", id);
+            let Some(step) = step else { continue };
+            let Action::HttpsRevoke { revoke, .. } = &step.action else {
+                return Err(TestCaseError::fail(format!("{id} is not a revocation")));
+            };
+            prop_assert_eq!(revoke.iter().collect::<BTreeSet<_>>(), due);
+            let add = format!("eu-west-1/{group}/https_ingress");
+            if p.step(&add).is_some() {
+                prop_assert!(step.depends_on.contains(&add), "{} waits for {}", id, add);
+            }
+            let mut left: BTreeSet<&AccessSource> = g.https_ingress.iter().collect();
+            if let Some(Action::HttpsIngress { add, .. }) = p.step(&add).map(|s| &s.action) {
+                left.extend(add.iter());
+            }
+            left.retain(|x| **x != own && !revoke.contains(*x));
+            let mut private_only = false;
+            for (w, _) in us.iter().filter(|(w, _)| !blocked.contains(&w.key)) {
+                private_only |= w.endpoint.mode() == (false, true);
+                let cp = p.clusters.iter().find(|c| c.key == w.key).unwrap();
+                for e in cp.steps.iter().filter(|x| x.contains("/endpoint.")) {
+                    prop_assert!(
+                        step.depends_on.contains(e)
+                            || p.step(e).is_some_and(|x| {
+                                // An earlier stage of a staged move: the last one
+                                // is waited for, and it waits for this one.
+                                cp.steps.iter().any(|later| {
+                                    later != e
+                                        && later.contains("/endpoint.")
+                                        && step.depends_on.contains(later)
+                                        && p.step(later)
+                                            .is_some_and(|l| l.depends_on.contains(&x.id))
+                                })
+                            }),
+                        "{} does not wait for {}",
+                        id,
+                        e
+                    );
+                }
+            }
+            prop_assert_eq!(step.lockout_risk, left.is_empty() && private_only, "{}", id);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn revocations_touch_only_undeclared_exact_443_rules_after_every_change(
+            cases in proptest::collection::vec(arb_case(), 1..5),
+            exclusive in proptest::collection::vec(any::<bool>(), 5),
+            waves in proptest::collection::vec(0..3u32, 5),
+            vpcs in proptest::collection::vec((any::<bool>(), any::<bool>(), proptest::bool::weighted(0.85)), 2),
+            sgs in proptest::collection::vec((arb_sources(), any::<u8>(), any::<bool>()), 2),
+        ) {
+            let groups: Vec<BTreeSet<AccessSource>> = sgs.iter().map(|g| g.0.clone()).collect();
+            let (mut d, mut l) = build(&cases, &vpcs, &groups);
+            for (i, c) in d.clusters.iter_mut().enumerate() {
+                c.private_access_from_exclusive = exclusive[i];
+                c.wave = waves[i];
+            }
+            for (i, (sources, mask, own)) in sgs.iter().enumerate() {
+                let g = l.security_groups.get_mut(&sg_key(&format!("sg-c{i}"))).unwrap();
+                // Some sources by an exact rule, the others by wider ones;
+                // maybe the group's own reference on 443 too.
+                g.exact_https = sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| mask & (1 << k) != 0)
+                    .map(|(_, x)| x.clone())
+                    .collect();
+                if *own {
+                    let me = AccessSource::SecurityGroup(format!("sg-c{i}"));
+                    g.exact_https.insert(me.clone());
+                    g.https_ingress.insert(me);
+                }
+            }
+            let p = plan(&d, &l);
+            p.graph().map_err(|e| TestCaseError::fail(format!("not a DAG: {e}")))?;
+            check_revocations(&d, &l, &p)?;
+        }
     }
 
     proptest! {
