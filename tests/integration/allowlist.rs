@@ -155,6 +155,26 @@ async fn an_exclusive_cluster_ends_with_exactly_its_declared_sources() {
         "{out}"
     );
 
+    // The picture names why the revocation waits.
+    let dot = run
+        .again()
+        .args(["plan", "prod.toml", "--format", "dot"])
+        .run()
+        .await
+        .exit(0);
+    assert!(
+        dot.stdout()
+            .contains("label=\"new sources before revoking\""),
+        "{}",
+        dot.stdout()
+    );
+    assert!(
+        dot.stdout()
+            .contains("label=\"endpoint change before revoking\""),
+        "{}",
+        dot.stdout()
+    );
+
     let initial = Initial::of(run.sim()).declare(
         ("123456789012".into(), "us-east-1".into(), SG.into()),
         &["10.1.0.0/16".to_string(), BASTION.to_string()],
