@@ -81,7 +81,7 @@ pub struct DesiredCluster {
     pub owner_acknowledged: bool,
     /// The manifest's `private_access_from_exclusive`: TCP 443 rules of the
     /// cluster security group from sources not in `private_access_from` are
-    /// revoked (see `plan::access`).
+    /// revoked (see `plan::allow_list`).
     #[serde(default)]
     pub private_access_from_exclusive: bool,
     /// The managed prefix lists (`pl-…`) `public_access_cidrs` names; the

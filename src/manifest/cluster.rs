@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::access::PublicEntry;
+use super::allow_list::PublicEntry;
 use super::raw;
 use super::rules::{self, lit, Problem, RoleArn, MAX_PUBLIC_ACCESS_CIDRS};
 use super::shape::Shaped;
@@ -377,7 +377,7 @@ pub(super) fn cluster(
             out,
             list,
             "public_access_cidrs",
-            super::access::parse_public_entry,
+            super::allow_list::parse_public_entry,
         );
         if list.get_ref().is_empty() {
             out.error(

@@ -21,7 +21,7 @@
 //! The tests here load whole manifests through [`load_bytes`]; each part's
 //! own tests sit in its file.
 
-mod access;
+mod allow_list;
 mod cluster;
 mod files;
 mod raw;

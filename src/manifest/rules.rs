@@ -344,10 +344,10 @@ pub fn parse_access_source(s: &str) -> Result<AccessSource, Problem> {
     if is_security_group(s) {
         return Ok(AccessSource::SecurityGroup(s.to_string()));
     }
-    if super::access::is_prefix_list(s) {
+    if super::allow_list::is_prefix_list(s) {
         return Ok(AccessSource::PrefixList(s.to_string()));
     }
-    if let Some(problem) = super::access::bad_prefix_list(s) {
+    if let Some(problem) = super::allow_list::bad_prefix_list(s) {
         return Err(problem);
     }
     if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sg-")) {

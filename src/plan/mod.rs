@@ -8,7 +8,7 @@
 //! types live here and in [`step`]; the planning function is [`planner`].
 //! Nothing here does I/O or decides how a plan looks: views render it.
 
-pub mod access;
+pub mod allow_list;
 pub mod owner;
 pub mod planner;
 pub mod step;

@@ -52,7 +52,7 @@ struct SgGap<'a> {
 /// Plans the steps that bring every declared cluster to its manifest.
 pub fn plan(desired: &Desired, live: &Live) -> Plan {
     // Prefix lists of `public_access_cidrs` become their CIDRs first.
-    let (expanded, mut expansion) = super::access::expand(desired, live);
+    let (expanded, mut expansion) = super::allow_list::expand(desired, live);
     let desired = &expanded;
     let mut wanted: Vec<&DesiredCluster> = desired.clusters.iter().collect();
     wanted.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
@@ -121,7 +121,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .iter()
         .map(|(key, need)| (key.clone(), sg_step_for(key, need)))
         .collect();
-    let revokes = super::access::revocations(&group_users(&analyses, live), &sg_steps, id_prefix);
+    let revokes =
+        super::allow_list::revocations(&group_users(&analyses, live), &sg_steps, id_prefix);
 
     let mut steps: Vec<Step> = Vec::new();
     let mut emitted: BTreeSet<String> = BTreeSet::new();
@@ -196,7 +197,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .map(|(i, s)| (s.id.clone(), i))
         .collect();
     assign_waves(&mut steps, &clusters);
-    super::access::settle_revoke_waves(&mut steps, &emitted);
+    super::allow_list::settle_revoke_waves(&mut steps, &emitted);
 
     Plan {
         format_version: FORMAT_VERSION,
@@ -214,7 +215,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
 fn group_users<'a>(
     analyses: &[Analysis<'a>],
     world: &'a Live,
-) -> Vec<super::access::GroupUser<'a>> {
+) -> Vec<super::allow_list::GroupUser<'a>> {
     let mut out = Vec::new();
     for a in analyses {
         let Some(live) = a.live else {
@@ -240,7 +241,7 @@ fn group_users<'a>(
                 a.endpoint.len()
             )
         });
-        out.push(super::access::GroupUser {
+        out.push(super::allow_list::GroupUser {
             key,
             group,
             live: g,
@@ -299,7 +300,7 @@ fn block_groups_over_quota(analyses: &mut [Analysis], world: &Live) {
             continue;
         };
         let quota = live.rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA);
-        let add = super::access::rule_count(add, world, &key.account, &key.region);
+        let add = super::allow_list::rule_count(add, world, &key.account, &key.region);
         let families = [("IPv4", have.ipv4, add.ipv4), ("IPv6", have.ipv6, add.ipv6)];
         if let Some((family, have, add)) = families
             .into_iter()

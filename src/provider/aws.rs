@@ -491,7 +491,7 @@ async fn security_groups(
     let mut out = BTreeMap::new();
     for g in resp.security_groups() {
         if let Some(id) = g.group_id() {
-            let (exact_https, managed_https) = super::access::exact_https(g);
+            let (exact_https, managed_https) = super::allow_list::exact_https(g);
             out.insert(
                 id.to_string(),
                 LiveSecurityGroup {
@@ -514,7 +514,7 @@ impl Provider for AwsProvider {
 
     async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
         let mut live = fleet::read(self, request, parallelism).await?;
-        super::access::read_prefix_lists(request, &mut live, |scope| async move {
+        super::allow_list::read_prefix_lists(request, &mut live, |scope| async move {
             self.clients.get(&scope).await
         })
         .await?;
@@ -693,7 +693,7 @@ impl Provider for AwsProvider {
     ) -> Result<RevokeOutcome, ProviderError> {
         self.check_account(scope).await?;
         let c = self.clients.get(scope).await;
-        super::access::revoke_https_ingress(&c, group_id, sources).await
+        super::allow_list::revoke_https_ingress(&c, group_id, sources).await
     }
 }
 

@@ -12,7 +12,7 @@
 //! Errors are typed so apply can tell "AWS said no" (with AWS's code and
 //! message, shown to the user) from "could not reach AWS".
 
-mod access;
+mod allow_list;
 pub mod aws;
 mod clients;
 mod fleet;

@@ -171,17 +171,17 @@ pub fn handle(
         "DescribeDhcpOptions" => describe_dhcp_options(state, key, p)?,
         "DescribeSecurityGroups" => describe_security_groups(state, key, p)?,
         "AuthorizeSecurityGroupIngress" => authorize_ingress(state, key, p, now)?,
-        "RevokeSecurityGroupIngress" => super::access::revoke_ingress(state, key, p, now)?,
+        "RevokeSecurityGroupIngress" => super::allow_list::revoke_ingress(state, key, p, now)?,
         "DescribeSecurityGroupRules" => {
-            super::access::describe_security_group_rules(state, key, p)?
+            super::allow_list::describe_security_group_rules(state, key, p)?
         }
         "DescribeManagedPrefixLists" => {
-            super::access::describe_managed_prefix_lists(state, key, p)?
+            super::allow_list::describe_managed_prefix_lists(state, key, p)?
         }
         "GetManagedPrefixListEntries" => {
-            super::access::get_managed_prefix_list_entries(state, key, p)?
+            super::allow_list::get_managed_prefix_list_entries(state, key, p)?
         }
-        "ModifyManagedPrefixList" => super::access::modify_managed_prefix_list(state, key, p)?,
+        "ModifyManagedPrefixList" => super::allow_list::modify_managed_prefix_list(state, key, p)?,
         other => {
             return Err(AwsError::new(
                 400,
@@ -490,7 +490,7 @@ fn authorize_ingress(
     let Some(group) = region.and_then(|r| r.security_groups.get(&group_id)) else {
         return Err(group_not_found(&group_id));
     };
-    let new_rules = super::access::permissions(p, region)?;
+    let new_rules = super::allow_list::permissions(p, region)?;
     if new_rules.is_empty() {
         return Err(missing("IpPermissions"));
     }
@@ -533,7 +533,7 @@ fn authorize_ingress(
     // in both.
     // A customer-managed prefix list counts as its `max_entries`.
     let region = state.regions.get(key);
-    let weigh = |sources: Vec<&RuleSource>| super::access::weighted_counts(region, sources);
+    let weigh = |sources: Vec<&RuleSource>| super::allow_list::weighted_counts(region, sources);
     let (have4, have6) = weigh(group.ingress.iter().map(|r| &r.source).collect());
     let (add4, add6) = weigh(new_rules.iter().map(|r| &r.3).collect());
     let quota = group.rule_quota;

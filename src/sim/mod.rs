@@ -12,7 +12,7 @@
 //! `eks`, `ec2` and `sts`; the world and its history in `state`.
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
-pub mod access;
+pub mod allow_list;
 pub mod auth;
 pub mod ec2;
 pub mod eks;

@@ -269,7 +269,7 @@ pub struct Region {
     pub dhcp_options: BTreeMap<String, DhcpOptions>,
     pub security_groups: BTreeMap<String, SecurityGroup>,
     /// Managed prefix lists, by id.
-    pub prefix_lists: BTreeMap<String, super::access::PrefixList>,
+    pub prefix_lists: BTreeMap<String, super::allow_list::PrefixList>,
     #[serde(skip)]
     pub bucket: Option<Bucket>,
 }
@@ -638,7 +638,7 @@ impl State {
         }
         for l in &world.prefix_list {
             let key = (acct(&l.account), l.region.clone());
-            let list = super::access::PrefixList::from_def(l, &key.0);
+            let list = super::allow_list::PrefixList::from_def(l, &key.0);
             state
                 .region_mut(&key)
                 .prefix_lists

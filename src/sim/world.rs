@@ -395,7 +395,7 @@ impl World {
             .map(|l| (region_of(&l.account, &l.region), l.id.clone()))
             .collect();
         for l in &self.prefix_list {
-            diags.extend(super::access::check_prefix_list(l).map(|m| locate(&l.id, m, None)));
+            diags.extend(super::allow_list::check_prefix_list(l).map(|m| locate(&l.id, m, None)));
         }
         for s in &self.security_group {
             for src in s
