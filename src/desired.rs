@@ -43,12 +43,14 @@ impl fmt::Display for ClusterKey {
 pub enum AccessSource {
     SecurityGroup(String),
     Cidr(IpNet),
+    /// A managed prefix list (`pl-…`), referenced by the rule as a whole.
+    PrefixList(String),
 }
 
 impl fmt::Display for AccessSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AccessSource::SecurityGroup(id) => f.write_str(id),
+            AccessSource::SecurityGroup(id) | AccessSource::PrefixList(id) => f.write_str(id),
             AccessSource::Cidr(net) => write!(f, "{net}"),
         }
     }
@@ -88,6 +90,15 @@ pub struct DesiredCluster {
     /// the authentication mode the manifest asks for.
     #[serde(default)]
     pub access: crate::access::DesiredAccess,
+    /// The manifest's `private_access_from_exclusive`: TCP 443 rules of the
+    /// cluster security group from sources not in `private_access_from` are
+    /// revoked (see `plan::allow_list`).
+    #[serde(default)]
+    pub private_access_from_exclusive: bool,
+    /// The managed prefix lists (`pl-…`) `public_access_cidrs` names; the
+    /// planner expands them into their CIDRs, which `endpoint` does not hold.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub public_access_prefix_lists: BTreeSet<String>,
     pub origin: Origin,
 }
 
@@ -113,6 +124,8 @@ impl std::str::FromStr for AccessSource {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.starts_with("sg-") {
             Ok(AccessSource::SecurityGroup(s.to_string()))
+        } else if s.starts_with("pl-") {
+            Ok(AccessSource::PrefixList(s.to_string()))
         } else {
             s.parse()
                 .map(AccessSource::Cidr)

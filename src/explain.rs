@@ -34,6 +34,9 @@ pub const READ_ACTIONS: &[&str] = &[
     "eks:ListAccessEntries",
     "eks:DescribeAccessEntry",
     "eks:ListAssociatedAccessPolicies",
+    // Managed prefix lists named in the manifests (`plan::allow_list`).
+    "ec2:DescribeManagedPrefixLists",
+    "ec2:GetManagedPrefixListEntries",
 ];
 
 /// What `apply` adds to [`READ_ACTIONS`].
@@ -41,6 +44,9 @@ pub const WRITE_ACTIONS: &[&str] = &[
     "eks:UpdateClusterConfig",
     "ec2:ModifyVpcAttribute",
     "ec2:AuthorizeSecurityGroupIngress",
+    // `private_access_from_exclusive` (`plan::allow_list`).
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:RevokeSecurityGroupIngress",
     // EKS asks for it when private access is turned on (DESIGN.md §1b).
     "route53:AssociateVPCWithHostedZone",
 ];

@@ -35,6 +35,8 @@ pub struct ImportedCluster {
     /// The sources the cluster security group allows on TCP 443; read only
     /// when private access is on and the cluster has such a group.
     pub https_ingress: Option<BTreeSet<AccessSource>>,
+    /// Those of them whose TCP 443 rule carries eksgate's description.
+    pub managed: BTreeSet<AccessSource>,
     /// The cluster's VPC; read only when private access is on.
     pub vpc: Option<LiveVpc>,
     /// Principals whose access entries carry a cluster-wide access policy:
@@ -125,6 +127,18 @@ pub async fn read<P: Provider>(
             }
             continue;
         };
+        let managed = c
+            .security_group_id
+            .as_ref()
+            .and_then(|id| {
+                detail
+                    .security_groups
+                    .iter()
+                    .find(|(k, _)| &k.group_id == id)
+                    .map(|(_, g)| g.managed_https.clone())
+            })
+            .filter(|_| c.endpoint.private_access)
+            .unwrap_or_default();
         let (vpc, https_ingress) = if c.endpoint.private_access {
             let vpc = detail
                 .vpcs
@@ -146,6 +160,7 @@ pub async fn read<P: Provider>(
         import.clusters.push(ImportedCluster {
             live: c.clone(),
             https_ingress,
+            managed,
             vpc,
             principals,
         });
@@ -218,6 +233,7 @@ fn request<'a>(
                 role_arn: None,
                 wants_private: private,
                 access_principals: Vec::new(),
+                prefix_lists: Vec::new(),
             })
             .collect(),
     }
@@ -361,6 +377,14 @@ fn cluster(out: &mut String, c: &ImportedCluster) {
     }
     if l.endpoint.private_access {
         sources(out, l, c.https_ingress.as_ref());
+        if !c.managed.is_empty() {
+            let items: Vec<String> = c.managed.iter().map(|s| quote(&s.to_string())).collect();
+            let _ = writeln!(
+                out,
+                "# managed by eksgate (their rules carry its description): {}",
+                items.join(", ")
+            );
+        }
     }
 }
 
@@ -510,6 +534,7 @@ mod tests {
         ImportedCluster {
             live: l,
             https_ingress: ingress.map(srcs),
+            managed: BTreeSet::new(),
             vpc: private.then(good_vpc),
             principals: Vec::new(),
         }

@@ -169,6 +169,14 @@ pub struct SecurityGroupKey {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSecurityGroup {
     pub https_ingress: BTreeSet<AccessSource>,
+    /// The sources of inbound rules that are exactly TCP 443–443: the only
+    /// rules `private_access_from_exclusive` may revoke.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub exact_https: BTreeSet<AccessSource>,
+    /// Those of `exact_https` whose rule carries eksgate's description
+    /// ([`MANAGED_DESCRIPTION`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub managed_https: BTreeSet<AccessSource>,
     /// The inbound rules the group holds, as EC2 counts them against its
     /// quota; `None` when not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +185,16 @@ pub struct LiveSecurityGroup {
     /// [`DEFAULT_SG_RULE_QUOTA`] unless raised (`--sg-rule-quota`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_quota: Option<u32>,
+}
+
+/// The description eksgate gives every rule it adds, so people and the plan
+/// can tell them from rules added by hand or by another tool.
+pub const MANAGED_DESCRIPTION: &str = "managed by eksgate";
+
+/// Whether a rule's description says eksgate added it (this version's
+/// description, or the one earlier versions wrote).
+pub fn is_managed_description(d: &str) -> bool {
+    d == MANAGED_DESCRIPTION || d == "eksgate: private endpoint"
 }
 
 /// EC2's default quota of inbound rules per security group, counted apart
@@ -200,7 +218,7 @@ impl RuleCount {
             match s {
                 AccessSource::Cidr(ipnet::IpNet::V4(_)) => n.ipv4 += 1,
                 AccessSource::Cidr(ipnet::IpNet::V6(_)) => n.ipv6 += 1,
-                AccessSource::SecurityGroup(_) => {
+                AccessSource::SecurityGroup(_) | AccessSource::PrefixList(_) => {
                     n.ipv4 += 1;
                     n.ipv6 += 1;
                 }
@@ -224,4 +242,31 @@ pub struct Live {
     /// connections (see `plan::network`).
     #[serde(default, skip_serializing_if = "LiveNetwork::is_empty")]
     pub network: LiveNetwork,
+    /// The managed prefix lists `public_access_cidrs` names, with their
+    /// entries; `None` when EC2 knows no such list.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prefix_lists: BTreeMap<PrefixListKey, Option<LivePrefixList>>,
+}
+
+/// A managed prefix list, identified by account, region and id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PrefixListKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub region: String,
+    pub id: String,
+}
+
+/// The entries of a managed prefix list (`GetManagedPrefixListEntries`, all
+/// pages), host bits cleared.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivePrefixList {
+    pub entries: BTreeSet<ipnet::IpNet>,
+    /// `MaxEntries` (`DescribeManagedPrefixLists`): what a rule referencing
+    /// the list counts against a security group's quota, in the list's
+    /// address family (`ipv6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u32>,
+    #[serde(default)]
+    pub ipv6: bool,
 }

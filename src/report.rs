@@ -124,6 +124,19 @@ pub enum Change {
         update_id: String,
         authentication_mode: crate::access::AuthenticationMode,
     },
+    /// A `RevokeSecurityGroupIngress` that removed TCP 443 rules
+    /// (`private_access_from_exclusive`).
+    HttpsIngressRevoked {
+        step_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        region: String,
+        group_id: String,
+        #[serde(with = "crate::plan::step::sources_split")]
+        sources: BTreeSet<AccessSource>,
+        /// The ids of the rules revoked (`sgr-…`).
+        rule_ids: Vec<String>,
+    },
 }
 
 /// Why apply ran short of a step or a wave, as data: the views word it
@@ -133,6 +146,9 @@ pub enum Stop {
     /// The step turns public access off with no `private_access_from`, and
     /// lockout was not allowed.
     Lockout,
+    /// The step revokes the last TCP 443 source of a private-only cluster,
+    /// and lockout was not allowed.
+    LockoutRevoke,
     /// Fail-fast stopped the apply after this step.
     FailFast { after: String },
     /// More clusters failed than allowed before a wave.

@@ -17,8 +17,11 @@ use crate::plan::Plan;
 
 /// 2: a cluster's desired endpoint settings are one object
 /// (`endpoint: {public_access, private_access, public_access_cidrs}`).
-/// 3: clusters carry `access` (principals, authentication mode), plans
-/// their `access_checks` and `eks_access_config` steps.
+/// 3: clusters carry `access` (principals, authentication mode),
+/// `private_access_from_exclusive` and `public_access_prefix_lists`; plans
+/// their `access_checks`; sources may be prefix lists; steps may move the
+/// authentication mode (`eks_access_config`) or revoke TCP 443 rules
+/// (`sg_https_revoke`).
 pub const SAVED_FORMAT: u32 = 3;
 
 /// Everything in a saved plan but its checksum.

@@ -40,9 +40,31 @@ pub fn read_request(desired: &Desired) -> ReadRequest {
                 role_arn: c.role_arn.clone(),
                 wants_private: c.endpoint.private_access,
                 access_principals: crate::plan::access::principals_to_read(c),
+                prefix_lists: prefix_lists_of(c),
             })
             .collect(),
     }
+}
+
+/// The managed prefix lists a cluster's plan needs: those of
+/// `public_access_cidrs` (expanded into their entries) when public access is
+/// wanted, and those of `private_access_from` (which must exist) when
+/// private access is.
+fn prefix_lists_of(c: &crate::desired::DesiredCluster) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if c.endpoint.public_access {
+        out.extend(c.public_access_prefix_lists.iter().cloned());
+    }
+    if c.endpoint.private_access {
+        for s in &c.private_access_from {
+            if let crate::desired::AccessSource::PrefixList(id) = s {
+                if !out.contains(id) {
+                    out.push(id.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A provider error of `import`, worded by `explain`.

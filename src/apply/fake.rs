@@ -63,6 +63,8 @@ pub fn want(name: &str, endpoint: EndpointAccess, from: &[&str]) -> DesiredClust
             .collect(),
         wave: 0,
         owner_acknowledged: false,
+        private_access_from_exclusive: false,
+        public_access_prefix_lists: Default::default(),
         origin: Origin {
             file: "fleet.toml".into(),
             line: 1,

@@ -134,6 +134,7 @@ pub(super) async fn run_step<'a, P: Provider>(
     let result = match &step.action {
         Action::VpcDns { attribute } => vpc_step(ctx, step, *attribute, &cancel).await,
         Action::HttpsIngress { add, .. } => sg_step(ctx, step, add, &cancel).await,
+        Action::HttpsRevoke { revoke, .. } => revoke_step(ctx, step, revoke, &cancel).await,
         Action::Endpoint { after, .. } => {
             endpoint_step(ctx, step, after, &mut slot, &mut cancel, &mut trace).await
         }
@@ -258,6 +259,43 @@ async fn sg_step<P: Provider>(
         )),
         IngressOutcome::AlreadyPresent => Ok(Finish::converged(format!(
             "the TCP 443 rules were already in `{group_id}`"
+        ))),
+    }
+}
+
+/// Revokes the exact TCP 443 rules from sources no longer declared. The
+/// provider lists the group's rules just before the call, so a rule already
+/// gone is not an error and nothing but those rules is named.
+async fn revoke_step<P: Provider>(
+    ctx: &Ctx<'_, P>,
+    step: &Step,
+    sources: &BTreeSet<AccessSource>,
+    cancel: &watch::Receiver<bool>,
+) -> Result<Finish, StepError> {
+    // A step of this kind always names its group (`plan::step` checks it).
+    let group_id = step.security_group_id.as_deref().unwrap_or_default();
+    if sources.is_empty() {
+        return Ok(Finish::converged("no sources to revoke".to_string()));
+    }
+    check_cancel(cancel)?;
+    match ctx
+        .provider
+        .revoke_https_ingress(&scope(step), group_id, sources)
+        .await?
+    {
+        crate::provider::RevokeOutcome::Revoked(rule_ids) => Ok(Finish::done(
+            format!("TCP 443 ingress revoked from `{group_id}`"),
+            Some(Change::HttpsIngressRevoked {
+                step_id: step.id.clone(),
+                account: step.account.clone(),
+                region: step.region.clone(),
+                group_id: group_id.to_string(),
+                sources: sources.clone(),
+                rule_ids,
+            }),
+        )),
+        crate::provider::RevokeOutcome::AlreadyGone => Ok(Finish::converged(format!(
+            "the TCP 443 rules were already gone from `{group_id}`"
         ))),
     }
 }

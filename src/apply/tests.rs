@@ -351,6 +351,7 @@ async fn a_failed_update_skips_its_dependents_and_nothing_else() {
             | Change::VpcAttributeEnabled { step_id, .. }
             | Change::HttpsIngressAdded { step_id, .. }
             | Change::AccessConfigUpdated { step_id, .. } => step_id.as_str(),
+            Change::HttpsIngressRevoked { step_id, .. } => step_id.as_str(),
         })
         .collect::<BTreeSet<_>>()
         .into_iter()

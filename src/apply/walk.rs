@@ -237,7 +237,7 @@ pub(super) async fn walk<P: Provider>(
             let step = &plan.steps[i];
             if step.lockout_risk && !ctx.opts.allow_lockout {
                 progressed = true;
-                w.finish(ctx, plan, i, StepOutcome::Refused, lockout_message());
+                w.finish(ctx, plan, i, StepOutcome::Refused, lockout_message(step));
                 if ctx.opts.fail_fast {
                     w.stopped_after = Some(step.id.clone());
                 }
@@ -413,7 +413,10 @@ fn note_interrupt<P>(ctx: &Ctx<'_, P>, w: &mut Walk) {
     });
 }
 
-fn lockout_message() -> String {
+fn lockout_message(step: &crate::plan::Step) -> String {
+    if step.kind() == crate::plan::StepKind::SgHttpsRevoke {
+        return describe::stop(&Stop::LockoutRevoke);
+    }
     describe::stop(&Stop::Lockout)
 }
 

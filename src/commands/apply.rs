@@ -341,12 +341,28 @@ async fn confirm(plan: &Plan, ctx: &Context) -> Result<bool> {
             "review the plan, then run again with `--auto-approve`",
         ));
     }
-    let risky = plan.steps.iter().filter(|s| s.lockout_risk).count();
+    let revokes = |s: &&crate::plan::Step| s.kind() == crate::plan::StepKind::SgHttpsRevoke;
+    let risky = plan
+        .steps
+        .iter()
+        .filter(|s| s.lockout_risk && !revokes(s))
+        .count();
+    let risky_revokes = plan
+        .steps
+        .iter()
+        .filter(|s| s.lockout_risk && revokes(s))
+        .count();
     let mut err = ctx.printer.stderr();
     if risky > 0 {
         writeln!(
             err,
             "warning: {risky} step(s) turn public access off with nothing in `private_access_from`; they are refused unless `--allow-lockout` is given"
+        )?;
+    }
+    if risky_revokes > 0 {
+        writeln!(
+            err,
+            "warning: {risky_revokes} step(s) revoke the last TCP 443 source of a private-only cluster; they are refused unless `--allow-lockout` is given"
         )?;
     }
     write!(

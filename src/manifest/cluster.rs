@@ -16,6 +16,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::access::{self, AccessFields};
+use super::allow_list::PublicEntry;
 use super::raw;
 use super::rules::{self, lit, Problem, RoleArn, MAX_PUBLIC_ACCESS_CIDRS};
 use super::shape::Shaped;
@@ -102,6 +103,8 @@ pub(super) struct Placement {
     owner_acknowledged: Option<bool>,
     /// `private_access_principals` and `authentication_mode`.
     access: AccessFields,
+    /// `private_access_from_exclusive`, when the table sets it.
+    exclusive: Option<bool>,
 }
 
 impl Placement {
@@ -112,6 +115,7 @@ impl Placement {
         account: &Option<Spanned<String>>,
         role_arn: &Option<Spanned<String>>,
         owner_acknowledged: &Option<Spanned<bool>>,
+        exclusive: &Option<Spanned<bool>>,
         is_broken: impl Fn(&str) -> bool,
     ) -> Placement {
         Placement {
@@ -130,6 +134,7 @@ impl Placement {
             role: check(out, role_arn, is_broken("role_arn"), parse_role),
             owner_acknowledged: owner_acknowledged.as_ref().map(|b| *b.get_ref()),
             access: AccessFields::default(),
+            exclusive: exclusive.as_ref().map(|b| *b.get_ref()),
         }
     }
 
@@ -141,6 +146,7 @@ impl Placement {
             role: self.role.or_inherit(&defaults.role),
             owner_acknowledged: self.owner_acknowledged.or(defaults.owner_acknowledged),
             access: self.access.or_inherit(&defaults.access),
+            exclusive: self.exclusive.or(defaults.exclusive),
         }
     }
 }
@@ -161,6 +167,7 @@ pub(super) fn defaults(
             role: Field::Broken,
             owner_acknowledged: None,
             access: AccessFields::default(),
+            exclusive: None,
         };
     };
     let mut placement = Placement::check(
@@ -169,6 +176,7 @@ pub(super) fn defaults(
         &raw.account,
         &raw.role_arn,
         &raw.owner_acknowledged,
+        &raw.private_access_from_exclusive,
         |k| shaped.is_broken(k),
     );
     placement.access = access::check(
@@ -339,6 +347,7 @@ pub(super) fn cluster(
         &raw.account,
         &raw.role_arn,
         &raw.owner_acknowledged,
+        &raw.private_access_from_exclusive,
         is_broken,
     );
     own.access = access::check(
@@ -382,7 +391,12 @@ pub(super) fn cluster(
     }
 
     let public_access_cidrs = raw.public_access_cidrs.as_ref().map(|list| {
-        let nets = unique_list(out, list, "public_access_cidrs", rules::parse_cidr);
+        let nets = unique_list(
+            out,
+            list,
+            "public_access_cidrs",
+            super::allow_list::parse_public_entry,
+        );
         if list.get_ref().is_empty() {
             out.error(
                 list.span(),
@@ -421,6 +435,15 @@ pub(super) fn cluster(
         }
         sources
     });
+    if let (Some(own), Some((false, _))) = (&raw.private_access_from_exclusive, &private) {
+        if *own.get_ref() {
+            out.error(
+                own.span(),
+                "`private_access_from_exclusive` is set but `private_access = false`",
+                Some("remove `private_access_from_exclusive`, or set `private_access = true`"),
+            );
+        }
+    }
     let private_only = matches!((&public, &private), (Some((false, _)), Some((true, _))));
     let nothing_declared = match &raw.private_access_from {
         None => !is_broken("private_access_from"),
@@ -456,6 +479,7 @@ pub(super) fn cluster(
         role,
         owner_acknowledged,
         access,
+        exclusive,
     } = placement;
     let access = access::finish(
         out,
@@ -485,17 +509,35 @@ pub(super) fn cluster(
     let cluster = match (clean, &key, public, private, wave) {
         (true, Some(key), Some((public, _)), Some((private, _)), Some(wave)) => {
             let role_arn = role.value().map(|(arn, _)| arn.clone());
+            let entries = public_access_cidrs.flatten();
+            let nets = entries.as_ref().map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| match e {
+                        PublicEntry::Cidr(n) => Some(PublicCidr::Net(*n)),
+                        PublicEntry::PrefixList(_) => None,
+                    })
+                    .collect()
+            });
+            let prefix_lists = entries
+                .iter()
+                .flatten()
+                .filter_map(|e| match e {
+                    PublicEntry::PrefixList(id) => Some(id.clone()),
+                    PublicEntry::Cidr(_) => None,
+                })
+                .collect();
             Some(DesiredCluster {
                 key: key.clone(),
                 role_arn,
-                endpoint: EndpointSettings::new(public, private).with_cidrs(
-                    public_access_cidrs
-                        .flatten()
-                        .map(|nets| nets.into_iter().map(PublicCidr::Net).collect()),
-                ),
+                endpoint: EndpointSettings::new(public, private).with_cidrs(nets),
                 private_access_from: private_access_from.flatten().unwrap_or_default(),
                 wave,
                 owner_acknowledged: owner_acknowledged.unwrap_or(false),
+                // `[defaults]` may say it for a file whose public-only
+                // clusters have no private allow-list to own.
+                private_access_from_exclusive: private && exclusive.unwrap_or(false),
+                public_access_prefix_lists: prefix_lists,
                 origin: origin.clone(),
                 access,
             })

@@ -24,6 +24,7 @@
 //! own tests sit in its file.
 
 mod access;
+mod allow_list;
 mod cluster;
 mod files;
 mod network;

@@ -53,6 +53,10 @@ pub struct Defaults {
     #[serde(default)]
     #[schemars(with = "bool", extend("default" = false))]
     pub owner_acknowledged: Option<Spanned<bool>>,
+    /// `true` to own the allow-list of these clusters: TCP 443 rules of the cluster security group whose source is not in `private_access_from` are revoked. Default false: eksgate only adds rules. A cluster's own setting wins.
+    #[serde(default)]
+    #[schemars(with = "bool", extend("default" = false))]
+    pub private_access_from_exclusive: Option<Spanned<bool>>,
     /// The IAM roles and users that must still use the Kubernetes API once public access is off, like `["arn:aws:iam::111122223333:role/bastion"]`, for every private-only cluster of this file that lists none of its own.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -103,11 +107,11 @@ pub struct Cluster {
     /// Whether the private endpoint (inside the cluster's VPC) is on. Required: eksgate never guesses. At least one of `public_access` and `private_access` must be true.
     #[schemars(with = "bool")]
     pub private_access: Option<Spanned<bool>>,
-    /// CIDR blocks allowed to reach the public endpoint (at most 40, host bits clear), like `["203.0.113.0/24"]`. Only with `public_access = true`. Omitted: eksgate leaves the list as it is.
+    /// CIDR blocks allowed to reach the public endpoint (at most 40, host bits clear), like `["203.0.113.0/24"]`, or managed prefix lists (`pl-0a1b2c3d4e5f67890`), expanded into their CIDRs when planning (the 40 counts the expanded blocks). Only with `public_access = true`. Omitted: eksgate leaves the list as it is.
     #[serde(default)]
     #[schemars(with = "Vec<String>", length(min = 1, max = 40))]
     pub public_access_cidrs: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Who must reach the private endpoint on TCP 443: security-group ids (`sg-0a1b2c3d4e5f67890`) or CIDR blocks (`10.20.0.0/16`). eksgate opens the cluster security group to them before it turns the public endpoint off. Only with `private_access = true`.
+    /// Who must reach the private endpoint on TCP 443: security-group ids (`sg-0a1b2c3d4e5f67890`), managed prefix lists (`pl-0a1b2c3d4e5f67890`) or CIDR blocks (`10.20.0.0/16`). eksgate opens the cluster security group to them before it turns the public endpoint off. Only with `private_access = true`.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub private_access_from: Option<Spanned<Vec<Spanned<String>>>>,
@@ -127,6 +131,10 @@ pub struct Cluster {
     #[serde(default)]
     #[schemars(with = "AuthenticationModeName")]
     pub authentication_mode: Option<Spanned<String>>,
+    /// `true` to own the allow-list: inbound rules of the cluster security group that are exactly TCP 443 and whose source is not in `private_access_from` are revoked, once the new sources are in and any endpoint change has finished. Rules on other ports or protocols, the group's reference to itself and outbound rules are never touched. Only with `private_access = true`. Overrides `[defaults]`; default false.
+    #[serde(default)]
+    #[schemars(with = "bool", extend("default" = false))]
+    pub private_access_from_exclusive: Option<Spanned<bool>>,
 }
 
 /// The keys each table accepts, in schema order. Checked against the schema
@@ -139,6 +147,7 @@ pub const DEFAULTS_KEYS: &[&str] = &[
     "owner_acknowledged",
     "private_access_principals",
     "authentication_mode",
+    "private_access_from_exclusive",
 ];
 pub const CLUSTER_KEYS: &[&str] = &[
     "name",
@@ -153,6 +162,7 @@ pub const CLUSTER_KEYS: &[&str] = &[
     "owner_acknowledged",
     "private_access_principals",
     "authentication_mode",
+    "private_access_from_exclusive",
 ];
 
 /// The JSON schema of a manifest, pretty-printed with a final newline: the

@@ -338,10 +338,17 @@ fn is_security_group(s: &str) -> bool {
     })
 }
 
-/// A security-group id or a CIDR block, for `private_access_from`.
+/// A security-group id, a managed prefix list id or a CIDR block, for
+/// `private_access_from`.
 pub fn parse_access_source(s: &str) -> Result<AccessSource, Problem> {
     if is_security_group(s) {
         return Ok(AccessSource::SecurityGroup(s.to_string()));
+    }
+    if super::allow_list::is_prefix_list(s) {
+        return Ok(AccessSource::PrefixList(s.to_string()));
+    }
+    if let Some(problem) = super::allow_list::bad_prefix_list(s) {
+        return Err(problem);
     }
     if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sg-")) {
         let problem = Problem::new(format!("{} is not a security-group id", lit(s)));

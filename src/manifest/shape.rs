@@ -364,7 +364,7 @@ impl Kind {
 
 fn kind_of(key: &str) -> Kind {
     match key {
-        "public_access" | "private_access" => Kind::Bool,
+        "public_access" | "private_access" | "private_access_from_exclusive" => Kind::Bool,
         "public_access_cidrs" | "private_access_from" => Kind::List,
         "wave" => Kind::Integer,
         "defaults" => Kind::Table,

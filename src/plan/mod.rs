@@ -9,6 +9,7 @@
 //! Nothing here does I/O or decides how a plan looks: views render it.
 
 pub mod access;
+pub mod allow_list;
 pub mod network;
 pub mod owner;
 pub mod planner;
@@ -80,10 +81,20 @@ pub struct ClusterSettings {
     )]
     pub public_access_cidrs: Option<PublicCidrs>,
     /// Desired: the manifest's list. Live and after: what the cluster security
-    /// group lets in on 443 (eksgate only adds, never removes).
+    /// group lets in on 443 (eksgate adds, and removes only with
+    /// `private_access_from_exclusive`).
     #[serde(with = "crate::desired::sources_as_strings")]
     #[schemars(with = "Vec<String>")]
     pub private_access_from: BTreeSet<AccessSource>,
+    /// Live: the sources whose current TCP 443 rule carries eksgate's
+    /// description (`managed by eksgate`); after: those of them that stay.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeSet::is_empty",
+        with = "crate::desired::sources_as_strings"
+    )]
+    #[schemars(with = "Vec<String>")]
+    pub managed_by_eksgate: BTreeSet<AccessSource>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -215,6 +226,10 @@ pub enum FindingCode {
     /// EKS Hybrid Nodes with public and private access both on (a warning
     /// when only a staged step passes through it).
     HybridNodesPublicAndPrivate,
+    /// A managed prefix list of `public_access_cidrs` does not exist.
+    PrefixListNotFound,
+    /// `public_access_cidrs` expands (prefix lists included) past 40 blocks.
+    PublicAccessCidrsLimit,
 }
 
 impl FindingCode {
@@ -251,6 +266,8 @@ impl FindingCode {
             FindingCode::NoRouteToSource => "no_route_to_source",
             FindingCode::NoActivePeering => "no_active_peering",
             FindingCode::HybridNodesPublicAndPrivate => "hybrid_nodes_public_and_private",
+            FindingCode::PrefixListNotFound => "prefix_list_not_found",
+            FindingCode::PublicAccessCidrsLimit => "public_access_cidrs_limit",
         }
     }
 }
@@ -326,7 +343,8 @@ impl Plan {
             endpoint_updates: count(StepKind::EksEndpoint),
             waits: count(StepKind::WaitUpdate),
             vpc_changes: count(StepKind::VpcDnsSupport) + count(StepKind::VpcDnsHostnames),
-            security_group_changes: count(StepKind::SgHttpsIngress),
+            security_group_changes: count(StepKind::SgHttpsIngress)
+                + count(StepKind::SgHttpsRevoke),
             lockout_risks: self.steps.iter().filter(|s| s.lockout_risk).count(),
             clusters_with_changes: status(PlanStatus::Changes),
             clusters_without_changes: status(PlanStatus::NoChanges),

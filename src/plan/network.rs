@@ -103,7 +103,7 @@ pub fn reads(desired: &Desired, live: &Live) -> NetworkRequest {
                 .iter()
                 .filter_map(|s| match s {
                     AccessSource::SecurityGroup(g) => Some(g.clone()),
-                    AccessSource::Cidr(_) => None,
+                    AccessSource::Cidr(_) | AccessSource::PrefixList(_) => None,
                 })
                 .collect();
             if !groups.is_empty() {
@@ -381,7 +381,8 @@ fn outside_vpc(want: &DesiredCluster, vpc: &LiveVpc) -> Vec<IpNet> {
         .iter()
         .filter_map(|s| match s {
             AccessSource::Cidr(n) => Some(*n),
-            AccessSource::SecurityGroup(_) => None,
+            // A prefix list's entries are not read for routes (yet).
+            AccessSource::SecurityGroup(_) | AccessSource::PrefixList(_) => None,
         })
         .filter(|n| !vpc.cidr_blocks.iter().any(|b| b.contains(n)))
         .collect()

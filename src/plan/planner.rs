@@ -13,7 +13,7 @@ use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::EndpointSettings;
 use crate::live::{
     ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
-    RuleCount, SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
+    SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
 };
 use crate::text::{join_and, mode_name, some_of};
 
@@ -56,6 +56,9 @@ struct SgGap<'a> {
 
 /// Plans the steps that bring every declared cluster to its manifest.
 pub fn plan(desired: &Desired, live: &Live) -> Plan {
+    // Prefix lists of `public_access_cidrs` become their CIDRs first.
+    let (expanded, mut expansion) = super::allow_list::expand(desired, live);
+    let desired = &expanded;
     let mut wanted: Vec<&DesiredCluster> = desired.clusters.iter().collect();
     wanted.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
 
@@ -75,6 +78,9 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                     hint: Some(format!("remove one of the declarations ({})", want.origin)),
                 }];
             }
+            let (mine, rest) = expansion.drain(..).partition(|f| f.cluster == want.key);
+            expansion = rest;
+            a.findings.extend::<Vec<Finding>>(mine);
             a
         })
         .collect();
@@ -87,7 +93,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         }
     }
 
-    block_groups_over_quota(&mut analyses);
+    block_groups_over_quota(&mut analyses, live);
 
     // Shared things: one node each, with every non-blocked dependent.
     let mut vpc_users: BTreeMap<VpcKey, VpcNeed> = BTreeMap::new();
@@ -128,6 +134,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .iter()
         .map(|(key, need)| (key.clone(), sg_step_for(key, need)))
         .collect();
+    let revokes =
+        super::allow_list::revocations(&group_users(&analyses, live), &sg_steps, id_prefix);
 
     let mut steps: Vec<Step> = Vec::new();
     let mut emitted: BTreeSet<String> = BTreeSet::new();
@@ -162,6 +170,15 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                     emit(&s, &mut ids, &mut steps);
                 }
             }
+            // A revocation is emitted with the last cluster that waits for
+            // it, so every step it depends on comes before it.
+            if let Some(r) = revokes.values().find(|r| r.clusters.contains(&&a.want.key)) {
+                if r.clusters.last() == Some(&&a.want.key) {
+                    emit(&r.step, &mut ids, &mut steps);
+                } else {
+                    ids.push(r.step.id.clone());
+                }
+            }
         }
         let status = if a.blocked() {
             PlanStatus::Blocked
@@ -176,13 +193,31 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                 principals: a.access_recheck.clone(),
             });
         }
-        clusters.push(cluster_plan(a, status, ids));
+        let mut cp = cluster_plan(a, status, ids);
+        if let Some(after) = cp.after.as_mut() {
+            for r in revokes
+                .values()
+                .filter(|r| r.clusters.contains(&&a.want.key))
+            {
+                if let Action::HttpsRevoke { revoke, .. } = &r.step.action {
+                    after.private_access_from.retain(|s| !revoke.contains(s));
+                    after.managed_by_eksgate.retain(|s| !revoke.contains(s));
+                }
+            }
+        }
+        clusters.push(cp);
         findings.extend(a.findings.iter().cloned());
         if status == PlanStatus::Changes {
             findings.extend(owner_warning(a));
         }
     }
+    let emitted: BTreeMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
     assign_waves(&mut steps, &clusters);
+    super::allow_list::settle_revoke_waves(&mut steps, &emitted);
 
     Plan {
         format_version: FORMAT_VERSION,
@@ -192,6 +227,55 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         findings,
         access_checks,
     }
+}
+
+/// Every cluster whose cluster security group was read, for the
+/// revocations of `private_access_from_exclusive`.
+/// A cluster blocked before its group was looked at (not `ACTIVE`, say)
+/// still counts: what it declares is never revoked.
+fn group_users<'a>(
+    analyses: &[Analysis<'a>],
+    world: &'a Live,
+) -> Vec<super::allow_list::GroupUser<'a>> {
+    let mut out = Vec::new();
+    for a in analyses {
+        let Some(live) = a.live else {
+            continue;
+        };
+        let Some(group_id) = &live.security_group_id else {
+            continue;
+        };
+        let key = &a.want.key;
+        let group = SecurityGroupKey {
+            account: key.account.clone(),
+            region: key.region.clone(),
+            group_id: group_id.clone(),
+        };
+        let Some(g) = a.sg_live.or_else(|| find_sg(world, &group).map(|(_, g)| g)) else {
+            continue;
+        };
+        let last_endpoint = (!a.endpoint.is_empty()).then(|| {
+            format!(
+                "{}/{}/endpoint.{}",
+                id_prefix(&key.account, &key.region),
+                key.name,
+                a.endpoint.len()
+            )
+        });
+        out.push(super::allow_list::GroupUser {
+            key,
+            group,
+            live: g,
+            declared: &a.want.private_access_from,
+            exclusive: a.want.private_access_from_exclusive && a.want.endpoint.private_access,
+            blocked: a.blocked(),
+            ends_private_only: a.want.endpoint.mode() == (false, true),
+            last_endpoint,
+            role_arn: a.want.role_arn.as_deref(),
+            wave: a.want.wave,
+        });
+    }
+    out
 }
 
 /// The warning for a cluster another tool created (its tags say which), when
@@ -220,7 +304,7 @@ fn owner_warning(a: &Analysis) -> Option<Finding> {
 /// quota of inbound rules (counting what the group holds plus what every
 /// cluster sharing it would add): AWS would refuse the whole call with
 /// `RulesPerSecurityGroupLimitExceeded`. Other clusters go on.
-fn block_groups_over_quota(analyses: &mut [Analysis]) {
+fn block_groups_over_quota(analyses: &mut [Analysis], world: &Live) {
     let mut adds: BTreeMap<SecurityGroupKey, (&LiveSecurityGroup, BTreeSet<AccessSource>)> =
         BTreeMap::new();
     for a in analyses.iter().filter(|a| !a.blocked()) {
@@ -237,7 +321,7 @@ fn block_groups_over_quota(analyses: &mut [Analysis]) {
             continue;
         };
         let quota = live.rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA);
-        let add = RuleCount::of(add);
+        let add = super::allow_list::rule_count(add, world, &key.account, &key.region);
         let families = [("IPv4", have.ipv4, add.ipv4), ("IPv6", have.ipv6, add.ipv6)];
         if let Some((family, have, add)) = families
             .into_iter()
@@ -486,7 +570,7 @@ fn analyse<'a>(
             Some(_) => {}
         }
 
-        if !want.private_access_from.is_empty() {
+        if !want.private_access_from.is_empty() || want.private_access_from_exclusive {
             match (&found.security_group_id, sg) {
                 (None, _) => a.findings.push(block(
                     FindingCode::NoClusterSecurityGroup,
@@ -843,7 +927,12 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
         private_access: e.private_access,
         public_access_cidrs: e.public_access_cidrs.clone(),
         private_access_from: sources.clone(),
+        managed_by_eksgate: BTreeSet::new(),
     };
+    let live_managed: BTreeSet<AccessSource> = a
+        .sg_live
+        .map(|g| g.managed_https.clone())
+        .unwrap_or_default();
     let desired = settings(&want.endpoint, &want.private_access_from);
     let live_sources: BTreeSet<AccessSource> = a
         .sg_live
@@ -853,6 +942,7 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
     let live = a.live.map(|l| {
         let mut s = settings(&l.endpoint, &live_sources);
         s.public_access_cidrs = Some(live_cidrs(l));
+        s.managed_by_eksgate = live_managed.clone();
         s
     });
     let after = match (status, a.live) {
@@ -871,6 +961,9 @@ fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> Cluster
             }
             let mut s = settings(&want.endpoint, &sources);
             s.public_access_cidrs = Some(cidrs);
+            // The current rules that carry eksgate's description (those a
+            // revocation removes are taken out by the caller).
+            s.managed_by_eksgate = live_managed.clone();
             Some(s)
         }
     };
@@ -1009,6 +1102,8 @@ mod tests {
             private_access_from: BTreeSet::new(),
             wave: 0,
             owner_acknowledged: false,
+            private_access_from_exclusive: false,
+            public_access_prefix_lists: Default::default(),
             origin: Origin {
                 file: "prod.toml".into(),
                 line: 3,
@@ -1539,6 +1634,121 @@ mod tests {
         assert_eq!(p.clusters[0].status, PlanStatus::NoChanges);
     }
 
+    /// A group holding exact 443 rules from `exact`, wider rules from
+    /// `wide`, and its own reference.
+    fn owned_group(exact: &[&str], wide: &[&str]) -> LiveSecurityGroup {
+        let mut g = LiveSecurityGroup {
+            exact_https: srcs(exact),
+            https_ingress: srcs(exact),
+            ..LiveSecurityGroup::default()
+        };
+        g.https_ingress.extend(srcs(wide));
+        g.https_ingress.insert(src("sg-c"));
+        g.exact_https.insert(src("sg-c"));
+        g
+    }
+
+    fn exclusive(mut d: DesiredCluster, from: &[&str]) -> DesiredCluster {
+        d.private_access_from = srcs(from);
+        d.private_access_from_exclusive = true;
+        d
+    }
+
+    #[test]
+    fn exclusive_revokes_only_undeclared_exact_443_rules_after_the_changes() {
+        let (d, mut l) = one(
+            exclusive(want("a", PRIV), &["10.1.0.0/16", "sg-bastion"]),
+            found("a", BOTH),
+        );
+        l.security_groups.insert(
+            sg_key("sg-c"),
+            owned_group(&["10.1.0.0/16", "10.9.0.0/16", "sg-old"], &["10.8.0.0/16"]),
+        );
+        let p = super::plan(&d, &l);
+        assert_eq!(
+            ids(&p),
+            vec![
+                "eu-west-1/sg-c/https_ingress",
+                "eu-west-1/a/endpoint.1",
+                "eu-west-1/sg-c/https_revoke"
+            ]
+        );
+        let revoke = p.step("eu-west-1/sg-c/https_revoke").unwrap();
+        let Action::HttpsRevoke { revoke: gone, .. } = &revoke.action else {
+            panic!("{revoke:?}")
+        };
+        // Not the wider rule's source, not the group itself, not declared.
+        assert_eq!(gone, &srcs(&["10.9.0.0/16", "sg-old"]));
+        assert_eq!(
+            revoke.depends_on,
+            vec!["eu-west-1/sg-c/https_ingress", "eu-west-1/a/endpoint.1"]
+        );
+        assert!(!revoke.lockout_risk);
+        let after = p.clusters[0].after.as_ref().unwrap();
+        assert_eq!(
+            after.private_access_from,
+            srcs(&["10.1.0.0/16", "10.8.0.0/16", "sg-bastion", "sg-c"])
+        );
+
+        // Without `exclusive`, nothing is revoked.
+        let mut plain = d.clone();
+        plain.clusters[0].private_access_from_exclusive = false;
+        assert!(super::plan(&plain, &l)
+            .step("eu-west-1/sg-c/https_revoke")
+            .is_none());
+    }
+
+    #[test]
+    fn revoking_the_last_443_source_of_a_private_only_cluster_is_a_lockout_risk() {
+        // (wider rules, desired mode, lockout)
+        let cases: [(&[&str], EndpointAccess, bool); 3] = [
+            (&[], PRIV, true),
+            (&["10.8.0.0/16"], PRIV, false),
+            (&[], BOTH, false),
+        ];
+        for (wide, mode, lockout) in cases {
+            let (d, mut l) = one(exclusive(want("a", mode), &[]), found("a", mode));
+            l.security_groups
+                .insert(sg_key("sg-c"), owned_group(&["10.9.0.0/16"], wide));
+            let p = super::plan(&d, &l);
+            let revoke = p.step("eu-west-1/sg-c/https_revoke").unwrap();
+            assert_eq!(revoke.lockout_risk, lockout, "{wide:?} {mode:?}");
+            assert!(revoke.depends_on.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_shared_group_keeps_what_any_of_its_clusters_declares_and_waits_for_all() {
+        let mut b = want("b", BOTH);
+        b.wave = 1;
+        b.private_access_from = srcs(&["10.2.0.0/16"]);
+        let (d, mut l) = world(vec![
+            (
+                exclusive(want("a", PRIV), &["10.1.0.0/16"]),
+                ClusterObservation::Found(found("a", BOTH)),
+            ),
+            (b, ClusterObservation::Found(found("b", PUB))),
+        ]);
+        l.security_groups.insert(
+            sg_key("sg-c"),
+            owned_group(&["10.1.0.0/16", "10.2.0.0/16", "10.9.0.0/16"], &[]),
+        );
+        let p = super::plan(&d, &l);
+        let revoke = p.step("eu-west-1/sg-c/https_revoke").unwrap();
+        let Action::HttpsRevoke { revoke: gone, .. } = &revoke.action else {
+            panic!("{revoke:?}")
+        };
+        assert_eq!(gone, &srcs(&["10.9.0.0/16"]));
+        assert_eq!(
+            revoke.depends_on,
+            vec!["eu-west-1/a/endpoint.1", "eu-west-1/b/endpoint.1"]
+        );
+        // It runs with the later wave, after everything it waits for.
+        assert_eq!(revoke.wave, 1);
+        assert_eq!(ids(&p).last(), Some(&"eu-west-1/sg-c/https_revoke"));
+        p.graph().unwrap();
+    }
+
     #[test]
     fn security_group_ingress_adds_only_missing_sources() {
         // (already allowed, wanted, expected after)
@@ -1640,7 +1850,7 @@ mod tests {
             (b, ClusterObservation::Found(lb)),
         ]);
         let group = |ipv4, ipv6, quota| LiveSecurityGroup {
-            inbound_rules: Some(RuleCount { ipv4, ipv6 }),
+            inbound_rules: Some(crate::live::RuleCount { ipv4, ipv6 }),
             rule_quota: quota,
             ..LiveSecurityGroup::default()
         };
@@ -2025,6 +2235,8 @@ mod tests {
                             let listed = match m {
                                 AccessSource::Cidr(n) => add.cidrs.contains(&n.to_string()),
                                 AccessSource::SecurityGroup(g) => add.security_groups.contains(g),
+                                // Not generated by these cases.
+                                AccessSource::PrefixList(_) => false,
                             };
                             prop_assert!(listed, "{} not added", m);
                         }
@@ -2053,6 +2265,150 @@ mod tests {
             prop_assert_eq!(cp.status == PlanStatus::NoChanges, cp.steps.is_empty());
         }
         Ok(())
+    }
+
+    /// What revocations may and must do, whatever the fleet: only exact 443
+    /// rules of a group some planned cluster owns, never a source any
+    /// cluster of the group declares nor the group itself, after the group's
+    /// add and every endpoint change of its planned clusters, in a
+    /// topological order, a lockout risk exactly when a private-only cluster
+    /// keeps no source.
+    fn check_revocations(d: &Desired, l: &Live, p: &Plan) -> Result<(), TestCaseError> {
+        let pos: BTreeMap<&str, usize> = p
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        for s in &p.steps {
+            for dep in &s.depends_on {
+                prop_assert!(
+                    pos[dep.as_str()] < pos[s.id.as_str()],
+                    "{} before {}",
+                    dep,
+                    s.id
+                );
+                let dw = p.step(dep).map(|x| x.wave).unwrap_or(0);
+                prop_assert!(
+                    dw <= s.wave,
+                    "{} (wave {}) waits for {} (wave {})",
+                    s.id,
+                    s.wave,
+                    dep,
+                    dw
+                );
+            }
+        }
+        let blocked: BTreeSet<&ClusterKey> = p.blocking().map(|f| &f.cluster).collect();
+        let mut users: BTreeMap<String, Vec<(&DesiredCluster, &LiveCluster)>> = BTreeMap::new();
+        for w in &d.clusters {
+            if let Some(ClusterObservation::Found(c)) = l.clusters.get(&w.key) {
+                if let Some(g) = &c.security_group_id {
+                    users.entry(g.clone()).or_default().push((w, c));
+                }
+            }
+        }
+        for (group, us) in &users {
+            let Some(g) = l.security_groups.get(&sg_key(group)) else {
+                continue;
+            };
+            let id = format!("eu-west-1/{group}/https_revoke");
+            let step = p.step(&id);
+            let owners = us.iter().any(|(w, _)| {
+                w.private_access_from_exclusive
+                    && w.endpoint.private_access
+                    && !blocked.contains(&w.key)
+            });
+            let declared: BTreeSet<&AccessSource> = us
+                .iter()
+                .flat_map(|(w, _)| w.private_access_from.iter())
+                .collect();
+            let own = AccessSource::SecurityGroup(group.clone());
+            let due: BTreeSet<&AccessSource> = g
+                .exact_https
+                .iter()
+                .filter(|x| **x != own && !declared.contains(x))
+                .collect();
+            prop_assert_eq!(step.is_some(), owners && !due.is_empty(), "{}", id);
+            let Some(step) = step else { continue };
+            let Action::HttpsRevoke { revoke, .. } = &step.action else {
+                return Err(TestCaseError::fail(format!("{id} is not a revocation")));
+            };
+            prop_assert_eq!(revoke.iter().collect::<BTreeSet<_>>(), due);
+            let add = format!("eu-west-1/{group}/https_ingress");
+            if p.step(&add).is_some() {
+                prop_assert!(step.depends_on.contains(&add), "{} waits for {}", id, add);
+            }
+            let mut left: BTreeSet<&AccessSource> = g.https_ingress.iter().collect();
+            if let Some(Action::HttpsIngress { add, .. }) = p.step(&add).map(|s| &s.action) {
+                left.extend(add.iter());
+            }
+            left.retain(|x| **x != own && !revoke.contains(*x));
+            let mut private_only = false;
+            for (w, _) in us.iter().filter(|(w, _)| !blocked.contains(&w.key)) {
+                private_only |= w.endpoint.mode() == (false, true);
+                let cp = p.clusters.iter().find(|c| c.key == w.key).unwrap();
+                for e in cp.steps.iter().filter(|x| x.contains("/endpoint.")) {
+                    prop_assert!(
+                        step.depends_on.contains(e)
+                            || p.step(e).is_some_and(|x| {
+                                // An earlier stage of a staged move: the last one
+                                // is waited for, and it waits for this one.
+                                cp.steps.iter().any(|later| {
+                                    later != e
+                                        && later.contains("/endpoint.")
+                                        && step.depends_on.contains(later)
+                                        && p.step(later)
+                                            .is_some_and(|l| l.depends_on.contains(&x.id))
+                                })
+                            }),
+                        "{} does not wait for {}",
+                        id,
+                        e
+                    );
+                }
+            }
+            prop_assert_eq!(step.lockout_risk, left.is_empty() && private_only, "{}", id);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn revocations_touch_only_undeclared_exact_443_rules_after_every_change(
+            cases in proptest::collection::vec(arb_case(), 1..5),
+            exclusive in proptest::collection::vec(any::<bool>(), 5),
+            waves in proptest::collection::vec(0..3u32, 5),
+            vpcs in proptest::collection::vec((any::<bool>(), any::<bool>(), proptest::bool::weighted(0.85)), 2),
+            sgs in proptest::collection::vec((arb_sources(), any::<u8>(), any::<bool>()), 2),
+        ) {
+            let groups: Vec<BTreeSet<AccessSource>> = sgs.iter().map(|g| g.0.clone()).collect();
+            let (mut d, mut l) = build(&cases, &vpcs, &groups);
+            for (i, c) in d.clusters.iter_mut().enumerate() {
+                c.private_access_from_exclusive = exclusive[i];
+                c.wave = waves[i];
+            }
+            for (i, (sources, mask, own)) in sgs.iter().enumerate() {
+                let g = l.security_groups.get_mut(&sg_key(&format!("sg-c{i}"))).unwrap();
+                // Some sources by an exact rule, the others by wider ones;
+                // maybe the group's own reference on 443 too.
+                g.exact_https = sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| mask & (1 << k) != 0)
+                    .map(|(_, x)| x.clone())
+                    .collect();
+                if *own {
+                    let me = AccessSource::SecurityGroup(format!("sg-c{i}"));
+                    g.exact_https.insert(me.clone());
+                    g.https_ingress.insert(me);
+                }
+            }
+            let p = plan(&d, &l);
+            p.graph().map_err(|e| TestCaseError::fail(format!("not a DAG: {e}")))?;
+            check_revocations(&d, &l, &p)?;
+        }
     }
 
     proptest! {

@@ -40,6 +40,9 @@ pub enum StepKind {
     /// One `UpdateClusterConfig` with `accessConfig` (an
     /// `AccessConfigUpdate`), then a wait until `Successful`.
     EksAccessConfig,
+    /// `RevokeSecurityGroupIngress` (by rule id) of the exact TCP 443 rules
+    /// from sources the manifest no longer declares.
+    SgHttpsRevoke,
 }
 
 impl StepKind {
@@ -51,6 +54,7 @@ impl StepKind {
             StepKind::EksEndpoint => "eks_endpoint",
             StepKind::WaitUpdate => "wait_update",
             StepKind::EksAccessConfig => "eks_access_config",
+            StepKind::SgHttpsRevoke => "sg_https_revoke",
         }
     }
 }
@@ -80,6 +84,13 @@ pub enum Action {
         before: AuthenticationMode,
         after: AuthenticationMode,
     },
+    /// Revoke the exact TCP 443 rules of the step's security group from
+    /// `revoke` (`private_access_from_exclusive`); `present` is what the
+    /// group let in when the plan was made.
+    HttpsRevoke {
+        present: BTreeSet<AccessSource>,
+        revoke: BTreeSet<AccessSource>,
+    },
 }
 
 impl Action {
@@ -95,6 +106,7 @@ impl Action {
             Action::Endpoint { .. } => StepKind::EksEndpoint,
             Action::WaitUpdate { .. } => StepKind::WaitUpdate,
             Action::AccessConfig { .. } => StepKind::EksAccessConfig,
+            Action::HttpsRevoke { .. } => StepKind::SgHttpsRevoke,
         }
     }
 }
@@ -145,6 +157,9 @@ impl Step {
             (Action::Endpoint { after: a, .. }, Action::Endpoint { after: b, .. }) => a == b,
             (Action::WaitUpdate { update_id: a }, Action::WaitUpdate { update_id: b }) => a == b,
             (Action::AccessConfig { after: a, .. }, Action::AccessConfig { after: b, .. }) => {
+                a == b
+            }
+            (Action::HttpsRevoke { revoke: a, .. }, Action::HttpsRevoke { revoke: b, .. }) => {
                 a == b
             }
             _ => false,
@@ -227,6 +242,10 @@ pub(crate) mod wire {
         VpcDnsHostnames(Fields<DnsHostnames>),
         /// `AuthorizeSecurityGroupIngress` on TCP 443 for the missing sources.
         SgHttpsIngress(Fields<HttpsSources>),
+        /// `RevokeSecurityGroupIngress` (by rule id) of the exact TCP 443 rules
+        /// from sources no longer declared; `after` is what the group lets in
+        /// once the step ran.
+        SgHttpsRevoke(Fields<HttpsSources>),
         /// Exactly one `UpdateClusterConfig` call, then a wait until
         /// `Successful`.
         EksEndpoint(Fields<Endpoint>),
@@ -335,6 +354,9 @@ pub(crate) mod wire {
     pub(crate) struct HttpsSources {
         cidrs: Vec<String>,
         security_groups: Vec<String>,
+        /// Left out when empty, so plans without prefix lists read as before.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        prefix_lists: Vec<String>,
     }
 
     impl From<&BTreeSet<AccessSource>> for HttpsSources {
@@ -344,6 +366,7 @@ pub(crate) mod wire {
                 match s {
                     AccessSource::Cidr(n) => h.cidrs.push(n.to_string()),
                     AccessSource::SecurityGroup(id) => h.security_groups.push(id.clone()),
+                    AccessSource::PrefixList(id) => h.prefix_lists.push(id.clone()),
                 }
             }
             h
@@ -364,6 +387,7 @@ pub(crate) mod wire {
                     .into_iter()
                     .map(AccessSource::SecurityGroup),
             );
+            out.extend(self.prefix_lists.into_iter().map(AccessSource::PrefixList));
             Ok(out)
         }
     }
@@ -444,6 +468,15 @@ pub(crate) mod wire {
                 Action::Endpoint { before, after } => {
                     Body::EksEndpoint(fields(s, Endpoint::from(&before), Endpoint::from(&after)))
                 }
+                Action::HttpsRevoke { present, revoke } => {
+                    let after: BTreeSet<AccessSource> =
+                        present.difference(&revoke).cloned().collect();
+                    Body::SgHttpsRevoke(fields(
+                        s,
+                        HttpsSources::from(&present),
+                        HttpsSources::from(&after),
+                    ))
+                }
                 Action::WaitUpdate { update_id } => Body::WaitUpdate(fields(
                     s,
                     UpdateWait {
@@ -503,6 +536,24 @@ pub(crate) mod wire {
                             .into_set()
                             .map_err(|e| format!("step `{id}`: {e}"))?,
                         add: add.into_set().map_err(|e| format!("step `{id}`: {e}"))?,
+                    }
+                }
+                StepKind::SgHttpsRevoke => {
+                    need("security_group_id", &w.security_group_id)?;
+                    let present: HttpsSources = from_value(id, "before", w.before.clone())?;
+                    let left: HttpsSources = from_value(id, "after", w.after.clone())?;
+                    let present = present
+                        .into_set()
+                        .map_err(|e| format!("step `{id}`: {e}"))?;
+                    let left = left.into_set().map_err(|e| format!("step `{id}`: {e}"))?;
+                    if !left.is_subset(&present) {
+                        return Err(format!(
+                            "step `{id}`: its `after` lists sources its `before` does not"
+                        ));
+                    }
+                    Action::HttpsRevoke {
+                        revoke: present.difference(&left).cloned().collect(),
+                        present,
                     }
                 }
                 StepKind::EksEndpoint => {
@@ -622,6 +673,19 @@ mod tests {
             Action::AccessConfig {
                 before: AuthenticationMode::ConfigMap,
                 after: AuthenticationMode::Api,
+            },
+            Action::HttpsRevoke {
+                present: [
+                    AccessSource::SecurityGroup("sg-a".into()),
+                    AccessSource::PrefixList("pl-0a1b2c3d".into()),
+                    AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
+                ]
+                .into(),
+                revoke: [
+                    AccessSource::PrefixList("pl-0a1b2c3d".into()),
+                    AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
+                ]
+                .into(),
             },
         ];
         for action in actions {

@@ -30,14 +30,15 @@ use super::clients::{ClientSets, Clients, PerCredentials};
 use super::failure;
 use super::fleet::{self, FleetCalls, VpcDescription, NO_DHCP_OPTIONS};
 use super::{
-    DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
-    UpdateState, UpdateStatus,
+    DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, RevokeOutcome, Scope,
+    UpdateStart, UpdateState, UpdateStatus,
 };
 use crate::access::{AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc, RuleCount,
+    MANAGED_DESCRIPTION,
 };
 use crate::network::{LiveNetwork, NetworkRequest};
 
@@ -405,6 +406,11 @@ fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<AccessSo
                 out.insert(AccessSource::SecurityGroup(id.to_string()));
             }
         }
+        for l in p.prefix_list_ids() {
+            if let Some(id) = l.prefix_list_id() {
+                out.insert(AccessSource::PrefixList(id.to_string()));
+            }
+        }
     }
     out
 }
@@ -535,10 +541,13 @@ async fn security_groups(
     let mut out = BTreeMap::new();
     for g in resp.security_groups() {
         if let Some(id) = g.group_id() {
+            let (exact_https, managed_https) = super::allow_list::exact_https(g);
             out.insert(
                 id.to_string(),
                 LiveSecurityGroup {
                     https_ingress: https_sources(g),
+                    exact_https,
+                    managed_https,
                     inbound_rules: Some(inbound_rules(g)),
                     rule_quota: Some(c.rule_quota),
                 },
@@ -562,7 +571,12 @@ impl Provider for AwsProvider {
     }
 
     async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
-        fleet::read(self, request, parallelism).await
+        let mut live = fleet::read(self, request, parallelism).await?;
+        super::allow_list::read_prefix_lists(request, &mut live, |scope| async move {
+            self.clients.get(&scope).await
+        })
+        .await?;
+        Ok(live)
     }
 
     async fn read_network(
@@ -771,6 +785,17 @@ impl Provider for AwsProvider {
         let c = self.clients.get(scope).await;
         super::access::update_access_config(&c, name, mode).await
     }
+
+    async fn revoke_https_ingress(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+        sources: &BTreeSet<AccessSource>,
+    ) -> Result<RevokeOutcome, ProviderError> {
+        self.check_account(scope).await?;
+        let c = self.clients.get(scope).await;
+        super::allow_list::revoke_https_ingress(&c, group_id, sources).await
+    }
 }
 
 /// The single calls of the fleet read (`fleet` batches and schedules them).
@@ -885,7 +910,16 @@ async fn authorize_once(
                 perm = perm.user_id_group_pairs(
                     UserIdGroupPair::builder()
                         .group_id(g)
-                        .description("eksgate: private endpoint")
+                        .description(MANAGED_DESCRIPTION)
+                        .build(),
+                );
+                continue;
+            }
+            AccessSource::PrefixList(l) => {
+                perm = perm.prefix_list_ids(
+                    aws_sdk_ec2::types::PrefixListId::builder()
+                        .prefix_list_id(l)
+                        .description(MANAGED_DESCRIPTION)
                         .build(),
                 );
                 continue;
@@ -895,14 +929,14 @@ async fn authorize_once(
             perm.ipv6_ranges(
                 Ipv6Range::builder()
                     .cidr_ipv6(cidr)
-                    .description("eksgate: private endpoint")
+                    .description(MANAGED_DESCRIPTION)
                     .build(),
             )
         } else {
             perm.ip_ranges(
                 IpRange::builder()
                     .cidr_ip(cidr)
-                    .description("eksgate: private endpoint")
+                    .description(MANAGED_DESCRIPTION)
                     .build(),
             )
         };

@@ -609,6 +609,7 @@ mod tests {
             role_arn: role.map(str::to_string),
             wants_private: true,
             access_principals: Vec::new(),
+            prefix_lists: Vec::new(),
         }
     }
 

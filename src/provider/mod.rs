@@ -14,6 +14,7 @@
 //! message, shown to the user) from "could not reach AWS".
 
 mod access;
+mod allow_list;
 pub mod aws;
 mod clients;
 pub mod failure;
@@ -62,6 +63,9 @@ pub struct ClusterTarget {
     /// the manifest wants the cluster private only (see `plan::access`);
     /// empty: none are read.
     pub access_principals: Vec<String>,
+    /// Managed prefix lists whose entries the plan needs (those named in
+    /// `public_access_cidrs`).
+    pub prefix_lists: Vec<String>,
 }
 
 impl ClusterTarget {
@@ -114,6 +118,15 @@ pub enum IngressOutcome {
     /// `InvalidPermission.Duplicate`, and a fresh read of the group showed
     /// every requested source there already.
     AlreadyPresent,
+}
+
+/// What a revocation of TCP 443 rules did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// These rules (by id) were revoked.
+    Revoked(Vec<String>),
+    /// None of the rules was there any more.
+    AlreadyGone,
 }
 
 pub use crate::live::DnsAttribute;
@@ -303,6 +316,22 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<UpdateStart, ProviderError>> + Send {
         let _ = (scope, name, mode);
         std::future::ready(Err(not_supported("UpdateClusterConfig")))
+    }
+
+    /// Revokes the inbound rules of `group_id` that are exactly TCP 443–443
+    /// from `sources` (`RevokeSecurityGroupIngress` by rule id), and no
+    /// other rule.
+    ///
+    /// The default says "not supported", for in-memory providers that have
+    /// no use for it.
+    fn revoke_https_ingress(
+        &self,
+        scope: &Scope,
+        group_id: &str,
+        sources: &BTreeSet<AccessSource>,
+    ) -> impl Future<Output = Result<RevokeOutcome, ProviderError>> + Send {
+        let _ = (scope, group_id, sources);
+        std::future::ready(Err(not_supported("RevokeSecurityGroupIngress")))
     }
 }
 

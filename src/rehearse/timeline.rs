@@ -106,6 +106,20 @@ pub fn timeline(history: &[HistoryEntry], from: usize) -> Vec<TimelineEntry> {
                 group_id.clone(),
                 format!("TCP 443 from {}", string_list(sources)),
             ),
+            H::SecurityGroupRevoke {
+                region,
+                group_id,
+                rules,
+                ..
+            } => (
+                "revoke".to_string(),
+                region.clone(),
+                group_id.clone(),
+                format!(
+                    "TCP 443 from {} revoked",
+                    string_list(rules.iter().map(|r| &r.source))
+                ),
+            ),
         };
         if let Some(last) = out.last_mut() {
             if last.operation == operation

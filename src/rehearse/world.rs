@@ -11,8 +11,8 @@ use super::ACCESS_KEY;
 use crate::desired::{AccessSource, DesiredCluster};
 use crate::live::{ClusterObservation, ClusterStatus, Live, LiveSecurityGroup, RuleCount};
 use crate::sim::world::{
-    AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, RuleDef, SecurityGroupDef,
-    VpcDef, DEFAULT_ACCOUNT,
+    AccountDef, ClusterDef, ClusterStatusDef, DhcpOptionsDef, FaultsDef, PrefixListDef, RuleDef,
+    SecurityGroupDef, VpcDef, DEFAULT_ACCOUNT,
 };
 use crate::sim::World;
 
@@ -75,6 +75,8 @@ impl World {
         let mut vpcs: BTreeSet<(Option<String>, String, String)> = BTreeSet::new();
         let mut dhcp: BTreeSet<(Option<String>, String, String)> = BTreeSet::new();
         let mut groups: BTreeSet<(Option<String>, String, String)> = BTreeSet::new();
+        // Prefix lists the copy's rules reference.
+        let mut lists: BTreeSet<(Option<String>, String, String)> = BTreeSet::new();
 
         for (key, vpc) in &live.vpcs {
             let account = acct(&key.account);
@@ -134,9 +136,41 @@ impl World {
                         .iter()
                         .find(|(k, _)| k.region == region && &k.group_id == sg)
                         .map(|(_, g)| g);
+                    // Exact 443 rules as they are (eksgate's with its
+                    // description); sources covered only by wider rules as
+                    // one wide TCP rule each, so the copy revokes what the
+                    // real group would.
                     let https = read
-                        .map(|g| g.https_ingress.iter().map(|s| s.to_string()).collect())
+                        .map(|g| {
+                            g.exact_https
+                                .difference(&g.managed_https)
+                                .map(|s| s.to_string())
+                                .collect()
+                        })
                         .unwrap_or_default();
+                    let mut ingress: Vec<RuleDef> = Vec::new();
+                    if let Some(g) = read {
+                        let rule =
+                            |source: &AccessSource, ports: (i32, i32), managed: bool| RuleDef {
+                                protocol: "tcp".to_string(),
+                                from_port: Some(ports.0),
+                                to_port: Some(ports.1),
+                                source: source.to_string(),
+                                description: managed
+                                    .then(|| crate::live::MANAGED_DESCRIPTION.to_string()),
+                            };
+                        ingress.extend(g.managed_https.iter().map(|s| rule(s, (443, 443), true)));
+                        ingress.extend(
+                            g.https_ingress
+                                .difference(&g.exact_https)
+                                .map(|s| rule(s, (0, 65535), false)),
+                        );
+                        for s in &g.https_ingress {
+                            if let AccessSource::PrefixList(id) = s {
+                                lists.insert((account.clone(), region.clone(), id.clone()));
+                            }
+                        }
+                    }
                     world.security_group.push(SecurityGroupDef {
                         id: sg.clone(),
                         region: region.clone(),
@@ -144,7 +178,10 @@ impl World {
                         vpc_id: c.vpc_id.clone(),
                         name: None,
                         https_ingress: https,
-                        ingress: read.map(stand_in_rules).unwrap_or_default(),
+                        ingress: ingress
+                            .into_iter()
+                            .chain(read.map(stand_in_rules).unwrap_or_default())
+                            .collect(),
                         rule_quota: read.and_then(|g| g.rule_quota),
                     });
                 }
@@ -232,6 +269,31 @@ impl World {
             });
         }
         super::network::add(&mut world, live, &acct, &mut vpcs);
+        // The lists `public_access_cidrs` names, with the entries read; the
+        // ones only rules reference, as empty stand-ins.
+        for (key, list) in &live.prefix_lists {
+            let Some(list) = list else { continue };
+            let account = acct(&key.account);
+            lists.remove(&(account.clone(), key.region.clone(), key.id.clone()));
+            world.prefix_list.push(PrefixListDef {
+                id: key.id.clone(),
+                region: key.region.clone(),
+                account,
+                name: None,
+                entries: list.entries.iter().map(|n| n.to_string()).collect(),
+                max_entries: None,
+            });
+        }
+        for (account, region, id) in lists {
+            world.prefix_list.push(PrefixListDef {
+                id,
+                region,
+                account,
+                name: Some("stand-in".to_string()),
+                entries: Vec::new(),
+                max_entries: None,
+            });
+        }
         world.faults = FaultsDef::default();
         world
     }
@@ -255,6 +317,7 @@ fn stand_in_rules(g: &LiveSecurityGroup) -> Vec<RuleDef> {
             from_port: Some(22),
             to_port: Some(22),
             source,
+            description: None,
         })
         .collect()
 }
@@ -335,6 +398,7 @@ mod tests {
             },
             LiveSecurityGroup {
                 https_ingress: BTreeSet::from([AccessSource::Cidr("10.1.0.0/16".parse().unwrap())]),
+                exact_https: BTreeSet::from([AccessSource::Cidr("10.1.0.0/16".parse().unwrap())]),
                 ..LiveSecurityGroup::default()
             },
         );

@@ -13,7 +13,7 @@ use quick_xml::escape::escape;
 use tokio::time::Instant;
 
 use super::protocol::AwsError;
-use super::state::{rule_counts, Event, RegionKey, Rule, RuleSource, State};
+use super::state::{Event, RegionKey, Rule, RuleSource, State};
 
 const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
@@ -28,6 +28,11 @@ pub const ACTIONS: &[&str] = &[
     "DescribeNatGateways",
     "DescribeRouteTables",
     "DescribeVpcPeeringConnections",
+    "RevokeSecurityGroupIngress",
+    "DescribeSecurityGroupRules",
+    "DescribeManagedPrefixLists",
+    "GetManagedPrefixListEntries",
+    "ModifyManagedPrefixList",
 ];
 
 /// Form parameters of one request.
@@ -134,7 +139,15 @@ fn bad_filter(name: &str) -> AwsError {
 pub fn target(action: &str, p: &Params) -> Option<String> {
     match action {
         "DescribeVpcAttribute" | "ModifyVpcAttribute" => p.get("VpcId").map(str::to_string),
-        "AuthorizeSecurityGroupIngress" => p.get("GroupId").map(str::to_string),
+        "AuthorizeSecurityGroupIngress" | "RevokeSecurityGroupIngress" => {
+            p.get("GroupId").map(str::to_string)
+        }
+        "GetManagedPrefixListEntries" | "ModifyManagedPrefixList" => {
+            p.get("PrefixListId").map(str::to_string)
+        }
+        "DescribeManagedPrefixLists" => {
+            Some(p.list("PrefixListId").join(",")).filter(|s| !s.is_empty())
+        }
         "DescribeVpcs" => Some(p.list("VpcId").join(",")).filter(|s| !s.is_empty()),
         "DescribeDhcpOptions" => Some(p.list("DhcpOptionsId").join(",")).filter(|s| !s.is_empty()),
         "DescribeSecurityGroups" => Some(p.list("GroupId").join(",")).filter(|s| !s.is_empty()),
@@ -147,6 +160,12 @@ pub fn target(action: &str, p: &Params) -> Option<String> {
                 .join(";"),
         )
         .filter(|s| !s.is_empty()),
+        "DescribeSecurityGroupRules" => p
+            .filters()
+            .into_iter()
+            .find(|(name, _)| name == "group-id")
+            .map(|(_, values)| values.join(","))
+            .filter(|s| !s.is_empty()),
         _ => None,
     }
 }
@@ -171,6 +190,17 @@ pub fn handle(
         "DescribeVpcPeeringConnections" => {
             super::network::describe_vpc_peering_connections(state, key, p)?
         }
+        "RevokeSecurityGroupIngress" => super::allow_list::revoke_ingress(state, key, p, now)?,
+        "DescribeSecurityGroupRules" => {
+            super::allow_list::describe_security_group_rules(state, key, p)?
+        }
+        "DescribeManagedPrefixLists" => {
+            super::allow_list::describe_managed_prefix_lists(state, key, p)?
+        }
+        "GetManagedPrefixListEntries" => {
+            super::allow_list::get_managed_prefix_list_entries(state, key, p)?
+        }
+        "ModifyManagedPrefixList" => super::allow_list::modify_managed_prefix_list(state, key, p)?,
         other => {
             return Err(AwsError::new(
                 400,
@@ -414,45 +444,63 @@ fn describe_security_groups(
             esc(&key.0), esc(&g.id), esc(&g.name), esc(&g.vpc_id)
         );
         // EC2 groups rules with the same protocol and ports into one permission.
-        let mut perms: Vec<(&str, i32, i32, Vec<&RuleSource>)> = Vec::new();
+        let mut perms: Vec<(&str, i32, i32, Vec<&Rule>)> = Vec::new();
         for r in &g.ingress {
             match perms
                 .iter_mut()
                 .find(|(p, f, t, _)| *p == r.protocol && *f == r.from_port && *t == r.to_port)
             {
-                Some(perm) => perm.3.push(&r.source),
-                None => perms.push((&r.protocol, r.from_port, r.to_port, vec![&r.source])),
+                Some(perm) => perm.3.push(r),
+                None => perms.push((&r.protocol, r.from_port, r.to_port, vec![r])),
             }
         }
+        let described = |r: &Rule| {
+            r.description
+                .as_deref()
+                .map(|d| format!("<description>{}</description>", esc(d)))
+                .unwrap_or_default()
+        };
         for (proto, from, to, sources) in perms {
             let _ = write!(out, "<item><ipProtocol>{}</ipProtocol>", esc(proto));
             if proto != "-1" {
                 let _ = write!(out, "<fromPort>{from}</fromPort><toPort>{to}</toPort>");
             }
             out.push_str("<groups>");
-            for s in &sources {
-                if let RuleSource::Group(id) = s {
+            for r in &sources {
+                if let RuleSource::Group(id) = &r.source {
                     let _ = write!(
                         out,
-                        "<item><userId>{}</userId><groupId>{}</groupId></item>",
+                        "<item>{}<userId>{}</userId><groupId>{}</groupId></item>",
+                        described(r),
                         esc(&key.0),
                         esc(id)
                     );
                 }
             }
             out.push_str("</groups><ipRanges>");
-            for s in &sources {
-                if let RuleSource::Cidr(IpNet::V4(n)) = s {
-                    let _ = write!(out, "<item><cidrIp>{n}</cidrIp></item>");
+            for r in &sources {
+                if let RuleSource::Cidr(IpNet::V4(n)) = &r.source {
+                    let _ = write!(out, "<item><cidrIp>{n}</cidrIp>{}</item>", described(r));
                 }
             }
             out.push_str("</ipRanges><ipv6Ranges>");
-            for s in &sources {
-                if let RuleSource::Cidr(IpNet::V6(n)) = s {
-                    let _ = write!(out, "<item><cidrIpv6>{n}</cidrIpv6></item>");
+            for r in &sources {
+                if let RuleSource::Cidr(IpNet::V6(n)) = &r.source {
+                    let _ = write!(out, "<item><cidrIpv6>{n}</cidrIpv6>{}</item>", described(r));
                 }
             }
-            out.push_str("</ipv6Ranges><prefixListIds/></item>");
+            out.push_str("</ipv6Ranges><prefixListIds>");
+            for r in &sources {
+                if let RuleSource::PrefixList(l) = &r.source {
+                    let _ = write!(
+                        out,
+                        "<item>{}<prefixListId>{}</prefixListId></item>",
+                        described(r),
+                        esc(l)
+                    );
+                }
+            }
+            out.push_str("</prefixListIds></item>");
         }
         out.push_str("</ipPermissions><ipPermissionsEgress><item><ipProtocol>-1</ipProtocol><groups/><ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges><ipv6Ranges/><prefixListIds/></item></ipPermissionsEgress><tagSet/></item>");
     }
@@ -474,72 +522,16 @@ fn authorize_ingress(
     let Some(group) = region.and_then(|r| r.security_groups.get(&group_id)) else {
         return Err(group_not_found(&group_id));
     };
-    let mut new_rules: Vec<(String, i32, i32, RuleSource)> = Vec::new();
-    for i in p.indices("IpPermissions") {
-        let field = |f: &str| p.get(&format!("IpPermissions.{i}.{f}"));
-        let proto = field("IpProtocol").ok_or_else(|| missing("IpPermissions.IpProtocol"))?;
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "6" | "tcp" => "tcp".to_string(),
-            "17" | "udp" => "udp".to_string(),
-            "-1" | "all" => "-1".to_string(),
-            "1" | "icmp" => "icmp".to_string(),
-            other => {
-                return Err(AwsError::new(
-                    400,
-                    "InvalidParameterValue",
-                    format!("Invalid value '{other}' for IP protocol. Unknown protocol."),
-                ))
-            }
-        };
-        let port = |f: &str| -> Result<i32, AwsError> {
-            match field(f) {
-                Some(v) => v.parse().map_err(|_| {
-                    AwsError::new(
-                        400,
-                        "InvalidParameterValue",
-                        format!("Invalid value '{v}' for {f}"),
-                    )
-                }),
-                None if proto == "-1" => Ok(-1),
-                None => Err(missing(&format!("IpPermissions.{f}"))),
-            }
-        };
-        let (from, to) = (port("FromPort")?, port("ToPort")?);
-        let mut sources = Vec::new();
-        for j in p.indices(&format!("IpPermissions.{i}.IpRanges")) {
-            if let Some(c) = p.get(&format!("IpPermissions.{i}.IpRanges.{j}.CidrIp")) {
-                sources.push(parse_cidr(c)?);
-            }
-        }
-        for j in p.indices(&format!("IpPermissions.{i}.Ipv6Ranges")) {
-            if let Some(c) = p.get(&format!("IpPermissions.{i}.Ipv6Ranges.{j}.CidrIpv6")) {
-                sources.push(parse_cidr(c)?);
-            }
-        }
-        for j in p.indices(&format!("IpPermissions.{i}.Groups")) {
-            if let Some(g) = p.get(&format!("IpPermissions.{i}.Groups.{j}.GroupId")) {
-                if !region.is_some_and(|r| r.security_groups.contains_key(g)) {
-                    return Err(group_not_found(g));
-                }
-                sources.push(RuleSource::Group(g.to_string()));
-            }
-        }
-        if sources.is_empty() {
-            return Err(missing("IpPermissions.IpRanges, Ipv6Ranges or Groups"));
-        }
-        for s in sources {
-            new_rules.push((proto.clone(), from, to, s));
-        }
-    }
+    let new_rules = super::allow_list::permissions(p, region)?;
     if new_rules.is_empty() {
         return Err(missing("IpPermissions"));
     }
     // The same permission twice in one request is a bad parameter, before
     // anything is compared with the group.
-    for (i, (proto, from, to, src)) in new_rules.iter().enumerate() {
+    for (i, (proto, from, to, src, _)) in new_rules.iter().enumerate() {
         if new_rules[..i]
             .iter()
-            .any(|(p2, f2, t2, s2)| p2 == proto && f2 == from && t2 == to && s2 == src)
+            .any(|(p2, f2, t2, s2, _)| p2 == proto && f2 == from && t2 == to && s2 == src)
         {
             return Err(AwsError::new(
                 400,
@@ -549,7 +541,7 @@ fn authorize_ingress(
         }
     }
     // Any rule the group already has fails the whole call.
-    for (proto, from, to, src) in &new_rules {
+    for (proto, from, to, src, _) in &new_rules {
         let existing = group.ingress.iter().any(|r| {
             &r.protocol == proto && r.from_port == *from && r.to_port == *to && &r.source == src
         });
@@ -571,8 +563,11 @@ fn authorize_ingress(
     }
     // The quota counts IPv4 and IPv6 rules apart; a group reference counts
     // in both.
-    let (have4, have6) = rule_counts(group.ingress.iter().map(|r| &r.source));
-    let (add4, add6) = rule_counts(new_rules.iter().map(|r| &r.3));
+    // A customer-managed prefix list counts as its `max_entries`.
+    let region = state.regions.get(key);
+    let weigh = |sources: Vec<&RuleSource>| super::allow_list::weighted_counts(region, sources);
+    let (have4, have6) = weigh(group.ingress.iter().map(|r| &r.source).collect());
+    let (add4, add6) = weigh(new_rules.iter().map(|r| &r.3).collect());
     let quota = group.rule_quota;
     if (add4 > 0 && have4 + add4 > quota) || (add6 > 0 && have6 + add6 > quota) {
         return Err(AwsError::new(
@@ -583,7 +578,7 @@ fn authorize_ingress(
     }
     let mut rules_xml = String::from("<securityGroupRuleSet>");
     let mut added = Vec::new();
-    for (proto, from, to, src) in new_rules {
+    for (proto, from, to, src, description) in new_rules {
         let id = state.rule_id();
         let _ = write!(
             rules_xml,
@@ -605,6 +600,12 @@ fn authorize_ingress(
                     esc(&key.0)
                 );
             }
+            RuleSource::PrefixList(l) => {
+                let _ = write!(rules_xml, "<prefixListId>{}</prefixListId>", esc(l));
+            }
+        }
+        if let Some(d) = &description {
+            let _ = write!(rules_xml, "<description>{}</description>", esc(d));
         }
         rules_xml.push_str("</item>");
         added.push(src.to_string());
@@ -614,6 +615,7 @@ fn authorize_ingress(
             from_port: from,
             to_port: to,
             source: src,
+            description,
         };
         if let Some(g) = state
             .regions
@@ -634,16 +636,4 @@ fn authorize_ingress(
         },
     );
     Ok(format!("<return>true</return>{rules_xml}"))
-}
-
-fn parse_cidr(c: &str) -> Result<RuleSource, AwsError> {
-    c.parse::<IpNet>()
-        .map(|n| RuleSource::Cidr(n.trunc()))
-        .map_err(|_| {
-            AwsError::new(
-                400,
-                "InvalidParameterValue",
-                format!("CIDR block {c} is malformed"),
-            )
-        })
 }

@@ -14,6 +14,7 @@
 //! `GET /_sim/state` and `GET /_sim/history` show them.
 
 pub mod access;
+pub mod allow_list;
 pub mod auth;
 pub mod ec2;
 pub mod eks;
@@ -42,7 +43,8 @@ use tokio::time::Instant;
 use protocol::{parse_scope, AwsError};
 use state::State;
 pub use state::{
-    Behaviour, Event, HistoryEntry, DEFAULT_HISTORY_LIMIT, DEFAULT_RULE_QUOTA, DEFAULT_STATUS_LAG,
+    Behaviour, Event, HistoryEntry, RevokedRule, DEFAULT_HISTORY_LIMIT, DEFAULT_RULE_QUOTA,
+    DEFAULT_STATUS_LAG,
 };
 pub use world::World;
 
@@ -455,6 +457,8 @@ fn is_write(operation: &str) -> bool {
             | "CreateAccessEntry"
             | "DeleteAccessEntry"
             | "AssociateAccessPolicy"
+            | "RevokeSecurityGroupIngress"
+            | "ModifyManagedPrefixList"
     )
 }
 

@@ -213,6 +213,8 @@ pub struct Rule {
     pub from_port: i32,
     pub to_port: i32,
     pub source: RuleSource,
+    /// The rule's description, as `AuthorizeSecurityGroupIngress` set it.
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -220,13 +222,27 @@ pub struct Rule {
 pub enum RuleSource {
     Cidr(IpNet),
     Group(String),
+    /// A managed prefix list (`pl-…`).
+    PrefixList(String),
+}
+
+impl RuleSource {
+    /// A source as a world file writes it: a CIDR block, a prefix list id
+    /// or a security-group id.
+    pub fn parse(s: &str) -> RuleSource {
+        match s.parse::<IpNet>() {
+            Ok(n) => RuleSource::Cidr(n.trunc()),
+            Err(_) if s.starts_with("pl-") => RuleSource::PrefixList(s.to_string()),
+            Err(_) => RuleSource::Group(s.to_string()),
+        }
+    }
 }
 
 impl std::fmt::Display for RuleSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RuleSource::Cidr(n) => write!(f, "{n}"),
-            RuleSource::Group(g) => f.write_str(g),
+            RuleSource::Group(g) | RuleSource::PrefixList(g) => f.write_str(g),
         }
     }
 }
@@ -237,6 +253,9 @@ pub struct SecurityGroup {
     pub name: String,
     pub vpc_id: String,
     pub ingress: Vec<Rule>,
+    /// The id of the one outbound rule every group starts with (all
+    /// traffic to `0.0.0.0/0`).
+    pub egress_rule_id: String,
     /// The most inbound rules per address family
     /// (`RulesPerSecurityGroupLimitExceeded` past it).
     pub rule_quota: u32,
@@ -250,7 +269,7 @@ pub fn rule_counts<'a>(sources: impl IntoIterator<Item = &'a RuleSource>) -> (u3
         match s {
             RuleSource::Cidr(IpNet::V4(_)) => v4 += 1,
             RuleSource::Cidr(IpNet::V6(_)) => v6 += 1,
-            RuleSource::Group(_) => {
+            RuleSource::Group(_) | RuleSource::PrefixList(_) => {
                 v4 += 1;
                 v6 += 1;
             }
@@ -285,6 +304,8 @@ pub struct Region {
     pub nat_gateways: Vec<super::network::NatGateway>,
     pub route_tables: Vec<super::network::RouteTable>,
     pub peerings: Vec<super::network::Peering>,
+    /// Managed prefix lists, by id.
+    pub prefix_lists: BTreeMap<String, super::allow_list::PrefixList>,
     #[serde(skip)]
     pub bucket: Option<Bucket>,
 }
@@ -349,6 +370,24 @@ pub enum Event {
         group_id: String,
         sources: Vec<String>,
     },
+    /// Inbound rules `RevokeSecurityGroupIngress` removed.
+    SecurityGroupRevoke {
+        account: String,
+        region: String,
+        group_id: String,
+        rules: Vec<RevokedRule>,
+    },
+}
+
+/// One rule a revocation removed, as the history shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RevokedRule {
+    pub id: String,
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub source: String,
+    pub egress: bool,
 }
 
 /// Which endpoint updates end `Failed`.
@@ -541,33 +580,28 @@ impl State {
             let key = (acct(&s.account), s.region.clone());
             let mut ingress = Vec::new();
             for src in &s.https_ingress {
-                let source = match src.parse::<IpNet>() {
-                    Ok(n) => RuleSource::Cidr(n.trunc()),
-                    Err(_) => RuleSource::Group(src.clone()),
-                };
                 let id = state.rule_id();
                 ingress.push(Rule {
                     id,
                     protocol: "tcp".into(),
                     from_port: 443,
                     to_port: 443,
-                    source,
+                    source: RuleSource::parse(src),
+                    description: None,
                 });
             }
             for r in &s.ingress {
-                let source = match r.source.parse::<IpNet>() {
-                    Ok(n) => RuleSource::Cidr(n.trunc()),
-                    Err(_) => RuleSource::Group(r.source.clone()),
-                };
                 let id = state.rule_id();
                 ingress.push(Rule {
                     id,
                     protocol: r.protocol.clone(),
                     from_port: r.from_port.unwrap_or(-1),
                     to_port: r.to_port.unwrap_or(-1),
-                    source,
+                    source: RuleSource::parse(&r.source),
+                    description: r.description.clone(),
                 });
             }
+            let egress_rule_id = state.rule_id();
             let rule_quota = s
                 .rule_quota
                 .or(world.faults.rule_quota)
@@ -582,6 +616,7 @@ impl State {
                         .unwrap_or_else(|| format!("eks-cluster-sg-{}", s.id)),
                     vpc_id: s.vpc_id.clone(),
                     ingress,
+                    egress_rule_id,
                     rule_quota,
                 },
             );
@@ -658,6 +693,14 @@ impl State {
                 .insert(c.name.clone(), cluster);
         }
         super::network::seed(&mut state, world);
+        for l in &world.prefix_list {
+            let key = (acct(&l.account), l.region.clone());
+            let list = super::allow_list::PrefixList::from_def(l, &key.0);
+            state
+                .region_mut(&key)
+                .prefix_lists
+                .insert(l.id.clone(), list);
+        }
         for f in &world.faults.failed_update {
             state.fail_rules.push(FailRule {
                 key: (acct(&f.account), f.region.clone()),
@@ -976,10 +1019,12 @@ impl State {
                         "id": s.id,
                         "vpc_id": s.vpc_id,
                         "ingress": s.ingress.iter().map(|rule| serde_json::json!({
+                            "id": rule.id,
                             "protocol": rule.protocol,
                             "from_port": rule.from_port,
                             "to_port": rule.to_port,
                             "source": rule.source.to_string(),
+                            "description": rule.description,
                         })).collect::<Vec<_>>(),
                     })
                 })
@@ -991,6 +1036,7 @@ impl State {
                 "vpcs": r.vpcs.values().collect::<Vec<_>>(),
                 "dhcp_options": r.dhcp_options.values().collect::<Vec<_>>(),
                 "security_groups": sgs,
+                "prefix_lists": r.prefix_lists.values().collect::<Vec<_>>(),
             }));
         }
         serde_json::json!({ "regions": regions })

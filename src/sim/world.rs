@@ -35,7 +35,28 @@ pub struct World {
     #[serde(default)]
     pub vpc_peering: Vec<super::network::VpcPeeringDef>,
     #[serde(default)]
+    pub prefix_list: Vec<PrefixListDef>,
+    #[serde(default)]
     pub faults: FaultsDef,
+}
+
+/// A customer-managed prefix list: `entries` are CIDR blocks of one address
+/// family; `max_entries` is the most it may hold (default: its entries, at
+/// least 1), which is also what a security-group rule that references it
+/// counts against the group's quota.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixListDef {
+    pub id: String,
+    pub region: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub entries: Vec<String>,
+    #[serde(default)]
+    pub max_entries: Option<u32>,
 }
 
 /// An account and the access key ids that act in it. A world with any
@@ -156,6 +177,9 @@ pub struct RuleDef {
     #[serde(default)]
     pub to_port: Option<i32>,
     pub source: String,
+    /// The rule's description (`managed by eksgate` marks one eksgate added).
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -439,7 +463,33 @@ impl World {
                 ));
             }
         }
+        let lists: BTreeSet<_> = self
+            .prefix_list
+            .iter()
+            .map(|l| (region_of(&l.account, &l.region), l.id.clone()))
+            .collect();
+        for l in &self.prefix_list {
+            diags.extend(super::allow_list::check_prefix_list(l).map(|m| locate(&l.id, m, None)));
+        }
         for s in &self.security_group {
+            for src in s
+                .https_ingress
+                .iter()
+                .chain(s.ingress.iter().map(|r| &r.source))
+            {
+                if src.starts_with("pl-")
+                    && !lists.contains(&(region_of(&s.account, &s.region), src.clone()))
+                {
+                    diags.push(locate(
+                        src,
+                        format!(
+                            "security group `{}` allows prefix list `{src}`, which is not defined in region `{}`",
+                            s.id, s.region
+                        ),
+                        Some("add a `[[prefix_list]]` table with this id and region".into()),
+                    ));
+                }
+            }
             for r in &s.ingress {
                 diags.extend(
                     check_rule(r, &s.id, |g| {
@@ -603,7 +653,10 @@ fn check_rule(r: &RuleDef, group: &str, group_exists: impl Fn(&str) -> bool) -> 
             ))
         }
     }
-    if r.source.parse::<ipnet::IpNet>().is_err() && !group_exists(&r.source) {
+    if r.source.parse::<ipnet::IpNet>().is_err()
+        && !r.source.starts_with("pl-")
+        && !group_exists(&r.source)
+    {
         return Some(format!(
             "rule of security group `{group}` allows `{}`, which is neither a CIDR block nor a security group in its region",
             r.source

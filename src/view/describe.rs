@@ -40,6 +40,14 @@ pub fn step(step: &Step) -> String {
             Some(id) => format!("wait for update `{id}` to finish"),
             None => "wait for the cluster to leave `UPDATING`".to_string(),
         },
+        Action::HttpsRevoke { revoke, .. } => {
+            let sources: Vec<String> = revoke.iter().map(|s| format!("`{s}`")).collect();
+            format!(
+                "revoke TCP 443 into `{}` from {}",
+                step.security_group_id.as_deref().unwrap_or("?"),
+                sources.join(", ")
+            )
+        }
         Action::AccessConfig { before, after } => {
             format!("authentication mode `{before}` → `{after}`")
         }
@@ -108,6 +116,7 @@ pub fn summary(s: &Summary) -> String {
 pub fn stop(stop: &Stop) -> String {
     match stop {
         Stop::Lockout => "refused: this step turns public access off while the manifest declares no `private_access_from`, which can lock you out of the cluster; apply with `--allow-lockout` to run it anyway".to_string(),
+        Stop::LockoutRevoke => "refused: this step revokes the last TCP 443 source of a private-only cluster, which can lock you out of it; declare a source in `private_access_from`, or apply with `--allow-lockout` to run it anyway".to_string(),
         Stop::FailFast { after } => {
             format!("not started: `--fail-fast` stopped the apply after `{after}`")
         }

@@ -313,7 +313,7 @@ fn by_wave(pic: &Picture<'_>) -> String {
 /// The shared thing a step acts on: `REGION/VPC` or `REGION/GROUP`.
 fn shared_name(step: &Step) -> String {
     let thing = match step.kind() {
-        StepKind::SgHttpsIngress => step.security_group_id.as_deref(),
+        StepKind::SgHttpsIngress | StepKind::SgHttpsRevoke => step.security_group_id.as_deref(),
         _ => step.vpc_id.as_deref(),
     };
     let prefix = match &step.account {
@@ -334,7 +334,7 @@ fn counts(steps: &[&Step]) -> String {
             "VPC changes",
         ),
         (
-            n(&[StepKind::SgHttpsIngress]),
+            n(&[StepKind::SgHttpsIngress, StepKind::SgHttpsRevoke]),
             "security group change",
             "security group changes",
         ),
@@ -457,6 +457,17 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
                     })
                     .map(|e| (e.offset_ms, e.offset_ms, None))
             }
+            StepKind::SgHttpsRevoke => {
+                let group = step.security_group_id.as_deref().unwrap_or("");
+                timeline
+                    .iter()
+                    .find(|e| {
+                        e.operation == "RevokeSecurityGroupIngress"
+                            && e.region == region
+                            && e.target == group
+                    })
+                    .map(|e| (e.offset_ms, e.offset_ms, None))
+            }
             StepKind::WaitUpdate => {
                 let cluster = step.cluster.as_deref().unwrap_or("");
                 let key = (region, cluster);
@@ -554,7 +565,10 @@ pub fn gantt(plan: &Plan, timeline: &[TimelineEntry], report: Option<&ApplyRepor
             }
             let instant = matches!(
                 step.kind(),
-                StepKind::VpcDnsSupport | StepKind::VpcDnsHostnames | StepKind::SgHttpsIngress
+                StepKind::VpcDnsSupport
+                    | StepKind::VpcDnsHostnames
+                    | StepKind::SgHttpsIngress
+                    | StepKind::SgHttpsRevoke
             );
             if instant {
                 tags.push("milestone");

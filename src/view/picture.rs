@@ -32,6 +32,11 @@ pub(crate) enum EdgeReason {
     RunningUpdate,
     /// EKS runs one update at a time per cluster.
     PreviousUpdate,
+    /// A revocation (`private_access_from_exclusive`) waits for the new
+    /// sources to be let in.
+    AddBeforeRevoke,
+    /// A revocation waits for the endpoint change to finish.
+    EndpointBeforeRevoke,
     /// A dependency the kinds above do not explain (a hand-edited plan).
     Other,
 }
@@ -46,6 +51,8 @@ impl EdgeReason {
             EdgeReason::PublicBeforePrivateOff => "public Successful before private off",
             EdgeReason::HttpsBeforePublicOff => "443 before public off",
             EdgeReason::RunningUpdate => "wait for running update",
+            EdgeReason::AddBeforeRevoke => "new sources before revoking",
+            EdgeReason::EndpointBeforeRevoke => "endpoint change before revoking",
             EdgeReason::PreviousUpdate => "one update at a time",
             EdgeReason::Other => "waits for",
         }
@@ -67,6 +74,8 @@ pub(crate) fn edge_reason(dep: &Step, step: &Step, shared: bool) -> EdgeReason {
         (Action::VpcDns { .. }, Action::Endpoint { .. }) => EdgeReason::DnsBeforePrivate,
         (Action::HttpsIngress { .. }, Action::Endpoint { .. }) => EdgeReason::HttpsBeforePublicOff,
         (Action::WaitUpdate { .. }, _) => EdgeReason::RunningUpdate,
+        (Action::HttpsIngress { .. }, Action::HttpsRevoke { .. }) => EdgeReason::AddBeforeRevoke,
+        (Action::Endpoint { .. }, Action::HttpsRevoke { .. }) => EdgeReason::EndpointBeforeRevoke,
         (
             Action::Endpoint {
                 before: b1,
@@ -130,6 +139,20 @@ pub(crate) fn short_change(step: &Step) -> String {
             None => "wait until ACTIVE".to_string(),
         },
         Action::AccessConfig { before, after } => format!("auth mode {before} → {after}"),
+        Action::HttpsRevoke { revoke, .. } => {
+            let group = step.security_group_id.as_deref().unwrap_or("?");
+            match revoke.len() {
+                1 => format!(
+                    "revoke 443 into {group} from {}",
+                    revoke
+                        .iter()
+                        .next()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                ),
+                n => format!("revoke 443 into {group} from {n} sources"),
+            }
+        }
     }
 }
 

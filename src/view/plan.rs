@@ -84,7 +84,12 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             }
             let _ = writeln!(out, "     why: {}", step.reason);
             if step.lockout_risk {
-                let _ = writeln!(out, "     {}", paint(color, "1;33", &lockout_text()));
+                let text = if step.kind() == crate::plan::StepKind::SgHttpsRevoke {
+                    revoke_lockout_text()
+                } else {
+                    lockout_text()
+                };
+                let _ = writeln!(out, "     {}", paint(color, "1;33", &text));
             }
         }
         out.push('\n');
@@ -228,8 +233,13 @@ pub fn render_markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
-        if counts.lockout_risks > 0 {
+        let revoke = |s: &&crate::plan::Step| s.kind() == crate::plan::StepKind::SgHttpsRevoke;
+        let risky = || plan.steps.iter().filter(|s| s.lockout_risk);
+        if counts.lockout_risks > 0 && risky().any(|s| !revoke(&s)) {
             let _ = writeln!(out, "> [!WARNING]\n> {}\n", lockout_text());
+        }
+        if risky().any(|s| revoke(&s)) {
+            let _ = writeln!(out, "> [!WARNING]\n> {}\n", revoke_lockout_text());
         }
         out.push_str(&super::mermaid::flowchart_details(plan));
         out.push('\n');
@@ -312,6 +322,10 @@ fn status_text(c: &ClusterPlan) -> String {
     }
 }
 
+fn revoke_lockout_text() -> String {
+    "lockout risk: this revokes the last TCP 443 source of a private-only cluster; apply refuses this without `--allow-lockout`".to_string()
+}
+
 fn lockout_text() -> String {
     "lockout risk: public access goes off and no `private_access_from` is declared; apply refuses this without `--allow-lockout`".to_string()
 }
@@ -329,6 +343,14 @@ fn settings_text(s: &ClusterSettings) -> String {
         "private_access_from = {}",
         string_list(&s.private_access_from)
     );
+    // Which of them eksgate added (their rules carry its description).
+    if !s.managed_by_eksgate.is_empty() {
+        let _ = writeln!(
+            t,
+            "managed_by_eksgate = {}",
+            string_list(&s.managed_by_eksgate)
+        );
+    }
     t
 }
 
@@ -400,6 +422,8 @@ pub(crate) mod tests {
             private_access_from: BTreeSet::new(),
             wave: 0,
             owner_acknowledged: false,
+            private_access_from_exclusive: false,
+            public_access_prefix_lists: Default::default(),
             origin: Origin {
                 file: "prod.toml".into(),
                 line: 7,

@@ -185,6 +185,23 @@ pub fn render_report(report: &ApplyReport, color: bool) -> String {
                         .map(|a| format!("{a}/"))
                         .unwrap_or_default()
                 ),
+                Change::HttpsIngressRevoked {
+                    account,
+                    region,
+                    group_id,
+                    sources,
+                    ..
+                } => {
+                    let list: Vec<String> = sources.iter().map(|s| format!("`{s}`")).collect();
+                    format!(
+                        "{}{region}/{group_id}: TCP 443 ingress revoked from {}",
+                        account
+                            .as_ref()
+                            .map(|a| format!("{a}/"))
+                            .unwrap_or_default(),
+                        list.join(", ")
+                    )
+                }
             };
             let _ = writeln!(out, "    {line}");
         }

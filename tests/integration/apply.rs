@@ -974,6 +974,7 @@ async fn regression_a_failed_caller_identity_is_asked_again() {
             role_arn: None,
             wants_private: false,
             access_principals: Vec::new(),
+            prefix_lists: Vec::new(),
         }],
     };
     let identity_calls = |sim: &eksgate::sim::SimHandle| -> Vec<String> {

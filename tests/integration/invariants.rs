@@ -16,7 +16,14 @@
 //! 7. no write is repeated: no `ModifyVpcAttribute` that sets what already
 //!    holds, no `AuthorizeSecurityGroupIngress` answered
 //!    `InvalidPermission.Duplicate`, and no write rejected for any reason but
-//!    throttling or a server error.
+//!    throttling or a server error;
+//! 8. the allow-list (`private_access_from_exclusive`): a revocation only
+//!    ever removes inbound TCP 443–443 rules of a group whose allow-list a
+//!    manifest owns, never the group's reference to itself nor a source a
+//!    manifest declares; and once the run ends, every source a manifest
+//!    declares is let in on 443 by its cluster security group (the end
+//!    state, read from the emulator). Tests say which groups are owned and
+//!    what is declared with [`Initial::declare`].
 //!
 //! The settings of each endpoint update come from `DescribeUpdate` on the
 //! emulator (its `params`), read after the run, so the history needs no
@@ -44,9 +51,31 @@ pub struct Initial {
     pub running: BTreeMap<Key, BTreeSet<String>>,
     /// How many history entries existed when this was taken.
     pub history_len: usize,
+    /// The `private_access_from` of each cluster security group (account,
+    /// region, group id), and whether its allow-list is owned
+    /// (`private_access_from_exclusive`): only those may lose rules.
+    pub declared: BTreeMap<Key, (BTreeSet<String>, bool)>,
+    /// The run may end short of the manifest (a damaged answer stopped it):
+    /// declared sources are not required to be there at the end.
+    pub during_run: bool,
 }
 
 impl Initial {
+    /// Says what the manifest declares for a group, and whether it owns the
+    /// group's allow-list.
+    pub fn declare(mut self, key: Key, sources: &[String], exclusive: bool) -> Initial {
+        let entry = self.declared.entry(key).or_default();
+        entry.0.extend(sources.iter().cloned());
+        entry.1 |= exclusive;
+        self
+    }
+
+    /// Skips the end-state check of declared sources.
+    pub fn during_run(mut self) -> Initial {
+        self.during_run = true;
+        self
+    }
+
     pub fn of(sim: &SimHandle) -> Initial {
         let snap = sim.snapshot();
         let mut init = Initial {
@@ -115,6 +144,10 @@ pub struct Summary {
     pub updates: BTreeMap<Key, Vec<(String, UpdateParams, String)>>,
     pub vpc_writes: usize,
     pub ingress_writes: usize,
+    /// `RevokeSecurityGroupIngress` calls that succeeded, and the rules
+    /// they removed.
+    pub revoke_writes: usize,
+    pub rules_revoked: usize,
 }
 
 impl Summary {
@@ -140,17 +173,57 @@ fn transient(outcome: &str) -> bool {
     )
 }
 
-const WRITES: [&str; 3] = [
+const WRITES: [&str; 4] = [
     "UpdateClusterConfig",
     "ModifyVpcAttribute",
     "AuthorizeSecurityGroupIngress",
+    "RevokeSecurityGroupIngress",
 ];
 
 /// Replays the history since `initial` was taken and checks every invariant.
 pub async fn check(sim: &SimHandle, initial: &Initial) -> Summary {
     let history = sim.history();
     let params = update_params(sim, &history[initial.history_len..]).await;
-    check_history(&history[initial.history_len..], initial, &params)
+    let mut sum = check_history(&history[initial.history_len..], initial, &params);
+    if !initial.during_run {
+        sum.violations
+            .extend(missing_declared(&sim.snapshot(), initial));
+    }
+    sum
+}
+
+/// Declared sources the end state does not let in on TCP 443 (a rule of
+/// protocol `-1`, or TCP whose ports cover 443).
+pub fn missing_declared(snapshot: &serde_json::Value, initial: &Initial) -> Vec<String> {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    for r in snapshot["regions"].as_array().into_iter().flatten() {
+        for g in r["security_groups"].as_array().into_iter().flatten() {
+            let key = (s(&r["account"]), s(&r["region"]), s(&g["id"]));
+            let Some((declared, _)) = initial.declared.get(&key) else {
+                continue;
+            };
+            let open: BTreeSet<String> = g["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|rule| {
+                    rule["protocol"] == "-1"
+                        || (rule["protocol"] == "tcp"
+                            && rule["from_port"].as_i64().unwrap_or(-1) <= 443
+                            && rule["to_port"].as_i64().unwrap_or(-1) >= 443)
+                })
+                .map(|rule| s(&rule["source"]))
+                .collect();
+            for d in declared.difference(&open) {
+                out.push(format!(
+                    "{}/{}: declared source `{d}` is not let in on TCP 443 after the run",
+                    key.1, key.2
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The checks, over a history and the updates' settings.
@@ -325,7 +398,48 @@ pub fn check_history(
                     }
                     "ModifyVpcAttribute" if ok => sum.vpc_writes += 1,
                     "AuthorizeSecurityGroupIngress" if ok => sum.ingress_writes += 1,
+                    "RevokeSecurityGroupIngress" if ok => sum.revoke_writes += 1,
                     _ => {}
+                }
+            }
+            Event::SecurityGroupRevoke {
+                account,
+                region,
+                group_id,
+                rules,
+            } => {
+                sum.rules_revoked += rules.len();
+                let key = (account.clone(), region.clone(), group_id.clone());
+                let owned = initial
+                    .declared
+                    .get(&key)
+                    .filter(|(_, exclusive)| *exclusive);
+                for r in rules {
+                    let exact =
+                        !r.egress && r.protocol == "tcp" && r.from_port == 443 && r.to_port == 443;
+                    let src = &r.source;
+                    if owned.is_none() {
+                        v.push(format!(
+                            "{at} {region}/{group_id}: rule {} from `{src}` revoked, but no manifest owns this group's allow-list",
+                            r.id
+                        ));
+                    }
+                    if !exact {
+                        v.push(format!(
+                            "{at} {region}/{group_id}: rule {} from `{src}` ({} {}-{}, egress {}) revoked, which is not an inbound TCP 443 rule",
+                            r.id, r.protocol, r.from_port, r.to_port, r.egress
+                        ));
+                    }
+                    if src == group_id {
+                        v.push(format!(
+                            "{at} {region}/{group_id}: the group's reference to itself was revoked"
+                        ));
+                    }
+                    if owned.is_some_and(|(d, _)| d.contains(src)) {
+                        v.push(format!(
+                            "{at} {region}/{group_id}: declared source `{src}` was revoked"
+                        ));
+                    }
                 }
             }
             Event::ClusterStatus { .. } | Event::SecurityGroupIngress { .. } => {}
@@ -484,6 +598,53 @@ mod self_test {
     }
 
     #[test]
+    fn revoking_an_undeclared_exact_443_rule_of_an_owned_group_passes() {
+        let h = vec![at(
+            0.0,
+            Event::SecurityGroupRevoke {
+                account: "123456789012".into(),
+                region: "us-east-1".into(),
+                group_id: "sg-own".into(),
+                rules: vec![eksgate::sim::RevokedRule {
+                    id: "sgr-1".into(),
+                    protocol: "tcp".into(),
+                    from_port: 443,
+                    to_port: 443,
+                    source: "10.9.0.0/16".into(),
+                    egress: false,
+                }],
+            },
+        )];
+        let owning = initial().declare(key("sg-own"), &["10.1.0.0/16".to_string()], true);
+        check_history(&h, &owning, &BTreeMap::new()).assert_clean("owned");
+        // The same revocation on a group nobody owns is one.
+        let sum = check_history(&h, &initial(), &BTreeMap::new());
+        assert!(
+            sum.violations[0].contains("no manifest owns"),
+            "{:?}",
+            sum.violations
+        );
+    }
+
+    #[test]
+    fn a_declared_source_missing_at_the_end_is_reported() {
+        let snap = serde_json::json!({"regions": [{
+            "account": "123456789012", "region": "us-east-1",
+            "security_groups": [{"id": "sg-own", "ingress": [
+                {"protocol": "-1", "from_port": -1, "to_port": -1, "source": "sg-a"},
+                {"protocol": "tcp", "from_port": 0, "to_port": 1024, "source": "10.1.0.0/16"},
+                {"protocol": "tcp", "from_port": 22, "to_port": 22, "source": "10.2.0.0/16"},
+            ]}],
+        }]});
+        let declared = ["sg-a", "10.1.0.0/16", "10.2.0.0/16"].map(String::from);
+        let init = initial().declare(key("sg-own"), &declared, false);
+        assert_eq!(
+            missing_declared(&snap, &init),
+            vec!["us-east-1/sg-own: declared source `10.2.0.0/16` is not let in on TCP 443 after the run"]
+        );
+    }
+
+    #[test]
     fn the_staged_order_passes() {
         let h = vec![
             at(0.0, status("a", "u1", "InProgress")),
@@ -590,8 +751,62 @@ mod self_test {
                 BTreeMap::from([("u1".into(), p(true, true)), ("u2".into(), p(true, true))]),
             ),
         ];
+        let revoke = |rule: (&str, i32, i32, &str, bool)| Event::SecurityGroupRevoke {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            group_id: "sg-own".into(),
+            rules: vec![eksgate::sim::RevokedRule {
+                id: "sgr-1".into(),
+                protocol: rule.0.into(),
+                from_port: rule.1,
+                to_port: rule.2,
+                source: rule.3.into(),
+                egress: rule.4,
+            }],
+        };
+        let mut cases = cases;
+        cases.extend([
+            (
+                "which is not an inbound TCP 443 rule",
+                vec![at(0.0, revoke(("-1", -1, -1, "10.9.0.0/16", false)))],
+                BTreeMap::new(),
+            ),
+            (
+                "which is not an inbound TCP 443 rule",
+                vec![at(0.0, revoke(("tcp", 443, 443, "10.9.0.0/16", true)))],
+                BTreeMap::new(),
+            ),
+            (
+                "which is not an inbound TCP 443 rule",
+                vec![at(0.0, revoke(("tcp", 22, 22, "10.9.0.0/16", false)))],
+                BTreeMap::new(),
+            ),
+            (
+                "reference to itself was revoked",
+                vec![at(0.0, revoke(("tcp", 443, 443, "sg-own", false)))],
+                BTreeMap::new(),
+            ),
+            (
+                "declared source `10.1.0.0/16` was revoked",
+                vec![at(0.0, revoke(("tcp", 443, 443, "10.1.0.0/16", false)))],
+                BTreeMap::new(),
+            ),
+            (
+                "RevokeSecurityGroupIngress on us-east-1/sg-1 was rejected",
+                vec![at(
+                    0.0,
+                    req(
+                        "RevokeSecurityGroupIngress",
+                        "sg-1",
+                        "InvalidSecurityGroupRuleId.NotFound",
+                    ),
+                )],
+                BTreeMap::new(),
+            ),
+        ]);
+        let owning = initial().declare(key("sg-own"), &["10.1.0.0/16".to_string()], true);
         for (want, h, params) in cases {
-            let sum = check_history(&h, &initial(), &params);
+            let sum = check_history(&h, &owning, &params);
             assert!(
                 sum.violations.iter().any(|v| v.contains(want)),
                 "expected a violation containing {want:?}, got {:?}",

@@ -7,6 +7,7 @@
 //! [`snapshot::eksgate_snapshot!`].
 
 mod access;
+mod allowlist;
 mod apply;
 mod common;
 mod doctor;

@@ -372,7 +372,7 @@ vpc = "vpc-1"
   |
 6 | vpc = "vpc-1"
   | ^^^
-hint: expected one of `name`, `region`, `account`, `role_arn`, `public_access`, `private_access`, `public_access_cidrs`, `private_access_from`, `wave`, `owner_acknowledged`, `private_access_principals`, `authentication_mode`
+hint: expected one of `name`, `region`, `account`, `role_arn`, `public_access`, `private_access`, `public_access_cidrs`, `private_access_from`, `wave`, `owner_acknowledged`, `private_access_principals`, `authentication_mode`, `private_access_from_exclusive`
 
 error: 1 error in 1 file
 "#,

@@ -62,6 +62,9 @@ struct ClusterSpec {
     want_cidrs: Option<Vec<String>>,
     from: Vec<String>,
     platform_update: Option<Duration>,
+    /// Owns its allow-list (`private_access_from_exclusive`); its group
+    /// starts with a stale 443 source and rules that must never be revoked.
+    exclusive: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -96,12 +99,20 @@ impl Fleet {
                 "[[security_group]]\nid = \"{id}\"\nregion = \"{region}\"\nvpc_id = \"{vpc}\"\nname = \"bastion\"\n"
             );
         }
-        for c in &self.clusters {
+        for (i, c) in self.clusters.iter().enumerate() {
             let _ = writeln!(
                 w,
                 "[[security_group]]\nid = \"{}\"\nregion = \"{}\"\nvpc_id = \"{}\"\n",
                 c.sg, c.region, c.vpc
             );
+            if c.exclusive {
+                let stale = format!("10.250.{}.0/24", i % 250);
+                let _ = writeln!(
+                    w,
+                    "https_ingress = [\"{stale}\"]\ningress = [\n  {{ protocol = \"tcp\", from_port = 443, to_port = 443, source = \"{sg}\" }},\n  {{ protocol = \"-1\", source = \"{sg}\" }},\n  {{ protocol = \"-1\", source = \"10.251.0.0/16\" }},\n  {{ protocol = \"tcp\", from_port = 22, to_port = 22, source = \"{stale}\" }},\n]\n",
+                    sg = c.sg
+                );
+            }
             let _ = writeln!(
                 w,
                 "[[cluster]]\nname = \"{}\"\nregion = \"{}\"\nvpc_id = \"{}\"\nsecurity_group = \"{}\"\npublic_access = {}\nprivate_access = {}\npublic_access_cidrs = {:?}",
@@ -130,9 +141,24 @@ impl Fleet {
             if !c.from.is_empty() {
                 let _ = writeln!(m, "private_access_from = {:?}", c.from);
             }
+            if c.exclusive {
+                m.push_str("private_access_from_exclusive = true\n");
+            }
             m.push('\n');
         }
         m
+    }
+
+    /// `initial` told what each cluster security group must let in, and
+    /// which groups' allow-lists the manifest owns.
+    fn declared(&self, initial: Initial) -> Initial {
+        self.clusters
+            .iter()
+            .filter(|c| c.want.private)
+            .fold(initial, |i, c| {
+                let key = ("123456789012".to_string(), c.region.clone(), c.sg.clone());
+                i.declare(key, &c.from, c.exclusive)
+            })
     }
 
     /// What differs between the emulator now and the manifest (empty when
@@ -190,6 +216,19 @@ impl Fleet {
                 for f in &c.from {
                     if !sources.contains(f) {
                         out.push(format!("{}: {f} cannot reach 443 on {}", c.name, c.sg));
+                    }
+                }
+                if c.exclusive {
+                    for r in sg["ingress"].as_array().into_iter().flatten() {
+                        let src = r["source"].as_str().unwrap_or_default();
+                        let exact =
+                            r["protocol"] == "tcp" && r["from_port"] == 443 && r["to_port"] == 443;
+                        if exact && src != c.sg && !c.from.iter().any(|f| f == src) {
+                            out.push(format!(
+                                "{}: undeclared {src} still on 443 of {}",
+                                c.name, c.sg
+                            ));
+                        }
                     }
                 }
             }
@@ -276,6 +315,9 @@ fn mixed_fleet(n: usize) -> Fleet {
             want_cidrs,
             from,
             platform_update: (i % 10 == 7).then(|| Duration::from_secs(15)),
+            // Going private only with sources, and staying as it is with
+            // none declared: both own their allow-list.
+            exclusive: matches!(i % 6, 4 | 5),
         });
     }
     f
@@ -344,7 +386,7 @@ fn endpoint_steps_planned(plan_json: &str) -> usize {
 async fn soak(seed: u64) {
     let fleet = mixed_fleet(60);
     let sim = start(&fleet.world(""), faulty(seed)).await;
-    let initial = Initial::of(&sim);
+    let initial = fleet.declared(Initial::of(&sim));
     let dir = write_manifest(&fleet);
     let out = eksgate(&sim, dir.path(), &APPLY).await;
     let (so, se) = (stdout(&out), stderr(&out));
@@ -372,6 +414,14 @@ async fn soak(seed: u64) {
     assert!(
         sum.vpc_writes >= 2 && sum.ingress_writes >= 10,
         "seed {seed}: {sum:?}"
+    );
+    // Every owning group lost its stale source, and nothing else.
+    let owning = fleet.clusters.iter().filter(|c| c.exclusive).count();
+    assert!(
+        sum.revoke_writes == owning && sum.rules_revoked == owning,
+        "seed {seed}: {} revocations of {} rules for {owning} owning clusters",
+        sum.revoke_writes,
+        sum.rules_revoked
     );
     eprintln!(
         "soak seed {seed}: {} requests, {} throttled, {} server errors, {} updates",
@@ -471,6 +521,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
                     platform_update: rng
                         .random_bool(0.2)
                         .then(|| Duration::from_millis(rng.random_range(50..300))),
+                    exclusive: false,
                 });
             }
             // A permanent fault only means something on a cluster that moves.
@@ -701,7 +752,7 @@ async fn reliability_sigkill_at_random_points_then_resume() {
             ..Behaviour::default()
         };
         let sim = start(&fleet.world(""), behaviour).await;
-        let initial = Initial::of(&sim);
+        let initial = fleet.declared(Initial::of(&sim));
         let dir = write_manifest(&fleet);
         let planned = eksgate(
             &sim,
@@ -759,7 +810,7 @@ async fn reliability_sigint_during_a_wait_lists_running_updates_then_resume() {
         ..quick()
     };
     let sim = start(&fleet.world(""), behaviour).await;
-    let initial = Initial::of(&sim);
+    let initial = fleet.declared(Initial::of(&sim));
     let dir = write_manifest(&fleet);
     let child = spawn_eksgate(&sim, dir.path(), &APPLY);
     // Wait (bounded) until an update eksgate started is running.
@@ -815,7 +866,7 @@ async fn reliability_stuck_update_times_out_then_a_later_run_converges() {
         ..quick()
     };
     let sim = start(&fleet.world(""), behaviour).await;
-    let initial = Initial::of(&sim);
+    let initial = fleet.declared(Initial::of(&sim));
     let dir = write_manifest(&fleet);
     let mut args = APPLY.to_vec();
     args.splice(2..2, ["--wait-timeout", "1s"]);
@@ -958,7 +1009,8 @@ async fn reliability_malformed_answers_give_clear_errors_not_panics() {
             ..quick()
         };
         let sim = start(&fleet.world(""), behaviour).await;
-        let initial = Initial::of(&sim);
+        // A run a damaged answer stopped may end short of the manifest.
+        let initial = fleet.declared(Initial::of(&sim)).during_run();
         let dir = write_manifest(&fleet);
         let out = eksgate(&sim, dir.path(), &APPLY).await;
         let (so, se) = (stdout(&out), stderr(&out));
@@ -977,6 +1029,8 @@ async fn reliability_malformed_answers_give_clear_errors_not_panics() {
                     "DescribeSecurityGroups",
                     "ModifyVpcAttribute",
                     "AuthorizeSecurityGroupIngress",
+                    "DescribeSecurityGroupRules",
+                    "RevokeSecurityGroupIngress",
                 ];
                 let clear = se.lines().chain(so.lines()).any(|l| {
                     (l.starts_with("error:") || l.contains("failed"))
