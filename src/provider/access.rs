@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_eks::types::{AuthenticationMode as SdkMode, UpdateAccessConfigRequest};
 
-use super::aws::{code_of, request_token, running_update_id, sdk_error};
+use super::aws::{code_of, request_token, sdk_error, update_started};
 use super::clients::Clients;
 use super::{ProviderError, UpdateStart};
 use crate::access::{find_entry, AssociatedPolicy, AuthenticationMode, LiveAccess, LiveEntry};
@@ -188,7 +188,7 @@ pub(super) async fn update_access_config(
     let cfg = UpdateAccessConfigRequest::builder()
         .authentication_mode(SdkMode::from(mode.as_str()))
         .build();
-    match c
+    let sent = c
         .eks
         .update_cluster_config()
         .name(name)
@@ -196,25 +196,6 @@ pub(super) async fn update_access_config(
         .client_request_token(request_token())
         .send()
         .await
-    {
-        Ok(out) => match out.update().and_then(|u| u.id()) {
-            Some(id) => Ok(UpdateStart::Started(id.to_string())),
-            None => Err(ProviderError::Transport {
-                operation: "UpdateClusterConfig".into(),
-                message: "the answer named no update id".into(),
-            }),
-        },
-        Err(e) => {
-            let err = sdk_error(c, "UpdateClusterConfig", e);
-            match &err {
-                ProviderError::Aws { code, message, .. } if code == "ResourceInUseException" => {
-                    match running_update_id(message) {
-                        Some(id) => Ok(UpdateStart::InUse(id)),
-                        None => Err(err),
-                    }
-                }
-                _ => Err(err),
-            }
-        }
-    }
+        .map(|out| out.update().and_then(|u| u.id()).map(str::to_string));
+    update_started(c, name, sent).await
 }

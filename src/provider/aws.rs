@@ -640,7 +640,7 @@ impl Provider for AwsProvider {
         // The SDK retries a call answered with a 5xx, and AWS may have made
         // the change before answering: with the same token, the retry gets
         // the update the first attempt started instead of a conflict.
-        match c
+        let sent = c
             .eks
             .update_cluster_config()
             .name(name)
@@ -648,43 +648,8 @@ impl Provider for AwsProvider {
             .client_request_token(request_token())
             .send()
             .await
-        {
-            Ok(out) => match out.update().and_then(|u| u.id()) {
-                Some(id) => Ok(UpdateStart::Started(id.to_string())),
-                None => Err(ProviderError::Transport {
-                    operation: "UpdateClusterConfig".into(),
-                    message: "the answer named no update id".into(),
-                }),
-            },
-            Err(e) => {
-                let err = sdk_error(&c, "UpdateClusterConfig", e);
-                match &err {
-                    ProviderError::Aws { code, message, .. }
-                        if code == "InvalidParameterException"
-                            && message
-                                .starts_with("Cluster is already at the desired configuration") =>
-                    {
-                        Ok(UpdateStart::AlreadyConverged)
-                    }
-                    ProviderError::Aws { code, message, .. }
-                        if code == "ResourceInUseException" =>
-                    {
-                        match running_update_id(message) {
-                            Some(id) => Ok(UpdateStart::InUse(id)),
-                            None => match in_progress_updates(&c, name, Search::Exhaustive)
-                                .await?
-                                .into_iter()
-                                .next()
-                            {
-                                Some(id) => Ok(UpdateStart::InUse(id)),
-                                None => Err(err),
-                            },
-                        }
-                    }
-                    _ => Err(err),
-                }
-            }
-        }
+            .map(|out| out.update().and_then(|u| u.id()).map(str::to_string));
+        update_started(&c, name, sent).await
     }
 
     async fn describe_update(
@@ -949,6 +914,53 @@ async fn authorize_once(
         .await
         .map_err(|e| sdk_error(c, "AuthorizeSecurityGroupIngress", e))?;
     Ok(())
+}
+
+/// What the answer to one `UpdateClusterConfig` (endpoint or access config)
+/// means for the engine: the update it started; the one already running
+/// that refused it (named in AWS's message, else the first one listed); or
+/// nothing to do, when AWS says the cluster is already so.
+pub(super) async fn update_started<E, R>(
+    c: &Clients,
+    name: &str,
+    sent: Result<Option<String>, SdkError<E, R>>,
+) -> Result<UpdateStart, ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let err = match sent {
+        Ok(Some(id)) => return Ok(UpdateStart::Started(id)),
+        Ok(None) => {
+            return Err(ProviderError::Transport {
+                operation: "UpdateClusterConfig".into(),
+                message: "the answer named no update id".into(),
+            })
+        }
+        Err(e) => sdk_error(c, "UpdateClusterConfig", e),
+    };
+    match &err {
+        ProviderError::Aws { code, message, .. }
+            if code == "InvalidParameterException"
+                && message.starts_with("Cluster is already at the desired configuration") =>
+        {
+            Ok(UpdateStart::AlreadyConverged)
+        }
+        ProviderError::Aws { code, message, .. } if code == "ResourceInUseException" => {
+            match running_update_id(message) {
+                Some(id) => Ok(UpdateStart::InUse(id)),
+                None => match in_progress_updates(c, name, Search::Exhaustive)
+                    .await?
+                    .into_iter()
+                    .next()
+                {
+                    Some(id) => Ok(UpdateStart::InUse(id)),
+                    None => Err(err),
+                },
+            }
+        }
+        _ => Err(err),
+    }
 }
 
 /// The last four characters of an access key id: enough to tell keys
