@@ -2,7 +2,8 @@
 //! `InProgress` for a while and then end `Successful` (or `Failed`), one
 //! update at a time per cluster (`InUse`), AWS's own updates, the rejection
 //! of a no-op and of both-off, EC2's "support before hostnames" rule, and
-//! duplicate security-group rules. Every call is recorded with its time, and
+//! duplicate security-group rules, and access entries (listed only in the
+//! modes that have them). Every call is recorded with its time, and
 //! every call the real AWS would reject, or that breaks a safety rule, is
 //! recorded as a violation, so tests can assert there were none.
 //!
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use super::{apply, cancel_signal, ApplyOptions, ApplyReport};
+use crate::access::{find_entry, AssociatedPolicy, AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, Origin};
 use crate::endpoint::{EndpointSettings, PublicCidr};
 use crate::event::Event;
@@ -180,6 +182,11 @@ pub struct FakeCluster {
     /// The next `UpdateClusterConfig` finds an AWS update that started just
     /// before it (the race the re-read cannot close), running this long.
     pub race_next_update: Option<Duration>,
+    /// `accessConfig.authenticationMode`; `None`: AWS names none, a cluster
+    /// from before access entries.
+    pub authentication_mode: Option<AuthenticationMode>,
+    /// The access entries, by principal ARN as EKS holds it.
+    pub access_entries: BTreeMap<String, LiveEntry>,
 }
 
 #[derive(Clone, Debug)]
@@ -274,6 +281,8 @@ impl FakeAws {
                     update_duration: Duration::from_millis(40),
                     fail_updates: None,
                     race_next_update: None,
+                    authentication_mode: None,
+                    access_entries: BTreeMap::new(),
                 },
             );
             w.vpcs.entry(vpc.to_string()).or_insert(FakeVpc {
@@ -293,6 +302,31 @@ impl FakeAws {
                 dns_hostnames,
             },
         );
+        self
+    }
+
+    /// An access entry of `principal` on `name` with cluster-wide `policies`
+    /// (none: an entry that grants nothing); the cluster's mode becomes
+    /// `API_AND_CONFIG_MAP` unless one is set.
+    pub fn access_entry(self, name: &str, principal: &str, policies: &[&str]) -> Self {
+        self.edit(name, |c| {
+            c.authentication_mode
+                .get_or_insert(AuthenticationMode::ApiAndConfigMap);
+            c.access_entries.insert(
+                principal.to_string(),
+                LiveEntry {
+                    principal_arn: principal.to_string(),
+                    kubernetes_groups: Vec::new(),
+                    policies: policies
+                        .iter()
+                        .map(|p| AssociatedPolicy {
+                            policy_arn: p.to_string(),
+                            scope: "cluster".into(),
+                        })
+                        .collect(),
+                },
+            );
+        });
         self
     }
 
@@ -359,7 +393,19 @@ impl FakeAws {
 
     /// The live state the planner needs for `desired`, read without delay.
     pub fn live(&self, desired: &[DesiredCluster]) -> Live {
-        self.live_of(desired.iter().map(|d| &d.key))
+        let mut live = self.live_of(desired.iter().map(|d| &d.key));
+        let w = self.world.lock().unwrap();
+        for d in desired.iter().filter(|d| !d.access.principals.is_empty()) {
+            let principals: Vec<String> = d.access.principals.iter().cloned().collect();
+            if let Some(Ok(access)) = w
+                .clusters
+                .get(&d.key.name)
+                .map(|c| access_of(c, &principals))
+            {
+                live.access.insert(d.key.clone(), access);
+            }
+        }
+        live
     }
 
     fn live_of<'a>(&self, keys: impl Iterator<Item = &'a ClusterKey>) -> Live {
@@ -443,6 +489,31 @@ fn settle(w: &mut World, now: Instant) {
     }
 }
 
+/// What `ListAccessEntries` and the reads of the declared principals'
+/// entries give, or EKS's answer on a cluster without access entries.
+fn access_of(c: &FakeCluster, principals: &[String]) -> Result<LiveAccess, ProviderError> {
+    if c.authentication_mode
+        .as_ref()
+        .is_none_or(|m| *m == AuthenticationMode::ConfigMap)
+    {
+        return Err(aws(
+            "ListAccessEntries",
+            "InvalidRequestException",
+            "The cluster's authentication mode must be set to one of [API, API_AND_CONFIG_MAP] to perform this operation.",
+        ));
+    }
+    let listed: BTreeSet<String> = c.access_entries.keys().cloned().collect();
+    let entries = principals
+        .iter()
+        .filter_map(|p| find_entry(p, &listed))
+        .map(|arn| (arn.clone(), c.access_entries[arn].clone()))
+        .collect();
+    Ok(LiveAccess::Read {
+        principals: listed,
+        entries,
+    })
+}
+
 fn in_progress(c: &FakeCluster, now: Instant) -> Vec<String> {
     c.updates
         .iter()
@@ -477,7 +548,7 @@ fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
             .with_cidrs(Some(c.cidrs.iter().map(|n| PublicCidr::Net(*n)).collect())),
         tags: Default::default(),
         updates_in_progress: in_progress(c, now),
-        authentication_mode: None,
+        authentication_mode: c.authentication_mode.clone(),
     }
 }
 
@@ -487,7 +558,41 @@ impl Provider for FakeAws {
         request: &ReadRequest,
         _parallelism: usize,
     ) -> Result<Live, ProviderError> {
-        Ok(self.live_of(request.clusters.iter().map(|c| &c.key)))
+        let mut live = self.live_of(request.clusters.iter().map(|c| &c.key));
+        let w = self.world.lock().unwrap();
+        for c in request
+            .clusters
+            .iter()
+            .filter(|c| !c.access_principals.is_empty())
+        {
+            if let Some(Ok(access)) = w
+                .clusters
+                .get(&c.key.name)
+                .map(|f| access_of(f, &c.access_principals))
+            {
+                live.access.insert(c.key.clone(), access);
+            }
+        }
+        Ok(live)
+    }
+
+    async fn read_access(
+        &self,
+        _scope: &Scope,
+        name: &str,
+        principals: &[String],
+    ) -> Result<LiveAccess, ProviderError> {
+        self.call().await;
+        let mut w = self.world.lock().unwrap();
+        self.record(&mut w, "ListAccessEntries", name, principals.join(","));
+        match w.clusters.get(name) {
+            Some(c) => access_of(c, principals),
+            None => Err(aws(
+                "ListAccessEntries",
+                "ResourceNotFoundException",
+                "No cluster found",
+            )),
+        }
     }
 
     async fn describe_cluster(

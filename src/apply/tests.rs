@@ -917,3 +917,158 @@ async fn an_invalid_plan_runs_nothing() {
     assert!(fake.calls().is_empty());
     check_event_stream(&report, &events);
 }
+
+const BASTION: &str = "arn:aws:iam::111122223333:role/bastion";
+const VIEW: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
+
+/// `name` goes private only, reached from `10.0.0.0/8`, and `BASTION` must
+/// still use its Kubernetes API.
+fn want_bastion(name: &str) -> DesiredCluster {
+    let mut w = want(name, private(), &["10.0.0.0/8"]);
+    w.access.principals = [BASTION.to_string()].into();
+    w
+}
+
+/// A change made between plan and apply, and what the stopped step says.
+type LostAccess<'a> = (&'a str, fn(&mut super::fake::FakeCluster), &'a str);
+
+#[tokio::test]
+async fn an_access_entry_lost_after_the_plan_stops_only_that_public_off_step() {
+    // The entry of `a` goes, or loses its policy, between plan and apply.
+    let twists: [LostAccess<'_>; 2] = [
+        (
+            "deleted",
+            |c| {
+                c.access_entries.remove(BASTION);
+            },
+            "`arn:aws:iam::111122223333:role/bastion` has no access entry on `a` now (it changed since the plan), so it could not use the Kubernetes API; give it one: `aws eks create-access-entry --cluster-name a --region eu-west-1 --principal-arn arn:aws:iam::111122223333:role/bastion`",
+        ),
+        (
+            "policy removed",
+            |c| {
+                c.access_entries.get_mut(BASTION).unwrap().policies.clear();
+            },
+            "the access entry of `arn:aws:iam::111122223333:role/bastion` on `a` has neither an access policy nor Kubernetes groups now; associate one: `aws eks associate-access-policy",
+        ),
+    ];
+    for (twist, change, why) in twists {
+        let fake = FakeAws::new()
+            .cluster("a", public())
+            .cluster("b", public())
+            .access_entry("a", BASTION, &[VIEW])
+            .access_entry("b", BASTION, &[VIEW]);
+        let plan = plan_for(&fake, vec![want_bastion("a"), want_bastion("b")]);
+        assert_eq!(plan.access_checks.len(), 2, "{twist}");
+        fake.edit("a", change);
+        let (report, events) = run(&plan, &fake, opts()).await;
+
+        let mut got = outcomes(&report);
+        got.sort();
+        assert_eq!(
+            got,
+            ids(&[
+                ("eu-west-1/a/endpoint.1", Done),
+                ("eu-west-1/a/endpoint.2", Failed),
+                ("eu-west-1/b/endpoint.1", Done),
+                ("eu-west-1/b/endpoint.2", Done),
+                ("eu-west-1/sg-a/https_ingress", Done),
+                ("eu-west-1/sg-b/https_ingress", Done),
+            ]),
+            "{twist}"
+        );
+        let stopped = report.step("eu-west-1/a/endpoint.2").unwrap();
+        assert!(
+            stopped
+                .message
+                .starts_with("refusing to turn public access off: "),
+            "{twist}: {}",
+            stopped.message
+        );
+        assert!(
+            stopped.message.contains(why),
+            "{twist}: {}",
+            stopped.message
+        );
+        // `a` keeps both paths (no call turned its public access off); `b`
+        // is private only.
+        assert_eq!(fake.endpoint_of("a"), both(), "{twist}");
+        assert_eq!(fake.endpoint_of("b"), private(), "{twist}");
+        let public_off_calls: Vec<_> = fake
+            .calls_of("UpdateClusterConfig")
+            .into_iter()
+            .filter(|c| c.detail.starts_with("public=false"))
+            .map(|c| c.target)
+            .collect();
+        assert_eq!(public_off_calls, vec!["b".to_string()], "{twist}");
+        // Each cluster's entries were read again once, right before its
+        // public-off call would be made.
+        let calls = fake.calls();
+        for name in ["a", "b"] {
+            let reads: Vec<usize> = (0..calls.len())
+                .filter(|&i| calls[i].op == "ListAccessEntries" && calls[i].target == name)
+                .collect();
+            assert_eq!(reads.len(), 1, "{twist}: {name}: {calls:?}");
+            let next = calls[reads[0] + 1..]
+                .iter()
+                .find(|c| c.target == name && c.op != "DescribeUpdate");
+            if name == "b" {
+                assert!(
+                    next.is_some_and(
+                        |c| c.op == "UpdateClusterConfig" && c.detail.starts_with("public=false")
+                    ),
+                    "{twist}: {calls:?}"
+                );
+            } else {
+                assert!(next.is_none(), "{twist}: {calls:?}");
+            }
+        }
+        // The report says what changed, and what did not.
+        let changed: BTreeSet<&str> = report
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::EndpointUpdated { step_id, .. }
+                | Change::VpcAttributeEnabled { step_id, .. }
+                | Change::HttpsIngressAdded { step_id, .. }
+                | Change::AccessConfigUpdated { step_id, .. }
+                | Change::HttpsIngressRevoked { step_id, .. } => step_id.as_str(),
+            })
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                "eu-west-1/a/endpoint.1",
+                "eu-west-1/b/endpoint.1",
+                "eu-west-1/b/endpoint.2",
+                "eu-west-1/sg-a/https_ingress",
+                "eu-west-1/sg-b/https_ingress",
+            ]
+            .into(),
+            "{twist}"
+        );
+        let cluster = |name: &str| report.clusters.iter().find(|c| c.key.name == name).unwrap();
+        assert_eq!(cluster("a").outcome, ClusterOutcome::Failed, "{twist}");
+        assert_eq!(
+            cluster("a").step_id.as_deref(),
+            Some("eu-west-1/a/endpoint.2")
+        );
+        assert_eq!(cluster("b").outcome, ClusterOutcome::Done, "{twist}");
+        assert!(!report.success());
+        assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+        check_event_stream(&report, &events);
+    }
+}
+
+#[tokio::test]
+async fn an_access_entry_still_in_place_lets_public_access_go_off() {
+    let fake = FakeAws::new()
+        .cluster("a", public())
+        .access_entry("a", BASTION, &[VIEW]);
+    let plan = plan_for(&fake, vec![want_bastion("a")]);
+    let (report, events) = run(&plan, &fake, opts()).await;
+    assert!(report.success(), "{:?}", outcomes(&report));
+    assert_eq!(fake.endpoint_of("a"), private());
+    assert_eq!(fake.calls_of("ListAccessEntries").len(), 1);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    check_event_stream(&report, &events);
+}

@@ -13,6 +13,8 @@ pub mod allow_list;
 pub mod network;
 pub mod owner;
 pub mod planner;
+#[cfg(test)]
+mod readme_findings;
 pub mod step;
 
 use std::collections::BTreeSet;

@@ -13,9 +13,9 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 
 use super::clients::Clients;
-use super::{ProviderError, ReadRequest, RevokeOutcome};
+use super::{ProviderError, RevokeOutcome};
 use crate::desired::AccessSource;
-use crate::live::{is_managed_description, Live, LivePrefixList, PrefixListKey};
+use crate::live::{is_managed_description, LivePrefixList};
 
 /// The sources of the exact TCP 443–443 inbound rules of `group`, and those
 /// of them whose rule carries eksgate's description.
@@ -58,48 +58,21 @@ pub(super) fn exact_https(
     (exact, managed)
 }
 
-/// Reads every prefix list the request's clusters name in
-/// `public_access_cidrs`, each once per account and region, into `live`.
-/// A list EC2 does not know is kept as `None` (the planner blocks its
-/// clusters); any other failure fails the read.
-pub(super) async fn read_prefix_lists<F, Fut>(
-    request: &ReadRequest,
-    live: &mut Live,
-    connect: F,
-) -> Result<(), ProviderError>
-where
-    F: Fn(crate::provider::Scope) -> Fut,
-    Fut: std::future::Future<Output = Clients>,
-{
-    for target in &request.clusters {
-        for id in &target.prefix_lists {
-            let key = PrefixListKey {
-                account: target.key.account.clone(),
-                region: target.key.region.clone(),
-                id: id.clone(),
-            };
-            if live.prefix_lists.contains_key(&key) {
-                continue;
-            }
-            let c = connect(target.scope()).await;
-            let read = match describe_prefix_list(&c, id).await {
-                Ok(Some((max_entries, ipv6))) => Some(LivePrefixList {
-                    entries: prefix_list_entries(&c, id).await?,
-                    max_entries,
-                    ipv6,
-                }),
-                Ok(None) => None,
-                Err(ProviderError::Aws { code, .. })
-                    if code.eq_ignore_ascii_case("InvalidPrefixListID.NotFound") =>
-                {
-                    None
-                }
-                Err(e) => return Err(e),
-            };
-            live.prefix_lists.insert(key, read);
-        }
-    }
-    Ok(())
+/// One managed prefix list: its size and family, then its entries; `None`
+/// when EC2 lists no such list. The fleet read decides which lists and how
+/// many at once.
+pub(super) async fn read_prefix_list(
+    c: &Clients,
+    id: &str,
+) -> Result<Option<LivePrefixList>, ProviderError> {
+    Ok(match describe_prefix_list(c, id).await? {
+        Some((max_entries, ipv6)) => Some(LivePrefixList {
+            entries: prefix_list_entries(c, id).await?,
+            max_entries,
+            ipv6,
+        }),
+        None => None,
+    })
 }
 
 /// `DescribeManagedPrefixLists` of one list: its `MaxEntries` and whether

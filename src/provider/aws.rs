@@ -37,8 +37,8 @@ use crate::access::{AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
-    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc, RuleCount,
-    MANAGED_DESCRIPTION,
+    ClusterObservation, ClusterStatus, Live, LiveCluster, LivePrefixList, LiveSecurityGroup,
+    LiveVpc, RuleCount, MANAGED_DESCRIPTION,
 };
 use crate::network::{LiveNetwork, NetworkRequest};
 
@@ -571,12 +571,7 @@ impl Provider for AwsProvider {
     }
 
     async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
-        let mut live = fleet::read(self, request, parallelism).await?;
-        super::allow_list::read_prefix_lists(request, &mut live, |scope| async move {
-            self.clients.get(&scope).await
-        })
-        .await?;
-        Ok(live)
+        fleet::read(self, request, parallelism).await
     }
 
     async fn read_network(
@@ -810,6 +805,13 @@ impl FleetCalls for AwsProvider {
         group_ids: &[String],
     ) -> Result<BTreeMap<String, LiveSecurityGroup>, ProviderError> {
         security_groups(conn, group_ids).await
+    }
+
+    async fn prefix_list(
+        conn: Clients,
+        id: String,
+    ) -> Result<Option<LivePrefixList>, ProviderError> {
+        super::allow_list::read_prefix_list(&conn, &id).await
     }
 
     async fn cluster_access(conn: Clients, name: String, principals: Vec<String>) -> LiveAccess {

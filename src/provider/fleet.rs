@@ -12,6 +12,9 @@
 //!   `DescribeVpcs`, `DescribeDhcpOptions` and `DescribeSecurityGroups` per
 //!   scope. A VPC or group is shared by the clusters of one scope, so each
 //!   cluster's facts are read with its own credentials.
+//! - One `DescribeManagedPrefixLists` and one paged
+//!   `GetManagedPrefixListEntries` per managed prefix list and scope,
+//!   however many clusters name it.
 //! - Reads of many clusters are issued round-robin over scopes, so every
 //!   region's rate is used at once instead of one region after another, and
 //!   at most `parallelism` calls run at once.
@@ -25,7 +28,10 @@ use tokio::task::JoinSet;
 
 use super::{DnsAttribute, ProviderError, ReadRequest, Scope};
 use crate::access::LiveAccess;
-use crate::live::{ClusterObservation, Live, LiveSecurityGroup, LiveVpc, SecurityGroupKey, VpcKey};
+use crate::live::{
+    ClusterObservation, Live, LivePrefixList, LiveSecurityGroup, LiveVpc, PrefixListKey,
+    SecurityGroupKey, VpcKey,
+};
 
 /// How many ids one EC2 `Describe*` call asks for.
 pub(super) const BATCH: usize = 100;
@@ -99,6 +105,20 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
             code: String::new(),
             message: "not supported".into(),
         })
+    }
+
+    /// One managed prefix list: `DescribeManagedPrefixLists` for its size
+    /// and family, then `GetManagedPrefixListEntries` (every page); `None`
+    /// when EC2 lists no such list.
+    fn prefix_list(
+        conn: Self::Conn,
+        id: String,
+    ) -> impl Future<Output = Result<Option<LivePrefixList>, ProviderError>> + Send + 'static {
+        let _ = conn;
+        std::future::ready(Err(ProviderError::Transport {
+            operation: "DescribeManagedPrefixLists".into(),
+            message: format!("prefix list `{id}`: not supported"),
+        }))
     }
 }
 
@@ -197,6 +217,49 @@ pub(super) async fn read<P: FleetCalls>(
     )
     .await;
     live.access.extend(read);
+
+    // The managed prefix lists of `public_access_cidrs`: each read once per
+    // account and region however many clusters name it, with the
+    // credentials of the first cluster that does, concurrently like the
+    // rest. A list EC2 does not know is kept as `None` (the planner blocks
+    // its clusters); any other failure fails the read.
+    let mut list_jobs = Vec::new();
+    let mut seen: BTreeSet<PrefixListKey> = BTreeSet::new();
+    for c in &request.clusters {
+        let scope = c.scope();
+        if mismatched.contains_key(&scope) {
+            continue;
+        }
+        for id in &c.prefix_lists {
+            let key = PrefixListKey {
+                account: c.key.account.clone(),
+                region: c.key.region.clone(),
+                id: id.clone(),
+            };
+            if seen.insert(key.clone()) {
+                let conn = calls.connect(&scope).await;
+                list_jobs.push((key, scope.clone(), conn));
+            }
+        }
+    }
+    let list_jobs = interleave(list_jobs, |(_, scope, _)| scope);
+    let lists = bounded(list_jobs, &limit, |(key, _, conn)| async move {
+        let read = P::prefix_list(conn, key.id.clone()).await;
+        (key, read)
+    })
+    .await;
+    for (key, read) in lists {
+        let read = match read {
+            Ok(list) => list,
+            Err(ProviderError::Aws { code, .. })
+                if code.eq_ignore_ascii_case("InvalidPrefixListID.NotFound") =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        live.prefix_lists.insert(key, read);
+    }
 
     // What private access needs: the VPCs and cluster security groups of
     // clusters that want it, each read once per scope however many clusters
@@ -597,6 +660,23 @@ mod tests {
                 entries: Default::default(),
             }
         }
+
+        /// `pl-gone` does not exist; every other list holds one block.
+        async fn prefix_list(
+            conn: Conn,
+            id: String,
+        ) -> Result<Option<LivePrefixList>, ProviderError> {
+            log(&conn, format!("DescribeManagedPrefixLists {id}"));
+            if id == "pl-gone" {
+                return Ok(None);
+            }
+            log(&conn, format!("GetManagedPrefixListEntries {id}"));
+            Ok(Some(LivePrefixList {
+                entries: ["192.0.2.0/24".parse().unwrap()].into(),
+                max_entries: Some(10),
+                ipv6: false,
+            }))
+        }
     }
 
     fn target(name: &str, account: Option<&str>, role: Option<&str>) -> ClusterTarget {
@@ -675,6 +755,46 @@ mod tests {
         let (live, calls) = calls_for(vec![target("a", None, None)]).await;
         assert!(!calls.iter().any(|c| c.starts_with("ListAccessEntries")));
         assert!(live.access.is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_prefix_list_is_read_once_per_scope_however_many_clusters_name_it() {
+        let with = |name: &str, lists: &[&str], account: Option<&str>| ClusterTarget {
+            prefix_lists: lists.iter().map(|l| l.to_string()).collect(),
+            ..target(name, account, None)
+        };
+        let (live, calls) = calls_for(vec![
+            with("a", &["pl-1", "pl-2", "pl-gone"], Some("111")),
+            with("b", &["pl-1", "pl-gone"], Some("111")),
+            // Another account's `pl-1` is another list.
+            with("c", &["pl-1"], None),
+        ])
+        .await;
+        let lists: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.contains("ManagedPrefixList"))
+            .collect();
+        assert_eq!(
+            lists,
+            [
+                "DescribeManagedPrefixLists pl-1 as base",
+                "DescribeManagedPrefixLists pl-1 as base",
+                "DescribeManagedPrefixLists pl-2 as base",
+                "DescribeManagedPrefixLists pl-gone as base",
+                "GetManagedPrefixListEntries pl-1 as base",
+                "GetManagedPrefixListEntries pl-1 as base",
+                "GetManagedPrefixListEntries pl-2 as base",
+            ]
+        );
+        let key = |account: Option<&str>, id: &str| PrefixListKey {
+            account: account.map(str::to_string),
+            region: "eu-west-1".into(),
+            id: id.into(),
+        };
+        assert_eq!(live.prefix_lists.len(), 4);
+        assert!(live.prefix_lists[&key(Some("111"), "pl-1")].is_some());
+        assert!(live.prefix_lists[&key(None, "pl-1")].is_some());
+        assert!(live.prefix_lists[&key(Some("111"), "pl-gone")].is_none());
     }
 
     #[tokio::test]

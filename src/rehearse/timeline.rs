@@ -24,6 +24,11 @@ pub struct TimelineEntry {
     pub outcome: String,
     /// How many identical calls in a row this line stands for.
     pub count: usize,
+    /// For a change of an update's state: the update's type
+    /// (`EndpointAccessUpdate`, `AccessConfigUpdate`...), so a picture can
+    /// tell whose bar an update is. Not written out: the line shows the id.
+    #[serde(skip)]
+    pub update_type: Option<String>,
 }
 
 /// The copy's history from entry `from` on, as a timeline. Polls of an
@@ -43,6 +48,7 @@ pub fn timeline(history: &[HistoryEntry], from: usize) -> Vec<TimelineEntry> {
     let start = entries.first().map(|e| e.t_ms).unwrap_or(0.0);
     let mut out: Vec<TimelineEntry> = Vec::new();
     for e in entries {
+        let mut update_type = None;
         let (operation, region, target, outcome) = match &e.event {
             H::Request {
                 operation,
@@ -60,14 +66,18 @@ pub fn timeline(history: &[HistoryEntry], from: usize) -> Vec<TimelineEntry> {
                 region,
                 cluster,
                 update_id,
+                update_type: kind,
                 status,
                 ..
-            } => (
-                "update".to_string(),
-                region.clone(),
-                format!("{cluster} {}", short_id(update_id)),
-                status.clone(),
-            ),
+            } => {
+                update_type = Some(kind.clone());
+                (
+                    "update".to_string(),
+                    region.clone(),
+                    format!("{cluster} {}", short_id(update_id)),
+                    status.clone(),
+                )
+            }
             H::ClusterStatus { .. } => continue,
             H::Endpoint {
                 region,
@@ -139,6 +149,7 @@ pub fn timeline(history: &[HistoryEntry], from: usize) -> Vec<TimelineEntry> {
             target,
             outcome,
             count: 1,
+            update_type,
         });
     }
     out

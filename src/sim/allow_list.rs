@@ -645,9 +645,26 @@ pub fn get_managed_prefix_list_entries(
     Ok(out)
 }
 
+/// The answer to an edit that would take list `id` past its `MaxEntries`.
+///
+/// Not confirmed against AWS: EC2's error codes are not in its service
+/// model, and the API reference says only that a list holds at most
+/// `MaxEntries` entries. The code is the one public clients of
+/// `ModifyManagedPrefixList` handle (`PrefixListMaxEntriesExceeded`, beside
+/// `PrefixListVersionMismatch`); the message is the emulator's own wording,
+/// not AWS's.
+fn max_entries_exceeded(id: &str, max: u32) -> AwsError {
+    AwsError::new(
+        400,
+        "PrefixListMaxEntriesExceeded",
+        format!("The prefix list {id} would exceed its maximum number of entries ({max})."),
+    )
+}
+
 /// `ModifyManagedPrefixList`: `AddEntry.N.Cidr` (with `Description`) and
-/// `RemoveEntry.N.Cidr`, checked against `CurrentVersion` when given; the
-/// version goes up by one.
+/// `RemoveEntry.N.Cidr`, checked against `CurrentVersion` when given and
+/// refused as a whole when the list would hold more than its `max_entries`;
+/// the version goes up by one.
 pub fn modify_managed_prefix_list(
     state: &mut State,
     key: &RegionKey,
@@ -694,12 +711,17 @@ pub fn modify_managed_prefix_list(
     else {
         return Err(list_not_found(&id));
     };
-    list.entries.retain(|(n, _)| !remove.contains(n));
+    let mut entries = list.entries.clone();
+    entries.retain(|(n, _)| !remove.contains(n));
     for (n, d) in add {
-        if !list.entries.iter().any(|(e, _)| *e == n) {
-            list.entries.push((n, d));
+        if !entries.iter().any(|(e, _)| *e == n) {
+            entries.push((n, d));
         }
     }
+    if entries.len() > list.max_entries as usize {
+        return Err(max_entries_exceeded(&id, list.max_entries));
+    }
+    list.entries = entries;
     list.version += 1;
     let mut out = String::from("<prefixList>");
     let mut item = String::new();

@@ -123,7 +123,7 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::plan::tests::{typical, waved};
+    use crate::view::plan::tests::{moving_mode, typical, waved};
 
     #[test]
     fn dot_of_a_typical_plan() {
@@ -133,6 +133,18 @@ mod tests {
     #[test]
     fn dot_of_a_plan_with_waves() {
         insta::assert_snapshot!(render_dot(&waved()));
+    }
+
+    #[test]
+    fn dot_of_a_plan_that_moves_the_authentication_mode() {
+        let dot = render_dot(&moving_mode());
+        // Says why the mode goes first, not the generic "waits for".
+        assert!(
+            dot.contains("label=\"access entries readable before public off\""),
+            "{dot}"
+        );
+        assert!(!dot.contains("\"waits for\""), "{dot}");
+        insta::assert_snapshot!(dot);
     }
 
     #[test]

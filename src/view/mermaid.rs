@@ -389,10 +389,14 @@ pub struct Bar {
     pub status: Option<String>,
 }
 
+/// The update type of an authentication mode change.
+const ACCESS_CONFIG_UPDATE: &str = "AccessConfigUpdate";
+
 /// Finds each step of `plan` in the rehearsal's `timeline`: a VPC or
-/// security-group step at its change, an endpoint step from its
-/// `UpdateClusterConfig` to its update's end, a wait from its first poll to
-/// the end of the update it waited on. Steps that did not run have no bar.
+/// security-group step at its change, an endpoint or authentication mode
+/// step from its `UpdateClusterConfig` to its update's end, a wait from its
+/// first poll to the end of the update it waited on. Steps that did not run
+/// have no bar.
 ///
 /// The timeline names clusters by region and name; the updates of one
 /// cluster run one at a time, so its waits take its first updates to end
@@ -407,22 +411,50 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
     let about = |e: &TimelineEntry, region: &str, cluster: &str| {
         e.region == region && e.target.split(' ').next() == Some(cluster)
     };
+    // The update a call started: its `InProgress` line follows the call at
+    // the same instant. Authentication mode updates are their own steps'.
+    let started_access = |i: usize, call: &TimelineEntry| {
+        timeline[i + 1..]
+            .iter()
+            .take_while(|n| n.offset_ms == call.offset_ms)
+            .find(|n| {
+                n.operation == "update"
+                    && n.outcome == "InProgress"
+                    && about(n, &call.region, &call.target)
+                    && n.update_type.as_deref() == Some(ACCESS_CONFIG_UPDATE)
+            })
+    };
     // Per cluster: the times its endpoint calls were accepted, and the ends
-    // of its updates, in order.
+    // of its updates, in order; and its authentication mode updates (when
+    // started, and the target of their lines).
     let mut calls: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
     let mut ends: BTreeMap<(&str, &str), Vec<&TimelineEntry>> = BTreeMap::new();
-    for e in timeline {
+    let mut access: BTreeMap<(&str, &str), Vec<(u64, &str)>> = BTreeMap::new();
+    for (i, e) in timeline.iter().enumerate() {
         if e.operation == "UpdateClusterConfig" && e.outcome == "ok" {
-            calls
-                .entry((e.region.as_str(), e.target.as_str()))
-                .or_default()
-                .push(e.offset_ms);
+            let key = (e.region.as_str(), e.target.as_str());
+            match started_access(i, e) {
+                Some(update) => access
+                    .entry(key)
+                    .or_default()
+                    .push((e.offset_ms, update.target.as_str())),
+                None => calls.entry(key).or_default().push(e.offset_ms),
+            }
         }
-        if ended(e) {
+    }
+    let access_update = |e: &TimelineEntry| {
+        access
+            .values()
+            .flatten()
+            .any(|(_, target)| *target == e.target)
+    };
+    for e in timeline {
+        if ended(e) && !access_update(e) {
             let name = e.target.split(' ').next().unwrap_or("");
             ends.entry((e.region.as_str(), name)).or_default().push(e);
         }
     }
+    let mut used_access: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut used_calls: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut used_ends: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut out = Vec::new();
@@ -492,8 +524,28 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
                     _ => None,
                 }
             }
-            // Not drawn: the timeline's calls are the endpoint's.
-            StepKind::EksAccessConfig => None,
+            // From its call to the end of the update it started.
+            StepKind::EksAccessConfig => {
+                let cluster = step.cluster.as_deref().unwrap_or("");
+                let key = (region, cluster);
+                let k = used_access.entry(key).or_insert(0);
+                match access.get(&key).and_then(|a| a.get(*k)).copied() {
+                    Some((start, target)) => {
+                        *k += 1;
+                        let end = timeline.iter().find(|e| {
+                            ended(e)
+                                && e.region == region
+                                && e.target == target
+                                && e.offset_ms >= start
+                        });
+                        match end {
+                            Some(e) => Some((start, e.offset_ms, Some(e.outcome.clone()))),
+                            None => Some((start, start, None)),
+                        }
+                    }
+                    None => None,
+                }
+            }
             StepKind::EksEndpoint => {
                 let cluster = step.cluster.as_deref().unwrap_or("");
                 let key = (region, cluster);
@@ -532,8 +584,8 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
 }
 
 /// The rehearsal's predicted timeline as Mermaid `gantt` source (no fence):
-/// one bar per step that ran, a section per wave, endpoint updates and
-/// waits as bars as long as the update took, the instant VPC and
+/// one bar per step that ran, a section per wave, endpoint and
+/// authentication mode updates and waits as bars as long as the update took, the instant VPC and
 /// security-group calls as milestones. `report` marks the steps that did
 /// not end `done`.
 pub fn gantt(plan: &Plan, timeline: &[TimelineEntry], report: Option<&ApplyReport>) -> String {
@@ -634,7 +686,7 @@ fn task_name(s: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::view::plan::tests::{fleet, typical, waved};
+    use crate::view::plan::tests::{fleet, moving_mode, typical, waved};
 
     /// What GitHub needs of a flowchart: ids it accepts, every label quoted
     /// and free of characters that end it.
@@ -751,6 +803,7 @@ pub(crate) mod tests {
             target: target.into(),
             outcome: outcome.into(),
             count: 1,
+            update_type: None,
         }
     }
 
@@ -811,6 +864,101 @@ pub(crate) mod tests {
             let name = line.split(" :").next().unwrap();
             assert!(!name.contains([':', ';', '#']), "{line}");
         }
+        insta::assert_snapshot!(src);
+    }
+
+    #[test]
+    fn a_plan_that_moves_the_authentication_mode_as_a_flowchart() {
+        let (src, _) = flowchart(&moving_mode());
+        check_flowchart(&src);
+        // Says why the mode goes first, not the generic "waits for".
+        assert!(
+            src.contains("|\"access entries readable before public off\"|"),
+            "{src}"
+        );
+        assert!(!src.contains("|\"waits for\"|"), "{src}");
+        insta::assert_snapshot!(src);
+    }
+
+    /// The copy's history of [`moving_mode`]: each cluster's authentication
+    /// mode update, then its endpoint updates.
+    fn moving_mode_timeline() -> Vec<TimelineEntry> {
+        use crate::sim::{Event as H, HistoryEntry};
+        let call = |t: f64, cluster: &str| HistoryEntry {
+            t_ms: t,
+            event: H::Request {
+                service: "eks".into(),
+                operation: "UpdateClusterConfig".into(),
+                account: "111122223333".into(),
+                principal: String::new(),
+                region: "eu-west-1".into(),
+                target: Some(cluster.into()),
+                outcome: "ok".into(),
+                http_status: 200,
+            },
+        };
+        let update = |t: f64, cluster: &str, id: &str, kind: &str, status: &str| HistoryEntry {
+            t_ms: t,
+            event: H::UpdateStatus {
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                cluster: cluster.into(),
+                update_id: format!("{id}-0000-4000-a000-000000000000"),
+                update_type: kind.into(),
+                status: status.into(),
+            },
+        };
+        let (acc, ep) = ("AccessConfigUpdate", "EndpointAccessUpdate");
+        let history = vec![
+            update(10.0, "payments", "a0000001", acc, "InProgress"),
+            call(10.0, "payments"),
+            update(12.0, "orders", "a0000002", acc, "InProgress"),
+            call(12.0, "orders"),
+            update(1010.0, "payments", "a0000001", acc, "Successful"),
+            update(1012.0, "orders", "a0000002", acc, "Successful"),
+            update(1020.0, "payments", "e0000001", ep, "InProgress"),
+            call(1020.0, "payments"),
+            update(1022.0, "orders", "e0000002", ep, "InProgress"),
+            call(1022.0, "orders"),
+            update(3020.0, "payments", "e0000001", ep, "Successful"),
+            update(3022.0, "orders", "e0000002", ep, "Successful"),
+            update(3030.0, "payments", "e0000003", ep, "InProgress"),
+            call(3030.0, "payments"),
+            update(5030.0, "payments", "e0000003", ep, "Successful"),
+        ];
+        crate::rehearse::timeline(&history, 0)
+    }
+
+    #[test]
+    fn the_authentication_mode_update_has_its_bar() {
+        let plan = moving_mode();
+        let steps = plan.ordered_steps();
+        let bars = bars(&plan, &moving_mode_timeline());
+        let got: Vec<(&str, u64, u64, Option<&str>)> = bars
+            .iter()
+            .map(|b| {
+                let id = steps[b.step].id.as_str();
+                (id, b.start_ms, b.end_ms, b.status.as_deref())
+            })
+            .collect();
+        let want = [
+            ("eu-west-1/orders/access_config", 12, 1012),
+            ("eu-west-1/orders/endpoint.1", 1022, 3022),
+            ("eu-west-1/payments/access_config", 10, 1010),
+            ("eu-west-1/payments/endpoint.1", 1020, 3020),
+            ("eu-west-1/payments/endpoint.2", 3030, 5030),
+        ];
+        let mut got = got;
+        got.sort();
+        // Offsets count from the first entry, at 10 ms.
+        assert_eq!(
+            got,
+            want.iter()
+                .map(|(id, s, e)| (*id, s - 10, e - 10, Some("Successful")))
+                .collect::<Vec<_>>()
+        );
+        let src = gantt(&plan, &moving_mode_timeline(), None);
+        assert!(!src.contains("did not run"), "{src}");
         insta::assert_snapshot!(src);
     }
 

@@ -37,6 +37,9 @@ pub(crate) enum EdgeReason {
     AddBeforeRevoke,
     /// A revocation waits for the endpoint change to finish.
     EndpointBeforeRevoke,
+    /// The authentication mode moves first, so the access entries of
+    /// `private_access_principals` can be read before public access goes off.
+    AccessEntriesBeforePublicOff,
     /// A dependency the kinds above do not explain (a hand-edited plan).
     Other,
 }
@@ -53,6 +56,7 @@ impl EdgeReason {
             EdgeReason::RunningUpdate => "wait for running update",
             EdgeReason::AddBeforeRevoke => "new sources before revoking",
             EdgeReason::EndpointBeforeRevoke => "endpoint change before revoking",
+            EdgeReason::AccessEntriesBeforePublicOff => "access entries readable before public off",
             EdgeReason::PreviousUpdate => "one update at a time",
             EdgeReason::Other => "waits for",
         }
@@ -76,6 +80,16 @@ pub(crate) fn edge_reason(dep: &Step, step: &Step, shared: bool) -> EdgeReason {
         (Action::WaitUpdate { .. }, _) => EdgeReason::RunningUpdate,
         (Action::HttpsIngress { .. }, Action::HttpsRevoke { .. }) => EdgeReason::AddBeforeRevoke,
         (Action::Endpoint { .. }, Action::HttpsRevoke { .. }) => EdgeReason::EndpointBeforeRevoke,
+        // One update at a time; why the mode goes first when public access
+        // goes off later in the cluster's plan, [`Picture::of`] tells.
+        (
+            Action::AccessConfig { .. },
+            Action::Endpoint {
+                before: b,
+                after: a,
+            },
+        ) if b.public_access && !a.public_access => EdgeReason::AccessEntriesBeforePublicOff,
+        (Action::AccessConfig { .. }, Action::Endpoint { .. }) => EdgeReason::PreviousUpdate,
         (
             Action::Endpoint {
                 before: b1,
@@ -217,6 +231,15 @@ impl<'a> Picture<'a> {
                 _ => Owner::Shared,
             })
             .collect();
+        // The clusters whose plan turns public access off at some step.
+        let public_off: BTreeSet<(&Option<String>, &str, Option<&str>)> = steps
+            .iter()
+            .filter(|s| {
+                matches!(&s.action, Action::Endpoint { before, after }
+                    if before.public_access && !after.public_access)
+            })
+            .map(|s| (&s.account, s.region.as_str(), s.cluster.as_deref()))
+            .collect();
         let mut edges = Vec::new();
         for (to, step) in steps.iter().enumerate() {
             let mut deps: Vec<usize> = step
@@ -228,11 +251,17 @@ impl<'a> Picture<'a> {
             deps.dedup();
             for from in deps {
                 let shared = users[from].len() > 1;
-                edges.push(Edge {
-                    from,
-                    to,
-                    reason: edge_reason(steps[from], step, shared),
-                });
+                let mut reason = edge_reason(steps[from], step, shared);
+                if matches!(steps[from].action, Action::AccessConfig { .. })
+                    && public_off.contains(&(
+                        &step.account,
+                        step.region.as_str(),
+                        step.cluster.as_deref(),
+                    ))
+                {
+                    reason = EdgeReason::AccessEntriesBeforePublicOff;
+                }
+                edges.push(Edge { from, to, reason });
             }
         }
         let mut blocked = BTreeMap::new();
@@ -338,6 +367,10 @@ mod tests {
         let public_off = endpoint((true, true), (false, true));
         let public_on = endpoint((false, true), (true, true));
         let private_off = endpoint((true, true), (true, false));
+        let access = step(Action::AccessConfig {
+            before: crate::access::AuthenticationMode::ConfigMap,
+            after: crate::access::AuthenticationMode::ApiAndConfigMap,
+        });
         let cases = [
             (&support, &hostnames, false, EdgeReason::DnsSupportFirst),
             (&hostnames, &private_on, false, EdgeReason::DnsBeforePrivate),
@@ -362,6 +395,13 @@ mod tests {
                 EdgeReason::PublicBeforePrivateOff,
             ),
             (&public_on, &public_off, false, EdgeReason::PreviousUpdate),
+            (
+                &access,
+                &public_off,
+                false,
+                EdgeReason::AccessEntriesBeforePublicOff,
+            ),
+            (&access, &private_on, false, EdgeReason::PreviousUpdate),
             (&private_on, &ingress, false, EdgeReason::Other),
         ];
         for (dep, s, shared, want) in cases {

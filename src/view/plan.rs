@@ -577,6 +577,30 @@ pub(crate) mod tests {
         plan(&d, &l)
     }
 
+    /// Two clusters moving from authentication mode `CONFIG_MAP`: `payments`
+    /// then goes private only (its access entries are checked before public
+    /// access goes off), `orders` only turns private access on.
+    pub(crate) fn moving_mode() -> Plan {
+        use crate::access::AuthenticationMode;
+        let mut payments = want("eu-west-1", "payments", mode(false, true));
+        payments.access.authentication_mode = Some(AuthenticationMode::ApiAndConfigMap);
+        payments.access.principals = ["arn:aws:iam::111122223333:role/bastion".to_string()].into();
+        let mut payments_live = found("eu-west-1", "payments", mode(true, false));
+        payments_live.authentication_mode = Some(AuthenticationMode::ConfigMap);
+        let mut orders = want("eu-west-1", "orders", mode(true, true));
+        orders.access.authentication_mode = Some(AuthenticationMode::Api);
+        let mut orders_live = found("eu-west-1", "orders", mode(true, false));
+        orders_live.authentication_mode = Some(AuthenticationMode::ApiAndConfigMap);
+        let (d, l) = world(
+            vec![
+                (payments, ClusterObservation::Found(payments_live)),
+                (orders, ClusterObservation::Found(orders_live)),
+            ],
+            true,
+        );
+        plan(&d, &l)
+    }
+
     fn no_changes() -> Plan {
         let (d, l) = world(
             vec![

@@ -562,3 +562,59 @@ fn the_harsh_example_world_is_valid() {
     assert_eq!(w.cluster[0].past_updates, 150);
     assert_eq!(w.account[0].access_keys.len(), 1);
 }
+
+/// `ModifyManagedPrefixList` refuses to take a list past its `MaxEntries`,
+/// changes nothing then (entries and version), and still takes an edit
+/// that removes as many as it adds.
+#[tokio::test]
+async fn a_prefix_list_never_holds_more_than_its_max_entries() {
+    if !tools::BOTO3.present() {
+        return;
+    }
+    let world = format!(
+        "{BASE}\n[[prefix_list]]\nid = \"pl-0a1b2c3d4e5f60001\"\nregion = \"us-east-1\"\nentries = [\"198.51.100.0/26\", \"198.51.100.64/26\"]\nmax_entries = 3\n"
+    );
+    let sim = start(&world, quick()).await;
+    let v = boto3(
+        &sim,
+        r#"
+ec2 = client("ec2")
+PL = "pl-0a1b2c3d4e5f60001"
+def entries():
+    return sorted(e["Cidr"] for e in ec2.get_managed_prefix_list_entries(PrefixListId=PL)["Entries"])
+def version():
+    return ec2.describe_managed_prefix_lists(PrefixListIds=[PL])["PrefixLists"][0]["Version"]
+v0 = version()
+out["over"] = fails(lambda: ec2.modify_managed_prefix_list(PrefixListId=PL, CurrentVersion=v0,
+    AddEntries=[{"Cidr": "192.0.2.0/24"}, {"Cidr": "192.0.2.128/25"}]))
+out["after_refusal"] = [entries(), version() == v0]
+out["fill"] = ec2.modify_managed_prefix_list(PrefixListId=PL, CurrentVersion=v0,
+    AddEntries=[{"Cidr": "192.0.2.0/24"}])["PrefixList"]["Version"] == v0 + 1
+out["full"] = fails(lambda: ec2.modify_managed_prefix_list(PrefixListId=PL,
+    AddEntries=[{"Cidr": "203.0.113.0/24"}]))
+out["swap"] = fails(lambda: ec2.modify_managed_prefix_list(PrefixListId=PL,
+    AddEntries=[{"Cidr": "203.0.113.0/24"}], RemoveEntries=[{"Cidr": "192.0.2.0/24"}]))
+out["end"] = entries()
+"#,
+    )
+    .await;
+    let over = &v["over"];
+    assert_eq!(over[0], "PrefixListMaxEntriesExceeded", "{v}");
+    assert_eq!(over[1], 400, "{v}");
+    assert!(
+        over[2].as_str().unwrap().contains("pl-0a1b2c3d4e5f60001"),
+        "{v}"
+    );
+    assert_eq!(
+        v["after_refusal"],
+        json!([["198.51.100.0/26", "198.51.100.64/26"], true]),
+        "a refused edit changes nothing"
+    );
+    assert_eq!(v["fill"], true, "{v}");
+    assert_eq!(v["full"][0], "PrefixListMaxEntriesExceeded", "{v}");
+    assert_eq!(v["swap"], Value::Null, "{v}");
+    assert_eq!(
+        v["end"],
+        json!(["198.51.100.0/26", "198.51.100.64/26", "203.0.113.0/24"])
+    );
+}
