@@ -143,8 +143,9 @@ struct Wanted {
     /// Private access from a security group: the peering connections
     /// (`plan::network`, a group in another VPC).
     peerings: Option<String>,
-    /// A managed prefix list in `private_access_from` or
-    /// `public_access_cidrs`: the cluster and the list.
+    /// A managed prefix list in `public_access_cidrs` with public access,
+    /// or in `private_access_from` with private access: the cluster and the
+    /// list.
     prefix_list: Option<(String, String)>,
     /// `private_access_from_exclusive` (`plan::allow_list`).
     exclusive: Option<String>,
@@ -171,12 +172,8 @@ impl Wanted {
             self.peerings = name();
         }
         if self.prefix_list.is_none() {
-            let listed = c.private_access_from.iter().find_map(|s| match s {
-                AccessSource::PrefixList(id) => Some(id.clone()),
-                _ => None,
-            });
-            if let Some(id) = listed.or_else(|| c.public_access_prefix_lists.iter().next().cloned())
-            {
+            // The lists the read asks for, as it asks.
+            if let Some(id) = crate::workflow::prefix_lists_of(c).into_iter().next() {
                 self.prefix_list = Some((c.key.name.clone(), id));
             }
         }
