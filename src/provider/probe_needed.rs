@@ -206,9 +206,13 @@ impl AwsProvider {
     /// What `private_access_from_exclusive` needs on cluster `name`: the
     /// rules of its security group (`DescribeSecurityGroupRules`) and their
     /// revocation, asked with `DryRun=true` (`DryRunOperation` when
-    /// allowed, as for `AuthorizeSecurityGroupIngress`; AWS checks the
-    /// permission before it looks for the rule, so `InvalidPermission.NotFound`
-    /// also means allowed). The group is the cluster's, from `DescribeCluster`.
+    /// allowed, `UnauthorizedOperation` otherwise: the `DryRun` member of
+    /// `RevokeSecurityGroupIngressRequest` in the `ec2` service model). In a
+    /// non-default VPC a rule that does not match is
+    /// `InvalidPermission.NotFound` (EC2 API reference,
+    /// `RevokeSecurityGroupIngress`), an answer only an allowed caller gets,
+    /// so it also means allowed. The group is the cluster's, from
+    /// `DescribeCluster`.
     pub async fn probe_exclusive(&self, scope: &Scope, name: &str) -> Vec<Probe> {
         let c = self.clients.get(scope).await;
         let group = c
