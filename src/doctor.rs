@@ -4,9 +4,20 @@
 //! load, that `GetCallerIdentity` answers and acts in the pinned `account`,
 //! that each `role_arn` can be assumed, that the EKS and EC2 endpoints
 //! answer, that each call eksgate makes is allowed on one declared cluster,
-//! and that `AuthorizeSecurityGroupIngress` is allowed (by a dry run). EKS
-//! writes and `ModifyVpcAttribute` have no dry run: they are listed as not
-//! checkable before apply.
+//! and that `AuthorizeSecurityGroupIngress` and, for
+//! `private_access_from_exclusive`, `RevokeSecurityGroupIngress` are allowed
+//! (by a dry run). EKS writes, `ModifyVpcAttribute` and the Route 53
+//! association EKS makes with the caller's permissions have no dry run:
+//! they are listed as not checkable before apply.
+//!
+//! The calls only some manifests make (the access check, the network
+//! findings, prefix lists, the exclusive allow-list; see [`Wanted`]) are
+//! asked only when a cluster of the group needs them, on that cluster, and
+//! otherwise listed as not needed by these manifests: a permission the
+//! manifests never use must not fail the report, and the row still says
+//! the action exists. Every action the report names is in
+//! `explain::READ_ACTIONS` or `explain::WRITE_ACTIONS`, the lists the
+//! permission hints print, and every action of those lists is in it.
 //!
 //! This file decides what to check and what each answer means, and words
 //! failures through `explain`; the calls are the provider's (`probe`), the
@@ -16,11 +27,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::desired::Desired;
+use crate::desired::{AccessSource, Desired, DesiredCluster};
 use crate::explain::{self, Credentials, Needs};
 use crate::provider::aws::AwsProvider;
 use crate::provider::failure::Failure;
-use crate::provider::probe::{Answer, Identity};
+use crate::provider::probe::{Answer, Identity, Probe};
+use crate::provider::probe_needed::Listing;
 use crate::provider::{Provider as _, ProviderError, Scope};
 
 /// What a check found.
@@ -111,6 +123,64 @@ impl Report {
 struct Group {
     scope: Scope,
     cluster: String,
+    wanted: Wanted,
+}
+
+/// The first cluster of a group that needs each call only some manifests
+/// make, as the read and apply decide it from the manifest (what AWS holds
+/// can make a needed read unnecessary, never the reverse).
+#[derive(Debug, Default)]
+struct Wanted {
+    /// `private_access_principals`: the cluster and one principal
+    /// (`plan::access`).
+    access: Option<(String, String)>,
+    /// Public access without private access: the NAT gateways of the VPC
+    /// (`plan::network`, a public-only endpoint with restricted CIDRs).
+    nat_gateways: Option<String>,
+    /// Private access from a CIDR: the route tables of the subnets
+    /// (`plan::network`, a CIDR outside the VPC).
+    route_tables: Option<String>,
+    /// Private access from a security group: the peering connections
+    /// (`plan::network`, a group in another VPC).
+    peerings: Option<String>,
+    /// A managed prefix list in `public_access_cidrs` with public access,
+    /// or in `private_access_from` with private access: the cluster and the
+    /// list.
+    prefix_list: Option<(String, String)>,
+    /// `private_access_from_exclusive` (`plan::allow_list`).
+    exclusive: Option<String>,
+}
+
+impl Wanted {
+    fn add(&mut self, c: &DesiredCluster) {
+        let name = || Some(c.key.name.clone());
+        if self.access.is_none() {
+            if let Some(p) = c.access.principals.iter().next() {
+                self.access = Some((c.key.name.clone(), p.clone()));
+            }
+        }
+        let e = &c.endpoint;
+        if self.nat_gateways.is_none() && e.public_access && !e.private_access {
+            self.nat_gateways = name();
+        }
+        let from =
+            |f: fn(&AccessSource) -> bool| e.private_access && c.private_access_from.iter().any(f);
+        if self.route_tables.is_none() && from(|s| matches!(s, AccessSource::Cidr(_))) {
+            self.route_tables = name();
+        }
+        if self.peerings.is_none() && from(|s| matches!(s, AccessSource::SecurityGroup(_))) {
+            self.peerings = name();
+        }
+        if self.prefix_list.is_none() {
+            // The lists the read asks for, as it asks.
+            if let Some(id) = crate::workflow::prefix_lists_of(c).into_iter().next() {
+                self.prefix_list = Some((c.key.name.clone(), id));
+            }
+        }
+        if self.exclusive.is_none() && c.private_access_from_exclusive {
+            self.exclusive = name();
+        }
+    }
 }
 
 /// Runs every check for `desired` (`None`: the environment only, in
@@ -174,14 +244,19 @@ pub async fn run(provider: &AwsProvider, desired: Option<&Desired>, region: &str
             c.key.region.clone(),
             c.role_arn.clone(),
         );
-        groups.entry(key).or_insert_with(|| Group {
-            scope: Scope {
-                account: c.key.account.clone(),
-                region: c.key.region.clone(),
-                role_arn: c.role_arn.clone(),
-            },
-            cluster: c.key.name.clone(),
-        });
+        groups
+            .entry(key)
+            .or_insert_with(|| Group {
+                scope: Scope {
+                    account: c.key.account.clone(),
+                    region: c.key.region.clone(),
+                    role_arn: c.role_arn.clone(),
+                },
+                cluster: c.key.name.clone(),
+                wanted: Wanted::default(),
+            })
+            .wanted
+            .add(c);
     }
 
     // Each role, once, and who each (account, role) acts as.
@@ -252,12 +327,9 @@ async fn probe_group(
     g: &Group,
     creds: Credentials<'_>,
 ) {
-    let region = &g.scope.region;
-    let at = match &g.scope.role_arn {
-        Some(role) => format!("{region}/{} as {}", g.cluster, role_name(role)),
-        None => format!("{region}/{}", g.cluster),
-    };
+    let at = where_asked(&g.scope, &g.cluster);
     let probes = provider.probe_cluster(&g.scope, &g.cluster).await;
+    let region = &g.scope.region;
     let mut down: Vec<&str> = Vec::new();
     for service in ["eks", "ec2"] {
         let first = probes
@@ -273,16 +345,18 @@ async fn probe_group(
             None => report.not_checkable("endpoint", &endpoint_scope, "no call was made"),
         }
     }
-    for p in &probes {
+    let mut rows: Vec<(String, Probe)> = probes.into_iter().map(|p| (at.clone(), p)).collect();
+    rows.extend(probe_wanted(provider, g, &down).await);
+    for (at, p) in &rows {
         let service = p.action.split(':').next().unwrap_or("");
-        if down.contains(&service) {
-            report.not_checkable(p.action, &at, "the endpoint does not answer");
+        if down.contains(&service) && !matches!(&p.answer, Answer::NotAsked(w) if w == NOT_NEEDED) {
+            report.not_checkable(p.action, at, "the endpoint does not answer");
             continue;
         }
         match &p.answer {
-            Answer::Allowed(what) => report.ok(p.action, &at, what.clone()),
-            Answer::Failed(err) => report.failed_with(p.action, &at, err, creds),
-            Answer::NotAsked(why) => report.not_checkable(p.action, &at, why),
+            Answer::Allowed(what) => report.ok(p.action, at, what.clone()),
+            Answer::Failed(err) => report.failed_with(p.action, at, err, creds),
+            Answer::NotAsked(why) => report.not_checkable(p.action, at, why),
         }
     }
     report.not_checkable(
@@ -295,6 +369,107 @@ async fn probe_group(
         &at,
         "the call has no dry run: apply is the first call to know",
     );
+    report.not_checkable(
+        "route53:AssociateVPCWithHostedZone",
+        &at,
+        "turning private access on needs it besides the EKS permission; it has no dry run: apply is the first call to know",
+    );
+}
+
+/// Why a call only some manifests make was not asked.
+const NOT_NEEDED: &str = "not needed by these manifests";
+
+/// The calls only some manifests make, each asked on the first cluster of
+/// `g` that needs it (or listed as not needed), in the order of
+/// `explain::READ_ACTIONS` and `WRITE_ACTIONS`. Calls to a service whose
+/// endpoint does not answer are not made.
+async fn probe_wanted(provider: &AwsProvider, g: &Group, down: &[&str]) -> Vec<(String, Probe)> {
+    let w = &g.wanted;
+    let here = where_asked(&g.scope, &g.cluster);
+    let mut rows = Vec::new();
+    let skip = |rows: &mut Vec<(String, Probe)>, actions: &[&'static str]| {
+        for &action in actions {
+            let answer = Answer::NotAsked(NOT_NEEDED.into());
+            rows.push((here.clone(), Probe { action, answer }));
+        }
+    };
+    let eks_up = !down.contains(&"eks");
+    let ec2_up = !down.contains(&"ec2");
+    let unanswered = |rows: &mut Vec<(String, Probe)>, at: String, actions: &[&'static str]| {
+        for &action in actions {
+            let answer = Answer::NotAsked("the endpoint does not answer".into());
+            rows.push((at.clone(), Probe { action, answer }));
+        }
+    };
+
+    for (listing, cluster) in [
+        (Listing::NatGateways, &w.nat_gateways),
+        (Listing::RouteTables, &w.route_tables),
+        (Listing::VpcPeeringConnections, &w.peerings),
+    ] {
+        match cluster {
+            None => skip(&mut rows, &[listing.action()]),
+            Some(c) if !ec2_up => {
+                unanswered(&mut rows, where_asked(&g.scope, c), &[listing.action()])
+            }
+            Some(c) => rows.push((
+                where_asked(&g.scope, c),
+                provider.probe_listing(&g.scope, listing).await,
+            )),
+        }
+    }
+    const ACCESS: &[&str] = &[
+        "eks:ListAccessEntries",
+        "eks:DescribeAccessEntry",
+        "eks:ListAssociatedAccessPolicies",
+    ];
+    match &w.access {
+        None => skip(&mut rows, ACCESS),
+        Some((c, _)) if !eks_up => unanswered(&mut rows, where_asked(&g.scope, c), ACCESS),
+        Some((c, principal)) => {
+            let at = where_asked(&g.scope, c);
+            for p in provider.probe_access(&g.scope, c, principal).await {
+                rows.push((at.clone(), p));
+            }
+        }
+    }
+    const PREFIX: &[&str] = &[
+        "ec2:DescribeManagedPrefixLists",
+        "ec2:GetManagedPrefixListEntries",
+    ];
+    match &w.prefix_list {
+        None => skip(&mut rows, PREFIX),
+        Some((c, _)) if !ec2_up => unanswered(&mut rows, where_asked(&g.scope, c), PREFIX),
+        Some((c, id)) => {
+            let at = where_asked(&g.scope, c);
+            for p in provider.probe_prefix_list(&g.scope, id).await {
+                rows.push((at.clone(), p));
+            }
+        }
+    }
+    const EXCLUSIVE: &[&str] = &[
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:RevokeSecurityGroupIngress",
+    ];
+    match &w.exclusive {
+        None => skip(&mut rows, EXCLUSIVE),
+        Some(c) if !ec2_up => unanswered(&mut rows, where_asked(&g.scope, c), EXCLUSIVE),
+        Some(c) => {
+            let at = where_asked(&g.scope, c);
+            for p in provider.probe_exclusive(&g.scope, c).await {
+                rows.push((at.clone(), p));
+            }
+        }
+    }
+    rows
+}
+
+/// Where a call on `cluster` was asked: `us-east-1/payments as deployer`.
+fn where_asked(scope: &Scope, cluster: &str) -> String {
+    match &scope.role_arn {
+        Some(role) => format!("{}/{cluster} as {}", scope.region, role_name(role)),
+        None => format!("{}/{cluster}", scope.region),
+    }
 }
 
 /// Whether a call got no answer from the endpoint at all.

@@ -50,7 +50,7 @@ pub fn read_request(desired: &Desired) -> ReadRequest {
 /// `public_access_cidrs` (expanded into their entries) when public access is
 /// wanted, and those of `private_access_from` (which must exist) when
 /// private access is.
-fn prefix_lists_of(c: &crate::desired::DesiredCluster) -> Vec<String> {
+pub(crate) fn prefix_lists_of(c: &crate::desired::DesiredCluster) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     if c.endpoint.public_access {
         out.extend(c.public_access_prefix_lists.iter().cloned());

@@ -1,8 +1,8 @@
 //! The one door to AWS. `Provider` is what the rest of eksgate may ask of the
 //! cloud: read the live state for a [`ReadRequest`], and the few calls apply
 //! makes. `aws` implements it with the AWS SDK (`aws`, `access`, `clients`,
-//! `network` and `probe` are the only code that imports the SDK crates;
-//! `fleet` schedules the read's calls, `network` those of the network
+//! `network`, `probe` and `probe_needed` are the only code that imports the
+//! SDK crates; `fleet` schedules the read's calls, `network` those of the network
 //! findings); tests of pure engine logic may implement it in memory, everything
 //! else runs the AWS implementation against the emulator.
 //!
@@ -21,6 +21,7 @@ pub mod failure;
 mod fleet;
 mod network;
 pub mod probe;
+pub mod probe_needed;
 
 use std::future::Future;
 

@@ -198,7 +198,9 @@ fn resource(req: &Request<'_>) -> Option<String> {
         ("eks", _) => req
             .target
             .map(|name| format!("arn:aws:eks:{region}:{account}:cluster/{name}")),
-        ("ec2", "AuthorizeSecurityGroupIngress") => req
+        // Both take the group as their resource (Service Authorization
+        // Reference, Amazon EC2: `security-group*`).
+        ("ec2", "AuthorizeSecurityGroupIngress" | "RevokeSecurityGroupIngress") => req
             .target
             .map(|g| format!("arn:aws:ec2:{region}:{account}:security-group/{g}")),
         ("ec2", "ModifyVpcAttribute") => req

@@ -392,25 +392,36 @@ async fn doctor_passes_every_check_on_a_good_world() {
     success: true
     exit_code: 0
     ----- stdout -----
-    CHECK                              SCOPE                                    RESULT
-    credentials                        environment                              ok: the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`)
-    sts:GetCallerIdentity              us-east-1                                ok: acts as `arn:aws:iam::111122223333:user/eksgate-sim` in account `111122223333`
-    sts:AssumeRole                     arn:aws:iam::111122223333:role/deployer  ok: acts as `arn:aws:sts::111122223333:assumed-role/deployer/eksgate`
-    account                            account 111122223333                     ok: the credentials act in `111122223333`
-    endpoint                           us-east-1 EKS                            ok: answers
-    endpoint                           us-east-1 EC2                            ok: answers
-    eks:DescribeCluster                us-east-1/payments as deployer           ok: cluster `payments` read
-    eks:ListUpdates                    us-east-1/payments as deployer           ok: listed
-    eks:DescribeUpdate                 us-east-1/payments as deployer           ok: update `[UPDATE_ID]` read
-    ec2:DescribeVpcs                   us-east-1/payments as deployer           ok: `vpc-0d` read
-    ec2:DescribeVpcAttribute           us-east-1/payments as deployer           ok: `vpc-0d` read
-    ec2:DescribeDhcpOptions            us-east-1/payments as deployer           ok: read
-    ec2:DescribeSecurityGroups         us-east-1/payments as deployer           ok: `sg-0d` read
-    ec2:AuthorizeSecurityGroupIngress  us-east-1/payments as deployer           ok: dry run on `sg-0d`
-    eks:UpdateClusterConfig            us-east-1/payments as deployer           not checked: EKS writes have no dry run: apply is the first call to know
-    ec2:ModifyVpcAttribute             us-east-1/payments as deployer           not checked: the call has no dry run: apply is the first call to know
+    CHECK                               SCOPE                                    RESULT
+    credentials                         environment                              ok: the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`)
+    sts:GetCallerIdentity               us-east-1                                ok: acts as `arn:aws:iam::111122223333:user/eksgate-sim` in account `111122223333`
+    sts:AssumeRole                      arn:aws:iam::111122223333:role/deployer  ok: acts as `arn:aws:sts::111122223333:assumed-role/deployer/eksgate`
+    account                             account 111122223333                     ok: the credentials act in `111122223333`
+    endpoint                            us-east-1 EKS                            ok: answers
+    endpoint                            us-east-1 EC2                            ok: answers
+    eks:DescribeCluster                 us-east-1/payments as deployer           ok: cluster `payments` read
+    eks:ListUpdates                     us-east-1/payments as deployer           ok: listed
+    eks:DescribeUpdate                  us-east-1/payments as deployer           ok: update `[UPDATE_ID]` read
+    ec2:DescribeVpcs                    us-east-1/payments as deployer           ok: `vpc-0d` read
+    ec2:DescribeVpcAttribute            us-east-1/payments as deployer           ok: `vpc-0d` read
+    ec2:DescribeDhcpOptions             us-east-1/payments as deployer           ok: read
+    ec2:DescribeSecurityGroups          us-east-1/payments as deployer           ok: `sg-0d` read
+    ec2:AuthorizeSecurityGroupIngress   us-east-1/payments as deployer           ok: dry run on `sg-0d`
+    ec2:DescribeNatGateways             us-east-1/payments as deployer           ok: listed
+    ec2:DescribeRouteTables             us-east-1/payments as deployer           not checked: not needed by these manifests
+    ec2:DescribeVpcPeeringConnections   us-east-1/payments as deployer           not checked: not needed by these manifests
+    eks:ListAccessEntries               us-east-1/payments as deployer           not checked: not needed by these manifests
+    eks:DescribeAccessEntry             us-east-1/payments as deployer           not checked: not needed by these manifests
+    eks:ListAssociatedAccessPolicies    us-east-1/payments as deployer           not checked: not needed by these manifests
+    ec2:DescribeManagedPrefixLists      us-east-1/payments as deployer           not checked: not needed by these manifests
+    ec2:GetManagedPrefixListEntries     us-east-1/payments as deployer           not checked: not needed by these manifests
+    ec2:DescribeSecurityGroupRules      us-east-1/payments as deployer           not checked: not needed by these manifests
+    ec2:RevokeSecurityGroupIngress      us-east-1/payments as deployer           not checked: not needed by these manifests
+    eks:UpdateClusterConfig             us-east-1/payments as deployer           not checked: EKS writes have no dry run: apply is the first call to know
+    ec2:ModifyVpcAttribute              us-east-1/payments as deployer           not checked: the call has no dry run: apply is the first call to know
+    route53:AssociateVPCWithHostedZone  us-east-1/payments as deployer           not checked: turning private access on needs it besides the EKS permission; it has no dry run: apply is the first call to know
 
-    16 checks: 14 ok, 0 failed, 2 not checked
+    27 checks: 15 ok, 0 failed, 12 not checked
 
     ----- stderr -----
     ");
@@ -427,7 +438,7 @@ async fn doctor_passes_every_check_on_a_good_world() {
         .success();
     let v: serde_json::Value = serde_json::from_str(json.stdout()).expect("JSON");
     assert_eq!(v["failed"], 0, "{v}");
-    assert_eq!(v["ok"], 14, "{v}");
+    assert_eq!(v["ok"], 15, "{v}");
     assert_eq!(v["checks"][0]["check"], "credentials");
     assert_eq!(v["checks"][0]["outcome"], "ok");
 }
@@ -476,24 +487,35 @@ async fn doctor_fails_a_region_whose_endpoint_is_unreachable() {
     success: false
     exit_code: 1
     ----- stdout -----
-    CHECK                              SCOPE               RESULT
-    credentials                        environment         ok: the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`)
-    sts:GetCallerIdentity              us-east-1           ok: acts as `arn:aws:iam::111122223333:user/eksgate-sim` in account `111122223333`
-    endpoint                           us-east-1 EKS       FAILED: cannot reach the EKS endpoint of `us-east-1` at `127.0.0.1:[PORT]`: the connection was refused; `AWS_ENDPOINT_URL_EKS` sets this endpoint
-                                                           hint: check `AWS_ENDPOINT_URL_EKS`: nothing listens at that address
-    endpoint                           us-east-1 EC2       ok: answers
-    eks:DescribeCluster                us-east-1/payments  not checked: the endpoint does not answer
-    eks:ListUpdates                    us-east-1/payments  not checked: the endpoint does not answer
-    eks:DescribeUpdate                 us-east-1/payments  not checked: the endpoint does not answer
-    ec2:DescribeVpcs                   us-east-1/payments  ok: `vpc-0d` read
-    ec2:DescribeVpcAttribute           us-east-1/payments  ok: `vpc-0d` read
-    ec2:DescribeDhcpOptions            us-east-1/payments  ok: read
-    ec2:DescribeSecurityGroups         us-east-1/payments  ok: `sg-0d` read
-    ec2:AuthorizeSecurityGroupIngress  us-east-1/payments  ok: dry run on `sg-0d`
-    eks:UpdateClusterConfig            us-east-1/payments  not checked: EKS writes have no dry run: apply is the first call to know
-    ec2:ModifyVpcAttribute             us-east-1/payments  not checked: the call has no dry run: apply is the first call to know
+    CHECK                               SCOPE               RESULT
+    credentials                         environment         ok: the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`)
+    sts:GetCallerIdentity               us-east-1           ok: acts as `arn:aws:iam::111122223333:user/eksgate-sim` in account `111122223333`
+    endpoint                            us-east-1 EKS       FAILED: cannot reach the EKS endpoint of `us-east-1` at `127.0.0.1:[PORT]`: the connection was refused; `AWS_ENDPOINT_URL_EKS` sets this endpoint
+                                                            hint: check `AWS_ENDPOINT_URL_EKS`: nothing listens at that address
+    endpoint                            us-east-1 EC2       ok: answers
+    eks:DescribeCluster                 us-east-1/payments  not checked: the endpoint does not answer
+    eks:ListUpdates                     us-east-1/payments  not checked: the endpoint does not answer
+    eks:DescribeUpdate                  us-east-1/payments  not checked: the endpoint does not answer
+    ec2:DescribeVpcs                    us-east-1/payments  ok: `vpc-0d` read
+    ec2:DescribeVpcAttribute            us-east-1/payments  ok: `vpc-0d` read
+    ec2:DescribeDhcpOptions             us-east-1/payments  ok: read
+    ec2:DescribeSecurityGroups          us-east-1/payments  ok: `sg-0d` read
+    ec2:AuthorizeSecurityGroupIngress   us-east-1/payments  ok: dry run on `sg-0d`
+    ec2:DescribeNatGateways             us-east-1/payments  ok: listed
+    ec2:DescribeRouteTables             us-east-1/payments  not checked: not needed by these manifests
+    ec2:DescribeVpcPeeringConnections   us-east-1/payments  not checked: not needed by these manifests
+    eks:ListAccessEntries               us-east-1/payments  not checked: not needed by these manifests
+    eks:DescribeAccessEntry             us-east-1/payments  not checked: not needed by these manifests
+    eks:ListAssociatedAccessPolicies    us-east-1/payments  not checked: not needed by these manifests
+    ec2:DescribeManagedPrefixLists      us-east-1/payments  not checked: not needed by these manifests
+    ec2:GetManagedPrefixListEntries     us-east-1/payments  not checked: not needed by these manifests
+    ec2:DescribeSecurityGroupRules      us-east-1/payments  not checked: not needed by these manifests
+    ec2:RevokeSecurityGroupIngress      us-east-1/payments  not checked: not needed by these manifests
+    eks:UpdateClusterConfig             us-east-1/payments  not checked: EKS writes have no dry run: apply is the first call to know
+    ec2:ModifyVpcAttribute              us-east-1/payments  not checked: the call has no dry run: apply is the first call to know
+    route53:AssociateVPCWithHostedZone  us-east-1/payments  not checked: turning private access on needs it besides the EKS permission; it has no dry run: apply is the first call to know
 
-    14 checks: 8 ok, 1 failed, 5 not checked
+    25 checks: 9 ok, 1 failed, 15 not checked
 
     ----- stderr -----
     ");
@@ -513,27 +535,38 @@ async fn doctor_fails_a_denied_read_with_its_hint() {
     success: false
     exit_code: 1
     ----- stdout -----
-    CHECK                              SCOPE                                  RESULT
-    credentials                        environment                            ok: the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`)
-    sts:GetCallerIdentity              us-east-1                              ok: acts as `arn:aws:iam::111122223333:user/eksgate-sim` in account `111122223333`
-    sts:AssumeRole                     arn:aws:iam::111122223333:role/reader  ok: acts as `arn:aws:sts::111122223333:assumed-role/reader/eksgate`
-    account                            account 111122223333                   ok: the credentials act in `111122223333`
-    endpoint                           us-east-1 EKS                          ok: answers
-    endpoint                           us-east-1 EC2                          ok: answers
-    eks:DescribeCluster                us-east-1/payments as reader           FAILED: AWS denied `eks:DescribeCluster` on `arn:aws:eks:us-east-1:111122223333:cluster/payments` to `arn:aws:sts::111122223333:assumed-role/reader/eksgate` (DescribeCluster: AccessDeniedException)
-                                                                              hint: allow `eks:DescribeCluster` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`, `ec2:DescribeNatGateways`, `ec2:DescribeRouteTables`, `ec2:DescribeVpcPeeringConnections`, `eks:ListAccessEntries`, `eks:DescribeAccessEntry`, `eks:ListAssociatedAccessPolicies`, `ec2:DescribeManagedPrefixLists`, `ec2:GetManagedPrefixListEntries`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress`, `ec2:DescribeSecurityGroupRules`, `ec2:RevokeSecurityGroupIngress`, `route53:AssociateVPCWithHostedZone` (`eksgate doctor` checks them)
-    eks:ListUpdates                    us-east-1/payments as reader           ok: listed
-    eks:DescribeUpdate                 us-east-1/payments as reader           ok: update `[UPDATE_ID]` read
-    ec2:DescribeVpcs                   us-east-1/payments as reader           ok: `vpc-0d` read
-    ec2:DescribeVpcAttribute           us-east-1/payments as reader           ok: `vpc-0d` read
-    ec2:DescribeDhcpOptions            us-east-1/payments as reader           ok: read
-    ec2:DescribeSecurityGroups         us-east-1/payments as reader           ok: `sg-0d` read
-    ec2:AuthorizeSecurityGroupIngress  us-east-1/payments as reader           FAILED: AWS denied `ec2:AuthorizeSecurityGroupIngress` on `arn:aws:ec2:us-east-1:111122223333:security-group/sg-0d` to `arn:aws:sts::111122223333:assumed-role/reader/eksgate` (AuthorizeSecurityGroupIngress: UnauthorizedOperation)
-                                                                              hint: allow `ec2:AuthorizeSecurityGroupIngress` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`, `ec2:DescribeNatGateways`, `ec2:DescribeRouteTables`, `ec2:DescribeVpcPeeringConnections`, `eks:ListAccessEntries`, `eks:DescribeAccessEntry`, `eks:ListAssociatedAccessPolicies`, `ec2:DescribeManagedPrefixLists`, `ec2:GetManagedPrefixListEntries`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress`, `ec2:DescribeSecurityGroupRules`, `ec2:RevokeSecurityGroupIngress`, `route53:AssociateVPCWithHostedZone` (`eksgate doctor` checks them)
-    eks:UpdateClusterConfig            us-east-1/payments as reader           not checked: EKS writes have no dry run: apply is the first call to know
-    ec2:ModifyVpcAttribute             us-east-1/payments as reader           not checked: the call has no dry run: apply is the first call to know
+    CHECK                               SCOPE                                  RESULT
+    credentials                         environment                            ok: the access key ending `TEST` from the environment (`AWS_ACCESS_KEY_ID`)
+    sts:GetCallerIdentity               us-east-1                              ok: acts as `arn:aws:iam::111122223333:user/eksgate-sim` in account `111122223333`
+    sts:AssumeRole                      arn:aws:iam::111122223333:role/reader  ok: acts as `arn:aws:sts::111122223333:assumed-role/reader/eksgate`
+    account                             account 111122223333                   ok: the credentials act in `111122223333`
+    endpoint                            us-east-1 EKS                          ok: answers
+    endpoint                            us-east-1 EC2                          ok: answers
+    eks:DescribeCluster                 us-east-1/payments as reader           FAILED: AWS denied `eks:DescribeCluster` on `arn:aws:eks:us-east-1:111122223333:cluster/payments` to `arn:aws:sts::111122223333:assumed-role/reader/eksgate` (DescribeCluster: AccessDeniedException)
+                                                                               hint: allow `eks:DescribeCluster` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`, `ec2:DescribeNatGateways`, `ec2:DescribeRouteTables`, `ec2:DescribeVpcPeeringConnections`, `eks:ListAccessEntries`, `eks:DescribeAccessEntry`, `eks:ListAssociatedAccessPolicies`, `ec2:DescribeManagedPrefixLists`, `ec2:GetManagedPrefixListEntries`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress`, `ec2:DescribeSecurityGroupRules`, `ec2:RevokeSecurityGroupIngress`, `route53:AssociateVPCWithHostedZone` (`eksgate doctor` checks them)
+    eks:ListUpdates                     us-east-1/payments as reader           ok: listed
+    eks:DescribeUpdate                  us-east-1/payments as reader           ok: update `[UPDATE_ID]` read
+    ec2:DescribeVpcs                    us-east-1/payments as reader           ok: `vpc-0d` read
+    ec2:DescribeVpcAttribute            us-east-1/payments as reader           ok: `vpc-0d` read
+    ec2:DescribeDhcpOptions             us-east-1/payments as reader           ok: read
+    ec2:DescribeSecurityGroups          us-east-1/payments as reader           ok: `sg-0d` read
+    ec2:AuthorizeSecurityGroupIngress   us-east-1/payments as reader           FAILED: AWS denied `ec2:AuthorizeSecurityGroupIngress` on `arn:aws:ec2:us-east-1:111122223333:security-group/sg-0d` to `arn:aws:sts::111122223333:assumed-role/reader/eksgate` (AuthorizeSecurityGroupIngress: UnauthorizedOperation)
+                                                                               hint: allow `ec2:AuthorizeSecurityGroupIngress` in that principal's IAM policy; `plan` needs `eks:DescribeCluster`, `eks:ListUpdates`, `eks:DescribeUpdate`, `ec2:DescribeVpcs`, `ec2:DescribeVpcAttribute`, `ec2:DescribeDhcpOptions`, `ec2:DescribeSecurityGroups`, `ec2:DescribeNatGateways`, `ec2:DescribeRouteTables`, `ec2:DescribeVpcPeeringConnections`, `eks:ListAccessEntries`, `eks:DescribeAccessEntry`, `eks:ListAssociatedAccessPolicies`, `ec2:DescribeManagedPrefixLists`, `ec2:GetManagedPrefixListEntries`; `apply` also `eks:UpdateClusterConfig`, `ec2:ModifyVpcAttribute`, `ec2:AuthorizeSecurityGroupIngress`, `ec2:DescribeSecurityGroupRules`, `ec2:RevokeSecurityGroupIngress`, `route53:AssociateVPCWithHostedZone` (`eksgate doctor` checks them)
+    ec2:DescribeNatGateways             us-east-1/payments as reader           ok: listed
+    ec2:DescribeRouteTables             us-east-1/payments as reader           not checked: not needed by these manifests
+    ec2:DescribeVpcPeeringConnections   us-east-1/payments as reader           not checked: not needed by these manifests
+    eks:ListAccessEntries               us-east-1/payments as reader           not checked: not needed by these manifests
+    eks:DescribeAccessEntry             us-east-1/payments as reader           not checked: not needed by these manifests
+    eks:ListAssociatedAccessPolicies    us-east-1/payments as reader           not checked: not needed by these manifests
+    ec2:DescribeManagedPrefixLists      us-east-1/payments as reader           not checked: not needed by these manifests
+    ec2:GetManagedPrefixListEntries     us-east-1/payments as reader           not checked: not needed by these manifests
+    ec2:DescribeSecurityGroupRules      us-east-1/payments as reader           not checked: not needed by these manifests
+    ec2:RevokeSecurityGroupIngress      us-east-1/payments as reader           not checked: not needed by these manifests
+    eks:UpdateClusterConfig             us-east-1/payments as reader           not checked: EKS writes have no dry run: apply is the first call to know
+    ec2:ModifyVpcAttribute              us-east-1/payments as reader           not checked: the call has no dry run: apply is the first call to know
+    route53:AssociateVPCWithHostedZone  us-east-1/payments as reader           not checked: turning private access on needs it besides the EKS permission; it has no dry run: apply is the first call to know
 
-    16 checks: 12 ok, 2 failed, 2 not checked
+    27 checks: 13 ok, 2 failed, 12 not checked
 
     ----- stderr -----
     ");

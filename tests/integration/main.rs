@@ -11,6 +11,7 @@ mod allowlist;
 mod apply;
 mod common;
 mod doctor;
+mod doctor_needed;
 mod fixture;
 mod harsh;
 mod import;
