@@ -13,6 +13,7 @@ mod harsh;
 mod import;
 mod invariants;
 mod manifest;
+mod oracle;
 mod owners;
 mod pictures;
 mod plan;
