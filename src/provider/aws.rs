@@ -8,12 +8,13 @@
 //! orchestrate many calls at once.
 //!
 //! The account a set of credentials acts in (`GetCallerIdentity`) is asked
-//! once and kept, but only once AWS has answered: a failure (after the SDK's
+//! once per role (or once for the base credentials), whatever the region,
+//! and kept, but only once AWS has answered: a failure (after the SDK's
 //! own retries of throttling and server errors) is not kept, so the next
 //! step in that account asks again instead of failing on an old error.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, IpPermission, IpRange, Ipv6Range, UserIdGroupPair, VpcAttributeName,
@@ -23,7 +24,7 @@ use aws_sdk_eks::types::VpcConfigRequest;
 use ipnet::IpNet;
 
 pub use super::clients::AwsOptions;
-use super::clients::{ClientSets, Clients, PerCredentials};
+use super::clients::{ClientSets, Clients};
 use super::fleet::{self, FleetCalls, NO_DHCP_OPTIONS};
 use super::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
@@ -34,6 +35,7 @@ use crate::endpoint::{public_cidrs, EndpointSettings};
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc, RuleCount,
 };
+use tokio::sync::OnceCell;
 
 /// The most updates of unknown status a re-read describes to find one
 /// `InProgress`. `ListUpdates` answers in no order (DESIGN.md section 1b), so
@@ -49,8 +51,9 @@ const INGRESS_ROUNDS: usize = 3;
 
 pub struct AwsProvider {
     clients: ClientSets,
-    /// The account each set of credentials acts in, once AWS answered.
-    identities: PerCredentials<String>,
+    /// The account each role (`None`: the base credentials) acts in, once
+    /// AWS answered: the same in every region.
+    identities: Mutex<HashMap<Option<String>, Arc<OnceCell<String>>>>,
 }
 
 impl AwsProvider {
@@ -66,9 +69,7 @@ impl AwsProvider {
     async fn caller_account(&self, scope: &Scope) -> Result<String, ProviderError> {
         let cell = {
             let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(ClientSets::credentials(scope))
-                .or_default()
-                .clone()
+            map.entry(scope.role_arn.clone()).or_default().clone()
         };
         cell.get_or_try_init(|| async {
             let c = self.clients.get(scope).await;
