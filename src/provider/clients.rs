@@ -30,6 +30,11 @@
 //! roles assume roles 80 times and more, since the cache's 64 entries were
 //! then too few and evicted credentials still in use.)
 //!
+//! Every SDK client shares one HTTP client: one connection pool and one TLS
+//! configuration. Left to themselves, the SDK clients build one each, and a
+//! fleet over 80 account-region pairs held 240 copies of the root
+//! certificates (11 MB at its peak) and opened a connection for most calls.
+//!
 //! This file builds clients; it makes no AWS call of its own (the calls are
 //! in `aws`, the fleet read in `fleet`).
 
@@ -128,7 +133,9 @@ impl ClientSets {
             .with_max_attempts(opts.max_attempts.unwrap_or(20))
             .with_initial_backoff(RETRY_INITIAL_BACKOFF)
             .with_max_backoff(RETRY_MAX_BACKOFF);
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .http_client(shared_https_client());
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
         }
@@ -242,6 +249,26 @@ impl ClientSets {
         .await
         .clone()
     }
+}
+
+/// The HTTPS client the SDK would give each client (rustls with aws-lc, the
+/// proxy from the environment), built once so every client shares it (see
+/// the module docs). The SDK caches one connector per set of timeouts, and
+/// eksgate's clients all have the same.
+fn shared_https_client() -> aws_sdk_eks::config::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
 }
 
 /// Where the default credential chain finds credentials, as far as eksgate
