@@ -4,29 +4,28 @@
 //! makes beside this benchmark's binary; built with `cargo build --release
 //! --bin eksgate` if it is missing) against the emulator running as a
 //! separate process (`eksgate sim serve`), on fleets generated in a temporary
-//! directory, and compares each wall time with a lower bound computed from the
-//! emulator's parameters. Every figure comes from a measurement of this run:
-//! wall clocks, `/proc/PID/status` and the emulator's `GET /_sim/history`,
-//! which must hold every entry of the run (the emulator is started with a
-//! history limit no run reaches, and a history that dropped entries is an
-//! error).
+//! directory, and compares each wall time with the oracle (`oracle.rs`): the
+//! shortest wall time of a perfect engine under the emulator's own rules,
+//! printed with the plain arithmetic bounds it respects. Every figure comes
+//! from a measurement of this run: wall clocks, `/proc/PID/status` and
+//! `/proc/PID/stat` (peak RSS, CPU time) and the emulator's `GET
+//! /_sim/history`, which must hold every entry of the run (the emulator is
+//! started with a history limit no run reaches, and a history that dropped
+//! entries is an error).
 //!
 //! It is a `harness = false` benchmark, so it parses its own options; `cargo
 //! bench` passes `--bench` after them. Run without `--bench` (as `cargo test
 //! --benches` does) it measures nothing and says how to run it.
 //!
 //! Runs, each against a fresh emulator:
-//! - plan: `eksgate plan` on N clusters over R regions (public only today, the
-//!   manifests want private only), with per-call latency and a per-region
-//!   rate limit. Lower bound: the read calls the plan needs in the busiest
-//!   region ÷ the rate limit (the minimum derived from the fleet's shape; the
-//!   calls counted in the history are printed beside it).
+//! - plan: `eksgate plan` on N clusters over R regions of one account
+//!   (public only today, the manifests want private only), with per-call
+//!   latency and a rate limit per account and region.
+//! - large: the same on 10,000 clusters over 16 regions and 5 accounts, each
+//!   account's clusters read through its own role (assumed with STS), and
+//!   on fleets of 100 and 1,000 of that shape for the growth table.
 //! - apply: `eksgate apply --auto-approve` on the apply fleet: a staged
-//!   public-only → private-only move, two updates per cluster. Lower bound:
-//!   the longest chain of update durations (2 × D) plus the rate-limited time
-//!   to issue the calls the apply needs in the busiest region (its plan's
-//!   reads, and per update one re-read, one `UpdateClusterConfig` and one
-//!   `DescribeUpdate`).
+//!   public-only → private-only move, two updates per cluster.
 //! - speedup: the same 20-cluster apply twice, once with `--parallelism 1
 //!   --max-updates 1` (one update at a time, as eksctl-style tools work) and
 //!   once as configured.
@@ -936,7 +935,7 @@ fn run(o: &Opts) -> Res<()> {
             )?;
             let ratio = r.wall.as_secs_f64() / out.wall;
             growth.push(format!(
-                "| {n:>6} | {:>7.2} s | {:>7.2} s | {ratio:>5.2} | {:>6.2} s | {:>7.1} MB | {:>6.1} KB |",
+                "| {n:>8} | {:>7.2} s | {:>7.2} s | {ratio:>5.2} | {:>9.2} s | {:>7.1} MB | {:>8.1} KB |",
                 r.wall.as_secs_f64(),
                 out.wall,
                 r.cpu_s,
