@@ -180,11 +180,14 @@ struct Ctx<'a, P> {
 /// cluster was 430 ms.
 pub(super) struct Slots {
     per_scope: usize,
-    scopes: Mutex<BTreeMap<(Option<String>, String), Arc<Semaphore>>>,
+    scopes: Mutex<BTreeMap<ScopeKey, Arc<Semaphore>>>,
     /// Told when a waiting step lets its slot go, so the walker can start
     /// another step (a step that ends wakes the walker anyway).
     pub(super) freed: Notify,
 }
+
+/// An (account, region).
+type ScopeKey = (Option<String>, String);
 
 impl Slots {
     fn new(per_scope: usize) -> Self {

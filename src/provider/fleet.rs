@@ -232,7 +232,8 @@ enum Done {
     Cluster {
         key: ClusterKey,
         wants_private: bool,
-        observed: Result<ClusterObservation, ProviderError>,
+        /// Boxed: the other answers are much smaller.
+        observed: Box<Result<ClusterObservation, ProviderError>>,
     },
     Attribute {
         vpc_id: String,
@@ -251,7 +252,7 @@ async fn run_job<P: FleetCalls>(conn: P::Conn, scope: Scope, job: Job) -> Done {
             Done::Cluster {
                 key,
                 wants_private,
-                observed,
+                observed: Box::new(observed),
             }
         }
         Job::Attribute { vpc_id, attribute } => {
@@ -309,7 +310,7 @@ impl<C> ScopeRead<C> {
                 wants_private,
                 observed,
             } => {
-                let observed = observed?;
+                let observed = (*observed)?;
                 self.clusters_left -= 1;
                 if let (true, ClusterObservation::Found(found)) = (wants_private, &observed) {
                     if self.vpcs_seen.insert(found.vpc_id.clone()) {
