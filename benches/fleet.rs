@@ -99,7 +99,7 @@ struct Opts {
     /// Emulator: latency of every call, in milliseconds.
     #[arg(long, default_value_t = 20)]
     latency_ms: u64,
-    /// Emulator: requests per second per region.
+    /// Emulator: requests per second per account and region.
     #[arg(long, default_value_t = 50.0)]
     rate_limit: f64,
     /// Emulator: how long an endpoint update runs, in milliseconds.
