@@ -4,29 +4,28 @@
 //! makes beside this benchmark's binary; built with `cargo build --release
 //! --bin eksgate` if it is missing) against the emulator running as a
 //! separate process (`eksgate sim serve`), on fleets generated in a temporary
-//! directory, and compares each wall time with a lower bound computed from the
-//! emulator's parameters. Every figure comes from a measurement of this run:
-//! wall clocks, `/proc/PID/status` and the emulator's `GET /_sim/history`,
-//! which must hold every entry of the run (the emulator is started with a
-//! history limit no run reaches, and a history that dropped entries is an
-//! error).
+//! directory, and compares each wall time with the oracle (`oracle.rs`): the
+//! shortest wall time of a perfect engine under the emulator's own rules,
+//! printed with the plain arithmetic bounds it respects. Every figure comes
+//! from a measurement of this run: wall clocks, `/proc/PID/status` and
+//! `/proc/PID/stat` (peak RSS, CPU time) and the emulator's `GET
+//! /_sim/history`, which must hold every entry of the run (the emulator is
+//! started with a history limit no run reaches, and a history that dropped
+//! entries is an error).
 //!
 //! It is a `harness = false` benchmark, so it parses its own options; `cargo
 //! bench` passes `--bench` after them. Run without `--bench` (as `cargo test
 //! --benches` does) it measures nothing and says how to run it.
 //!
 //! Runs, each against a fresh emulator:
-//! - plan: `eksgate plan` on N clusters over R regions (public only today, the
-//!   manifests want private only), with per-call latency and a per-region
-//!   rate limit. Lower bound: the read calls the plan needs in the busiest
-//!   region ÷ the rate limit (the minimum derived from the fleet's shape; the
-//!   calls counted in the history are printed beside it).
+//! - plan: `eksgate plan` on N clusters over R regions of one account
+//!   (public only today, the manifests want private only), with per-call
+//!   latency and a rate limit per account and region.
+//! - large: the same on 10,000 clusters over 16 regions and 5 accounts, each
+//!   account's clusters read through its own role (assumed with STS), and
+//!   on fleets of 100 and 1,000 of that shape for the growth table.
 //! - apply: `eksgate apply --auto-approve` on the apply fleet: a staged
-//!   public-only → private-only move, two updates per cluster. Lower bound:
-//!   the longest chain of update durations (2 × D) plus the rate-limited time
-//!   to issue the calls the apply needs in the busiest region (its plan's
-//!   reads, and per update one re-read, one `UpdateClusterConfig` and one
-//!   `DescribeUpdate`).
+//!   public-only → private-only move, two updates per cluster.
 //! - speedup: the same 20-cluster apply twice, once with `--parallelism 1
 //!   --max-updates 1` (one update at a time, as eksctl-style tools work) and
 //!   once as configured.
@@ -53,6 +52,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::Value;
+
+mod oracle;
 
 const REGIONS: [&str; 16] = [
     "us-east-1",
@@ -98,7 +99,7 @@ struct Opts {
     /// Emulator: latency of every call, in milliseconds.
     #[arg(long, default_value_t = 20)]
     latency_ms: u64,
-    /// Emulator: requests per second per region.
+    /// Emulator: requests per second per account and region.
     #[arg(long, default_value_t = 50.0)]
     rate_limit: f64,
     /// Emulator: how long an endpoint update runs, in milliseconds.
@@ -110,11 +111,24 @@ struct Opts {
     /// `--poll-interval` for eksgate's applies, e.g. `300ms` (eksgate's default if unset).
     #[arg(long)]
     poll_interval: Option<String>,
-    /// Which parts to run (comma-separated: plan,apply,speedup,validate).
+    /// Clusters of the large plan fleet (`plan_10k_ratio`, `plan_10k_rss_mb`).
+    #[arg(long, default_value_t = 10_000)]
+    large_clusters: usize,
+    /// Regions of the large plan fleet (at most 16).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=16))]
+    large_regions: u8,
+    /// Accounts of the large plan fleet, each read through its own role.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=99))]
+    large_accounts: u8,
+    /// Smaller fleets of the large fleet's shape planned for the growth
+    /// table (the large fleet is its last row).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    growth: Vec<usize>,
+    /// Which parts to run (comma-separated: plan,apply,speedup,validate,large).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "plan,apply,speedup,validate"
+        default_value = "plan,apply,speedup,validate,large"
     )]
     only: Vec<String>,
     /// The eksgate binary (default: the release `eksgate` beside this benchmark).
@@ -150,80 +164,172 @@ fn main() {
 type Res<T> = Result<T, String>;
 
 /// One generated fleet: its world file and manifests.
+#[derive(Clone, Copy)]
 struct Fleet {
     clusters: usize,
     regions: usize,
     per_vpc: usize,
+    /// Accounts the clusters are spread over; with `roles`, each account's
+    /// clusters are read and changed through its own role, assumed with the
+    /// base credentials of an account of their own.
+    accounts: usize,
+    roles: bool,
 }
 
+/// The account of the base credentials when the fleet has roles.
+const BASE_ACCOUNT: &str = "100000000000";
+/// The benchmark's access key id.
+const ACCESS_KEY: &str = "AKIDBENCHMARK";
+
 impl Fleet {
-    /// Region index and name of cluster `i`: round-robin, so regions are even.
+    /// A fleet in one account, read with the base credentials.
+    fn simple(clusters: usize, regions: usize, per_vpc: usize) -> Fleet {
+        Fleet {
+            clusters,
+            regions,
+            per_vpc,
+            accounts: 1,
+            roles: false,
+        }
+    }
+
+    /// Region name of cluster `i`: round-robin, so regions are even.
     fn region(&self, i: usize) -> &'static str {
         REGIONS[i % self.regions]
     }
 
-    fn per_region(&self, r: usize) -> usize {
-        (0..self.clusters).filter(|i| i % self.regions == r).count()
+    /// Account index of cluster `i`: round-robin within each region.
+    fn account_of(&self, i: usize) -> usize {
+        (i / self.regions) % self.accounts.max(1)
+    }
+
+    /// The oracle's scope (account, region) of cluster `i`.
+    fn scope_of(&self, i: usize) -> usize {
+        self.account_of(i) * self.regions + i % self.regions
+    }
+
+    fn scopes(&self) -> usize {
+        self.accounts.max(1) * self.regions
+    }
+
+    fn account_id(&self, a: usize) -> String {
+        if self.accounts <= 1 && !self.roles {
+            sim_default_account()
+        } else {
+            format!("{}", 200_000_000_000u64 + a as u64)
+        }
+    }
+
+    fn role_arn(&self, a: usize) -> String {
+        format!("arn:aws:iam::{}:role/eksgate", self.account_id(a))
+    }
+
+    /// The VPC of cluster `i`: the clusters of one (account, region),
+    /// grouped `per_vpc` at a time.
+    fn vpc_index(&self, i: usize) -> usize {
+        let k = i / self.scopes();
+        k / self.per_vpc.max(1)
     }
 
     fn vpc(&self, i: usize) -> String {
-        // Clusters of one region, grouped `per_vpc` at a time.
-        let k = i / self.regions;
-        format!("vpc-{:02}{:06}", i % self.regions, k / self.per_vpc.max(1))
+        format!(
+            "vpc-{:02}{:01}{:05}",
+            i % self.regions,
+            self.account_of(i),
+            self.vpc_index(i)
+        )
     }
 
-    fn vpcs_in_region(&self, r: usize) -> usize {
-        self.per_region(r).div_ceil(self.per_vpc.max(1))
+    /// `account = "..."` for a world table, when the fleet has accounts.
+    fn account_line(&self, i: usize) -> String {
+        if self.accounts <= 1 && !self.roles {
+            String::new()
+        } else {
+            format!("account = \"{}\"\n", self.account_id(self.account_of(i)))
+        }
     }
 
     /// The world: every cluster public only, in a VPC with DNS on, its
     /// security group already open on 443 to `10.0.0.0/8`, so the move to
-    /// private only is exactly two endpoint updates.
+    /// private only is exactly two endpoint updates. With roles, the base
+    /// credentials' account and each account with its role.
     fn world(&self) -> String {
         let mut w = String::with_capacity(self.clusters * 300);
+        if self.accounts > 1 || self.roles {
+            let _ = writeln!(
+                w,
+                "[[account]]\nid = \"{BASE_ACCOUNT}\"\naccess_key_ids = [\"{ACCESS_KEY}\"]\n"
+            );
+            for a in 0..self.accounts {
+                let _ = writeln!(
+                    w,
+                    "[[account]]\nid = \"{}\"\nroles = [\"{}\"]\n",
+                    self.account_id(a),
+                    self.role_arn(a)
+                );
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..self.clusters {
             let vpc = self.vpc(i);
             if seen.insert(vpc.clone()) {
                 let _ = writeln!(
                     w,
-                    "[[vpc]]\nid = \"{vpc}\"\nregion = \"{}\"\ndns_support = true\ndns_hostnames = true\n",
-                    self.region(i)
+                    "[[vpc]]\nid = \"{vpc}\"\nregion = \"{}\"\n{}dns_support = true\ndns_hostnames = true\n",
+                    self.region(i),
+                    self.account_line(i)
                 );
             }
         }
         for i in 0..self.clusters {
             let _ = writeln!(
                 w,
-                "[[security_group]]\nid = \"sg-{i:017x}\"\nregion = \"{}\"\nvpc_id = \"{}\"\nhttps_ingress = [\"10.0.0.0/8\"]\n",
+                "[[security_group]]\nid = \"sg-{i:017x}\"\nregion = \"{}\"\n{}vpc_id = \"{}\"\nhttps_ingress = [\"10.0.0.0/8\"]\n",
                 self.region(i),
+                self.account_line(i),
                 self.vpc(i)
             );
         }
         for i in 0..self.clusters {
             let _ = writeln!(
                 w,
-                "[[cluster]]\nname = \"c{i:05}\"\nregion = \"{}\"\nvpc_id = \"{}\"\nsecurity_group = \"sg-{i:017x}\"\npublic_access = true\nprivate_access = false\n",
+                "[[cluster]]\nname = \"c{i:05}\"\nregion = \"{}\"\n{}vpc_id = \"{}\"\nsecurity_group = \"sg-{i:017x}\"\npublic_access = true\nprivate_access = false\n",
                 self.region(i),
+                self.account_line(i),
                 self.vpc(i)
             );
         }
         w
     }
 
-    /// One manifest per region (as `eksgate import --region` writes them),
-    /// every cluster wanting private only.
+    /// One manifest per (account, region) (as `eksgate import --region`
+    /// writes them), every cluster wanting private only; with roles, the
+    /// file's defaults name its account's role.
     fn write_manifests(&self, dir: &Path) -> Res<()> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for (r, region) in REGIONS.iter().enumerate().take(self.regions) {
-            let mut m = format!("[defaults]\nregion = \"{region}\"\n\n");
-            for i in (r..self.clusters).step_by(self.regions) {
-                let _ = writeln!(
-                    m,
-                    "[[cluster]]\nname = \"c{i:05}\"\npublic_access = false\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\"]\n"
-                );
+        for a in 0..self.accounts.max(1) {
+            for (r, region) in REGIONS.iter().enumerate().take(self.regions) {
+                let mut m = format!("[defaults]\nregion = \"{region}\"\n");
+                if self.roles {
+                    let _ = writeln!(m, "role_arn = \"{}\"", self.role_arn(a));
+                }
+                m.push('\n');
+                for i in (r..self.clusters)
+                    .step_by(self.regions)
+                    .filter(|&i| self.account_of(i) == a)
+                {
+                    let _ = writeln!(
+                        m,
+                        "[[cluster]]\nname = \"c{i:05}\"\npublic_access = false\nprivate_access = true\nprivate_access_from = [\"10.0.0.0/8\"]\n"
+                    );
+                }
+                let name = if self.accounts > 1 {
+                    format!("{}-{region}.toml", self.account_id(a))
+                } else {
+                    format!("{region}.toml")
+                };
+                write(&dir.join(name), &m)?;
             }
-            write(&dir.join(format!("{region}.toml")), &m)?;
         }
         Ok(())
     }
@@ -256,48 +362,59 @@ impl Fleet {
         let (manifests, emu) = self.set_up(dir, bin, o)?;
         let mut args = vec!["-q".to_string(), command.to_string(), manifests];
         args.extend(tail);
-        let r = eksgate(
+        let emu_cpu = emu.cpu_s();
+        let mut r = eksgate(
             bin,
             &args,
             Some(&emu.url()),
             &dir.join(format!("{command}.out")),
             Duration::from_secs(o.timeout_s),
         )?;
+        r.emulator_cpu_s = emu.cpu_s() - emu_cpu;
         if let Some(e) = r.surfaced_error() {
             errors.push(format!("{label}: {e}"));
         }
         Ok((r, emu))
     }
 
-    /// The fewest read calls a plan of this fleet needs in region `r`: one
-    /// `DescribeCluster` per cluster, two `DescribeVpcAttribute` per VPC, and
-    /// `DescribeVpcs`, `DescribeDhcpOptions` (one default set per region) and
-    /// `DescribeSecurityGroups` in batches of 100.
-    fn plan_calls(&self, r: usize) -> usize {
-        let n = self.per_region(r);
-        let v = self.vpcs_in_region(r);
-        n + 2 * v + v.div_ceil(100) + 1 + n.div_ceil(100)
+    /// The fleet as the oracle sees it: its plan (reading what private
+    /// access needs) and `updates` endpoint updates per cluster.
+    fn model(&self, updates: u32) -> oracle::Model {
+        let scopes = self.scopes();
+        let mut m = oracle::Model {
+            clusters: (0..self.clusters)
+                .map(|i| oracle::Cluster {
+                    scope: self.scope_of(i),
+                    // Unique in the fleet: the scope's VPCs apart.
+                    vpc: self.vpc_index(i) * scopes + self.scope_of(i),
+                    sg: i,
+                })
+                .collect(),
+            scope_role: vec![None; scopes],
+            roles: Vec::new(),
+            buckets: scopes,
+            private: true,
+            updates,
+        };
+        if self.roles {
+            // The base account's buckets follow the scopes' (one per
+            // region); each role is assumed in its first region and its
+            // account checked there.
+            m.buckets = scopes + self.regions;
+            for a in 0..self.accounts.max(1) {
+                m.roles.push((scopes, a * self.regions));
+                for r in 0..self.regions {
+                    m.scope_role[a * self.regions + r] = Some(a);
+                }
+            }
+        }
+        m
     }
+}
 
-    fn max_plan_calls(&self) -> usize {
-        (0..self.regions)
-            .map(|r| self.plan_calls(r))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// The fewest calls an apply needs in region `r`: the plan's reads, then
-    /// per update a re-read, the update and one poll.
-    fn apply_calls(&self, r: usize) -> usize {
-        self.plan_calls(r) + self.per_region(r) * 2 * 3
-    }
-
-    fn max_apply_calls(&self) -> usize {
-        (0..self.regions)
-            .map(|r| self.apply_calls(r))
-            .max()
-            .unwrap_or(0)
-    }
+/// The account the emulator gives credentials no `[[account]]` claims.
+fn sim_default_account() -> String {
+    "123456789012".to_string()
 }
 
 fn write(path: &Path, text: &str) -> Res<()> {
@@ -357,6 +474,11 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
+    /// The CPU seconds the emulator has used so far.
+    fn cpu_s(&self) -> f64 {
+        proc_stat(self.child.id()).map_or(0.0, |(_, cpu)| cpu)
+    }
+
     /// `GET /_sim/history` over a plain HTTP/1.0 connection; an error if the
     /// emulator dropped any entry, since every figure needs the whole run.
     fn history(&self) -> Res<Vec<Value>> {
@@ -407,6 +529,29 @@ struct RunOut {
     code: Option<i32>,
     stderr: String,
     peak_rss_kb: u64,
+    /// CPU seconds (user and system) eksgate used.
+    cpu_s: f64,
+    /// CPU seconds the emulator used meanwhile.
+    emulator_cpu_s: f64,
+}
+
+impl RunOut {
+    fn rss_mb(&self) -> f64 {
+        self.peak_rss_kb as f64 / 1024.0
+    }
+}
+
+/// A process's state letter and CPU seconds (user and system) from
+/// `/proc/PID/stat`; `None` once it is gone. Linux counts them in clock
+/// ticks of 1/100 s.
+fn proc_stat(pid: u32) -> Option<(char, f64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields follow its `)`.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let state = f.first()?.chars().next()?;
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some((state, ticks / 100.0))
 }
 
 impl RunOut {
@@ -459,9 +604,13 @@ fn eksgate(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run `{}`: {e}", bin.display()))?;
-    let status_path = format!("/proc/{}/status", child.id());
+    let pid = child.id();
+    let status_path = format!("/proc/{pid}/status");
     let mut peak = 0u64;
-    let status = loop {
+    let mut cpu = 0.0;
+    // Until the process is a zombie: then its CPU time is final and still
+    // readable (it is not reaped before `wait`).
+    loop {
         if let Ok(s) = std::fs::read_to_string(&status_path) {
             if let Some(kb) = s
                 .lines()
@@ -471,23 +620,30 @@ fn eksgate(
                 peak = peak.max(kb);
             }
         }
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("`eksgate {}` ran over {timeout:?}", args.join(" ")));
+        match proc_stat(pid) {
+            Some(('Z', c)) => {
+                cpu = c;
+                break;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(e.to_string()),
+            Some((_, c)) => cpu = c,
+            None => break,
         }
-    };
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("`eksgate {}` ran over {timeout:?}", args.join(" ")));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let wall = start.elapsed();
+    let status = child.wait().map_err(|e| e.to_string())?;
     Ok(RunOut {
         wall,
         code: status.code(),
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
         peak_rss_kb: peak,
+        cpu_s: cpu,
+        emulator_cpu_s: 0.0,
     })
 }
 
@@ -614,8 +770,71 @@ fn median(v: &mut [f64]) -> f64 {
 struct Row {
     name: String,
     measured: String,
+    oracle: String,
     bound: String,
     figure: String,
+}
+
+/// What the oracle says of `fleet` with `updates` updates per cluster, in
+/// the emulator's settings, as a row's oracle and bounds columns.
+fn oracle_of(o: &Opts, fleet: &Fleet, updates: u32) -> (oracle::Outcome, String) {
+    let rules = oracle::Rules {
+        latency: o.latency_ms as f64 / 1000.0,
+        rate: Some(o.rate_limit),
+        update: o.update_ms as f64 / 1000.0,
+    };
+    let model = fleet.model(updates);
+    let out = oracle::run(&rules, &model);
+    let (chain, rate) = oracle::arithmetic(&rules, &model, &out.calls);
+    assert!(
+        out.wall + 1e-9 >= chain.max(rate),
+        "the oracle is below its own arithmetic bounds"
+    );
+    let bounds = format!(
+        "{} x D = {chain:.2}s, calls/rate - burst = {rate:.2}s ({} calls in the busiest account-region)",
+        updates,
+        out.max_calls()
+    );
+    (out, bounds)
+}
+
+/// One plan of `fleet`: the run, its oracle and its row.
+fn plan_run(
+    o: &Opts,
+    fleet: &Fleet,
+    dir: &Path,
+    bin: &Path,
+    label: &str,
+    par_args: &[String],
+    errors: &mut Vec<String>,
+) -> Res<(RunOut, oracle::Outcome, Row)> {
+    let (r, emu) = fleet.run(dir, bin, o, "plan", par_args.iter().cloned(), label, errors)?;
+    let h = emu.history()?;
+    let throttled: usize = count_requests(&h)
+        .iter()
+        .filter(|((_, _, ok), _)| !ok)
+        .map(|(_, n)| n)
+        .sum();
+    let calls = h.iter().filter(|e| str_of(e, "kind") == "request").count();
+    let (out, bounds) = oracle_of(o, fleet, 0);
+    let needed: usize = out.calls.iter().sum();
+    let ratio = r.wall.as_secs_f64() / out.wall;
+    let row = Row {
+        name: format!(
+            "{label} N={} R={} A={}",
+            fleet.clusters, fleet.regions, fleet.accounts
+        ),
+        measured: format!(
+            "{:.2}s cpu {:.2}s+{:.2}s",
+            r.wall.as_secs_f64(),
+            r.cpu_s,
+            r.emulator_cpu_s
+        ),
+        oracle: format!("{:.2}s", out.wall),
+        bound: format!("{bounds}; {calls} calls made, {needed} needed, {throttled} throttled"),
+        figure: format!("ratio={ratio:.2}"),
+    };
+    Ok((r, out, row))
 }
 
 fn run(o: &Opts) -> Res<()> {
@@ -641,11 +860,12 @@ fn run(o: &Opts) -> Res<()> {
     }
     let wants = |part: &str| o.only.iter().any(|p| p == part);
     let mut rows: Vec<Row> = Vec::new();
+    let mut growth: Vec<String> = Vec::new();
     let mut bench: BTreeMap<&str, String> = BTreeMap::new();
     let mut errors: Vec<String> = Vec::new();
 
     eprintln!(
-        "eksgate: {}\nemulator: latency {}ms, {} req/s per region, updates {}ms; parallelism {}, poll interval {}",
+        "eksgate: {}\nemulator: latency {}ms, {} req/s per account and region, updates {}ms; parallelism {}, poll interval {}",
         bin.display(),
         o.latency_ms,
         o.rate_limit,
@@ -656,68 +876,94 @@ fn run(o: &Opts) -> Res<()> {
     );
 
     if wants("plan") {
-        let fleet = Fleet {
-            clusters: o.plan_clusters,
-            regions,
-            per_vpc: o.clusters_per_vpc,
-        };
+        let fleet = Fleet::simple(o.plan_clusters, regions, o.clusters_per_vpc);
         eprintln!("plan: {} clusters over {regions} regions", fleet.clusters);
-        let (r, emu) = fleet.run(
+        let (r, out, row) = plan_run(
+            o,
+            &fleet,
             &root.join("plan"),
             &bin,
-            o,
             "plan",
-            par_args.iter().cloned(),
-            "plan",
+            &par_args,
             &mut errors,
         )?;
-        let h = emu.history()?;
-        let counts = count_requests(&h);
-        let ok_max = (0..regions)
-            .map(|ri| {
-                counts
-                    .iter()
-                    .filter(|((reg, _, ok), _)| *ok && reg == REGIONS[ri])
-                    .map(|(_, n)| n)
-                    .sum::<usize>()
-            })
-            .max()
-            .unwrap_or(0);
-        let throttled: usize = counts
-            .iter()
-            .filter(|((_, _, ok), _)| !ok)
-            .map(|(_, n)| n)
-            .sum();
-        let needed = fleet.max_plan_calls();
-        let bound = needed as f64 / o.rate_limit;
-        let ratio = r.wall.as_secs_f64() / bound;
+        let ratio = r.wall.as_secs_f64() / out.wall;
         rows.push(Row {
-            name: format!("plan N={} R={regions}", fleet.clusters),
-            measured: format!("{:.2}s", r.wall.as_secs_f64()),
-            bound: format!(
-                "{bound:.2}s ({needed} calls/region needed; {ok_max} answered ok in the busiest region, {throttled} throttled)"
-            ),
             figure: format!("plan_ratio={ratio:.2}"),
+            ..row
         });
         rows.push(Row {
             name: format!("peak RSS, plan N={}", fleet.clusters),
-            measured: format!("{:.1} MB", r.peak_rss_kb as f64 / 1024.0),
+            measured: format!("{:.1} MB", r.rss_mb()),
+            oracle: "-".into(),
             bound: "-".into(),
-            figure: format!("peak_rss_mb={:.1}", r.peak_rss_kb as f64 / 1024.0),
+            figure: format!("peak_rss_mb={:.1}", r.rss_mb()),
         });
         bench.insert("plan_ratio", format!("{ratio:.2}"));
-        bench.insert(
-            "peak_rss_mb",
-            format!("{:.1}", r.peak_rss_kb as f64 / 1024.0),
-        );
+        bench.insert("peak_rss_mb", format!("{:.1}", r.rss_mb()));
+    }
+
+    if wants("large") {
+        let shape = |clusters: usize| Fleet {
+            clusters,
+            regions: usize::from(o.large_regions),
+            per_vpc: o.clusters_per_vpc,
+            accounts: usize::from(o.large_accounts),
+            roles: true,
+        };
+        let mut sizes: Vec<usize> = o
+            .growth
+            .iter()
+            .copied()
+            .filter(|&n| n < o.large_clusters)
+            .collect();
+        sizes.push(o.large_clusters);
+        for n in sizes {
+            let fleet = shape(n);
+            eprintln!(
+                "plan: {n} clusters over {} regions and {} accounts, each through its role",
+                fleet.regions, fleet.accounts
+            );
+            let (r, out, row) = plan_run(
+                o,
+                &fleet,
+                &root.join(format!("large-{n}")),
+                &bin,
+                "plan",
+                &par_args,
+                &mut errors,
+            )?;
+            let ratio = r.wall.as_secs_f64() / out.wall;
+            growth.push(format!(
+                "| {n:>8} | {:>7.2} s | {:>7.2} s | {ratio:>5.2} | {:>9.2} s | {:>7.1} MB | {:>8.1} KB |",
+                r.wall.as_secs_f64(),
+                out.wall,
+                r.cpu_s,
+                r.rss_mb(),
+                r.peak_rss_kb as f64 / n.max(1) as f64,
+            ));
+            if n == o.large_clusters {
+                rows.push(Row {
+                    figure: format!("plan_10k_ratio={ratio:.2}"),
+                    ..row
+                });
+                rows.push(Row {
+                    name: format!("peak RSS, plan N={n}"),
+                    measured: format!("{:.1} MB", r.rss_mb()),
+                    oracle: "-".into(),
+                    bound: "-".into(),
+                    figure: format!("plan_10k_rss_mb={:.1}", r.rss_mb()),
+                });
+                bench.insert("plan_10k_ratio", format!("{ratio:.2}"));
+                bench.insert("plan_10k_rss_mb", format!("{:.1}", r.rss_mb()));
+            } else {
+                rows.push(row);
+            }
+        }
     }
 
     if wants("apply") {
-        let fleet = Fleet {
-            clusters: o.apply_clusters,
-            regions,
-            per_vpc: o.clusters_per_vpc,
-        };
+        let fleet = Fleet::simple(o.apply_clusters, regions, o.clusters_per_vpc);
         eprintln!("apply: {} clusters, 2 updates each", fleet.clusters);
         let tail = std::iter::once("--auto-approve".to_string())
             .chain(par_args.iter().cloned())
@@ -733,9 +979,10 @@ fn run(o: &Opts) -> Res<()> {
         )?;
         let h = emu.history()?;
         let f = apply_figures(&h);
-        let needed = fleet.max_apply_calls();
-        let bound = 2.0 * d + needed as f64 / o.rate_limit;
-        let ratio = r.wall.as_secs_f64() / bound;
+        let calls = h.iter().filter(|e| str_of(e, "kind") == "request").count();
+        let (out, bounds) = oracle_of(o, &fleet, 2);
+        let needed: usize = out.calls.iter().sum();
+        let ratio = r.wall.as_secs_f64() / out.wall;
         let ppu = f.polls as f64 / f.updates.max(1) as f64;
         let lag_pct = f.lag_median_ms / o.update_ms as f64 * 100.0;
         if f.updates != 2 * fleet.clusters {
@@ -747,10 +994,16 @@ fn run(o: &Opts) -> Res<()> {
         }
         rows.push(Row {
             name: format!("apply N={} (2 updates each)", fleet.clusters),
-            measured: format!("{:.2}s", r.wall.as_secs_f64()),
+            measured: format!(
+                "{:.2}s cpu {:.2}s+{:.2}s",
+                r.wall.as_secs_f64(),
+                r.cpu_s,
+                r.emulator_cpu_s
+            ),
+            oracle: format!("{:.2}s", out.wall),
             bound: format!(
-                "{bound:.2}s (2 x {d}s + {needed} calls/region; {} throttled)",
-                f.throttled
+                "{bounds}; plan {:.2}s; {calls} calls made, {needed} needed, {} throttled",
+                out.plan_done, f.throttled
             ),
             figure: format!("apply_ratio={ratio:.2}"),
         });
@@ -760,18 +1013,21 @@ fn run(o: &Opts) -> Res<()> {
                 "{ppu:.2} ({} polls, {} answered ok, {} updates)",
                 f.polls, f.polls_ok, f.updates
             ),
-            bound: "1".into(),
+            oracle: "1".into(),
+            bound: "-".into(),
             figure: format!("polls_per_update={ppu:.2}"),
         });
         rows.push(Row {
             name: "detection lag (median)".into(),
             measured: format!("{:.0}ms", f.lag_median_ms),
+            oracle: format!("{}ms", 2 * o.latency_ms),
             bound: format!("of {}ms", o.update_ms),
             figure: format!("detect_lag_pct={lag_pct:.1}"),
         });
         rows.push(Row {
             name: "  of which: end to the poll seeing it".into(),
             measured: format!("{:.0}ms", f.seen_median_ms),
+            oracle: "0ms".into(),
             bound: format!("of {}ms", o.update_ms),
             figure: "-".into(),
         });
@@ -781,11 +1037,8 @@ fn run(o: &Opts) -> Res<()> {
     }
 
     if wants("speedup") {
-        let fleet = Fleet {
-            clusters: o.speedup_clusters,
-            regions,
-            per_vpc: o.clusters_per_vpc,
-        };
+        let fleet = Fleet::simple(o.speedup_clusters, regions, o.clusters_per_vpc);
+        let (out, _) = oracle_of(o, &fleet, 2);
         let mut walls = Vec::new();
         for (label, extra) in [
             (
@@ -812,7 +1065,8 @@ fn run(o: &Opts) -> Res<()> {
             rows.push(Row {
                 name: format!("apply N={} {label}", fleet.clusters),
                 measured: format!("{:.2}s", r.wall.as_secs_f64()),
-                bound: format!("{:.2}s (2 x {d}s)", 2.0 * d),
+                oracle: format!("{:.2}s", out.wall),
+                bound: format!("2 x D = {:.2}s", 2.0 * d),
                 figure: String::new(),
             });
             walls.push(r.wall.as_secs_f64());
@@ -825,13 +1079,7 @@ fn run(o: &Opts) -> Res<()> {
     }
 
     if wants("validate") {
-        let fleet = Fleet {
-            clusters: o.validate_clusters,
-            regions,
-            per_vpc: o.clusters_per_vpc,
-        };
-        let dir = root.join("validate");
-        fleet.write_manifests(&dir)?;
+        let fleet = Fleet::simple(o.validate_clusters, regions, o.clusters_per_vpc);
         // One file of every cluster: the 10k manifest.
         let mut one = String::new();
         for i in 0..fleet.clusters {
@@ -861,6 +1109,7 @@ fn run(o: &Opts) -> Res<()> {
         rows.push(Row {
             name: format!("validate {} clusters (median of 3)", fleet.clusters),
             measured: format!("{ms:.0}ms"),
+            oracle: "-".into(),
             bound: "-".into(),
             figure: format!("validate_10k_ms={ms:.0}"),
         });
@@ -868,14 +1117,27 @@ fn run(o: &Opts) -> Res<()> {
     }
 
     println!(
-        "{:<38} {:>30}  {:<70} figure",
-        "run", "measured", "lower bound"
+        "{:<30} {:>28} {:>8}  {:<100} figure",
+        "run", "measured (cpu eksgate+emulator)", "oracle", "arithmetic bounds"
     );
     for r in &rows {
         println!(
-            "{:<38} {:>30}  {:<70} {}",
-            r.name, r.measured, r.bound, r.figure
+            "{:<30} {:>28} {:>8}  {:<100} {}",
+            r.name, r.measured, r.oracle, r.bound, r.figure
         );
+    }
+    if !growth.is_empty() {
+        println!();
+        println!(
+            "| clusters | plan wall | oracle    | ratio | eksgate CPU | peak RSS   | RSS/cluster |"
+        );
+        println!(
+            "|---------:|----------:|----------:|------:|------------:|-----------:|------------:|"
+        );
+        for g in &growth {
+            println!("{g}");
+        }
+        println!();
     }
     if errors.is_empty() {
         println!("errors surfaced to the user: 0");
@@ -897,6 +1159,8 @@ fn run(o: &Opts) -> Res<()> {
         "speedup_vs_sequential",
         "peak_rss_mb",
         "validate_10k_ms",
+        "plan_10k_ratio",
+        "plan_10k_rss_mb",
     ];
     let line: Vec<String> = order
         .iter()

@@ -1,8 +1,8 @@
 //! The walker: runs a plan's steps in dependency order, a step once all its
 //! dependencies succeeded, independent steps at once within `--parallelism`
-//! slots and `--max-updates` permits, free slots going first to clusters
-//! under way and then round-robin over (account, region). A failed step
-//! skips its dependents and nothing else. It knows nothing of what a step
+//! slots (per account and region) and `--max-updates` permits, free slots
+//! going first to clusters under way and then round-robin over (account,
+//! region). A failed step skips its dependents and nothing else. It knows nothing of what a step
 //! does (`steps`) or of waves (`phases`, which it asks when to go on).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,8 +183,8 @@ pub(super) async fn walk<P: Provider>(
     mut cancel: watch::Receiver<bool>,
 ) {
     let mut running: Running<'_> = FuturesUnordered::new();
-    // Permits the walker got while waiting for one, for the next ready step.
-    let mut spare: Option<SemaphorePermit<'_>> = None;
+    // A `--max-updates` permit the walker got while waiting for one, for
+    // the next ready endpoint step.
     let mut spare_update: Option<SemaphorePermit<'_>> = None;
     // The (account, region) of the step started last.
     let mut last_scope: Option<ScopeKey<'_>> = None;
@@ -278,7 +278,8 @@ pub(super) async fn walk<P: Provider>(
                 },
                 None => None,
             };
-            let Some(permit) = spare.take().or_else(|| ctx.calls.try_acquire().ok()) else {
+            let scope_slots = ctx.calls.of(step);
+            let Some(permit) = scope_slots.clone().try_acquire_owned().ok() else {
                 want_slot = true;
                 spare_update = update_permit.or(spare_update);
                 continue;
@@ -298,6 +299,7 @@ pub(super) async fn walk<P: Provider>(
             let rx = cancel.clone();
             let slot = CallSlot {
                 slots: &ctx.calls,
+                scope: scope_slots,
                 held: Some(permit),
             };
             running.push(Box::pin(async move {
@@ -306,8 +308,8 @@ pub(super) async fn walk<P: Provider>(
                 (i, result)
             }));
         }
-        // Permits no step took go back.
-        (spare, spare_update) = (None, None);
+        // A permit no step took goes back.
+        spare_update = None;
         if running.is_empty() {
             if progressed {
                 continue;
@@ -343,8 +345,8 @@ pub(super) async fn walk<P: Provider>(
                     w.stopped_after = Some(plan.steps[i].id.clone());
                 }
             }
-            // A step waiting for an update let its slot go: start the next.
-            permit = ctx.calls.acquire(), if want_slot && !w.stopped() => spare = permit.ok(),
+            // A step waiting for an update let its slot go: look again.
+            () = ctx.calls.freed.notified(), if want_slot && !w.stopped() => {}
             permit = async { ctx.updates.as_ref()?.acquire().await.ok() },
                 if want_update && !w.stopped() => spare_update = permit,
         }

@@ -34,7 +34,8 @@ pub struct ImportArgs {
     /// Use this profile of the AWS shared config files.
     #[arg(long, env = "AWS_PROFILE")]
     pub profile: Option<String>,
-    /// How many AWS calls may run at once.
+    /// Bounds the AWS calls at once: a quarter of it are in flight per
+    /// account and region.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
 }

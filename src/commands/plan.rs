@@ -23,7 +23,8 @@ pub struct AwsArgs {
     /// The region for calls that need one before any cluster's (STS).
     #[arg(long)]
     pub region: Option<String>,
-    /// How many AWS calls may run at once.
+    /// How many steps may call AWS at once in each account and region (reads
+    /// keep a quarter of that in flight per account and region).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// The account's quota of inbound rules per security group, when AWS

@@ -11,12 +11,13 @@
 //! connections) are in `network`, which batches them the same way.
 //!
 //! The account a set of credentials acts in (`GetCallerIdentity`) is asked
-//! once and kept, but only once AWS has answered: a failure (after the SDK's
+//! once per role (or once for the base credentials), whatever the region,
+//! and kept, but only once AWS has answered: a failure (after the SDK's
 //! own retries of throttling and server errors) is not kept, so the next
 //! step in that account asks again instead of failing on an old error.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, IpPermission, IpRange, Ipv6Range, UserIdGroupPair, VpcAttributeName,
@@ -26,7 +27,7 @@ use aws_sdk_eks::types::VpcConfigRequest;
 use ipnet::IpNet;
 
 pub use super::clients::AwsOptions;
-use super::clients::{ClientSets, Clients, PerCredentials};
+use super::clients::{ClientSets, Clients};
 use super::failure;
 use super::fleet::{self, FleetCalls, VpcDescription, NO_DHCP_OPTIONS};
 use super::{
@@ -41,6 +42,7 @@ use crate::live::{
     LiveVpc, RuleCount, MANAGED_DESCRIPTION,
 };
 use crate::network::{LiveNetwork, NetworkRequest};
+use tokio::sync::OnceCell;
 
 /// The most updates of unknown status a re-read describes to find one
 /// `InProgress`. `ListUpdates` answers in no order (DESIGN.md section 1b), so
@@ -56,8 +58,9 @@ const INGRESS_ROUNDS: usize = 3;
 
 pub struct AwsProvider {
     pub(super) clients: ClientSets,
-    /// The account each set of credentials acts in, once AWS answered.
-    identities: PerCredentials<String>,
+    /// The account each role (`None`: the base credentials) acts in, once
+    /// AWS answered: the same in every region.
+    identities: Mutex<HashMap<Option<String>, Arc<OnceCell<String>>>>,
 }
 
 impl AwsProvider {
@@ -73,9 +76,7 @@ impl AwsProvider {
     async fn caller_account(&self, scope: &Scope) -> Result<String, ProviderError> {
         let cell = {
             let mut map = self.identities.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(ClientSets::credentials(scope))
-                .or_default()
-                .clone()
+            map.entry(scope.role_arn.clone()).or_default().clone()
         };
         cell.get_or_try_init(|| async {
             let c = self.clients.get(scope).await;

@@ -12,26 +12,56 @@
 //!   `DescribeVpcs`, `DescribeDhcpOptions` and `DescribeSecurityGroups` per
 //!   scope. A VPC or group is shared by the clusters of one scope, so each
 //!   cluster's facts are read with its own credentials.
+//! - The access entries of a cluster that goes private only with declared
+//!   principals, once it was described and its mode lets them be listed.
 //! - One `DescribeManagedPrefixLists` and one paged
 //!   `GetManagedPrefixListEntries` per managed prefix list and scope,
 //!   however many clusters name it.
 //! - Reads of many clusters are issued round-robin over scopes, so every
 //!   region's rate is used at once instead of one region after another, and
-//!   at most `parallelism` calls run at once.
+//!   a quarter of `parallelism` calls run at once per scope (see
+//!   [`reads_per_scope`]): AWS limits each account and region on its own, so
+//!   ten calls in flight for the whole fleet left most of sixteen regions'
+//!   rates unused (a 10,000-cluster plan over 16 regions took twice what the
+//!   rates allow, never throttled).
+//!   [`MAX_IN_FLIGHT`] bounds the calls of all scopes together.
+//! - Every call goes as soon as what it needs is known, not phase after
+//!   phase: a VPC's attributes once a cluster in it was described, batches
+//!   as their ids come in. A phase that waited for its slowest call (a call
+//!   throttled several times sleeps in its backoff) left the API rate
+//!   unused meanwhile.
+//! - A call's task is spawned only when it may start, so a large fleet
+//!   holds a few hundred calls' state at a time, not one per cluster.
+//! - Accounts are checked for every scope at once (a role's account is
+//!   asked once, see `aws`), not one scope after another.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{DnsAttribute, ProviderError, ReadRequest, Scope};
-use crate::access::LiveAccess;
+use crate::access::{AuthenticationMode, LiveAccess};
+use crate::desired::ClusterKey;
 use crate::live::{
     ClusterObservation, Live, LivePrefixList, LiveSecurityGroup, LiveVpc, PrefixListKey,
     SecurityGroupKey, VpcKey,
 };
+
+/// The most calls in flight for all scopes together, whatever
+/// `parallelism` per scope allows: far under the 1,024 open files a
+/// process is commonly allowed, and more than the rates of any fleet need.
+pub(super) const MAX_IN_FLIGHT: usize = 512;
+
+/// The reads in flight per scope for a `parallelism`: a quarter of it
+/// (three for the default ten). A read is a single call, and a few in
+/// flight already outrun a scope's rate: ten per scope made a 1,000-cluster
+/// plan over 4 regions throttle five times as often and take 1.2 times as
+/// long, ten for the whole fleet (the old limit) left sixteen regions'
+/// rates unused.
+pub(super) fn reads_per_scope(parallelism: usize) -> usize {
+    parallelism.div_ceil(4).max(1)
+}
 
 /// How many ids one EC2 `Describe*` call asks for.
 pub(super) const BATCH: usize = 100;
@@ -130,22 +160,29 @@ pub(super) struct VpcDescription {
     pub cidr_blocks: Vec<ipnet::IpNet>,
 }
 
-/// Reads what the planner needs for `request`, at most `parallelism` calls
-/// at once.
+/// Reads what the planner needs for `request`, at most
+/// [`reads_per_scope`]`(parallelism)` calls at once per scope.
 pub(super) async fn read<P: FleetCalls>(
     calls: &P,
     request: &ReadRequest,
     parallelism: usize,
 ) -> Result<Live, ProviderError> {
-    let limit = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut live = Live::default();
 
     // Accounts first: a pinned account that the credentials do not reach
-    // blocks its clusters before anything else is read for them.
+    // blocks its clusters before anything else is read for them. Every
+    // scope at once: each role's account is one question.
     let scopes: BTreeSet<Scope> = request.clusters.iter().map(|c| c.scope()).collect();
     let mut mismatched: BTreeMap<Scope, (String, String)> = BTreeMap::new();
-    for scope in scopes.iter().filter(|s| s.account.is_some()) {
-        match calls.check_account(scope).await {
+    let checks = futures_util::future::join_all(
+        scopes
+            .iter()
+            .filter(|s| s.account.is_some())
+            .map(|scope| async move { (scope, calls.check_account(scope).await) }),
+    )
+    .await;
+    for (scope, checked) in checks {
+        match checked {
             Ok(()) => {}
             Err(ProviderError::AccountMismatch { expected, actual }) => {
                 mismatched.insert(scope.clone(), (expected, actual));
@@ -154,8 +191,15 @@ pub(super) async fn read<P: FleetCalls>(
         }
     }
 
-    // Clusters, concurrently.
-    let mut jobs = Vec::new();
+    // The scopes in the order the request first names them, each with its
+    // clusters in order.
+    let mut index: BTreeMap<Scope, usize> = BTreeMap::new();
+    let mut lists_seen: BTreeSet<PrefixListKey> = BTreeSet::new();
+    let mut reads: Vec<ScopeRead<P::Conn>> = Vec::new();
+    let mut sched: Scheduler<Job, Done> = Scheduler::new(Limit {
+        per_scope: reads_per_scope(parallelism),
+        total: MAX_IN_FLIGHT,
+    });
     for c in &request.clusters {
         let scope = c.scope();
         if let Some((expected, actual)) = mismatched.get(&scope) {
@@ -168,237 +212,334 @@ pub(super) async fn read<P: FleetCalls>(
             );
             continue;
         }
-        let conn = calls.connect(&scope).await;
-        jobs.push((c.key.clone(), scope, conn));
-    }
-    let jobs = interleave(jobs, |(_, scope, _)| scope);
-    let results = bounded(jobs, &limit, |(key, scope, conn)| async move {
-        let obs = P::describe_cluster(conn, scope, key.name.clone()).await;
-        (key, obs)
-    })
-    .await;
-    for (key, obs) in results {
-        live.clusters.insert(key, obs?);
-    }
-
-    // Who can still use the Kubernetes API: the access entries of clusters
-    // that go private only with declared principals, in modes whose access
-    // entries can be listed (a `CONFIG_MAP` cluster answers
-    // `InvalidRequestException`; the planner says why it is not checked).
-    let mut access_jobs = Vec::new();
-    for c in request
-        .clusters
-        .iter()
-        .filter(|c| !c.access_principals.is_empty())
-    {
-        let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
-            continue;
+        let q = match index.get(&scope) {
+            Some(&q) => q,
+            None => {
+                let conn = calls.connect(&scope).await;
+                index.insert(scope.clone(), reads.len());
+                reads.push(ScopeRead::new(scope, conn));
+                reads.len() - 1
+            }
         };
-        // No mode named: a cluster from before access entries, `CONFIG_MAP`.
-        if found
-            .authentication_mode
-            .as_ref()
-            .is_none_or(|m| *m == crate::access::AuthenticationMode::ConfigMap)
-        {
-            continue;
-        }
-        let scope = c.scope();
-        let conn = calls.connect(&scope).await;
-        access_jobs.push((c.key.clone(), scope, conn, c.access_principals.clone()));
-    }
-    let access_jobs = interleave(access_jobs, |(_, scope, ..)| scope);
-    let read = bounded(
-        access_jobs,
-        &limit,
-        |(key, _, conn, principals)| async move {
-            let name = key.name.clone();
-            (key, P::cluster_access(conn, name, principals).await)
-        },
-    )
-    .await;
-    live.access.extend(read);
-
-    // The managed prefix lists of `public_access_cidrs`: each read once per
-    // account and region however many clusters name it, with the
-    // credentials of the first cluster that does, concurrently like the
-    // rest. A list EC2 does not know is kept as `None` (the planner blocks
-    // its clusters); any other failure fails the read.
-    let mut list_jobs = Vec::new();
-    let mut seen: BTreeSet<PrefixListKey> = BTreeSet::new();
-    for c in &request.clusters {
-        let scope = c.scope();
-        if mismatched.contains_key(&scope) {
-            continue;
-        }
+        reads[q].clusters_left += 1;
+        sched.push(
+            q,
+            Job::Cluster {
+                key: c.key.clone(),
+                wants_private: c.wants_private,
+                principals: c.access_principals.clone(),
+            },
+        );
+        // The managed prefix lists the cluster names: each read once per
+        // account and region, with the credentials of the first cluster
+        // that names it.
         for id in &c.prefix_lists {
             let key = PrefixListKey {
                 account: c.key.account.clone(),
                 region: c.key.region.clone(),
                 id: id.clone(),
             };
-            if seen.insert(key.clone()) {
-                let conn = calls.connect(&scope).await;
-                list_jobs.push((key, scope.clone(), conn));
+            if lists_seen.insert(key.clone()) {
+                sched.push(q, Job::PrefixList { key });
             }
         }
     }
-    let list_jobs = interleave(list_jobs, |(_, scope, _)| scope);
-    let lists = bounded(list_jobs, &limit, |(key, _, conn)| async move {
-        let read = P::prefix_list(conn, key.id.clone()).await;
-        (key, read)
-    })
-    .await;
-    for (key, read) in lists {
-        let read = match read {
-            Ok(list) => list,
-            Err(ProviderError::Aws { code, .. })
-                if code.eq_ignore_ascii_case("InvalidPrefixListID.NotFound") =>
-            {
-                None
-            }
-            Err(e) => return Err(e),
+    drop(index);
+
+    // Every call as soon as what it needs is known: a VPC's attributes once
+    // a cluster in it was described, its `DescribeVpcs` and the groups in
+    // batches as their ids come in, the DHCP options once a `DescribeVpcs`
+    // named them. No phase waits for another scope's calls, or for a slow
+    // call of its own scope that the next calls do not need.
+    loop {
+        sched.start(|q, job| run_job::<P>(reads[q].conn.clone(), reads[q].scope.clone(), job));
+        let Some((q, done)) = sched.next().await else {
+            break;
         };
-        live.prefix_lists.insert(key, read);
-    }
-
-    // What private access needs: the VPCs and cluster security groups of
-    // clusters that want it, each read once per scope however many clusters
-    // share it.
-    let mut vpcs: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
-    let mut groups: BTreeMap<Scope, BTreeSet<String>> = BTreeMap::new();
-    for c in request.clusters.iter().filter(|c| c.wants_private) {
-        let Some(ClusterObservation::Found(found)) = live.clusters.get(&c.key) else {
-            continue;
-        };
-        let scope = c.scope();
-        vpcs.entry(scope.clone())
-            .or_default()
-            .insert(found.vpc_id.clone());
-        if let Some(sg) = &found.security_group_id {
-            groups.entry(scope).or_default().insert(sg.clone());
+        let read = &mut reads[q];
+        for job in read.learn(done, &mut live)? {
+            sched.push(q, job);
         }
     }
-
-    let mut attr_jobs = Vec::new();
-    for (scope, ids) in &vpcs {
-        let conn = calls.connect(scope).await;
-        for id in ids {
-            for attr in [DnsAttribute::Support, DnsAttribute::Hostnames] {
-                attr_jobs.push((scope.clone(), conn.clone(), id.clone(), attr));
-            }
-        }
-    }
-    let attr_jobs = interleave(attr_jobs, |(scope, ..)| scope);
-    let attrs = bounded(attr_jobs, &limit, |(scope, conn, id, attr)| async move {
-        let v = P::vpc_attribute(conn, id.clone(), attr).await;
-        (scope, id, attr, v)
-    })
-    .await;
-    let mut dns: BTreeMap<(Scope, String), (bool, bool)> = BTreeMap::new();
-    for (scope, id, attr, v) in attrs {
-        let entry = dns.entry((scope, id)).or_insert((false, false));
-        match attr {
-            DnsAttribute::Support => entry.0 = v?,
-            DnsAttribute::Hostnames => entry.1 = v?,
-        }
-    }
-
-    let mut scope_jobs = Vec::new();
-    let mut all: BTreeSet<Scope> = vpcs.keys().cloned().collect();
-    all.extend(groups.keys().cloned());
-    for scope in all {
-        let conn = calls.connect(&scope).await;
-        let vpc_ids: Vec<String> = vpcs
-            .get(&scope)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        let sg_ids: Vec<String> = groups
-            .get(&scope)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        scope_jobs.push((scope, conn, vpc_ids, sg_ids));
-    }
-    let per_scope = bounded(
-        scope_jobs,
-        &limit,
-        |(scope, conn, vpc_ids, sg_ids)| async move {
-            let r = scope_network::<P>(&conn, &vpc_ids, &sg_ids).await;
-            (scope, r)
-        },
-    )
-    .await;
-    for (scope, r) in per_scope {
-        let (dhcp_of, servers, sgs) = r?;
-        for (vpc_id, described) in dhcp_of {
-            let VpcDescription {
-                dhcp_options_id: dopt,
-                cidr_blocks,
-            } = described;
-            let (support, hostnames) = dns
-                .get(&(scope.clone(), vpc_id.clone()))
-                .copied()
-                .unwrap_or_default();
-            live.vpcs.insert(
-                VpcKey {
-                    account: scope.account.clone(),
-                    region: scope.region.clone(),
-                    vpc_id,
-                },
-                LiveVpc {
-                    cidr_blocks,
-                    dns_support: support,
-                    dns_hostnames: hostnames,
-                    domain_name_servers: servers.get(&dopt).cloned().unwrap_or_default(),
-                    dhcp_options_id: dopt,
-                },
-            );
-        }
-        for (group_id, g) in sgs {
-            live.security_groups.insert(
-                SecurityGroupKey {
-                    account: scope.account.clone(),
-                    region: scope.region.clone(),
-                    group_id,
-                },
-                g,
-            );
-        }
+    for read in reads {
+        read.finish(&mut live);
     }
     Ok(live)
 }
 
-/// What one scope's VPCs and groups hold, in batches: the DHCP options id
-/// of each VPC, the servers of each DHCP options set, and each group.
-type ScopeNetwork = (
-    BTreeMap<String, VpcDescription>,
-    BTreeMap<String, Vec<String>>,
-    BTreeMap<String, LiveSecurityGroup>,
-);
+/// One call of the fleet read (or two, for `DescribeVpcs` of unknown ids).
+enum Job {
+    Cluster {
+        key: ClusterKey,
+        wants_private: bool,
+        /// The `private_access_principals` whose entries are read once the
+        /// cluster is described (empty: none).
+        principals: Vec<String>,
+    },
+    /// `ListAccessEntries` and the entries of the declared principals.
+    Access {
+        key: ClusterKey,
+        principals: Vec<String>,
+    },
+    /// One managed prefix list, with its entries.
+    PrefixList {
+        key: PrefixListKey,
+    },
+    Attribute {
+        vpc_id: String,
+        attribute: DnsAttribute,
+    },
+    Vpcs {
+        ids: Vec<String>,
+    },
+    Dhcp {
+        ids: Vec<String>,
+    },
+    Groups {
+        ids: Vec<String>,
+    },
+}
 
-async fn scope_network<P: FleetCalls>(
-    conn: &P::Conn,
-    vpc_ids: &[String],
-    sg_ids: &[String],
-) -> Result<ScopeNetwork, ProviderError> {
-    let mut dhcp_of = BTreeMap::new();
-    for chunk in vpc_ids.chunks(BATCH) {
-        dhcp_of.extend(P::vpc_dhcp_options(conn, chunk).await?);
+/// A job's answer.
+enum Done {
+    Cluster {
+        key: ClusterKey,
+        wants_private: bool,
+        principals: Vec<String>,
+        /// Boxed: the other answers are much smaller.
+        observed: Box<Result<ClusterObservation, ProviderError>>,
+    },
+    Access {
+        key: ClusterKey,
+        access: Box<LiveAccess>,
+    },
+    PrefixList {
+        key: PrefixListKey,
+        read: Result<Option<LivePrefixList>, ProviderError>,
+    },
+    Attribute {
+        vpc_id: String,
+        attribute: DnsAttribute,
+        value: Result<bool, ProviderError>,
+    },
+    Vpcs(Result<BTreeMap<String, VpcDescription>, ProviderError>),
+    Dhcp(Result<BTreeMap<String, Vec<String>>, ProviderError>),
+    Groups(Result<BTreeMap<String, LiveSecurityGroup>, ProviderError>),
+}
+
+async fn run_job<P: FleetCalls>(conn: P::Conn, scope: Scope, job: Job) -> Done {
+    match job {
+        Job::Cluster {
+            key,
+            wants_private,
+            principals,
+        } => {
+            let observed = P::describe_cluster(conn, scope, key.name.clone()).await;
+            Done::Cluster {
+                key,
+                wants_private,
+                principals,
+                observed: Box::new(observed),
+            }
+        }
+        Job::Access { key, principals } => {
+            let access = P::cluster_access(conn, key.name.clone(), principals).await;
+            Done::Access {
+                key,
+                access: Box::new(access),
+            }
+        }
+        Job::PrefixList { key } => {
+            let read = P::prefix_list(conn, key.id.clone()).await;
+            Done::PrefixList { key, read }
+        }
+        Job::Attribute { vpc_id, attribute } => {
+            let value = P::vpc_attribute(conn, vpc_id.clone(), attribute).await;
+            Done::Attribute {
+                vpc_id,
+                attribute,
+                value,
+            }
+        }
+        Job::Vpcs { ids } => Done::Vpcs(P::vpc_dhcp_options(&conn, &ids).await),
+        Job::Dhcp { ids } => Done::Dhcp(P::dhcp_servers(&conn, &ids).await),
+        Job::Groups { ids } => Done::Groups(P::security_groups(&conn, &ids).await),
     }
-    let dhcp_ids: Vec<String> = dhcp_of
-        .values()
-        .map(|v| v.dhcp_options_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut servers = BTreeMap::new();
-    for batch in dhcp_batches(&dhcp_ids) {
-        servers.extend(P::dhcp_servers(conn, &batch).await?);
+}
+
+/// What the read of one scope has learnt, and what it still waits for.
+struct ScopeRead<C> {
+    scope: Scope,
+    conn: C,
+    clusters_left: usize,
+    vpcs_seen: BTreeSet<String>,
+    vpcs_pending: Vec<String>,
+    groups_seen: BTreeSet<String>,
+    groups_pending: Vec<String>,
+    dhcp_seen: BTreeSet<String>,
+    dns: BTreeMap<String, (bool, bool)>,
+    dhcp_of: BTreeMap<String, VpcDescription>,
+    servers: BTreeMap<String, Vec<String>>,
+}
+
+impl<C> ScopeRead<C> {
+    fn new(scope: Scope, conn: C) -> Self {
+        ScopeRead {
+            scope,
+            conn,
+            clusters_left: 0,
+            vpcs_seen: BTreeSet::new(),
+            vpcs_pending: Vec::new(),
+            groups_seen: BTreeSet::new(),
+            groups_pending: Vec::new(),
+            dhcp_seen: BTreeSet::new(),
+            dns: BTreeMap::new(),
+            dhcp_of: BTreeMap::new(),
+            servers: BTreeMap::new(),
+        }
     }
-    let mut sgs = BTreeMap::new();
-    for chunk in sg_ids.chunks(BATCH) {
-        sgs.extend(P::security_groups(conn, chunk).await?);
+
+    /// Takes in an answer; returns the calls it makes possible.
+    fn learn(&mut self, done: Done, live: &mut Live) -> Result<Vec<Job>, ProviderError> {
+        let mut next = Vec::new();
+        match done {
+            Done::Cluster {
+                key,
+                wants_private,
+                principals,
+                observed,
+            } => {
+                let observed = (*observed)?;
+                self.clusters_left -= 1;
+                // Who can still use the Kubernetes API: the entries of a
+                // cluster with declared principals, in a mode whose entries
+                // can be listed (a `CONFIG_MAP` cluster, or one that names
+                // no mode, answers `InvalidRequestException`; the planner
+                // says why it is not checked).
+                if let ClusterObservation::Found(found) = &observed {
+                    let listable = found
+                        .authentication_mode
+                        .as_ref()
+                        .is_some_and(|m| *m != AuthenticationMode::ConfigMap);
+                    if !principals.is_empty() && listable {
+                        next.push(Job::Access {
+                            key: key.clone(),
+                            principals,
+                        });
+                    }
+                }
+                if let (true, ClusterObservation::Found(found)) = (wants_private, &observed) {
+                    if self.vpcs_seen.insert(found.vpc_id.clone()) {
+                        for attribute in [DnsAttribute::Support, DnsAttribute::Hostnames] {
+                            next.push(Job::Attribute {
+                                vpc_id: found.vpc_id.clone(),
+                                attribute,
+                            });
+                        }
+                        self.vpcs_pending.push(found.vpc_id.clone());
+                    }
+                    if let Some(sg) = &found.security_group_id {
+                        if self.groups_seen.insert(sg.clone()) {
+                            self.groups_pending.push(sg.clone());
+                        }
+                    }
+                }
+                live.clusters.insert(key, observed);
+                let last = self.clusters_left == 0;
+                if self.vpcs_pending.len() >= BATCH || (last && !self.vpcs_pending.is_empty()) {
+                    next.push(Job::Vpcs {
+                        ids: std::mem::take(&mut self.vpcs_pending),
+                    });
+                }
+                if self.groups_pending.len() >= BATCH || (last && !self.groups_pending.is_empty()) {
+                    next.push(Job::Groups {
+                        ids: std::mem::take(&mut self.groups_pending),
+                    });
+                }
+            }
+            Done::Attribute {
+                vpc_id,
+                attribute,
+                value,
+            } => {
+                let value = value?;
+                let entry = self.dns.entry(vpc_id).or_insert((false, false));
+                match attribute {
+                    DnsAttribute::Support => entry.0 = value,
+                    DnsAttribute::Hostnames => entry.1 = value,
+                }
+            }
+            Done::Access { key, access } => {
+                live.access.insert(key, *access);
+            }
+            Done::PrefixList { key, read } => {
+                // A list EC2 does not know is kept as `None` (the planner
+                // blocks its clusters); any other failure fails the read.
+                let read = match read {
+                    Ok(list) => list,
+                    Err(ProviderError::Aws { code, .. })
+                        if code.eq_ignore_ascii_case("InvalidPrefixListID.NotFound") =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e),
+                };
+                live.prefix_lists.insert(key, read);
+            }
+            Done::Vpcs(answer) => {
+                let answer = answer?;
+                let new: Vec<String> = answer
+                    .values()
+                    .map(|d| &d.dhcp_options_id)
+                    .filter(|d| self.dhcp_seen.insert((*d).clone()))
+                    .cloned()
+                    .collect();
+                self.dhcp_of.extend(answer);
+                for ids in dhcp_batches(&new) {
+                    next.push(Job::Dhcp { ids });
+                }
+            }
+            Done::Dhcp(answer) => self.servers.extend(answer?),
+            Done::Groups(answer) => {
+                for (group_id, g) in answer? {
+                    live.security_groups.insert(
+                        SecurityGroupKey {
+                            account: self.scope.account.clone(),
+                            region: self.scope.region.clone(),
+                            group_id,
+                        },
+                        g,
+                    );
+                }
+            }
+        }
+        Ok(next)
     }
-    Ok((dhcp_of, servers, sgs))
+
+    /// Puts the scope's VPCs into `live`, once every answer is in.
+    fn finish(self, live: &mut Live) {
+        for (vpc_id, described) in self.dhcp_of {
+            let VpcDescription {
+                dhcp_options_id: dopt,
+                cidr_blocks,
+            } = described;
+            let (support, hostnames) = self.dns.get(&vpc_id).copied().unwrap_or_default();
+            live.vpcs.insert(
+                VpcKey {
+                    account: self.scope.account.clone(),
+                    region: self.scope.region.clone(),
+                    vpc_id,
+                },
+                LiveVpc {
+                    dns_support: support,
+                    dns_hostnames: hostnames,
+                    domain_name_servers: self.servers.get(&dopt).cloned().unwrap_or_default(),
+                    dhcp_options_id: dopt,
+                    cidr_blocks,
+                },
+            );
+        }
+    }
 }
 
 /// DHCP options ids in batches of [`BATCH`] real ids; [`NO_DHCP_OPTIONS`]
@@ -416,68 +557,101 @@ fn dhcp_batches(ids: &[String]) -> Vec<Vec<String>> {
     batches
 }
 
-/// Reorders jobs round-robin over their scopes (keeping each scope's order),
-/// so that a fleet listed region by region uses every region's API rate at
-/// once instead of exhausting one region's while the others idle.
-fn interleave<T>(jobs: Vec<T>, scope_of: impl Fn(&T) -> &Scope) -> Vec<T> {
-    let mut queues: BTreeMap<Scope, VecDeque<T>> = BTreeMap::new();
-    let mut first_seen: Vec<Scope> = Vec::new();
-    for job in jobs {
-        let scope = scope_of(&job).clone();
-        if !queues.contains_key(&scope) {
-            first_seen.push(scope.clone());
-        }
-        queues.entry(scope).or_default().push_back(job);
-    }
-    let mut out = Vec::new();
-    // Each round takes one job of every scope that has one left; a round
-    // that takes none ends it, so the loop runs at most (jobs + 1) times.
-    loop {
-        let before = out.len();
-        for scope in &first_seen {
-            if let Some(job) = queues.get_mut(scope).and_then(|q| q.pop_front()) {
-                out.push(job);
-            }
-        }
-        if out.len() == before {
-            return out;
-        }
-    }
+/// How many calls the [`Scheduler`] lets run at once.
+#[derive(Clone, Copy, Debug)]
+struct Limit {
+    per_scope: usize,
+    total: usize,
 }
 
-/// Runs `f` for every item with at most `limit` at once, keeping the order.
-pub(super) async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
-where
-    T: Send + 'static,
-    R: Send + 'static,
-    F: Fn(T) -> Fut,
-    Fut: Future<Output = R> + Send + 'static,
-{
-    let mut set = JoinSet::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let permit_source = limit.clone();
-        let fut = f(item);
-        set.spawn(async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = permit_source.acquire_owned().await;
-            (i, fut.await)
-        });
-    }
-    let mut out: Vec<(usize, R)> = Vec::new();
-    while let Some(res) = set.join_next().await {
-        match res {
-            Ok(r) => out.push(r),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {}
+/// Runs jobs of many scopes, at most `limit.per_scope` at once per scope
+/// and `limit.total` in all, started round-robin over the scopes (so a fleet
+/// listed region by region uses every region's API rate at once), each
+/// scope's jobs in the order they were queued. A job is made into a task
+/// only when it may start, so a large fleet holds a few hundred calls'
+/// state at a time, not one per cluster.
+struct Scheduler<J, R> {
+    queues: Vec<VecDeque<J>>,
+    in_flight: Vec<usize>,
+    set: JoinSet<(usize, R)>,
+    /// The scope to look at first: the one after the last that started a
+    /// job.
+    turn: usize,
+    limit: Limit,
+}
+
+impl<J, R: Send + 'static> Scheduler<J, R> {
+    fn new(limit: Limit) -> Self {
+        Scheduler {
+            queues: Vec::new(),
+            in_flight: Vec::new(),
+            set: JoinSet::new(),
+            turn: 0,
+            limit,
         }
     }
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
+
+    /// Queues `job` for scope `q` (scopes are numbered from 0 as they come).
+    fn push(&mut self, q: usize, job: J) {
+        while self.queues.len() <= q {
+            self.queues.push(VecDeque::new());
+            self.in_flight.push(0);
+        }
+        self.queues[q].push_back(job);
+    }
+
+    /// Starts what the limits allow, one job of each scope in turn.
+    fn start<F, Fut>(&mut self, mut f: F)
+    where
+        F: FnMut(usize, J) -> Fut,
+        Fut: Future<Output = R> + Send + 'static,
+    {
+        let n = self.queues.len();
+        // A round that starts nothing ends it: at most `jobs + 1` rounds.
+        loop {
+            let mut started = false;
+            let base = self.turn;
+            for k in 0..n {
+                if self.set.len() >= self.limit.total {
+                    return;
+                }
+                let q = (base + k) % n;
+                if self.in_flight[q] >= self.limit.per_scope {
+                    continue;
+                }
+                if let Some(job) = self.queues[q].pop_front() {
+                    let fut = f(q, job);
+                    self.in_flight[q] += 1;
+                    started = true;
+                    self.turn = (q + 1) % n;
+                    self.set.spawn(async move { (q, fut.await) });
+                }
+            }
+            if !started {
+                return;
+            }
+        }
+    }
+
+    /// The next job to end, with its scope; `None` when none runs.
+    async fn next(&mut self) -> Option<(usize, R)> {
+        loop {
+            match self.set.join_next().await? {
+                Ok((q, r)) => {
+                    self.in_flight[q] -= 1;
+                    return Some((q, r));
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Tasks are never cancelled while the scheduler lives.
+                Err(_) => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::*;
     use crate::desired::ClusterKey;
@@ -485,27 +659,71 @@ mod tests {
     use crate::live::{ClusterStatus, LiveCluster};
     use crate::provider::ClusterTarget;
 
-    #[test]
-    fn reads_are_issued_round_robin_over_regions() {
-        let scope = |r: &str| Scope {
-            account: None,
-            region: r.to_string(),
-            role_arn: None,
+    /// Runs `jobs` (scope, number) through a scheduler, returning the
+    /// numbers in the order they started and in the order they ended.
+    async fn schedule(jobs: Vec<(usize, u64)>, limit: Limit, pause_ms: u64) -> Vec<u64> {
+        let mut sched: Scheduler<u64, u64> = Scheduler::new(limit);
+        for (q, n) in jobs {
+            sched.push(q, n);
+        }
+        let mut started = Vec::new();
+        loop {
+            sched.start(|_, n| {
+                started.push(n);
+                async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+                    n
+                }
+            });
+            if sched.next().await.is_none() {
+                return started;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_are_issued_round_robin_over_regions() {
+        let jobs = vec![(0, 1), (0, 2), (0, 3), (1, 4), (2, 5), (2, 6)];
+        let limit = Limit {
+            per_scope: 1,
+            total: 1,
         };
-        let jobs = vec![
-            (scope("a"), 1),
-            (scope("a"), 2),
-            (scope("a"), 3),
-            (scope("b"), 4),
-            (scope("c"), 5),
-            (scope("c"), 6),
-        ];
-        let order: Vec<i32> = interleave(jobs, |(s, _)| s)
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
-        assert_eq!(order, vec![1, 4, 5, 2, 6, 3]);
-        assert!(interleave(Vec::<(Scope, i32)>::new(), |(s, _)| s).is_empty());
+        assert_eq!(schedule(jobs, limit, 0).await, vec![1, 4, 5, 2, 6, 3]);
+        assert!(schedule(Vec::new(), limit, 0).await.is_empty());
+    }
+
+    /// Each scope has its own limit of calls in flight, and all together
+    /// stay within the total.
+    #[tokio::test]
+    async fn calls_in_flight_are_limited_per_scope_and_in_all() {
+        for (per_scope, total, scopes) in [(3, 100, 4), (3, 5, 4), (1, 100, 2)] {
+            let mut sched: Scheduler<usize, usize> = Scheduler::new(Limit { per_scope, total });
+            for i in 0..40 {
+                sched.push(i % scopes, i);
+            }
+            let mut now = vec![0usize; scopes];
+            let (mut peak, mut peak_all) = (vec![0usize; scopes], 0);
+            loop {
+                sched.start(|q, _| async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    q
+                });
+                // What runs now: started minus ended, per scope.
+                for (q, n) in now.iter_mut().enumerate() {
+                    *n = sched.in_flight[q];
+                    peak[q] = peak[q].max(*n);
+                }
+                peak_all = peak_all.max(now.iter().sum());
+                if sched.next().await.is_none() {
+                    break;
+                }
+            }
+            assert!(peak.iter().all(|&n| n <= per_scope), "{peak:?}");
+            if total >= per_scope * scopes {
+                assert!(peak.iter().all(|&n| n == per_scope), "{peak:?}");
+            }
+            assert_eq!(peak_all, (per_scope * scopes).min(total));
+        }
     }
 
     #[test]

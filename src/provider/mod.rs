@@ -195,10 +195,11 @@ pub trait Provider: Send + Sync {
         None
     }
 
-    /// Reads the live state the planner needs for the request's clusters, at
-    /// most `parallelism` calls at once, each cluster with its own
-    /// credentials; a VPC or security group shared by several clusters read
-    /// with the same credentials is read once.
+    /// Reads the live state the planner needs for the request's clusters,
+    /// with calls in flight bounded per account and region by
+    /// `parallelism`, each cluster with its own credentials; a VPC or
+    /// security group shared by several clusters read with the same
+    /// credentials is read once.
     fn read(
         &self,
         request: &ReadRequest,

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 
 use super::aws::sdk_error;
 use super::clients::{ClientSets, Clients};
-use super::fleet::{bounded, BATCH};
+use super::fleet::BATCH;
 use super::{ProviderError, Scope};
 use crate::live::{SecurityGroupKey, VpcKey};
 use crate::network::{
@@ -40,6 +40,36 @@ const PEERING_PAGE: i32 = 1000;
 /// At most this many pages of one filtered listing: a guard against a
 /// `NextToken` that never ends, far past any real VPC's count.
 const MAX_PAGES: usize = 1000;
+
+/// Runs `f` for every item with at most `limit` at once, keeping the order.
+async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let permit_source = limit.clone();
+        let fut = f(item);
+        set.spawn(async move {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = permit_source.acquire_owned().await;
+            (i, fut.await)
+        });
+    }
+    let mut out: Vec<(usize, R)> = Vec::new();
+    while let Some(res) = set.join_next().await {
+        match res {
+            Ok(r) => out.push(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
 
 /// Reads what `request` asks for.
 pub(super) async fn read(

@@ -57,7 +57,17 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             };
             let _ = writeln!(out, "    {text}");
         }
-        for step in ordered.iter().filter(|s| cluster.steps.contains(&s.id)) {
+        // The cluster's steps in the plan's order, found through their
+        // numbers: scanning every step for each cluster made a
+        // 10,000-cluster plan spend seconds here.
+        let mut mine: Vec<usize> = cluster
+            .steps
+            .iter()
+            .filter_map(|id| number.get(id.as_str()).map(|n| n - 1))
+            .collect();
+        mine.sort_unstable();
+        mine.dedup();
+        for step in mine.into_iter().map(|i| ordered[i]) {
             out.push('\n');
             let n = number.get(step.id.as_str()).copied().unwrap_or(0);
             // A shared step runs with the lowest wave that needs it.

@@ -18,6 +18,7 @@ mod import;
 mod invariants;
 mod manifest;
 mod network;
+mod oracle;
 mod owners;
 mod pictures;
 mod plan;
