@@ -12,6 +12,7 @@ pub mod access;
 pub mod allow_list;
 pub mod network;
 pub mod owner;
+mod path;
 pub mod planner;
 #[cfg(test)]
 mod readme_findings;

@@ -29,7 +29,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::planner::endpoint_path;
+use super::path::endpoint_path;
 use super::{Finding, FindingCode, Severity};
 use crate::desired::{AccessSource, Desired, DesiredCluster};
 use crate::endpoint::{EndpointSettings, PublicCidr, PublicCidrs};
