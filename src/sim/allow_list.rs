@@ -30,7 +30,7 @@ use quick_xml::escape::escape;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::ec2::Params;
+use super::ec2::{select_ids, Params};
 use super::protocol::AwsError;
 use super::state::{Event, Region, RegionKey, Rule, RuleSource, State};
 use super::world::PrefixListDef;
@@ -583,12 +583,7 @@ pub fn describe_managed_prefix_lists(
         .map(|r| r.prefix_lists.values().collect())
         .unwrap_or_default();
     let ids = p.list("PrefixListId");
-    if let Some(m) = ids.iter().find(|id| !lists.iter().any(|l| &&l.id == id)) {
-        return Err(list_not_found(m));
-    }
-    if !ids.is_empty() {
-        lists.retain(|l| ids.contains(&l.id));
-    }
+    select_ids(&mut lists, &ids, |l| &l.id, list_not_found)?;
     for (name, values) in p.filters() {
         match name.as_str() {
             "prefix-list-id" => lists.retain(|l| values.contains(&l.id)),

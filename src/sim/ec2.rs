@@ -127,12 +127,33 @@ fn group_not_found(id: &str) -> AwsError {
     )
 }
 
-fn bad_filter(name: &str) -> AwsError {
+pub(super) fn bad_filter(name: &str) -> AwsError {
     AwsError::new(
         400,
         "InvalidParameterValue",
         format!("The filter '{name}' is invalid"),
     )
+}
+
+/// Keeps the items a `Describe*` request names by id (`ids`; none named:
+/// all of them), or answers AWS's not-found error for the first id no item
+/// has, as EC2 does for an explicit id list.
+pub(super) fn select_ids<T>(
+    items: &mut Vec<&T>,
+    ids: &[String],
+    id_of: impl Fn(&T) -> &str,
+    not_found: impl FnOnce(&str) -> AwsError,
+) -> Result<(), AwsError> {
+    if let Some(missing) = ids
+        .iter()
+        .find(|id| !items.iter().any(|i| id_of(i) == id.as_str()))
+    {
+        return Err(not_found(missing));
+    }
+    if !ids.is_empty() {
+        items.retain(|i| ids.iter().any(|id| id_of(i) == id.as_str()));
+    }
+    Ok(())
 }
 
 /// The target an action acts on, for the history.
@@ -218,12 +239,7 @@ fn describe_vpcs(state: &State, key: &RegionKey, p: &Params) -> Result<String, A
     let mut vpcs: Vec<_> = region
         .map(|r| r.vpcs.values().collect())
         .unwrap_or_default();
-    if !ids.is_empty() {
-        if let Some(missing) = ids.iter().find(|id| !vpcs.iter().any(|v| &&v.id == id)) {
-            return Err(vpc_not_found(missing));
-        }
-        vpcs.retain(|v| ids.contains(&v.id));
-    }
+    select_ids(&mut vpcs, &ids, |v| &v.id, vpc_not_found)?;
     for (name, values) in p.filters() {
         match name.as_str() {
             "vpc-id" => vpcs.retain(|v| values.contains(&v.id)),
@@ -375,16 +391,18 @@ fn describe_dhcp_options(state: &State, key: &RegionKey, p: &Params) -> Result<S
         .get(key)
         .map(|r| r.dhcp_options.values().collect())
         .unwrap_or_default();
-    if !ids.is_empty() {
-        if let Some(m) = ids.iter().find(|id| !sets.iter().any(|d| &&d.id == id)) {
-            return Err(AwsError::new(
+    select_ids(
+        &mut sets,
+        &ids,
+        |d| &d.id,
+        |m| {
+            AwsError::new(
                 400,
                 "InvalidDhcpOptionID.NotFound",
                 format!("The dhcpOption ID '{m}' does not exist"),
-            ));
-        }
-        sets.retain(|d| ids.contains(&d.id));
-    }
+            )
+        },
+    )?;
     for (name, values) in p.filters() {
         match name.as_str() {
             "dhcp-options-id" => sets.retain(|d| values.contains(&d.id)),
@@ -423,12 +441,7 @@ fn describe_security_groups(
         .get(key)
         .map(|r| r.security_groups.values().collect())
         .unwrap_or_default();
-    if !ids.is_empty() {
-        if let Some(m) = ids.iter().find(|id| !groups.iter().any(|g| &&g.id == id)) {
-            return Err(group_not_found(m));
-        }
-        groups.retain(|g| ids.contains(&g.id));
-    }
+    select_ids(&mut groups, &ids, |g| &g.id, group_not_found)?;
     for (name, values) in p.filters() {
         match name.as_str() {
             "group-id" => groups.retain(|g| values.contains(&g.id)),

@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use quick_xml::escape::escape;
 use serde::{Deserialize, Serialize};
 
-use super::ec2::Params;
+use super::ec2::{bad_filter, select_ids, Params};
 use super::protocol::AwsError;
 use super::state::{RegionKey, State};
 use super::world::World;
@@ -388,14 +388,6 @@ fn esc(s: &str) -> String {
     escape(s).into_owned()
 }
 
-fn bad_filter(name: &str) -> AwsError {
-    AwsError::new(
-        400,
-        "InvalidParameterValue",
-        format!("The filter '{name}' is invalid"),
-    )
-}
-
 /// One page of `items`: `MaxResults` between `min` and `max` (all when
 /// absent) and an opaque `NextToken`.
 fn page<T: Clone>(
@@ -455,16 +447,18 @@ pub fn describe_nat_gateways(
         .map(|r| r.nat_gateways.iter().collect())
         .unwrap_or_default();
     let ids = p.list("NatGatewayId");
-    if !ids.is_empty() {
-        if let Some(m) = ids.iter().find(|id| !gws.iter().any(|g| &&g.id == id)) {
-            return Err(AwsError::new(
+    select_ids(
+        &mut gws,
+        &ids,
+        |g| &g.id,
+        |m| {
+            AwsError::new(
                 400,
                 "NatGatewayNotFound",
                 format!("NAT gateway {m} was not found"),
-            ));
-        }
-        gws.retain(|g| ids.contains(&g.id));
-    }
+            )
+        },
+    )?;
     for (name, values) in p.filters() {
         match name.as_str() {
             "vpc-id" => gws.retain(|g| values.contains(&g.vpc_id)),
@@ -525,16 +519,18 @@ pub fn describe_route_tables(
         .map(|r| r.route_tables.iter().collect())
         .unwrap_or_default();
     let ids = p.list("RouteTableId");
-    if !ids.is_empty() {
-        if let Some(m) = ids.iter().find(|id| !tables.iter().any(|t| &&t.id == id)) {
-            return Err(AwsError::new(
+    select_ids(
+        &mut tables,
+        &ids,
+        |t| &t.id,
+        |m| {
+            AwsError::new(
                 400,
                 "InvalidRouteTableID.NotFound",
                 format!("The routeTable ID '{m}' does not exist"),
-            ));
-        }
-        tables.retain(|t| ids.contains(&t.id));
-    }
+            )
+        },
+    )?;
     for (name, values) in p.filters() {
         match name.as_str() {
             "association.subnet-id" => {
@@ -620,16 +616,18 @@ pub fn describe_vpc_peering_connections(
         .map(|r| r.peerings.iter().collect())
         .unwrap_or_default();
     let ids = p.list("VpcPeeringConnectionId");
-    if !ids.is_empty() {
-        if let Some(m) = ids.iter().find(|id| !peerings.iter().any(|x| &&x.id == id)) {
-            return Err(AwsError::new(
+    select_ids(
+        &mut peerings,
+        &ids,
+        |x| &x.id,
+        |m| {
+            AwsError::new(
                 400,
                 "InvalidVpcPeeringConnectionID.NotFound",
                 format!("The vpcPeeringConnection ID '{m}' does not exist"),
-            ));
-        }
-        peerings.retain(|x| ids.contains(&x.id));
-    }
+            )
+        },
+    )?;
     for (name, values) in p.filters() {
         match name.as_str() {
             "requester-vpc-info.vpc-id" => peerings.retain(|x| values.contains(&x.requester_vpc)),
