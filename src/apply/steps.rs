@@ -381,35 +381,19 @@ async fn endpoint_step<'a, P: Provider>(
         check_cancel(cancel)?;
         match ctx.provider.update_endpoint(&scope, name, want).await? {
             UpdateStart::Started(id) => {
-                let anchor = Instant::now();
-                trace.touched(&id);
-                ctx.emit(Event::UpdateStarted {
-                    elapsed_ms: ctx.ms(),
+                let change = Change::EndpointUpdated {
                     step_id: step.id.clone(),
+                    account: step.account.clone(),
+                    region: step.region.clone(),
+                    cluster: name.to_string(),
                     update_id: id.clone(),
-                });
-                slot.release();
-                let (state, _) =
-                    wait_update_counted(ctx, step, &scope, name, &id, anchor, false, cancel)
-                        .await?;
-                return match state.status {
-                    UpdateStatus::Successful => Ok(Finish::done(
-                        format!("update `{id}` is `Successful`: the endpoint is {mode}"),
-                        Some(Change::EndpointUpdated {
-                            step_id: step.id.clone(),
-                            account: step.account.clone(),
-                            region: step.region.clone(),
-                            cluster: name.to_string(),
-                            update_id: id.clone(),
-                            settings: want.clone(),
-                        }),
-                    )),
-                    other => Err(StepError::UpdateFailed {
-                        id: id.clone(),
-                        status: wait::status_str(&other).to_string(),
-                        errors: aws_errors(&state.errors),
-                    }),
+                    settings: want.clone(),
                 };
+                let what = format!("the endpoint is {mode}");
+                return wait_started(
+                    ctx, step, &scope, name, id, what, change, slot, cancel, trace,
+                )
+                .await;
             }
             UpdateStart::InUse(id) => {
                 let reason = format!(
@@ -438,6 +422,46 @@ async fn endpoint_step<'a, P: Provider>(
         }
     }
     Err(StepError::Busy(name.to_string()))
+}
+
+/// Waits for update `id`, which this step just started, to end: `done`
+/// with `change` (worded "update `ID` is `Successful`: WHAT") when it is
+/// `Successful`, else the update's failure. The step's call slot is freed
+/// for the wait.
+#[allow(clippy::too_many_arguments)]
+async fn wait_started<'a, P: Provider>(
+    ctx: &'a Ctx<'a, P>,
+    step: &Step,
+    scope: &Scope,
+    name: &str,
+    id: String,
+    what: String,
+    change: Change,
+    slot: &mut CallSlot<'a>,
+    cancel: &mut watch::Receiver<bool>,
+    trace: &mut Trace,
+) -> Result<Finish, StepError> {
+    let anchor = Instant::now();
+    trace.touched(&id);
+    ctx.emit(Event::UpdateStarted {
+        elapsed_ms: ctx.ms(),
+        step_id: step.id.clone(),
+        update_id: id.clone(),
+    });
+    slot.release();
+    let (state, _) =
+        wait_update_counted(ctx, step, scope, name, &id, anchor, false, cancel).await?;
+    match state.status {
+        UpdateStatus::Successful => Ok(Finish::done(
+            format!("update `{id}` is `Successful`: {what}"),
+            Some(change),
+        )),
+        other => Err(StepError::UpdateFailed {
+            id,
+            status: wait::status_str(&other).to_string(),
+            errors: aws_errors(&state.errors),
+        }),
+    }
 }
 
 fn aws_errors(errors: &[(String, String)]) -> String {
@@ -720,37 +744,19 @@ async fn access_config_step<'a, P: Provider>(
             .await?
         {
             UpdateStart::Started(id) => {
-                let anchor = Instant::now();
-                trace.touched(&id);
-                ctx.emit(Event::UpdateStarted {
-                    elapsed_ms: ctx.ms(),
+                let change = Change::AccessConfigUpdated {
                     step_id: step.id.clone(),
+                    account: step.account.clone(),
+                    region: step.region.clone(),
+                    cluster: name.to_string(),
                     update_id: id.clone(),
-                });
-                slot.release();
-                let (state, _) =
-                    wait_update_counted(ctx, step, &scope, name, &id, anchor, false, cancel)
-                        .await?;
-                return match state.status {
-                    UpdateStatus::Successful => Ok(Finish::done(
-                        format!(
-                            "update `{id}` is `Successful`: the authentication mode is `{want}`"
-                        ),
-                        Some(Change::AccessConfigUpdated {
-                            step_id: step.id.clone(),
-                            account: step.account.clone(),
-                            region: step.region.clone(),
-                            cluster: name.to_string(),
-                            update_id: id.clone(),
-                            authentication_mode: want.clone(),
-                        }),
-                    )),
-                    other => Err(StepError::UpdateFailed {
-                        id: id.clone(),
-                        status: wait::status_str(&other).to_string(),
-                        errors: aws_errors(&state.errors),
-                    }),
+                    authentication_mode: want.clone(),
                 };
+                let what = format!("the authentication mode is `{want}`");
+                return wait_started(
+                    ctx, step, &scope, name, id, what, change, slot, cancel, trace,
+                )
+                .await;
             }
             UpdateStart::InUse(id) => {
                 let reason = format!(
