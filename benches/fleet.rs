@@ -798,6 +798,16 @@ fn oracle_of(o: &Opts, fleet: &Fleet, updates: u32) -> (oracle::Outcome, String)
     (out, bounds)
 }
 
+/// With `--keep`, the emulator's history of a run beside its files, for
+/// looking at where the time went.
+fn keep_history(o: &Opts, dir: &Path, h: &[Value]) -> Res<()> {
+    if !o.keep {
+        return Ok(());
+    }
+    let text = serde_json::to_string(h).map_err(|e| e.to_string())?;
+    write(&dir.join("history.json"), &text)
+}
+
 /// One plan of `fleet`: the run, its oracle and its row.
 fn plan_run(
     o: &Opts,
@@ -810,6 +820,7 @@ fn plan_run(
 ) -> Res<(RunOut, oracle::Outcome, Row)> {
     let (r, emu) = fleet.run(dir, bin, o, "plan", par_args.iter().cloned(), label, errors)?;
     let h = emu.history()?;
+    keep_history(o, dir, &h)?;
     let throttled: usize = count_requests(&h)
         .iter()
         .filter(|((_, _, ok), _)| !ok)
@@ -978,6 +989,7 @@ fn run(o: &Opts) -> Res<()> {
             &mut errors,
         )?;
         let h = emu.history()?;
+        keep_history(o, &root.join("apply"), &h)?;
         let f = apply_figures(&h);
         let calls = h.iter().filter(|e| str_of(e, "kind") == "request").count();
         let (out, bounds) = oracle_of(o, &fleet, 2);
