@@ -211,7 +211,19 @@ async fn describe(
     name: &str,
     all_updates: bool,
 ) -> Result<ClusterObservation, ProviderError> {
-    let out = match c.eks.describe_cluster().name(name).send().await {
+    // A re-read lists the updates at the same time as it describes the
+    // cluster: neither answer needs the other, and the step waits for both.
+    let (described, listed) = if all_updates {
+        let (d, l) = futures_util::future::join(
+            c.eks.describe_cluster().name(name).send(),
+            in_progress_updates(c, name, Search::Budgeted),
+        )
+        .await;
+        (d, Some(l))
+    } else {
+        (c.eks.describe_cluster().name(name).send().await, None)
+    };
+    let out = match described {
         Ok(o) => o,
         Err(e) => {
             let err = sdk_error(c, "DescribeCluster", e);
@@ -229,10 +241,12 @@ async fn describe(
     };
     let vpc = cluster.resources_vpc_config();
     let status = ClusterStatus::parse(cluster.status().map(|s| s.as_str()).unwrap_or("UNKNOWN"));
-    let updates_in_progress = if all_updates || status == ClusterStatus::Updating {
-        in_progress_updates(c, name, Search::Budgeted).await?
-    } else {
-        Vec::new()
+    let updates_in_progress = match listed {
+        Some(listed) => listed?,
+        None if status == ClusterStatus::Updating => {
+            in_progress_updates(c, name, Search::Budgeted).await?
+        }
+        None => Vec::new(),
     };
     Ok(ClusterObservation::Found(LiveCluster {
         key: ClusterKey {
@@ -334,12 +348,8 @@ async fn in_progress_updates(
 }
 
 async fn describe_update(c: &Clients, name: &str, id: &str) -> Result<UpdateState, ProviderError> {
-    let out = c
-        .eks
-        .describe_update()
-        .name(name)
-        .update_id(id)
-        .send()
+    // The next step of the cluster waits for this answer (see `pace`).
+    let out = super::pace::urgent(c.eks.describe_update().name(name).update_id(id).send())
         .await
         .map_err(|e| sdk_error(c, "DescribeUpdate", e))?;
     let Some(u) = out.update() else {

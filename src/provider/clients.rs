@@ -10,7 +10,8 @@
 //! Retries: the SDK's standard retry mode (exponential backoff with full
 //! jitter) with a generous attempt budget, on retry partitions of eksgate's
 //! own with no retry quota, so throttling across a large fleet is absorbed
-//! instead of surfacing as errors. Not the adaptive mode: its client-side
+//! instead of surfacing as errors. A throttled client is paced (see `pace`):
+//! its throttled calls retry at their turn, not after the backoff below. Not the adaptive mode: its client-side
 //! rate limiter drops to half a request per second after a burst of
 //! throttles and then delays every call by up to 20 s, which turned a
 //! throttled rollout into a stall. AWS throttles per account, region and
@@ -55,10 +56,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_eks::config::interceptors::InterceptorContext;
 use aws_sdk_eks::config::retry::{ClassifyRetry, RetryAction, RetryPartition, TokenBucket};
-use aws_sdk_eks::config::SharedCredentialsProvider;
+use aws_sdk_eks::config::{SharedCredentialsProvider, SharedHttpClient};
 use tokio::sync::OnceCell;
 
 use super::failure::{endpoint_of, Endpoint};
+use super::pace::{PaceClassifier, PacedHttpClient, Pacer};
 use super::Scope;
 use crate::live::DEFAULT_SG_RULE_QUOTA;
 
@@ -333,25 +335,31 @@ impl ClientSets {
             .token_bucket(TokenBucket::unlimited())
             .build()
         };
+        // Each client is paced on its own (see `pace`): AWS limits each
+        // service of an account and region on its own.
+        let http = config.http_client();
+        let (eks_http, eks_pace) = paced(&http);
+        let (ec2_http, ec2_pace) = paced(&http);
+        let (sts_http, sts_pace) = paced(&http);
+        let mut eks = aws_sdk_eks::config::Builder::from(&config)
+            .retry_partition(partition("eks"))
+            .retry_classifier(ConnectionBudget::default())
+            .retry_classifier(eks_pace);
+        eks.set_http_client(eks_http);
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(&config)
+            .retry_partition(partition("ec2"))
+            .retry_classifier(ConnectionBudget::default())
+            .retry_classifier(ec2_pace);
+        ec2.set_http_client(ec2_http);
+        let mut sts = aws_sdk_sts::config::Builder::from(&config)
+            .retry_partition(partition("sts"))
+            .retry_classifier(ConnectionBudget::default())
+            .retry_classifier(sts_pace);
+        sts.set_http_client(sts_http);
         Clients {
-            eks: aws_sdk_eks::Client::from_conf(
-                aws_sdk_eks::config::Builder::from(&config)
-                    .retry_partition(partition("eks"))
-                    .retry_classifier(ConnectionBudget::default())
-                    .build(),
-            ),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config)
-                    .retry_partition(partition("ec2"))
-                    .retry_classifier(ConnectionBudget::default())
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&config)
-                    .retry_partition(partition("sts"))
-                    .retry_classifier(ConnectionBudget::default())
-                    .build(),
-            ),
+            eks: aws_sdk_eks::Client::from_conf(eks.build()),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
             ended: Arc::default(),
             rule_quota: self.rule_quota,
             endpoints: Arc::new(Endpoints {
@@ -361,6 +369,17 @@ impl ClientSets {
             }),
         }
     }
+}
+
+/// A pacer of its own for one SDK client: the HTTP client its attempts go
+/// through (the shared one, behind the pacer) and the classifier that
+/// tells the pacer of each answer.
+fn paced(http: &Option<SharedHttpClient>) -> (Option<SharedHttpClient>, PaceClassifier) {
+    let pacer = Arc::new(Pacer::default());
+    (
+        http.clone().map(|h| PacedHttpClient::new(h, pacer.clone())),
+        PaceClassifier::new(pacer),
+    )
 }
 
 /// Stops retrying connection errors once [`CONNECTION_RETRIES`] in a row

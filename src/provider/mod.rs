@@ -20,6 +20,7 @@ mod clients;
 pub mod failure;
 mod fleet;
 mod network;
+mod pace;
 pub mod probe;
 pub mod probe_needed;
 

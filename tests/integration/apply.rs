@@ -135,7 +135,8 @@ async fn apply_converges_in_the_safe_order() {
         "public access off was asked for at {off_call} before private was on at {private_on}"
     );
     // Before the second update eksgate looks for updates in progress again
-    // (ListUpdates) but does not ask about the first one, which it saw end.
+    // (ListUpdates, while it describes the cluster) but does not ask about
+    // the first one, which it saw end.
     let ops: Vec<&str> =
         t.0.iter()
             .filter_map(|e| match &e.event {
@@ -156,9 +157,8 @@ async fn apply_converges_in_the_safe_order() {
         .iter()
         .rposition(|op| *op == "ListUpdates")
         .expect("updates listed before the second update");
-    assert_eq!(
-        ops[listed..second],
-        ["ListUpdates"],
+    assert!(
+        !ops[listed..second].contains(&"DescribeUpdate"),
         "calls on payments: {ops:?}"
     );
     // The TCP 443 ingress was in place before public access went off.

@@ -1,0 +1,492 @@
+//! Pacing after a throttle: how fast one SDK client (one credentials,
+//! region and service) sends once AWS has said it is going too fast.
+//!
+//! AWS limits each account, region and service with a token bucket of its
+//! own and answers a request over the rate with a throttling error. Left to
+//! the SDK's standard retries, every throttled call sleeps a random,
+//! growing backoff of its own: calls started later take the tokens a
+//! throttled call waited for, a few calls end up throttled six or seven
+//! times in a row and sleep for seconds while the API's rate goes unused
+//! (a 1,000-cluster plan over 4 regions spent its last 1.7 s on ten such
+//! calls, a third more than the rates allow).
+//!
+//! A [`Pacer`] does nothing until its client is throttled. From then on
+//! every attempt of that client (first tries and retries alike) takes a
+//! turn from a token bucket of eksgate's own whose rate is what AWS
+//! accepted: the answers that were not throttled in the last second, cut to
+//! that figure at each throttle and grown with each answer that was not, so
+//! it follows the API's rate up as well as down. Its bucket holds one
+//! second of that rate, so a pause (while updates run) can be followed by a
+//! short burst, as AWS's own bucket allows. Turns are handed out in the
+//! order they are asked for, so a throttled call goes again after the calls
+//! already waiting, never behind calls started after it, and a throttled
+//! call is retried at its turn instead of after the SDK's backoff (the
+//! attempt limit still holds: a call throttled at every turn fails in the
+//! end like any other). A second without a throttle ends the pacing, so a
+//! client throttled while others took the API's rate is not held to the
+//! little it got then.
+//!
+//! The connector sees every answer once; a throttle is a 429 or a 503 (see
+//! [`slow_down`]). Only throttling is paced: server errors, time-outs and
+//! connection errors keep the SDK's exponential backoff.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_eks::config::interceptors::InterceptorContext;
+use aws_sdk_eks::config::retry::{ClassifyRetry, RetryAction};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::retries::classifiers::{RetryClassifierPriority, RetryReason};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::retry::ErrorKind;
+
+/// How far back the answers AWS accepted are counted.
+const WINDOW: Duration = Duration::from_secs(1);
+/// The shortest time a rate is learnt over.
+const MIN_SPAN: Duration = Duration::from_millis(100);
+/// The fewest answers in the last [`WINDOW`] a rate is learnt from: a
+/// throttle after fewer says AWS's bucket is empty now (others took it),
+/// not how fast it fills, and is left to the SDK's backoff.
+const MIN_SAMPLE: usize = 10;
+/// The slowest eksgate goes, in requests per second, whatever AWS accepted.
+const MIN_RATE: f64 = 1.0;
+/// How much each answer that was not throttled raises the rate, in
+/// requests per second: half a request per answer is half as much again
+/// each second at any rate. A rate above what AWS accepts is cut back at
+/// the next throttle, which comes within a fraction of a second, so a
+/// quick growth costs a few throttled calls and a slow one left the API's
+/// rate unused.
+const GROWTH: f64 = 0.5;
+/// How long after its last throttle a client stops pacing: long enough to
+/// ride out the bursts of throttles a busy rate gives, short enough that a
+/// client throttled while another one took the API's rate is soon free.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// The pace of one SDK client; see the module docs.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Whether the client was throttled yet; until then nothing waits.
+    engaged: bool,
+    /// Requests per second while engaged.
+    rate: f64,
+    /// Turns in the bucket; below zero, turns already handed out ahead.
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    at: Option<Instant>,
+    /// When the answers AWS accepted in the last [`WINDOW`] came.
+    accepted: VecDeque<Instant>,
+    /// When the throttled answers of the last [`WINDOW`] came.
+    throttles: VecDeque<Instant>,
+    /// When the client was last throttled.
+    throttled_at: Option<Instant>,
+}
+
+impl State {
+    fn refill(&mut self, now: Instant) {
+        if let Some(at) = self.at {
+            let gained = now.saturating_duration_since(at).as_secs_f64() * self.rate;
+            // The bucket holds one second of the rate.
+            self.tokens = (self.tokens + gained).min(self.rate);
+        }
+        self.at = Some(now);
+    }
+
+    fn forget_before(&mut self, now: Instant) {
+        for q in [&mut self.accepted, &mut self.throttles] {
+            while q
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) > WINDOW)
+            {
+                q.pop_front();
+            }
+        }
+    }
+}
+
+impl Pacer {
+    /// How long an attempt asked for at `now` waits for its turn: `None`
+    /// until the client was first throttled.
+    pub fn turn(&self, now: Instant) -> Option<Duration> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.engaged
+            && s.throttled_at
+                .is_some_and(|t| now.saturating_duration_since(t) > QUIET)
+        {
+            s.engaged = false;
+            tracing::debug!("no throttle for a while: pacing ends");
+        }
+        if !s.engaged {
+            return None;
+        }
+        s.refill(now);
+        s.tokens -= 1.0;
+        (s.tokens < 0.0).then(|| Duration::from_secs_f64(-s.tokens / s.rate))
+    }
+
+    /// A turn taken at `now` without waiting (see [`urgent`]).
+    pub fn take(&self, now: Instant) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.engaged {
+            s.refill(now);
+            s.tokens -= 1.0;
+        }
+    }
+
+    /// An answer came at `now`: throttled or not.
+    pub fn answered(&self, now: Instant, throttled: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.forget_before(now);
+        if !throttled {
+            s.accepted.push_back(now);
+            if s.engaged {
+                s.refill(now);
+                s.rate += GROWTH;
+            }
+            return;
+        }
+        s.throttles.push_back(now);
+        // What AWS accepted per second, over the part of the window the
+        // client was answered in: a client that began sending a moment ago
+        // is judged by that moment, not by the second before it.
+        let since = [s.accepted.front(), s.throttles.front()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t));
+        let accepted = s.accepted.len() as f64 / since.clamp(MIN_SPAN, WINDOW).as_secs_f64();
+        if !s.engaged && s.accepted.len() + s.throttles.len() < MIN_SAMPLE {
+            return;
+        }
+        s.refill(now);
+        s.rate = if s.engaged {
+            s.rate.min(accepted)
+        } else {
+            accepted
+        }
+        .max(MIN_RATE);
+        s.engaged = true;
+        s.throttled_at = Some(now);
+        tracing::debug!(rate = s.rate, "throttled: pacing this client");
+        // AWS's bucket is empty: so is ours.
+        s.tokens = s.tokens.min(0.0);
+    }
+
+    /// Whether the client is paced now.
+    fn engaged(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).engaged
+    }
+
+    /// The rate the client is held to, once throttled.
+    #[cfg(test)]
+    fn rate(&self) -> Option<f64> {
+        let s = self.state.lock().unwrap();
+        s.engaged.then_some(s.rate)
+    }
+}
+
+/// The HTTP client of one paced SDK client: every attempt waits for its
+/// turn, then goes through the shared HTTP client.
+#[derive(Clone)]
+pub struct PacedHttpClient {
+    inner: SharedHttpClient,
+    pacer: Arc<Pacer>,
+}
+
+impl PacedHttpClient {
+    pub fn new(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
+        SharedHttpClient::new(PacedHttpClient { inner, pacer })
+    }
+}
+
+impl fmt::Debug for PacedHttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PacedHttpClient").finish_non_exhaustive()
+    }
+}
+
+impl HttpClient for PacedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(PacedConnector {
+            inner: self.inner.http_connector(settings, components),
+            pacer: self.pacer.clone(),
+        })
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct PacedConnector {
+    inner: SharedHttpConnector,
+    pacer: Arc<Pacer>,
+}
+
+tokio::task_local! {
+    static URGENT: ();
+}
+
+/// Runs `f` with its calls' first attempts sent at once, ahead of the
+/// turns of a paced client (they still count against its rate, so the
+/// calls waiting go later). For the polls that see an update end: the next
+/// step of that cluster waits for them, and waiting in line behind reads
+/// delayed every update after the first by the length of the line. Retries
+/// of a throttled urgent call wait for their turn like any other.
+pub async fn urgent<F: std::future::Future>(f: F) -> F::Output {
+    URGENT.scope((), f).await
+}
+
+/// Whether `request` is the first attempt of a call made under [`urgent`]:
+/// the SDK numbers attempts in the `amz-sdk-request` header.
+fn jumps_the_line(request: &HttpRequest) -> bool {
+    URGENT.try_with(|_| ()).is_ok()
+        && request
+            .headers()
+            .get("amz-sdk-request")
+            .is_none_or(|v| v.starts_with("attempt=1;"))
+}
+
+impl HttpConnector for PacedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let now = Instant::now();
+        let wait = if jumps_the_line(&request) {
+            self.pacer.take(now);
+            None
+        } else {
+            self.pacer.turn(now)
+        };
+        let inner = self.inner.clone();
+        let pacer = self.pacer.clone();
+        HttpConnectorFuture::new(async move {
+            if let Some(wait) = wait {
+                tokio::time::sleep(wait).await;
+            }
+            let answer = inner.call(request).await;
+            if let Ok(response) = &answer {
+                pacer.answered(Instant::now(), slow_down(response.status().as_u16()));
+            }
+            answer
+        })
+    }
+}
+
+/// Whether an answer's status says "slower": 429 is every JSON and REST
+/// service's throttling status (EKS's `ThrottlingException`), 503 EC2's
+/// (`RequestLimitExceeded`, and `Unavailable`, which asks for the same).
+/// STS throttles with a 400 that cannot be told from other errors without
+/// reading the answer; its few calls keep the SDK's backoff.
+fn slow_down(status: u16) -> bool {
+    matches!(status, 429 | 503)
+}
+
+/// Retries a throttled call of a paced client at its turn rather than
+/// after the SDK's backoff. It runs after the SDK's classifiers, so
+/// throttling is what the SDK calls throttling (every service's codes).
+#[derive(Clone, Debug)]
+pub struct PaceClassifier {
+    pacer: Arc<Pacer>,
+}
+
+impl PaceClassifier {
+    pub fn new(pacer: Arc<Pacer>) -> PaceClassifier {
+        PaceClassifier { pacer }
+    }
+}
+
+impl ClassifyRetry for PaceClassifier {
+    fn classify_retry(&self, _ctx: &InterceptorContext) -> RetryAction {
+        RetryAction::NoActionIndicated
+    }
+
+    fn classify_retry_v2(&self, _ctx: &InterceptorContext, previous: &RetryAction) -> RetryAction {
+        let throttled = matches!(
+            previous,
+            RetryAction::RetryIndicated(RetryReason::RetryableError {
+                kind: ErrorKind::ThrottlingError,
+                ..
+            })
+        );
+        // The SDK runs its classifiers more than once per attempt, so this
+        // only decides; the connector counts the answers.
+        if throttled && self.pacer.engaged() {
+            RetryAction::retryable_error_with_explicit_delay(
+                ErrorKind::ThrottlingError,
+                Duration::ZERO,
+            )
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "eksgate pacing"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn nothing_waits_until_the_first_throttle() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..200 {
+            assert_eq!(p.turn(t0 + ms(i)), None);
+            p.answered(t0 + ms(i), false);
+        }
+        assert_eq!(p.rate(), None);
+    }
+
+    #[test]
+    fn a_throttle_holds_the_client_to_what_aws_accepted_in_the_last_second() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        // 50 answers accepted over the last second, older ones forgotten.
+        for i in 0..100 {
+            p.answered(t0 + ms(i * 20), false);
+        }
+        let now = t0 + ms(2000);
+        p.answered(now, true);
+        let rate = p.rate().unwrap();
+        assert!((rate - 50.0).abs() < 1.0, "{rate}");
+        // Turns come one fiftieth of a second apart, in the order asked.
+        let waits: Vec<f64> = (0..4).map(|_| p.turn(now).unwrap().as_secs_f64()).collect();
+        for (k, w) in waits.iter().enumerate() {
+            let want = (k + 1) as f64 / rate;
+            assert!((w - want).abs() < 1e-6, "turn {k}: {w} vs {want}");
+        }
+    }
+
+    #[test]
+    fn the_rate_grows_back_and_a_pause_allows_a_burst() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..10 {
+            p.answered(t0 + ms(i * 100), false);
+        }
+        p.answered(t0 + ms(1000), true);
+        let cut = p.rate().unwrap();
+        assert!((cut - 10.0).abs() < 1.5, "{cut}");
+        for i in 0..10 {
+            p.answered(t0 + ms(1000 + i), false);
+        }
+        let grown = p.rate().unwrap();
+        assert!((grown - (cut + 10.0 * GROWTH)).abs() < 1e-6, "{grown}");
+        // Half a second later, half a second of turns go at once and the
+        // next one waits.
+        let later = t0 + ms(1509);
+        let free = (0..1000).take_while(|_| p.turn(later).is_none()).count();
+        assert!(
+            (free as f64 - grown / 2.0).abs() <= 1.0,
+            "{free} turns free at {grown}/s"
+        );
+    }
+
+    #[test]
+    fn pacing_ends_a_second_after_the_last_throttle() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..MIN_SAMPLE as u64 {
+            p.answered(t0 + ms(i), false);
+        }
+        p.answered(t0 + ms(10), true);
+        let t0 = t0 + ms(10);
+        assert!(p.turn(t0 + ms(10)).is_some());
+        assert!(p.turn(t0 + ms(900)).is_some());
+        assert_eq!(p.turn(t0 + ms(1001)), None);
+        assert_eq!(p.rate(), None);
+        // The next throttle after enough answers paces it again.
+        for i in 0..MIN_SAMPLE as u64 {
+            p.answered(t0 + ms(1100 + i), false);
+        }
+        p.answered(t0 + ms(1200), true);
+        assert!(p.rate().is_some());
+    }
+
+    #[test]
+    fn throttling_statuses() {
+        assert!(slow_down(429));
+        assert!(slow_down(503));
+        for ok_or_other in [200, 400, 403, 404, 409, 500] {
+            assert!(!slow_down(ok_or_other), "{ok_or_other}");
+        }
+    }
+
+    #[test]
+    fn a_client_that_just_began_is_judged_by_the_time_it_was_answered_in() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..20 {
+            p.answered(t0 + ms(i * 10), false);
+        }
+        p.answered(t0 + ms(200), true);
+        let rate = p.rate().unwrap();
+        assert!((rate - 100.0).abs() < 1.0, "{rate}");
+    }
+
+    #[test]
+    fn an_urgent_turn_goes_at_once_and_the_next_turns_wait_longer() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..100 {
+            p.answered(t0 + ms(i * 20), false);
+        }
+        let now = t0 + ms(2000);
+        p.answered(now, true);
+        let first = p.turn(now).unwrap();
+        p.take(now);
+        let third = p.turn(now).unwrap();
+        assert!(third > first * 2, "{first:?} then {third:?}");
+    }
+
+    #[test]
+    fn a_throttle_after_few_answers_teaches_nothing() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            p.answered(t0 + ms(i), false);
+        }
+        p.answered(t0 + ms(5), true);
+        assert_eq!(p.rate(), None);
+        assert_eq!(p.turn(t0 + ms(6)), None);
+    }
+
+    #[test]
+    fn the_rate_never_drops_below_one_request_a_second() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..MIN_SAMPLE as u64 {
+            p.answered(t0 + ms(i), true);
+        }
+        assert_eq!(p.rate(), Some(MIN_RATE));
+        let w = p.turn(t0 + ms(10)).unwrap();
+        assert!(w <= Duration::from_secs(1), "{w:?}");
+    }
+}
