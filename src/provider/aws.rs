@@ -127,6 +127,17 @@ where
     R: std::fmt::Debug + 'static,
 {
     match &err {
+        // An answer with no error code is one the SDK could not read (a
+        // damaged or cut-off body): say so, with what the SDK saw, rather
+        // than an error named `Unknown` with no message.
+        SdkError::ServiceError(se) if se.err().code().is_none() => {
+            let chain = failure::chain(&err).join(": ");
+            tracing::info!("{operation} failed: {chain}");
+            ProviderError::Transport {
+                operation: operation.to_string(),
+                message: format!("AWS's answer could not be read: {chain}"),
+            }
+        }
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("Unknown").to_string();
             let message = se.err().message().unwrap_or("").to_string();
