@@ -9,8 +9,8 @@
 //! Works on tables that passed `shape`; it does not read files and does not
 //! judge keys or types.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use toml::Spanned;
@@ -336,7 +336,8 @@ pub(super) fn cluster(
             Some("add `name = \"...\"`, the EKS cluster's name"),
         );
     }
-    let label = match name.value() {
+    // Only messages use it: built when one is written, not per cluster.
+    let label = || match name.value() {
         Some(name) => format!("cluster {}", lit(name)),
         None => "this cluster".to_string(),
     };
@@ -360,7 +361,7 @@ pub(super) fn cluster(
     if let Field::Absent = placement.region {
         out.error(
             header.clone(),
-            format!("{label} has no `region`, and `[defaults]` gives none"),
+            format!("{} has no `region`, and `[defaults]` gives none", label()),
             Some("add `region = \"eu-west-1\"` to the table, or to `[defaults]` for every cluster of this file"),
         );
     }
@@ -558,7 +559,7 @@ fn flag(
     value: &Option<Spanned<bool>>,
     broken: bool,
     key: &str,
-    label: &str,
+    label: &impl Fn() -> String,
     header: &Range<usize>,
 ) -> Option<(bool, Range<usize>)> {
     match value {
@@ -567,7 +568,7 @@ fn flag(
         None => {
             out.error(
                 header.clone(),
-                format!("{label} does not set `{key}`"),
+                format!("{} does not set `{key}`", label()),
                 Some(&format!(
                     "add `{key} = true` or `{key} = false`; eksgate does not guess which endpoints you want"
                 )),
@@ -579,14 +580,15 @@ fn flag(
 
 /// Checks every entry of a list, and that none repeats after normalising.
 /// `None` when any entry is wrong.
-fn unique_list<T: Ord + Clone + std::hash::Hash + std::fmt::Display>(
+fn unique_list<T: Ord + Clone + std::fmt::Display>(
     out: &mut Collector<'_>,
     list: &Spanned<Vec<Spanned<String>>>,
     key: &str,
     rule: fn(&str) -> Result<T, Problem>,
 ) -> Option<BTreeSet<T>> {
     let source = out.source();
-    let mut first_at: HashMap<T, Range<usize>> = HashMap::new();
+    // Ordered, not hashed: lists are short, and the result is ordered.
+    let mut first_at: BTreeMap<T, Range<usize>> = BTreeMap::new();
     let mut ok = true;
     for entry in list.get_ref() {
         match rule(entry.get_ref()) {
