@@ -9,8 +9,7 @@
 //! Works on tables that passed `shape`; it does not read files and does not
 //! judge keys or types.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use toml::Spanned;
@@ -580,31 +579,38 @@ fn flag(
 
 /// Checks every entry of a list, and that none repeats after normalising.
 /// `None` when any entry is wrong.
-fn unique_list<T: Ord + Clone + std::fmt::Display>(
+fn unique_list<T: Ord + std::fmt::Display>(
     out: &mut Collector<'_>,
     list: &Spanned<Vec<Spanned<String>>>,
     key: &str,
     rule: fn(&str) -> Result<T, Problem>,
 ) -> Option<BTreeSet<T>> {
     let source = out.source();
-    // Ordered, not hashed: lists are short, and the result is ordered.
-    let mut first_at: BTreeMap<T, Range<usize>> = BTreeMap::new();
+    // The set the cluster keeps, built as the list is read; where a value
+    // was first listed is looked up only when it repeats.
+    let mut seen = BTreeSet::new();
     let mut ok = true;
-    for entry in list.get_ref() {
+    let entries = list.get_ref();
+    for (i, entry) in entries.iter().enumerate() {
         match rule(entry.get_ref()) {
-            Ok(value) => match first_at.entry(value) {
-                Entry::Occupied(first) => {
+            Ok(value) => match seen.get(&value) {
+                Some(first) => {
                     ok = false;
-                    let note = format!("first listed at {}", source.position(first.get().start));
+                    // The first earlier entry of this value is the one kept.
+                    let first_at = entries[..i]
+                        .iter()
+                        .find(|e| rule(e.get_ref()).is_ok_and(|v| v == value))
+                        .map_or(entry.span().start, |e| e.span().start);
+                    let note = format!("first listed at {}", source.position(first_at));
                     out.push(
-                        Diagnostic::error(format!("`{}` is listed twice in `{key}`", first.key()))
+                        Diagnostic::error(format!("`{first}` is listed twice in `{key}`"))
                             .at(source, entry.span())
                             .note(note)
                             .hint("remove one of the two"),
                     );
                 }
-                Entry::Vacant(slot) => {
-                    slot.insert(entry.span());
+                None => {
+                    seen.insert(value);
                 }
             },
             Err(problem) => {
@@ -613,5 +619,5 @@ fn unique_list<T: Ord + Clone + std::fmt::Display>(
             }
         }
     }
-    ok.then(|| first_at.into_keys().collect())
+    ok.then_some(seen)
 }
