@@ -9,8 +9,7 @@
 //! Works on tables that passed `shape`; it does not read files and does not
 //! judge keys or types.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use toml::Spanned;
@@ -336,7 +335,8 @@ pub(super) fn cluster(
             Some("add `name = \"...\"`, the EKS cluster's name"),
         );
     }
-    let label = match name.value() {
+    // Only messages use it: built when one is written, not per cluster.
+    let label = || match name.value() {
         Some(name) => format!("cluster {}", lit(name)),
         None => "this cluster".to_string(),
     };
@@ -360,7 +360,7 @@ pub(super) fn cluster(
     if let Field::Absent = placement.region {
         out.error(
             header.clone(),
-            format!("{label} has no `region`, and `[defaults]` gives none"),
+            format!("{} has no `region`, and `[defaults]` gives none", label()),
             Some("add `region = \"eu-west-1\"` to the table, or to `[defaults]` for every cluster of this file"),
         );
     }
@@ -558,7 +558,7 @@ fn flag(
     value: &Option<Spanned<bool>>,
     broken: bool,
     key: &str,
-    label: &str,
+    label: &impl Fn() -> String,
     header: &Range<usize>,
 ) -> Option<(bool, Range<usize>)> {
     match value {
@@ -567,7 +567,7 @@ fn flag(
         None => {
             out.error(
                 header.clone(),
-                format!("{label} does not set `{key}`"),
+                format!("{} does not set `{key}`", label()),
                 Some(&format!(
                     "add `{key} = true` or `{key} = false`; eksgate does not guess which endpoints you want"
                 )),
@@ -579,30 +579,38 @@ fn flag(
 
 /// Checks every entry of a list, and that none repeats after normalising.
 /// `None` when any entry is wrong.
-fn unique_list<T: Ord + Clone + std::hash::Hash + std::fmt::Display>(
+fn unique_list<T: Ord + std::fmt::Display>(
     out: &mut Collector<'_>,
     list: &Spanned<Vec<Spanned<String>>>,
     key: &str,
     rule: fn(&str) -> Result<T, Problem>,
 ) -> Option<BTreeSet<T>> {
     let source = out.source();
-    let mut first_at: HashMap<T, Range<usize>> = HashMap::new();
+    // The set the cluster keeps, built as the list is read; where a value
+    // was first listed is looked up only when it repeats.
+    let mut seen = BTreeSet::new();
     let mut ok = true;
-    for entry in list.get_ref() {
+    let entries = list.get_ref();
+    for (i, entry) in entries.iter().enumerate() {
         match rule(entry.get_ref()) {
-            Ok(value) => match first_at.entry(value) {
-                Entry::Occupied(first) => {
+            Ok(value) => match seen.get(&value) {
+                Some(first) => {
                     ok = false;
-                    let note = format!("first listed at {}", source.position(first.get().start));
+                    // The first earlier entry of this value is the one kept.
+                    let first_at = entries[..i]
+                        .iter()
+                        .find(|e| rule(e.get_ref()).is_ok_and(|v| v == value))
+                        .map_or(entry.span().start, |e| e.span().start);
+                    let note = format!("first listed at {}", source.position(first_at));
                     out.push(
-                        Diagnostic::error(format!("`{}` is listed twice in `{key}`", first.key()))
+                        Diagnostic::error(format!("`{first}` is listed twice in `{key}`"))
                             .at(source, entry.span())
                             .note(note)
                             .hint("remove one of the two"),
                     );
                 }
-                Entry::Vacant(slot) => {
-                    slot.insert(entry.span());
+                None => {
+                    seen.insert(value);
                 }
             },
             Err(problem) => {
@@ -611,5 +619,5 @@ fn unique_list<T: Ord + Clone + std::hash::Hash + std::fmt::Display>(
             }
         }
     }
-    ok.then(|| first_at.into_keys().collect())
+    ok.then_some(seen)
 }

@@ -95,7 +95,9 @@ fn load_inputs(
         };
         let source = Source::new(name, text);
         let mut out = Collector::new(&source);
-        for outcome in load_file(&mut out) {
+        let outcomes = load_file(&mut out);
+        first_seen.reserve(outcomes.len());
+        for outcome in outcomes {
             if let Some(key) = outcome.key {
                 match first_seen.entry(key) {
                     Entry::Occupied(first) => {
@@ -108,7 +110,7 @@ fn load_inputs(
                         continue;
                     }
                     Entry::Vacant(slot) => {
-                        slot.insert(outcome.origin.clone());
+                        slot.insert(outcome.origin);
                     }
                 }
             }

@@ -131,20 +131,19 @@ pub fn check_region(region: &str) -> Result<(), Problem> {
 }
 
 fn region_shape(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    if !(3..=5).contains(&parts.len()) {
+    // Checked for every cluster: no allocation.
+    if !(3..=5).contains(&s.split('-').count()) {
         return false;
     }
     let letters = |p: &str, min: usize, max: usize| {
         (min..=max).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase())
     };
-    let (first, rest) = (parts[0], &parts[1..]);
-    let (last, middle) = match rest.split_last() {
-        Some(split) => split,
-        None => return false,
+    let mut parts = s.split('-');
+    let (Some(first), Some(last)) = (parts.next(), parts.next_back()) else {
+        return false;
     };
     letters(first, 2, 4)
-        && middle.iter().all(|p| letters(p, 1, 16))
+        && parts.all(|p| letters(p, 1, 16))
         && (1..=2).contains(&last.len())
         && last.bytes().all(|b| b.is_ascii_digit())
 }

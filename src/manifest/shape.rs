@@ -179,6 +179,7 @@ pub(super) fn defaults(
         raw::DEFAULTS_KEYS,
         "in `[defaults]`",
         ELSEWHERE,
+        |_| None,
     ))
 }
 
@@ -195,12 +196,14 @@ pub(super) fn cluster(
         raw::CLUSTER_KEYS,
         "in `[[cluster]]`",
         &[],
+        raw::Cluster::from_table,
     )
 }
 
 /// Checks a table's keys and types into `T`. Unknown keys and values of
 /// the wrong type are reported and dropped one by one, so every one of
-/// them is reported, not only the first serde meets.
+/// them is reported, not only the first serde meets. `fast` reads a table
+/// that has neither without serde, or leaves it to serde (`None`).
 fn table_of<T: DeserializeOwned>(
     out: &mut Collector<'_>,
     span: Range<usize>,
@@ -208,7 +211,15 @@ fn table_of<T: DeserializeOwned>(
     known: &[&str],
     place: &str,
     elsewhere: &[(&str, &str)],
+    fast: fn(&DeTable<'_>) -> Option<T>,
 ) -> Shaped<T> {
+    if let Some(value) = fast(table) {
+        return Shaped {
+            value: Some(value),
+            broken: Vec::new(),
+            clean: true,
+        };
+    }
     let errors_before = out.error_count();
     // Borrowed until a key must go: the common, valid table is cloned
     // once, for the deserializer, and no more.
