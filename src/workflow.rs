@@ -103,6 +103,18 @@ pub async fn read_and_plan<P: Provider>(
     desired: &Desired,
     parallelism: usize,
 ) -> Result<(Live, Plan)> {
+    let live = read(provider, desired, parallelism).await?;
+    let plan = plan::plan(desired, &live);
+    Ok((live, plan))
+}
+
+/// Reads the live state of `desired`, then what the network findings need
+/// of it.
+pub async fn read<P: Provider>(
+    provider: &P,
+    desired: &Desired,
+    parallelism: usize,
+) -> Result<Live> {
     let mut live = match provider.read(&read_request(desired), parallelism).await {
         Ok(live) => live,
         Err(e) => return Err(read_error(provider, e).await),
@@ -116,6 +128,5 @@ pub async fn read_and_plan<P: Provider>(
             Err(e) => return Err(read_error(provider, e).await),
         };
     }
-    let plan = plan::plan(desired, &live);
-    Ok((live, plan))
+    Ok(live)
 }

@@ -49,6 +49,44 @@ pub fn render(plan: &Plan, format: PlanFormat, color: bool) -> String {
     }
 }
 
+/// Writes the plan to `out` in `format`. The text form goes out through a
+/// buffer as it is rendered, never held whole: a 10,000-cluster plan's
+/// text is 10 MB.
+pub fn write_plan(out: crate::printer::Writer, plan: &Plan, format: PlanFormat) -> Result<()> {
+    let color = out.color();
+    let mut out = std::io::BufWriter::new(out);
+    if format != PlanFormat::Text {
+        write!(out, "{}", render(plan, format, color))?;
+        out.flush()?;
+        return Ok(());
+    }
+    /// `fmt::Write` over an `io::Write`, keeping the I/O error.
+    struct Adapter<W> {
+        inner: W,
+        error: Option<std::io::Error>,
+    }
+    impl<W: std::io::Write> std::fmt::Write for Adapter<W> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.inner.write_all(s.as_bytes()).map_err(|e| {
+                self.error = Some(e);
+                std::fmt::Error
+            })
+        }
+    }
+    let mut adapter = Adapter {
+        inner: &mut out,
+        error: None,
+    };
+    if view::plan::write_text(&mut adapter, plan, color).is_err() {
+        return Err(adapter
+            .error
+            .unwrap_or_else(|| std::io::Error::other("formatting failed"))
+            .into());
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// The manifests' warnings, unless `--quiet`.
 pub fn print_warnings(warnings: &[Diagnostic], ctx: &Context) -> Result<()> {
     let mut notes = ctx.printer.notes();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::commands::common::{blocked_exit, print_warnings, render, select, PlanFormat};
+use crate::commands::common::{blocked_exit, print_warnings, select, write_plan, PlanFormat};
 use crate::commands::{Context, Exit};
 use crate::error::Result;
 use crate::provider::aws::{AwsOptions, AwsProvider};
@@ -78,10 +78,13 @@ pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     let mut desired = select(manifests.desired, &args.target)?;
     desired.allow_unverified_access = args.allow_unverified_access;
     let provider = AwsProvider::new(args.aws.options()).await;
-    let (_live, plan) =
-        workflow::read_and_plan(&provider, &desired, usize::from(args.aws.parallelism)).await?;
-    let mut out = ctx.printer.stdout();
-    write!(out, "{}", render(&plan, args.format, out.color()))?;
+    let live = workflow::read(&provider, &desired, usize::from(args.aws.parallelism)).await?;
+    // What a large fleet's read holds (clients, open connections) and then
+    // the live state are let go as soon as they are no longer needed.
+    drop(provider);
+    let plan = crate::plan::plan(&desired, &live);
+    drop(live);
+    write_plan(ctx.printer.stdout(), &plan, args.format)?;
     if let Some(path) = &args.out {
         SavedBody::new(desired, plan.clone()).write(path)?;
         writeln!(

@@ -16,9 +16,10 @@
 //!
 //! Pure functions over `Desired` and `Live`; the planner calls them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::desired::{AccessSource, ClusterKey, Desired};
+use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::{PublicCidr, PublicCidrs};
 use crate::live::{Live, LiveSecurityGroup, PrefixListKey, SecurityGroupKey};
 use crate::text::join_and;
@@ -45,7 +46,19 @@ fn find_list<'a>(
 /// The desired state with every prefix list of `public_access_cidrs`
 /// replaced by its entries, and the findings that block clusters whose lists
 /// could not be expanded or expand past the limit.
-pub fn expand(desired: &Desired, live: &Live) -> (Desired, Vec<Finding>) {
+/// Borrows the desired state when no cluster has a list to expand, so a
+/// large fleet's manifests are not copied for nothing.
+pub fn expand<'d>(desired: &'d Desired, live: &Live) -> (Cow<'d, Desired>, Vec<Finding>) {
+    let expands =
+        |c: &DesiredCluster| !c.public_access_prefix_lists.is_empty() && c.endpoint.public_access;
+    if !desired.clusters.iter().any(expands) {
+        let findings = desired
+            .clusters
+            .iter()
+            .filter_map(|c| unknown_source_lists(c, live))
+            .collect();
+        return (Cow::Borrowed(desired), findings);
+    }
     let mut out = desired.clone();
     let mut findings = Vec::new();
     for c in &mut out.clusters {
@@ -114,13 +127,13 @@ pub fn expand(desired: &Desired, live: &Live) -> (Desired, Vec<Finding>) {
         }
         c.endpoint.public_access_cidrs = Some(cidrs);
     }
-    (out, findings)
+    (Cow::Owned(out), findings)
 }
 
 /// The finding for prefix lists of `private_access_from` that EC2 does not
 /// know: the rule referencing them would be refused
 /// (`InvalidPrefixListID.NotFound`).
-fn unknown_source_lists(c: &crate::desired::DesiredCluster, live: &Live) -> Option<Finding> {
+fn unknown_source_lists(c: &DesiredCluster, live: &Live) -> Option<Finding> {
     if !c.endpoint.private_access {
         return None;
     }
@@ -335,5 +348,8 @@ pub fn settle_revoke_waves(steps: &mut [Step], emitted: &BTreeMap<String, usize>
             s.wave = deps.fold(s.wave, u32::max);
         }
     }
-    steps.sort_by_key(|s| (s.wave, emitted.get(&s.id).copied().unwrap_or(usize::MAX)));
+    let key = |s: &Step| (s.wave, emitted.get(&s.id).copied().unwrap_or(usize::MAX));
+    if !steps.is_sorted_by_key(key) {
+        steps.sort_by_key(key);
+    }
 }

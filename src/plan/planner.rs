@@ -143,10 +143,14 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let mut clusters = Vec::new();
     let mut findings = Vec::new();
     let mut access_checks = Vec::new();
-    for a in &analyses {
+    // Each analysis is let go once its cluster is planned.
+    for mut a in analyses {
         let mut ids = Vec::new();
         if !a.blocked() {
-            let mut emit = |step: &Step, ids: &mut Vec<String>, steps: &mut Vec<Step>| {
+            let emit = |step: &Step,
+                        ids: &mut Vec<String>,
+                        steps: &mut Vec<Step>,
+                        emitted: &mut BTreeSet<String>| {
                 if emitted.insert(step.id.clone()) {
                     steps.push(step.clone());
                 }
@@ -155,27 +159,32 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
             let mut dns_ids = Vec::new();
             if let Some((key, _)) = &a.vpc {
                 for s in vpc_steps.get(key).into_iter().flatten() {
-                    emit(s, &mut ids, &mut steps);
+                    emit(s, &mut ids, &mut steps, &mut emitted);
                     dns_ids.push(s.id.clone());
                 }
             }
             let mut sg_id = None;
             if let Some(gap) = &a.sg {
                 if let Some(s) = sg_steps.get(&gap.key) {
-                    emit(s, &mut ids, &mut steps);
+                    emit(s, &mut ids, &mut steps, &mut emitted);
                     sg_id = Some(s.id.clone());
                 }
             }
             if let Some(live) = a.live {
-                for s in endpoint_steps(a, live, &dns_ids, sg_id.as_deref()) {
-                    emit(&s, &mut ids, &mut steps);
+                // The cluster's own steps: moved in, not copied (their ids
+                // name the cluster, so none was emitted before).
+                for s in endpoint_steps(&a, live, &dns_ids, sg_id.as_deref()) {
+                    ids.push(s.id.clone());
+                    if emitted.insert(s.id.clone()) {
+                        steps.push(s);
+                    }
                 }
             }
             // A revocation is emitted with the last cluster that waits for
             // it, so every step it depends on comes before it.
             if let Some(r) = revokes.values().find(|r| r.clusters.contains(&&a.want.key)) {
                 if r.clusters.last() == Some(&&a.want.key) {
-                    emit(&r.step, &mut ids, &mut steps);
+                    emit(&r.step, &mut ids, &mut steps, &mut emitted);
                 } else {
                     ids.push(r.step.id.clone());
                 }
@@ -191,10 +200,10 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         if status == PlanStatus::Changes && !a.access_recheck.is_empty() {
             access_checks.push(AccessCheck {
                 cluster: a.want.key.clone(),
-                principals: a.access_recheck.clone(),
+                principals: std::mem::take(&mut a.access_recheck),
             });
         }
-        let mut cp = cluster_plan(a, status, ids);
+        let mut cp = cluster_plan(&a, status, ids);
         if let Some(after) = cp.after.as_mut() {
             for r in revokes
                 .values()
@@ -207,18 +216,24 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
             }
         }
         clusters.push(cp);
-        findings.extend(a.findings.iter().cloned());
+        findings.append(&mut a.findings);
         if status == PlanStatus::Changes {
-            findings.extend(owner_warning(a));
+            findings.extend(owner_warning(&a));
         }
     }
-    let emitted: BTreeMap<String, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
-        .collect();
+    // Only a revocation's wave can move after the waves are assigned (a
+    // plan without one keeps no copy of every step id).
+    let emitted: Option<BTreeMap<String, usize>> = (!revokes.is_empty()).then(|| {
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect()
+    });
     assign_waves(&mut steps, &clusters);
-    super::allow_list::settle_revoke_waves(&mut steps, &emitted);
+    if let Some(emitted) = emitted {
+        super::allow_list::settle_revoke_waves(&mut steps, &emitted);
+    }
 
     Plan {
         format_version: FORMAT_VERSION,
@@ -372,7 +387,11 @@ fn assign_waves(steps: &mut [Step], clusters: &[ClusterPlan]) {
     for s in steps.iter_mut() {
         s.wave = wave.get(s.id.as_str()).copied().unwrap_or(0);
     }
-    steps.sort_by_key(|s| s.wave);
+    // Most plans have one wave: a stable sort would still take a copy of
+    // half the steps as its buffer.
+    if !steps.is_sorted_by_key(|s| s.wave) {
+        steps.sort_by_key(|s| s.wave);
+    }
 }
 
 /// A VPC whose DNS settings some clusters need on. Its steps run with the

@@ -22,9 +22,17 @@ use crate::text::string_list;
 
 /// The plan as a person reads it in a terminal. Colour only when `color`.
 pub fn render_text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    // Writing into a `String` cannot fail.
+    let _ = write_text(&mut out, plan, color);
+    out
+}
+
+/// [`render_text`] written piece by piece into `out`, so a large plan's
+/// text is never held whole (10,000 clusters make 10 MB of it).
+pub fn write_text(out: &mut impl std::fmt::Write, plan: &Plan, color: bool) -> std::fmt::Result {
     let ordered = plan.ordered_steps();
     let number = step_numbers(&ordered);
-    let mut out = String::new();
     let waves = has_waves(plan);
     let mut heading: Option<u32> = None;
     for cluster in sorted_clusters(plan) {
@@ -33,13 +41,13 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         }
         if waves && heading != Some(cluster.wave) {
             heading = Some(cluster.wave);
-            let _ = writeln!(
+            writeln!(
                 out,
                 "{}\n",
                 paint(color, "1;36", &format!("== wave {} ==", cluster.wave))
-            );
+            )?;
         }
-        let _ = writeln!(
+        writeln!(
             out,
             "{}",
             paint(
@@ -47,7 +55,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                 "1",
                 &format!("{}: {}", cluster_title(cluster), status_text(cluster))
             )
-        );
+        )?;
         for (tag, line) in diff_lines(cluster) {
             let text = format!("{tag}{line}");
             let text = match tag {
@@ -55,7 +63,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                 '-' => paint(color, "31", &text),
                 _ => text,
             };
-            let _ = writeln!(out, "    {text}");
+            writeln!(out, "    {text}")?;
         }
         // The cluster's steps in the plan's order, found through their
         // numbers: scanning every step for each cluster made a
@@ -68,7 +76,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         mine.sort_unstable();
         mine.dedup();
         for step in mine.into_iter().map(|i| ordered[i]) {
-            out.push('\n');
+            out.write_char('\n')?;
             let n = number.get(step.id.as_str()).copied().unwrap_or(0);
             // A shared step runs with the lowest wave that needs it.
             let tag = if waves && step.wave != cluster.wave {
@@ -76,12 +84,12 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             } else {
                 String::new()
             };
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {}",
                 paint(color, "1", &format!("{n}. {}{tag}", step.id))
-            );
-            let _ = writeln!(out, "     {}", describe::step(step));
+            )?;
+            writeln!(out, "     {}", describe::step(step))?;
             if !step.depends_on.is_empty() {
                 let mut deps: Vec<(usize, &str)> = step
                     .depends_on
@@ -90,30 +98,30 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                     .collect();
                 deps.sort_unstable();
                 let waits: Vec<String> = deps.iter().map(|(n, d)| format!("{n}. {d}")).collect();
-                let _ = writeln!(out, "     waits for: {}", waits.join(", "));
+                writeln!(out, "     waits for: {}", waits.join(", "))?;
             }
-            let _ = writeln!(out, "     why: {}", step.reason);
+            writeln!(out, "     why: {}", step.reason)?;
             if step.lockout_risk {
                 let text = if step.kind() == crate::plan::StepKind::SgHttpsRevoke {
                     revoke_lockout_text()
                 } else {
                     lockout_text()
                 };
-                let _ = writeln!(out, "     {}", paint(color, "1;33", &text));
+                writeln!(out, "     {}", paint(color, "1;33", &text))?;
             }
         }
-        out.push('\n');
+        out.write_char('\n')?;
     }
     for finding in &plan.findings {
-        out.push_str(&finding_diagnostic(finding).render(color));
-        out.push('\n');
+        out.write_str(&finding_diagnostic(finding).render(color))?;
+        out.write_char('\n')?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "{}",
         paint(color, "1", &describe::summary(&plan.summary()))
-    );
-    out
+    )?;
+    Ok(())
 }
 
 /// What the JSON output holds: the plan itself plus its summary. `Plan`
