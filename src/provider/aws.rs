@@ -599,9 +599,11 @@ impl Provider for AwsProvider {
     async fn read_network(
         &self,
         request: &NetworkRequest,
-        parallelism: usize,
+        // Each scope makes one call at a time, within any parallelism's
+        // share per scope (see `network`).
+        _parallelism: usize,
     ) -> Result<LiveNetwork, ProviderError> {
-        super::network::read(&self.clients, request, parallelism).await
+        super::network::read(&self.clients, request).await
     }
 
     async fn list_clusters(&self, scope: &Scope) -> Result<Vec<String>, ProviderError> {
