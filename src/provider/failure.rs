@@ -187,7 +187,8 @@ pub fn classify(
                 }));
             }
         }
-        return Some(credentials_failure(ce));
+        let token_file = std::env::var("AWS_WEB_IDENTITY_TOKEN_FILE").ok();
+        return Some(credentials_failure(ce, token_file.as_deref()));
     }
     let text = chain(err).join(": ").to_ascii_lowercase();
     if let Some(cause) = network_cause(err, &text) {
@@ -199,9 +200,22 @@ pub fn classify(
     None
 }
 
-fn credentials_failure(ce: &CredentialsError) -> Failure {
+/// The failure a credentials error stands for. `token_file` is
+/// `AWS_WEB_IDENTITY_TOKEN_FILE`: the web identity provider reports a token
+/// file it cannot read with the bare OS error ("No such file or
+/// directory"), which names no file.
+fn credentials_failure(ce: &CredentialsError, token_file: Option<&str>) -> Failure {
     let detail = chain(ce).into_iter().skip(1).collect::<Vec<_>>().join(": ");
     let lower = detail.to_ascii_lowercase();
+    if let (CredentialsError::ProviderError(_), Some(file), Some(io)) = (
+        ce,
+        token_file.filter(|f| !f.is_empty()),
+        ce.source().and_then(|e| e.downcast_ref::<std::io::Error>()),
+    ) {
+        return Failure::Credentials {
+            detail: format!("cannot read the web identity token file `{file}` (`AWS_WEB_IDENTITY_TOKEN_FILE`): {io}"),
+        };
+    }
     match ce {
         // The chain lists each source; a profile that was asked for but is
         // broken is the one to name.
@@ -369,6 +383,24 @@ fn address_of(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_token_file_is_named() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let ce = CredentialsError::provider_error(io);
+        let f = credentials_failure(&ce, Some("/var/run/token"));
+        let text = f.to_string();
+        assert!(
+            text.contains("web identity token file `/var/run/token`"),
+            "{text}"
+        );
+        // Without the setting, the error stays the provider's own.
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let ce = CredentialsError::provider_error(io);
+        assert!(!credentials_failure(&ce, None)
+            .to_string()
+            .contains("token file"));
+    }
 
     #[derive(Debug)]
     struct Wrap(&'static str, Option<Box<dyn StdError + Send + Sync>>);

@@ -26,6 +26,11 @@
 //! client throttled while others took the API's rate is not held to the
 //! little it got then.
 //!
+//! Throttles that keep coming at a quarter of the answers after two seconds
+//! of pacing do not follow the rate (AWS throttling at random, a neighbour
+//! taking what pacing frees): pacing stops for five seconds and the SDK's
+//! backoff takes over, as before a throttle.
+//!
 //! The connector sees every answer once; a throttle is a 429 or a 503 (see
 //! [`slow_down`]). Only throttling is paced: server errors, time-outs and
 //! connection errors keep the SDK's exponential backoff.
@@ -63,6 +68,13 @@ const MIN_RATE: f64 = 1.0;
 /// quick growth costs a few throttled calls and a slow one left the API's
 /// rate unused.
 const GROWTH: f64 = 0.5;
+/// The share of throttled answers over the last [`WINDOW`], once pacing
+/// has run for two windows, past which pacing stops: throttles that keep
+/// coming whatever the rate (AWS throttling at random, or a neighbour that
+/// takes what is freed) are left to the SDK's backoff, as before a throttle.
+const GIVE_UP: f64 = 0.25;
+/// How long a client that gave up pacing is not paced again.
+const HOLD_OFF: Duration = Duration::from_secs(5);
 /// How long after its last throttle a client stops pacing: long enough to
 /// ride out the bursts of throttles a busy rate gives, short enough that a
 /// client throttled while another one took the API's rate is soon free.
@@ -90,6 +102,10 @@ struct State {
     throttles: VecDeque<Instant>,
     /// When the client was last throttled.
     throttled_at: Option<Instant>,
+    /// When the pacing now in force began.
+    engaged_at: Option<Instant>,
+    /// Until when throttles do not start pacing again (see [`GIVE_UP`]).
+    held_off_until: Option<Instant>,
 }
 
 impl State {
@@ -124,6 +140,7 @@ impl Pacer {
                 .is_some_and(|t| now.saturating_duration_since(t) > QUIET)
         {
             s.engaged = false;
+            s.engaged_at = None;
             tracing::debug!("no throttle for a while: pacing ends");
         }
         if !s.engaged {
@@ -168,6 +185,23 @@ impl Pacer {
         if !s.engaged && s.accepted.len() + s.throttles.len() < MIN_SAMPLE {
             return;
         }
+        if s.held_off_until.is_some_and(|t| now < t) {
+            return;
+        }
+        if let Some(since) = s.engaged_at {
+            let share = s.throttles.len() as f64 / (s.accepted.len() + s.throttles.len()) as f64;
+            if now.saturating_duration_since(since) >= 2 * WINDOW && share > GIVE_UP {
+                // Paced to what AWS accepts, a rate limit throttles a few
+                // calls in a hundred; this many means the throttles do not
+                // follow the rate, and holding the client to what got
+                // through would only shrink it further at each throttle.
+                s.engaged = false;
+                s.engaged_at = None;
+                s.held_off_until = Some(now + HOLD_OFF);
+                tracing::debug!(share, "throttles do not follow the rate: pacing stops");
+                return;
+            }
+        }
         s.refill(now);
         s.rate = if s.engaged {
             s.rate.min(accepted)
@@ -175,6 +209,9 @@ impl Pacer {
             accepted
         }
         .max(MIN_RATE);
+        if !s.engaged {
+            s.engaged_at = Some(now);
+        }
         s.engaged = true;
         s.throttled_at = Some(now);
         tracing::debug!(rate = s.rate, "throttled: pacing this client");
@@ -427,6 +464,25 @@ mod tests {
         }
         p.answered(t0 + ms(1200), true);
         assert!(p.rate().is_some());
+    }
+
+    #[test]
+    fn throttles_that_do_not_follow_the_rate_end_the_pacing() {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        // One answer in three throttled, every 10 ms, whatever the pace.
+        let mut gave_up_at = None;
+        for i in 0..400u64 {
+            let t = t0 + ms(i * 10);
+            p.answered(t, i % 3 == 0);
+            if i > 20 && p.rate().is_none() && gave_up_at.is_none() {
+                gave_up_at = Some(i * 10);
+            }
+        }
+        let at = gave_up_at.expect("pacing stopped");
+        assert!((2000..=2200).contains(&at), "stopped at {at} ms");
+        // Held off: throttles do not start it again at once.
+        assert_eq!(p.rate(), None);
     }
 
     #[test]

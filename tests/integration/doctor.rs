@@ -110,6 +110,35 @@ async fn no_credentials_say_where_eksgate_looked() {
     assert!(run.history().is_empty(), "no call reached AWS");
 }
 
+/// A web identity token file that cannot be read is named with the OS
+/// error, not the OS error alone.
+#[tokio::test]
+async fn an_unreadable_web_identity_token_file_is_named() {
+    let run = quickly(
+        Test::new()
+            .world(WORLD)
+            .manifest(PLAIN)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_CONFIG_FILE")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/eksgate/token")
+            .env("AWS_ROLE_ARN", "arn:aws:iam::111122223333:role/ci")
+            .home()
+            .args(["plan", "prod.toml"]),
+    )
+    .await
+    .failure();
+    let err = run.stderr();
+    assert!(
+        err.contains(
+            "cannot read the web identity token file `/nonexistent/eksgate/token` (`AWS_WEB_IDENTITY_TOKEN_FILE`): "
+        ),
+        "{err}"
+    );
+    assert!(run.history().is_empty(), "no call reached AWS");
+}
+
 /// A profile that is asked for but cannot give credentials is named, with
 /// what is wrong with it, rather than "no credentials".
 #[tokio::test]
