@@ -377,7 +377,8 @@ impl ClientSets {
 fn paced(http: &Option<SharedHttpClient>) -> (Option<SharedHttpClient>, PaceClassifier) {
     let pacer = Arc::new(Pacer::default());
     (
-        http.clone().map(|h| PacedHttpClient::new(h, pacer.clone())),
+        http.clone()
+            .map(|h| PacedHttpClient::shared(h, pacer.clone())),
         PaceClassifier::new(pacer),
     )
 }

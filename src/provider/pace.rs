@@ -241,7 +241,7 @@ pub struct PacedHttpClient {
 }
 
 impl PacedHttpClient {
-    pub fn new(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
+    pub fn shared(inner: SharedHttpClient, pacer: Arc<Pacer>) -> SharedHttpClient {
         SharedHttpClient::new(PacedHttpClient { inner, pacer })
     }
 }
