@@ -390,6 +390,18 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A pacer answered every 20 ms for two seconds, then throttled.
+    fn throttled_at_fifty() -> (Pacer, Instant) {
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..100 {
+            p.answered(t0 + ms(i * 20), false);
+        }
+        let now = t0 + ms(2000);
+        p.answered(now, true);
+        (p, now)
+    }
+
     #[test]
     fn nothing_waits_until_the_first_throttle() {
         let p = Pacer::default();
@@ -403,14 +415,8 @@ mod tests {
 
     #[test]
     fn a_throttle_holds_the_client_to_what_aws_accepted_in_the_last_second() {
-        let p = Pacer::default();
-        let t0 = Instant::now();
         // 50 answers accepted over the last second, older ones forgotten.
-        for i in 0..100 {
-            p.answered(t0 + ms(i * 20), false);
-        }
-        let now = t0 + ms(2000);
-        p.answered(now, true);
+        let (p, now) = throttled_at_fifty();
         let rate = p.rate().unwrap();
         assert!((rate - 50.0).abs() < 1.0, "{rate}");
         // Turns come one fiftieth of a second apart, in the order asked.
@@ -508,13 +514,7 @@ mod tests {
 
     #[test]
     fn an_urgent_turn_goes_at_once_and_the_next_turns_wait_longer() {
-        let p = Pacer::default();
-        let t0 = Instant::now();
-        for i in 0..100 {
-            p.answered(t0 + ms(i * 20), false);
-        }
-        let now = t0 + ms(2000);
-        p.answered(now, true);
+        let (p, now) = throttled_at_fifty();
         let first = p.turn(now).unwrap();
         p.take(now);
         let third = p.turn(now).unwrap();
