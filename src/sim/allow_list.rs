@@ -30,7 +30,7 @@ use quick_xml::escape::escape;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::ec2::{select_ids, Params};
+use super::ec2::{group_not_found, missing, select_ids, Params};
 use super::protocol::AwsError;
 use super::state::{Event, Region, RegionKey, Rule, RuleSource, State};
 use super::world::PrefixListDef;
@@ -143,22 +143,6 @@ fn esc(s: &str) -> String {
 
 fn invalid(message: impl Into<String>) -> AwsError {
     AwsError::new(400, "InvalidParameterValue", message)
-}
-
-fn missing(name: &str) -> AwsError {
-    AwsError::new(
-        400,
-        "MissingParameter",
-        format!("The request must contain the parameter {name}"),
-    )
-}
-
-fn group_not_found(id: &str) -> AwsError {
-    AwsError::new(
-        400,
-        "InvalidGroup.NotFound",
-        format!("The security group '{id}' does not exist"),
-    )
 }
 
 fn list_not_found(id: &str) -> AwsError {

@@ -103,7 +103,7 @@ pub fn error_xml(err: &AwsError, request_id: &str) -> String {
     )
 }
 
-fn missing(name: &str) -> AwsError {
+pub(super) fn missing(name: &str) -> AwsError {
     AwsError::new(
         400,
         "MissingParameter",
@@ -119,7 +119,7 @@ fn vpc_not_found(id: &str) -> AwsError {
     )
 }
 
-fn group_not_found(id: &str) -> AwsError {
+pub(super) fn group_not_found(id: &str) -> AwsError {
     AwsError::new(
         400,
         "InvalidGroup.NotFound",
