@@ -88,8 +88,6 @@ pub struct Pacer {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Whether the client was throttled yet; until then nothing waits.
-    engaged: bool,
     /// Requests per second while engaged.
     rate: f64,
     /// Turns in the bucket; below zero, turns already handed out ahead.
@@ -102,7 +100,8 @@ struct State {
     throttles: VecDeque<Instant>,
     /// When the client was last throttled.
     throttled_at: Option<Instant>,
-    /// When the pacing now in force began.
+    /// When the pacing now in force began; `None` while the client is not
+    /// paced (nothing waits).
     engaged_at: Option<Instant>,
     /// Until when throttles do not start pacing again (see [`GIVE_UP`]).
     held_off_until: Option<Instant>,
@@ -135,17 +134,14 @@ impl Pacer {
     /// until the client was first throttled.
     pub fn turn(&self, now: Instant) -> Option<Duration> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if s.engaged
+        if s.engaged_at.is_some()
             && s.throttled_at
                 .is_some_and(|t| now.saturating_duration_since(t) > QUIET)
         {
-            s.engaged = false;
             s.engaged_at = None;
             tracing::debug!("no throttle for a while: pacing ends");
         }
-        if !s.engaged {
-            return None;
-        }
+        s.engaged_at?;
         s.refill(now);
         s.tokens -= 1.0;
         (s.tokens < 0.0).then(|| Duration::from_secs_f64(-s.tokens / s.rate))
@@ -154,7 +150,7 @@ impl Pacer {
     /// A turn taken at `now` without waiting (see [`urgent`]).
     pub fn take(&self, now: Instant) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if s.engaged {
+        if s.engaged_at.is_some() {
             s.refill(now);
             s.tokens -= 1.0;
         }
@@ -166,7 +162,7 @@ impl Pacer {
         s.forget_before(now);
         if !throttled {
             s.accepted.push_back(now);
-            if s.engaged {
+            if s.engaged_at.is_some() {
                 s.refill(now);
                 s.rate += GROWTH;
             }
@@ -182,7 +178,8 @@ impl Pacer {
             .min()
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t));
         let accepted = s.accepted.len() as f64 / since.clamp(MIN_SPAN, WINDOW).as_secs_f64();
-        if !s.engaged && s.accepted.len() + s.throttles.len() < MIN_SAMPLE {
+        let engaged = s.engaged_at.is_some();
+        if !engaged && s.accepted.len() + s.throttles.len() < MIN_SAMPLE {
             return;
         }
         if s.held_off_until.is_some_and(|t| now < t) {
@@ -195,7 +192,6 @@ impl Pacer {
                 // calls in a hundred; this many means the throttles do not
                 // follow the rate, and holding the client to what got
                 // through would only shrink it further at each throttle.
-                s.engaged = false;
                 s.engaged_at = None;
                 s.held_off_until = Some(now + HOLD_OFF);
                 tracing::debug!(share, "throttles do not follow the rate: pacing stops");
@@ -203,16 +199,15 @@ impl Pacer {
             }
         }
         s.refill(now);
-        s.rate = if s.engaged {
+        s.rate = if engaged {
             s.rate.min(accepted)
         } else {
             accepted
         }
         .max(MIN_RATE);
-        if !s.engaged {
+        if !engaged {
             s.engaged_at = Some(now);
         }
-        s.engaged = true;
         s.throttled_at = Some(now);
         tracing::debug!(rate = s.rate, "throttled: pacing this client");
         // AWS's bucket is empty: so is ours.
@@ -221,14 +216,18 @@ impl Pacer {
 
     /// Whether the client is paced now.
     fn engaged(&self) -> bool {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).engaged
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .engaged_at
+            .is_some()
     }
 
     /// The rate the client is held to, once throttled.
     #[cfg(test)]
     fn rate(&self) -> Option<f64> {
         let s = self.state.lock().unwrap();
-        s.engaged.then_some(s.rate)
+        s.engaged_at.map(|_| s.rate)
     }
 }
 
