@@ -34,6 +34,8 @@ use std::collections::BTreeSet;
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
 
+pub use pace::sent_at;
+
 /// Which credentials and region a call uses: the role to assume (`None`:
 /// the base credentials, as the default chain or `--profile` give them),
 /// and the account the manifest pins, which the credentials must act in.
