@@ -287,12 +287,18 @@ tokio::task_local! {
 /// the state of things when AWS received it, which for a call that waited
 /// in line, or was throttled and retried, is later than when the caller
 /// asked: whoever learns from an answer's timing uses this instant.
-pub async fn sent_at<F: std::future::Future>(f: F) -> (F::Output, Option<Instant>) {
-    SENT.scope(Cell::new(None), async {
+///
+/// `f` is moved to the heap: the futures that await this one (a wait for
+/// an update, inside an apply's steps) would otherwise hold it inline, more
+/// than once in a build without optimisations.
+pub fn sent_at<F: std::future::Future>(
+    f: F,
+) -> impl std::future::Future<Output = (F::Output, Option<Instant>)> {
+    let f = Box::pin(f);
+    SENT.scope(Cell::new(None), async move {
         let out = f.await;
         (out, SENT.with(Cell::get))
     })
-    .await
 }
 
 /// Runs `f` with its calls' first attempts sent at once, ahead of the
