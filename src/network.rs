@@ -151,6 +151,14 @@ impl LiveNetwork {
             && self.group_vpcs.is_empty()
             && self.peerings.is_empty()
     }
+
+    /// Takes in what another scope's reads found.
+    pub fn merge(&mut self, part: LiveNetwork) {
+        self.nat_gateways.extend(part.nat_gateways);
+        self.route_tables.extend(part.route_tables);
+        self.group_vpcs.extend(part.group_vpcs);
+        self.peerings.extend(part.peerings);
+    }
 }
 
 /// The EC2 reads the network findings need, per set of credentials.

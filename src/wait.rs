@@ -55,21 +55,31 @@
 //! [`RunLearning`]) share what they learn: each update eksgate started and saw end
 //! leaves a *sample*: the age at which it was last seen `InProgress` (a time
 //! that update certainly lasted) and the age at which it was first seen ended
-//! (a time by which it had ended). Once [`MIN_SAMPLES`] updates have ended,
-//! the run's *floor* is the shortest `InProgress` age of the last [`WINDOW`]
-//! samples and its *ceiling* the shortest ended age. No wait polls before
-//! `anchor + floor`. From there [`REFINERS`] waits at a time poll at a
-//! twentieth of the update's age (at most `max_interval`), because that is
-//! where the updates of this run have been ending; their samples are close
-//! to the real duration, so floor and ceiling close in on it, and the coarse
-//! samples of the first waits leave the window. The other waits poll first
-//! at `anchor + ceiling` and, still `InProgress` there, go on at a twentieth
-//! of the age. Floor and ceiling are read again before every poll, and a new
-//! sample wakes the waits they hold back, so a wait that started early uses
-//! what was learnt meanwhile. Most updates of a large rollout are then
-//! polled once or twice; one that ends sooner than the recent ones is
-//! noticed at the floor or ceiling, never later than the quickest recent
-//! update.
+//! (a time by which it had ended). Ages count to when the poll went out, after
+//! any wait for its turn at a throttled API (see `provider::sent_at`): the
+//! answer tells the state of the update then. Once [`MIN_SAMPLES`] updates
+//! have ended, the run's *floor* is the shortest of the last [`WINDOW`]
+//! `InProgress` ages and its *ceiling* the shortest of the last [`WINDOW`]
+//! ended ages. No wait polls before `anchor + floor`. From there [`REFINERS`]
+//! waits at a time poll at a twentieth of the update's age (at most
+//! `max_interval`), because that is where the updates of this run have been
+//! ending; their samples are close to the real duration, so floor and ceiling
+//! close in on it, and the coarse samples of the first waits leave the window.
+//! Each refiner's first poll is a share of that first twentieth past the
+//! floor (no further than the ceiling), the share moving on by the golden
+//! ratio with each refiner, so their polls do not all fall at the same ages
+//! and the ceiling can come down to within a few milliseconds of the end; a
+//! refiner whose first poll already finds its update ended leaves a sample
+//! too, with an ended age only, and one still short of the ceiling polls
+//! there at the latest. The other waits poll first at `anchor + ceiling`;
+//! still `InProgress` there (updates started a few milliseconds apart end a
+//! few milliseconds apart), they look again a hundredth of the age later,
+//! once, and then go on at a twentieth of the age. Floor and ceiling are read
+//! again before every poll, and a new sample wakes the waits they hold back,
+//! so a wait that started early uses what was learnt meanwhile. Most updates
+//! of a large rollout are then polled once or twice; one that ends sooner
+//! than the recent ones is noticed at the floor or ceiling, never later than
+//! the quickest recent update.
 //!
 //! Until then, the first [`SCOUTS`] waits of a run poll on the schedule above,
 //! except that once more updates than the scouts are waiting, a scout's
@@ -96,7 +106,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::live::{ClusterObservation, ClusterStatus};
-use crate::provider::{Provider, ProviderError, Scope, UpdateState, UpdateStatus};
+use crate::provider::{sent_at, Provider, ProviderError, Scope, UpdateState, UpdateStatus};
 
 /// How long and how often to wait for an AWS update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,6 +255,9 @@ pub const WINDOW: usize = 8;
 pub const REFINERS: u32 = 2;
 /// Past the floor, the interval is this fraction of the update's age.
 const FINE_AGE_FRACTION: u32 = 20;
+/// After the first poll at or past the ceiling that finds the update still
+/// running, the interval is this fraction of its age.
+const CLOSE_AGE_FRACTION: u32 = 100;
 
 /// What the waits of one run know about its updates' durations.
 #[derive(Debug, Default)]
@@ -252,15 +265,21 @@ struct Fleet {
     /// Waits started for updates this run started.
     started: u32,
     /// Updates seen ending: after at least one `InProgress` answer, or, for
-    /// a scout, at its first poll.
+    /// a scout or a refiner, at its first poll.
     samples: u32,
-    /// For the most recent of them (at most [`WINDOW`], oldest first): the
-    /// age at which each was last seen `InProgress` (none when a scout's
-    /// first poll found it ended), and the age at which it was first seen
-    /// ended.
-    recent: VecDeque<(Option<Duration>, Duration)>,
+    /// The ages at which the most recent of them that were ever seen
+    /// `InProgress` were last seen so (at most [`WINDOW`], oldest first).
+    /// Kept apart from the ended ages: refiners whose first poll finds
+    /// their update ended would otherwise push every `InProgress` age out
+    /// of the window, and with it the floor and the refiners.
+    recent_lo: VecDeque<Duration>,
+    /// The ages at which the most recent of them were first seen ended (at
+    /// most [`WINDOW`], oldest first).
+    recent_hi: VecDeque<Duration>,
     /// Waits polling finely from the floor now.
     refining: u32,
+    /// Turns as a refiner given so far.
+    refiner_turns: u32,
     /// Wakes the waits held back by the floor or ceiling when a sample
     /// arrives, so a lower ceiling is used at once.
     learnt: Arc<Notify>,
@@ -271,43 +290,64 @@ impl Fleet {
         self.samples >= MIN_SAMPLES
     }
 
-    /// The shortest of the recent samples' `lo` or `hi`, once learnt.
-    fn shortest(
-        &self,
-        pick: impl Fn(&(Option<Duration>, Duration)) -> Option<Duration>,
-    ) -> Option<Duration> {
-        self.recent
-            .iter()
-            .filter_map(pick)
-            .min()
-            .filter(|_| self.learned())
-    }
-
     /// The shortest recent time an update was still running.
     fn floor(&self) -> Option<Duration> {
-        self.shortest(|s| s.0)
+        self.recent_lo
+            .iter()
+            .min()
+            .copied()
+            .filter(|_| self.learned())
     }
 
     /// The shortest recent time by which an update had ended.
     fn ceiling(&self) -> Option<Duration> {
-        self.shortest(|s| Some(s.1))
+        self.recent_hi
+            .iter()
+            .min()
+            .copied()
+            .filter(|_| self.learned())
     }
 
     /// An update was last seen `InProgress` at age `lo` (if ever) and ended
     /// by `hi`.
     fn sample(&mut self, lo: Option<Duration>, hi: Duration) {
-        self.samples += 1;
-        if self.recent.len() == WINDOW {
-            self.recent.pop_front();
+        fn keep(recent: &mut VecDeque<Duration>, age: Duration) {
+            if recent.len() == WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back(age);
         }
-        self.recent.push_back((lo, hi));
+        self.samples += 1;
+        if let Some(lo) = lo {
+            keep(&mut self.recent_lo, lo);
+        }
+        keep(&mut self.recent_hi, hi);
         self.learnt.notify_waiters();
+    }
+
+    /// The age of a new refiner's first poll: past the floor by a share of
+    /// the first fine interval (or of the gap to the ceiling, if that is
+    /// narrower), the share moving on by the golden ratio with each turn.
+    /// Refiners that all started at the floor would poll at the same ages
+    /// and leave the ceiling where the first of them found it, up to a
+    /// whole fine interval after the updates end; spread over it, each
+    /// sample can land closer to the end than the ones before.
+    fn refine_from(&mut self, opts: &WaitOptions, floor: Duration, ceiling: Duration) -> Duration {
+        let span =
+            fraction_of_age(opts, floor, FINE_AGE_FRACTION).min(ceiling.saturating_sub(floor));
+        let share = (f64::from(self.refiner_turns) * GOLDEN_SHARE).fract();
+        self.refiner_turns = self.refiner_turns.wrapping_add(1);
+        floor + span.mul_f64(share)
     }
 }
 
-/// A wait's turn as a refiner; given back when the wait ends, however it
-/// ends.
-struct Refining(Arc<Mutex<Fleet>>);
+/// The golden ratio less one: its multiples, modulo one, spread evenly over
+/// `[0, 1)` however many of them are taken.
+const GOLDEN_SHARE: f64 = 0.618_033_988_749_894_9;
+
+/// A wait's turn as a refiner, and the age of its first poll; given back
+/// when the wait ends, however it ends.
+struct Refining(Arc<Mutex<Fleet>>, Duration);
 
 impl Drop for Refining {
     fn drop(&mut self) {
@@ -416,14 +456,15 @@ where
                             && last_in_progress.is_none_or(|lo| lo < ceiling)
                         {
                             g.refining += 1;
-                            refining = Some(Refining(f.clone()));
+                            let from = g.refine_from(opts, floor, ceiling);
+                            refining = Some(Refining(f.clone(), from));
                         }
                         // Before the floor, wake there to ask for a turn as
                         // a refiner; without one, poll at the ceiling.
-                        Some(if refining.is_some() || !at_floor {
-                            anchor + floor
-                        } else {
-                            anchor + ceiling
+                        Some(match &refining {
+                            Some(r) => anchor + r.1,
+                            None if !at_floor => anchor + floor,
+                            None => anchor + ceiling,
                         })
                     }
                     // Only scouts' first polls ended their updates: poll
@@ -440,12 +481,18 @@ where
             gated = true;
             continue;
         }
-        let sent = Instant::now();
-        let answer = tokio::select! {
+        // When the poll went out: after any wait for a turn of a paced
+        // client and the retries of a throttled poll, as late as the
+        // answer's news. A sample timed at the asking would be early by
+        // that wait, and a ceiling too early sends every later wait's first
+        // poll before its update ends.
+        let asked = Instant::now();
+        let (answer, went) = tokio::select! {
             biased;
             () = cancelled(cancel) => return WaitEnd::Cancelled,
-            answer = poll() => answer,
+            answer = sent_at(poll()) => answer,
         };
+        let sent = went.map_or(asked, Instant::from_std);
         match answer {
             Ok(p) => {
                 polls += 1;
@@ -453,22 +500,41 @@ where
                 on_status(&p.status);
                 if let Some(value) = p.done {
                     // An update that ended before a follower's first poll
-                    // tells nothing new; a scout's tells that updates can
-                    // end that soon.
+                    // (at the ceiling) tells nothing new; a scout's tells
+                    // that updates can end that soon, and a refiner's (at or
+                    // before the ceiling) that they end sooner than known.
                     if let Some(f) = fleet
                         .as_ref()
-                        .filter(|_| last_in_progress.is_some() || scout)
+                        .filter(|_| last_in_progress.is_some() || scout || refining.is_some())
                     {
                         lock(f).sample(last_in_progress, sent.saturating_duration_since(anchor));
                     }
                     return WaitEnd::Finished { value, polls };
                 }
                 let age = sent.saturating_duration_since(anchor);
-                last_in_progress = Some(age);
+                let before = last_in_progress.replace(age);
                 last_status = Some(p.status);
-                let learned = fleet.as_ref().and_then(|f| lock(f).floor());
+                let (learned, ceiling) = fleet.as_ref().map_or((None, None), |f| {
+                    let g = lock(f);
+                    (g.floor(), g.ceiling())
+                });
+                // Still running at the ceiling for the first time: the
+                // update most likely ends just after it (the ceiling is
+                // the quickest recent end, and starts differ by a few
+                // milliseconds), so look again soon, once.
+                let first_past_ceiling =
+                    ceiling.is_some_and(|c| age >= c && before.is_none_or(|b| b < c));
+                // A refiner still short of the ceiling polls there at the
+                // latest: later waits do, and it should not notice later
+                // than they do.
+                let cap = ceiling
+                    .filter(|c| refining.is_some() && age < *c)
+                    .map(|c| anchor + c);
                 next = sent
                     + match learned {
+                        Some(_) if first_past_ceiling => {
+                            fraction_of_age(opts, age, CLOSE_AGE_FRACTION)
+                        }
                         // Past the floor: where this run's updates end.
                         Some(floor) if age >= floor => {
                             fraction_of_age(opts, age, FINE_AGE_FRACTION)
@@ -486,6 +552,9 @@ where
                         }
                         None => poll_interval(opts, age),
                     };
+                if let Some(cap) = cap {
+                    next = next.min(cap);
+                }
             }
             Err(err) if is_retryable(&err) => {
                 failures += 1;
@@ -914,7 +983,9 @@ mod tests {
         // The run knows its 500ms updates coarsely: still running at 400ms,
         // ended by 600ms. Past the floor, polls come every twentieth of the
         // age (20-25ms), so the samples, and the floor, climb towards 500ms
-        // and the coarse samples leave the window.
+        // and the coarse samples leave the window. Each refiner starts
+        // further into the first fine interval than the one before (by the
+        // golden ratio), so the ceiling closes in on the end.
         let d = Duration::from_millis(500);
         let ms = Duration::from_millis;
         let learning = run_that_learnt(ms(400), ms(600));
@@ -923,14 +994,27 @@ mod tests {
         for _ in 0..WINDOW + 3 {
             got.push(wait_in_run(&learning, &o, Instant::now(), d).await);
         }
-        // While a coarse sample is in the window, each wait polls at the
-        // floor (400ms), then every twentieth of the age: 420, 441, 464,
-        // 488 and 513ms, 13ms late, not at the coarse ceiling (100ms
-        // late). Once the window holds only fine samples, the floor is
-        // 488ms: two polls.
-        let (early, tail) = got.split_at(WINDOW);
-        assert_eq!(early, [(6, ms(13)); WINDOW], "{got:?}");
-        assert_eq!(tail, [(2, ms(13)); 3], "{got:?}");
+        // While a coarse sample is in the window, each wait polls from
+        // the floor (400ms) every twentieth of the age: the first at 400,
+        // 420, 441, 464, 488 and 513ms, 13ms late, not at the coarse
+        // ceiling (100ms late); the next from 412ms, ending at 503ms; and
+        // so on, until one ends exactly at 500ms. Once the window holds
+        // only fine samples, the floor is past 480ms: two polls, on time.
+        let z = Duration::ZERO;
+        let want = [
+            (6, ms(13)),
+            (5, ms(3)),
+            (6, ms(3)),
+            (5, ms(3)),
+            (5, z),
+            (6, z),
+            (5, z),
+            (6, z),
+            (2, z),
+            (2, z),
+            (2, z),
+        ];
+        assert_eq!(got, want, "{got:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -948,12 +1032,36 @@ mod tests {
         let got =
             futures_util::future::join_all((0..12).map(|_| wait_in_run(&learning, &o, anchor, d)))
                 .await;
-        // The refiners poll at 800, 840, 882, 927, 974 and 1023ms; the
-        // others once, at the ceiling their samples set (1023ms). All
-        // noticed 23ms late, well before the coarse ceiling (200ms late).
+        // The first refiner polls at 800, 840, 882, 927, 974 and 1023ms;
+        // the second starts 25ms further in (the golden share of 40ms) and
+        // sees its update ended at 1005ms; the others poll once, at the
+        // ceiling that sample sets. All but the first noticed 5ms late,
+        // well before the coarse ceiling (200ms late).
+        let mut want = vec![(1, ms(5)); 12];
+        want[..REFINERS as usize].copy_from_slice(&[(6, ms(23)), (5, ms(5))]);
+        assert_eq!(got, want, "{got:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_still_running_at_the_ceiling_looks_again_soon() {
+        // The run has seen updates end by 490ms; these take 493ms (starts
+        // differ by a few milliseconds). Twelve start at once: the
+        // refiners poll from the floor (400ms) and, short of the
+        // ceiling, at the ceiling at the latest; everyone finds theirs
+        // still running at 490ms and looks again a hundredth of the age
+        // later (495ms), not a twentieth (515ms, 22ms late).
+        let ms = Duration::from_millis;
+        let learning = run_that_learnt(ms(400), ms(490));
+        let o = fleet_opts(ms(200));
+        let anchor = Instant::now();
+        let d = ms(493);
+        let got =
+            futures_util::future::join_all((0..12).map(|_| wait_in_run(&learning, &o, anchor, d)))
+                .await;
+        assert!(got.iter().all(|&(_, late)| late <= ms(2)), "{got:?}");
         let (refiners, others) = got.split_at(REFINERS as usize);
-        assert_eq!(refiners, [(6, ms(23)); REFINERS as usize], "{got:?}");
-        assert_eq!(others, [(1, ms(23)); 12 - REFINERS as usize], "{got:?}");
+        assert!(refiners.iter().all(|&(polls, _)| polls <= 7), "{got:?}");
+        assert_eq!(others, [(2, ms(2)); 12 - REFINERS as usize], "{got:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,16 +3,17 @@
 //! state through a provider, and plan. Pure glue
 //! over the library's parts; the commands decide what to print.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::desired::Desired;
+use crate::desired::{Desired, DesiredCluster};
 use crate::diagnostic::Diagnostic;
 use crate::error::{Error, Result};
 use crate::explain;
 use crate::live::Live;
 use crate::manifest;
 use crate::plan::{self, Plan};
-use crate::provider::{ClusterTarget, Provider, ProviderError, ReadRequest};
+use crate::provider::{ClusterTarget, Provider, ProviderError, ReadRequest, Scope};
 
 /// Loaded manifests, with their warnings.
 pub struct Manifests {
@@ -115,18 +116,27 @@ pub async fn read<P: Provider>(
     desired: &Desired,
     parallelism: usize,
 ) -> Result<Live> {
-    let mut live = match provider.read(&read_request(desired), parallelism).await {
-        Ok(live) => live,
-        Err(e) => return Err(read_error(provider, e).await),
-    };
     // The network findings' reads depend on what the first read found (the
-    // planned endpoint states, the VPC's blocks, the subnets).
-    let network = plan::network::reads(desired, &live);
-    if !network.is_empty() {
-        live.network = match provider.read_network(&network, parallelism).await {
-            Ok(network) => network,
-            Err(e) => return Err(read_error(provider, e).await),
+    // planned endpoint states, the VPC's blocks, the subnets), scope by
+    // scope.
+    let mut by_scope: BTreeMap<Scope, Vec<&DesiredCluster>> = BTreeMap::new();
+    for want in &desired.clusters {
+        let scope = Scope {
+            account: want.key.account.clone(),
+            region: want.key.region.clone(),
+            role_arn: want.role_arn.clone(),
         };
+        by_scope.entry(scope).or_default().push(want);
     }
-    Ok(live)
+    let network = |scope: &Scope, live: &Live| {
+        let wants = by_scope.get(scope).into_iter().flatten().copied();
+        plan::network::scope_reads(wants, live)
+    };
+    match provider
+        .read_with_network(&read_request(desired), parallelism, &network)
+        .await
+    {
+        Ok(live) => Ok(live),
+        Err(e) => Err(read_error(provider, e).await),
+    }
 }

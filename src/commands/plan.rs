@@ -83,7 +83,8 @@ pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     // the live state are let go as soon as they are no longer needed.
     drop(provider);
     let plan = crate::plan::plan(&desired, &live);
-    drop(live);
+    // Freeing a large fleet's live state takes a while; nothing waits on it.
+    std::thread::spawn(move || drop(live));
     write_plan(ctx.printer.stdout(), &plan, args.format)?;
     if let Some(path) = &args.out {
         SavedBody::new(desired, plan.clone()).write(path)?;
@@ -94,12 +95,13 @@ pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
             path.display()
         )?;
     }
-    if let Some(exit) = blocked_exit(&plan, ctx)? {
-        return Ok(exit);
-    }
-    Ok(if args.detailed_exitcode && plan.has_changes() {
-        Exit::Changes
-    } else {
-        Exit::Success
-    })
+    let exit = match blocked_exit(&plan, ctx)? {
+        Some(exit) => exit,
+        None if args.detailed_exitcode && plan.has_changes() => Exit::Changes,
+        None => Exit::Success,
+    };
+    // The process ends now: what a large plan holds is left to it rather
+    // than freed piece by piece.
+    std::mem::forget(plan);
+    Ok(exit)
 }

@@ -31,13 +31,12 @@ use ipnet::IpNet;
 
 use super::path::endpoint_path;
 use super::{Finding, FindingCode, Severity};
-use crate::desired::{AccessSource, Desired, DesiredCluster};
+use crate::desired::{AccessSource, DesiredCluster};
 use crate::endpoint::{EndpointSettings, PublicCidr, PublicCidrs};
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc, SecurityGroupKey, VpcKey,
 };
-use crate::network::{NetworkRequest, RouteTable};
-use crate::provider::Scope;
+use crate::network::{RouteTable, ScopeReads};
 use crate::text::{join_and, mode_name, some_of};
 
 /// 2024-10-01T00:00:00Z: IPv6 clusters made from October 2024 have a
@@ -60,64 +59,64 @@ pub const DUAL_STACK_SINCE: i64 = 1_727_740_800;
 pub const HYBRID_NODES_DOC: &str =
     "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-cluster-create.html";
 
-/// The EC2 reads the network findings need for `desired` once the clusters
-/// and their VPCs are read: NAT gateways for clusters whose plan makes them
-/// public only with restricted CIDRs, route tables for clusters with a
-/// `private_access_from` CIDR outside their VPC, the VPCs of source security
-/// groups. Each VPC, subnet or group once per scope.
-pub fn reads(desired: &Desired, live: &Live) -> NetworkRequest {
-    let mut request = NetworkRequest::default();
-    for want in &desired.clusters {
-        let Some(ClusterObservation::Found(found)) = live.clusters.get(&want.key) else {
-            continue;
-        };
-        if !matches!(
-            found.status,
-            ClusterStatus::Active | ClusterStatus::Updating
-        ) || want.endpoint.both_off()
-        {
-            continue;
-        }
-        let scope = Scope {
-            account: want.key.account.clone(),
-            region: want.key.region.clone(),
-            role_arn: want.role_arn.clone(),
-        };
-        let path = endpoint_path(found, want);
-        let mut reads = std::mem::take(request.scopes.entry(scope.clone()).or_default());
-        if public_only_step(found, &path).is_some() {
-            reads.nat_vpcs.insert(found.vpc_id.clone());
-        }
-        if want.endpoint.private_access {
-            let outside =
-                vpc_of(live, want, found).is_some_and(|vpc| !outside_vpc(want, vpc).is_empty());
-            if outside && !found.network.subnet_ids.is_empty() {
-                reads
-                    .route_subnets
-                    .entry(found.vpc_id.clone())
-                    .or_default()
-                    .extend(found.network.subnet_ids.iter().cloned());
-            }
-            let groups: Vec<String> = want
-                .private_access_from
-                .iter()
-                .filter_map(|s| match s {
-                    AccessSource::SecurityGroup(g) => Some(g.clone()),
-                    AccessSource::Cidr(_) | AccessSource::PrefixList(_) => None,
-                })
-                .collect();
-            if !groups.is_empty() {
-                reads
-                    .source_groups
-                    .entry(found.vpc_id.clone())
-                    .or_default()
-                    .extend(groups);
-            }
-        }
-        request.scopes.insert(scope, reads);
+/// The EC2 reads the network findings need for the clusters `wants` of one
+/// scope once they and their VPCs are read: NAT gateways for clusters whose
+/// plan makes them public only with restricted CIDRs, route tables for
+/// clusters with a `private_access_from` CIDR outside their VPC, the VPCs of
+/// source security groups. Each VPC, subnet or group once.
+pub fn scope_reads<'a>(
+    wants: impl IntoIterator<Item = &'a DesiredCluster>,
+    live: &Live,
+) -> ScopeReads {
+    let mut reads = ScopeReads::default();
+    for want in wants {
+        add_reads(&mut reads, want, live);
     }
-    request.scopes.retain(|_, r| !r.is_empty());
-    request
+    reads
+}
+
+/// Adds what the network findings of `want` need read.
+fn add_reads(reads: &mut ScopeReads, want: &DesiredCluster, live: &Live) {
+    let Some(ClusterObservation::Found(found)) = live.clusters.get(&want.key) else {
+        return;
+    };
+    if !matches!(
+        found.status,
+        ClusterStatus::Active | ClusterStatus::Updating
+    ) || want.endpoint.both_off()
+    {
+        return;
+    }
+    let path = endpoint_path(found, want);
+    if public_only_step(found, &path).is_some() {
+        reads.nat_vpcs.insert(found.vpc_id.clone());
+    }
+    if want.endpoint.private_access {
+        let outside =
+            vpc_of(live, want, found).is_some_and(|vpc| !outside_vpc(want, vpc).is_empty());
+        if outside && !found.network.subnet_ids.is_empty() {
+            reads
+                .route_subnets
+                .entry(found.vpc_id.clone())
+                .or_default()
+                .extend(found.network.subnet_ids.iter().cloned());
+        }
+        let groups: Vec<String> = want
+            .private_access_from
+            .iter()
+            .filter_map(|s| match s {
+                AccessSource::SecurityGroup(g) => Some(g.clone()),
+                AccessSource::Cidr(_) | AccessSource::PrefixList(_) => None,
+            })
+            .collect();
+        if !groups.is_empty() {
+            reads
+                .source_groups
+                .entry(found.vpc_id.clone())
+                .or_default()
+                .extend(groups);
+        }
+    }
 }
 
 /// The network findings of one cluster that nothing else blocked, given the
@@ -873,14 +872,7 @@ mod tests {
             let (_, more) = world(d.clone(), (true, true));
             l.clusters.extend(more.clusters);
         }
-        let desired = Desired {
-            clusters: vec![a, b, c],
-            digest: String::new(),
-            allow_unverified_access: false,
-        };
-        let request = reads(&desired, &l);
-        assert_eq!(request.scopes.len(), 1);
-        let r = request.scopes.values().next().unwrap();
+        let r = scope_reads([&a, &b, &c], &l);
         assert_eq!(r.nat_vpcs, BTreeSet::from(["vpc-1".to_string()]));
         // Only `c` has a source outside the VPC.
         assert_eq!(

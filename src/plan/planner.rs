@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
+
 use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::EndpointSettings;
 use crate::live::{
@@ -40,6 +42,8 @@ struct Analysis<'a> {
     access_mode: Option<(AuthenticationMode, AuthenticationMode)>,
     /// The principals apply checks again before public access goes off.
     access_recheck: Vec<String>,
+    /// The fingerprint of the live cluster, once it has steps to plan.
+    fingerprint: Option<String>,
 }
 
 impl Analysis<'_> {
@@ -63,36 +67,42 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let mut wanted: Vec<&DesiredCluster> = desired.clusters.iter().collect();
     wanted.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
 
-    let mut seen = BTreeSet::new();
+    // Each cluster on its own, on every core: most of a large plan's work.
     let mut analyses: Vec<Analysis> = wanted
-        .into_iter()
-        .map(|want| {
-            let mut a = analyse(want, live, desired.allow_unverified_access);
-            // The manifest loader rejects duplicates; if two slipped through,
-            // planning both would give two steps with one id.
-            if !seen.insert(&want.key) {
-                a.findings = vec![Finding {
-                    cluster: want.key.clone(),
-                    code: FindingCode::DeclaredTwice,
-                    severity: Severity::Block,
-                    message: format!("cluster `{}` is declared more than once", want.key),
-                    hint: Some(format!("remove one of the declarations ({})", want.origin)),
-                }];
-            }
-            let (mine, rest) = expansion.drain(..).partition(|f| f.cluster == want.key);
-            expansion = rest;
-            a.findings.extend::<Vec<Finding>>(mine);
-            a
-        })
+        .par_iter()
+        .map(|want| analyse(want, live, desired.allow_unverified_access))
         .collect();
+    let mut seen = BTreeSet::new();
+    for a in &mut analyses {
+        let want = a.want;
+        // The manifest loader rejects duplicates; if two slipped through,
+        // planning both would give two steps with one id.
+        if !seen.insert(&want.key) {
+            a.findings = vec![Finding {
+                cluster: want.key.clone(),
+                code: FindingCode::DeclaredTwice,
+                severity: Severity::Block,
+                message: format!("cluster `{}` is declared more than once", want.key),
+                hint: Some(format!("remove one of the declarations ({})", want.origin)),
+            }];
+        }
+        let (mine, rest) = expansion.drain(..).partition(|f| f.cluster == want.key);
+        expansion = rest;
+        a.findings.extend::<Vec<Finding>>(mine);
+    }
 
     // Network paths: what AWS accepts but breaks nodes or clients later.
-    for a in analyses.iter_mut().filter(|a| !a.blocked()) {
-        if let Some(found) = a.live {
-            let more = super::network::findings(a.want, found, &a.endpoint, live);
-            a.findings.extend(more);
+    // With the fingerprint of what a cluster's steps are planned on.
+    analyses.par_iter_mut().for_each(|a| {
+        let Some(found) = a.live.filter(|_| !a.blocked()) else {
+            return;
+        };
+        let more = super::network::findings(a.want, found, &a.endpoint, live);
+        a.findings.extend(more);
+        if !a.blocked() && (!a.endpoint.is_empty() || a.access_mode.is_some()) {
+            a.fingerprint = Some(fingerprint_of(found));
         }
-    }
+    });
 
     block_groups_over_quota(&mut analyses, live);
 
@@ -465,6 +475,7 @@ fn analyse<'a>(
         endpoint: Vec::new(),
         access_mode: None,
         access_recheck: Vec::new(),
+        fingerprint: None,
     };
     let key = &want.key;
     let block = |code: FindingCode, message: String, hint: Option<String>| Finding {
@@ -749,7 +760,10 @@ fn endpoint_steps(
     }
     let key = &a.want.key;
     let prefix = format!("{}/{}", id_prefix(&key.account, &key.region), key.name);
-    let fingerprint = fingerprint_of(live);
+    let fingerprint = a
+        .fingerprint
+        .clone()
+        .unwrap_or_else(|| fingerprint_of(live));
     let base = |id: String, action: Action| Step {
         id,
         action,

@@ -31,8 +31,8 @@ use super::clients::{ClientSets, Clients};
 use super::failure;
 use super::fleet::{self, FleetCalls, VpcDescription, NO_DHCP_OPTIONS};
 use super::{
-    DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, RevokeOutcome, Scope,
-    UpdateStart, UpdateState, UpdateStatus,
+    DnsAttribute, IngressOutcome, NetworkReads, Provider, ProviderError, ReadRequest,
+    RevokeOutcome, Scope, UpdateStart, UpdateState, UpdateStatus,
 };
 use crate::access::{AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::{AccessSource, ClusterKey};
@@ -41,7 +41,7 @@ use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LivePrefixList, LiveSecurityGroup,
     LiveVpc, RuleCount, MANAGED_DESCRIPTION,
 };
-use crate::network::{LiveNetwork, NetworkRequest};
+use crate::network::{LiveNetwork, NetworkRequest, ScopeReads};
 use tokio::sync::OnceCell;
 
 /// The most updates of unknown status a re-read describes to find one
@@ -593,7 +593,16 @@ impl Provider for AwsProvider {
     }
 
     async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
-        fleet::read(self, request, parallelism).await
+        fleet::read(self, request, parallelism, None).await
+    }
+
+    async fn read_with_network(
+        &self,
+        request: &ReadRequest,
+        parallelism: usize,
+        network: &NetworkReads<'_>,
+    ) -> Result<Live, ProviderError> {
+        fleet::read(self, request, parallelism, Some(network)).await
     }
 
     async fn read_network(
@@ -836,6 +845,14 @@ impl FleetCalls for AwsProvider {
         id: String,
     ) -> Result<Option<LivePrefixList>, ProviderError> {
         super::allow_list::read_prefix_list(&conn, &id).await
+    }
+
+    async fn network(
+        conn: Clients,
+        scope: Scope,
+        reads: ScopeReads,
+    ) -> Result<LiveNetwork, ProviderError> {
+        super::network::read_scope(&conn, &scope, &reads).await
     }
 
     async fn cluster_access(conn: Clients, name: String, principals: Vec<String>) -> LiveAccess {

@@ -40,13 +40,14 @@ use std::future::Future;
 
 use tokio::task::JoinSet;
 
-use super::{DnsAttribute, ProviderError, ReadRequest, Scope};
+use super::{DnsAttribute, NetworkReads, ProviderError, ReadRequest, Scope};
 use crate::access::{AuthenticationMode, LiveAccess};
 use crate::desired::ClusterKey;
 use crate::live::{
     ClusterObservation, Live, LivePrefixList, LiveSecurityGroup, LiveVpc, PrefixListKey,
     SecurityGroupKey, VpcKey,
 };
+use crate::network::{LiveNetwork, ScopeReads};
 
 /// The most calls in flight for all scopes together, whatever
 /// `parallelism` per scope allows: far under the 1,024 open files a
@@ -150,6 +151,19 @@ pub(super) trait FleetCalls: Send + Sync + 'static {
             message: format!("prefix list `{id}`: not supported"),
         }))
     }
+
+    /// The network findings' reads of one scope (see `provider::network`).
+    fn network(
+        conn: Self::Conn,
+        scope: Scope,
+        reads: ScopeReads,
+    ) -> impl Future<Output = Result<LiveNetwork, ProviderError>> + Send + 'static {
+        let _ = (conn, scope, reads);
+        std::future::ready(Err(ProviderError::Transport {
+            operation: "DescribeRouteTables".into(),
+            message: "not supported".into(),
+        }))
+    }
 }
 
 /// What `DescribeVpcs` says of one VPC.
@@ -162,10 +176,15 @@ pub(super) struct VpcDescription {
 
 /// Reads what the planner needs for `request`, at most
 /// [`reads_per_scope`]`(parallelism)` calls at once per scope.
+///
+/// With `network`, each scope's network reads are asked for as soon as its
+/// own reads are done, and run within the same limits: a scope whose read
+/// ends early does not wait for the slowest scope's before its last calls.
 pub(super) async fn read<P: FleetCalls>(
     calls: &P,
     request: &ReadRequest,
     parallelism: usize,
+    network: Option<&NetworkReads<'_>>,
 ) -> Result<Live, ProviderError> {
     let mut live = Live::default();
 
@@ -260,8 +279,16 @@ pub(super) async fn read<P: FleetCalls>(
         for job in read.learn(done, &mut live)? {
             sched.push(q, job);
         }
+        if !read.finished && sched.idle(q) {
+            read.finish(&mut live);
+            if let Some(wanted) = network.map(|n| n(&read.scope, &live)) {
+                if !wanted.is_empty() {
+                    sched.push(q, Job::Network { reads: wanted });
+                }
+            }
+        }
     }
-    for read in reads {
+    for read in &mut reads {
         read.finish(&mut live);
     }
     Ok(live)
@@ -298,6 +325,10 @@ enum Job {
     Groups {
         ids: Vec<String>,
     },
+    /// The network findings' reads of the scope, once its own are done.
+    Network {
+        reads: ScopeReads,
+    },
 }
 
 /// A job's answer.
@@ -325,6 +356,7 @@ enum Done {
     Vpcs(Result<BTreeMap<String, VpcDescription>, ProviderError>),
     Dhcp(Result<BTreeMap<String, Vec<String>>, ProviderError>),
     Groups(Result<BTreeMap<String, LiveSecurityGroup>, ProviderError>),
+    Network(Result<LiveNetwork, ProviderError>),
 }
 
 /// Each call's future is boxed: an SDK call's state is about 15 KB, and a
@@ -368,6 +400,7 @@ async fn run_job<P: FleetCalls>(conn: P::Conn, scope: Scope, job: Job) -> Done {
         Job::Vpcs { ids } => Done::Vpcs(Box::pin(P::vpc_dhcp_options(&conn, &ids)).await),
         Job::Dhcp { ids } => Done::Dhcp(Box::pin(P::dhcp_servers(&conn, &ids)).await),
         Job::Groups { ids } => Done::Groups(Box::pin(P::security_groups(&conn, &ids)).await),
+        Job::Network { reads } => Done::Network(Box::pin(P::network(conn, scope, reads)).await),
     }
 }
 
@@ -376,6 +409,8 @@ struct ScopeRead<C> {
     scope: Scope,
     conn: C,
     clusters_left: usize,
+    /// Its VPCs are in `live`: every answer of its own reads is in.
+    finished: bool,
     vpcs_seen: BTreeSet<String>,
     vpcs_pending: Vec<String>,
     groups_seen: BTreeSet<String>,
@@ -392,6 +427,7 @@ impl<C> ScopeRead<C> {
             scope,
             conn,
             clusters_left: 0,
+            finished: false,
             vpcs_seen: BTreeSet::new(),
             vpcs_pending: Vec::new(),
             groups_seen: BTreeSet::new(),
@@ -504,6 +540,7 @@ impl<C> ScopeRead<C> {
                 }
             }
             Done::Dhcp(answer) => self.servers.extend(answer?),
+            Done::Network(answer) => live.network.merge(answer?),
             Done::Groups(answer) => {
                 for (group_id, g) in answer? {
                     live.security_groups.insert(
@@ -520,9 +557,12 @@ impl<C> ScopeRead<C> {
         Ok(next)
     }
 
-    /// Puts the scope's VPCs into `live`, once every answer is in.
-    fn finish(self, live: &mut Live) {
-        for (vpc_id, described) in self.dhcp_of {
+    /// Puts the scope's VPCs into `live`, once every answer is in (once).
+    fn finish(&mut self, live: &mut Live) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        for (vpc_id, described) in std::mem::take(&mut self.dhcp_of) {
             let VpcDescription {
                 dhcp_options_id: dopt,
                 cidr_blocks,
@@ -635,6 +675,11 @@ impl<J, R: Send + 'static> Scheduler<J, R> {
                 return;
             }
         }
+    }
+
+    /// Whether scope `q` has nothing queued and nothing running.
+    fn idle(&self, q: usize) -> bool {
+        self.queues[q].is_empty() && self.in_flight[q] == 0
     }
 
     /// The next job to end, with its scope; `None` when none runs.
@@ -793,6 +838,10 @@ mod tests {
             name: String,
         ) -> Result<ClusterObservation, ProviderError> {
             log(&conn, format!("DescribeCluster {name}"));
+            if name.starts_with("slow") {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                log(&conn, format!("DescribeCluster {name} answered"));
+            }
             let Some((vpc, sg)) = conn.2.get(&name) else {
                 return Ok(ClusterObservation::NotFound);
             };
@@ -899,6 +948,86 @@ mod tests {
                 ipv6: false,
             }))
         }
+
+        /// The route tables of the VPCs asked for: one empty list each.
+        async fn network(
+            conn: Conn,
+            scope: Scope,
+            reads: ScopeReads,
+        ) -> Result<LiveNetwork, ProviderError> {
+            let vpcs: Vec<String> = reads.route_subnets.keys().cloned().collect();
+            log(&conn, format!("DescribeRouteTables {}", vpcs.join(",")));
+            let mut out = LiveNetwork::default();
+            for vpc_id in vpcs {
+                let key = VpcKey {
+                    account: scope.account.clone(),
+                    region: scope.region.clone(),
+                    vpc_id,
+                };
+                out.route_tables.insert(key, Vec::new());
+            }
+            Ok(out)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scopes_network_reads_start_when_its_own_read_ends() {
+        let counting = Counting {
+            clusters: [
+                ("a".to_string(), ("vpc-1".to_string(), "sg-1".to_string())),
+                (
+                    "slow".to_string(),
+                    ("vpc-2".to_string(), "sg-2".to_string()),
+                ),
+            ]
+            .into(),
+            actual_account: "111".into(),
+            calls: Arc::default(),
+        };
+        let (quick, slow) = ("arn:aws:iam::111:role/a", "arn:aws:iam::111:role/b");
+        let targets = vec![
+            target("a", Some("111"), Some(quick)),
+            target("slow", Some("111"), Some(slow)),
+        ];
+        // Every scope's network findings want the route tables of its
+        // clusters' VPCs (`a` is the quick scope's).
+        let network = |scope: &Scope, live: &Live| {
+            let mine = scope.role_arn.as_deref() == Some(quick);
+            let mut reads = ScopeReads::default();
+            for (key, seen) in &live.clusters {
+                if let (true, ClusterObservation::Found(c)) = ((key.name == "a") == mine, seen) {
+                    reads
+                        .route_subnets
+                        .insert(c.vpc_id.clone(), Default::default());
+                }
+            }
+            reads
+        };
+        let live = read(
+            &counting,
+            &ReadRequest { clusters: targets },
+            4,
+            Some(&network),
+        )
+        .await
+        .unwrap();
+        let calls = counting.calls.lock().unwrap().clone();
+        let at = |call: &str| calls.iter().position(|c| c == call).unwrap();
+        // The quick scope's network read does not wait for the slow
+        // scope's read, and asks only for its own VPC.
+        assert!(
+            at(&format!("DescribeRouteTables vpc-1 as {quick}"))
+                < at(&format!("DescribeCluster slow answered as {slow}")),
+            "{calls:#?}"
+        );
+        assert!(calls.contains(&format!("DescribeRouteTables vpc-2 as {slow}")));
+        let read: Vec<&str> = live
+            .network
+            .route_tables
+            .keys()
+            .map(|k| k.vpc_id.as_str())
+            .collect();
+        assert_eq!(read, ["vpc-1", "vpc-2"]);
     }
 
     fn target(name: &str, account: Option<&str>, role: Option<&str>) -> ClusterTarget {
@@ -925,7 +1054,7 @@ mod tests {
             actual_account: "111".into(),
             calls: Arc::default(),
         };
-        let live = read(&counting, &ReadRequest { clusters: targets }, 4)
+        let live = read(&counting, &ReadRequest { clusters: targets }, 4, None)
             .await
             .unwrap();
         let mut calls = counting.calls.lock().unwrap().clone();

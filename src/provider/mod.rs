@@ -34,6 +34,13 @@ use std::collections::BTreeSet;
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
 
+pub use pace::sent_at;
+
+/// The network findings' reads of one scope, given what the read found:
+/// every cluster of that scope and their VPCs (see
+/// [`Provider::read_with_network`]).
+pub type NetworkReads<'a> = dyn Fn(&Scope, &Live) -> crate::network::ScopeReads + Sync + 'a;
+
 /// Which credentials and region a call uses: the role to assume (`None`:
 /// the base credentials, as the default chain or `--profile` give them),
 /// and the account the manifest pins, which the credentials must act in.
@@ -220,6 +227,34 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<crate::network::LiveNetwork, ProviderError>> + Send {
         let _ = (request, parallelism);
         std::future::ready(Ok(crate::network::LiveNetwork::default()))
+    }
+
+    /// [`read`](Provider::read), and for each scope the network reads
+    /// `network` asks for given what the read found
+    /// ([`read_network`](Provider::read_network)). This default reads them
+    /// once the whole read is done; a provider may start each scope's as
+    /// soon as that scope's own read is.
+    fn read_with_network(
+        &self,
+        request: &ReadRequest,
+        parallelism: usize,
+        network: &NetworkReads<'_>,
+    ) -> impl Future<Output = Result<Live, ProviderError>> + Send {
+        async move {
+            let mut live = self.read(request, parallelism).await?;
+            let scopes: BTreeSet<Scope> = request.clusters.iter().map(|c| c.scope()).collect();
+            let mut wanted = crate::network::NetworkRequest::default();
+            for scope in scopes {
+                let reads = network(&scope, &live);
+                if !reads.is_empty() {
+                    wanted.scopes.insert(scope, reads);
+                }
+            }
+            if !wanted.is_empty() {
+                live.network = self.read_network(&wanted, parallelism).await?;
+            }
+            Ok(live)
+        }
     }
 
     /// The names of every cluster in the scope's region (`ListClusters`,

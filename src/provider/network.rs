@@ -93,18 +93,14 @@ pub(super) async fn read(
     .await;
     let mut out = LiveNetwork::default();
     for (_, r) in results {
-        let part = r?;
-        out.nat_gateways.extend(part.nat_gateways);
-        out.route_tables.extend(part.route_tables);
-        out.group_vpcs.extend(part.group_vpcs);
-        out.peerings.extend(part.peerings);
+        out.merge(r?);
     }
     Ok(out)
 }
 
 /// The reads of one scope, one kind after another (the peerings depend on
 /// where the source groups are).
-async fn read_scope(
+pub(super) async fn read_scope(
     c: &Clients,
     scope: &Scope,
     reads: &ScopeReads,

@@ -35,6 +35,7 @@
 //! [`slow_down`]). Only throttling is paced: server errors, time-outs and
 //! connection errors keep the SDK's exponential backoff.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -278,6 +279,26 @@ struct PacedConnector {
 
 tokio::task_local! {
     static URGENT: ();
+    static SENT: Cell<Option<Instant>>;
+}
+
+/// Runs `f` and tells when the last attempt of its last call went out,
+/// after any wait for its turn (`None` if no attempt did). An answer tells
+/// the state of things when AWS received it, which for a call that waited
+/// in line, or was throttled and retried, is later than when the caller
+/// asked: whoever learns from an answer's timing uses this instant.
+///
+/// `f` is moved to the heap: the futures that await this one (a wait for
+/// an update, inside an apply's steps) would otherwise hold it inline, more
+/// than once in a build without optimisations.
+pub fn sent_at<F: std::future::Future>(
+    f: F,
+) -> impl std::future::Future<Output = (F::Output, Option<Instant>)> {
+    let f = Box::pin(f);
+    SENT.scope(Cell::new(None), async move {
+        let out = f.await;
+        (out, SENT.with(Cell::get))
+    })
 }
 
 /// Runs `f` with its calls' first attempts sent at once, ahead of the
@@ -315,6 +336,8 @@ impl HttpConnector for PacedConnector {
             if let Some(wait) = wait {
                 tokio::time::sleep(wait).await;
             }
+            // Outside `sent_at` there is no one to tell.
+            let _ = SENT.try_with(|at| at.set(Some(Instant::now())));
             let answer = inner.call(request).await;
             if let Ok(response) = &answer {
                 pacer.answered(Instant::now(), slow_down(response.status().as_u16()));
@@ -399,6 +422,53 @@ mod tests {
         let now = t0 + ms(2000);
         p.answered(now, true);
         (p, now)
+    }
+
+    /// Answers every request at once with an empty 200.
+    #[derive(Debug)]
+    struct Answers;
+
+    impl HttpConnector for Answers {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            let ok = aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap();
+            HttpConnectorFuture::ready(Ok(
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                    ok,
+                    aws_smithy_types::body::SdkBody::empty(),
+                ),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_waited_for_its_turn_is_timed_from_when_it_went_out() {
+        // Paced at fifty a second, with five turns already handed out.
+        let p = Pacer::default();
+        let t0 = Instant::now().checked_sub(ms(2000)).unwrap();
+        for i in 0..100 {
+            p.answered(t0 + ms(i * 20), false);
+        }
+        p.answered(Instant::now(), true);
+        let pacer = Arc::new(p);
+        let line: Vec<Duration> = (0..5)
+            .map(|_| pacer.turn(Instant::now()).unwrap())
+            .collect();
+        let c = PacedConnector {
+            inner: SharedHttpConnector::new(Answers),
+            pacer,
+        };
+        let asked = Instant::now();
+        let (answer, went) = sent_at(c.call(HttpRequest::empty())).await;
+        assert!(answer.is_ok());
+        let went = went.expect("the attempt went out");
+        assert!(
+            went >= asked + line[4],
+            "sent {:?} after asking",
+            went - asked
+        );
+        // Nothing sent, nothing to tell; a call outside `sent_at` still goes.
+        assert_eq!(sent_at(async {}).await.1, None);
+        assert!(c.call(HttpRequest::empty()).await.is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use rayon::prelude::*;
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -29,88 +30,42 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 }
 
 /// [`render_text`] written piece by piece into `out`, so a large plan's
-/// text is never held whole (10,000 clusters make 10 MB of it).
+/// text is never held whole (10,000 clusters make 10 MB of it). The
+/// clusters are rendered [`BATCH`] at a time, each batch's parts at once on
+/// the machine's cores, and written in order.
 pub fn write_text(out: &mut impl std::fmt::Write, plan: &Plan, color: bool) -> std::fmt::Result {
     let ordered = plan.ordered_steps();
     let number = step_numbers(&ordered);
-    let waves = has_waves(plan);
-    let mut heading: Option<u32> = None;
-    for cluster in sorted_clusters(plan) {
-        if cluster.status == PlanStatus::NoChanges {
-            continue;
-        }
-        if waves && heading != Some(cluster.wave) {
-            heading = Some(cluster.wave);
-            writeln!(
-                out,
-                "{}\n",
-                paint(color, "1;36", &format!("== wave {} ==", cluster.wave))
-            )?;
-        }
-        writeln!(
-            out,
-            "{}",
-            paint(
-                color,
-                "1",
-                &format!("{}: {}", cluster_title(cluster), status_text(cluster))
-            )
-        )?;
-        for (tag, line) in diff_lines(cluster) {
-            let text = format!("{tag}{line}");
-            let text = match tag {
-                '+' => paint(color, "32", &text),
-                '-' => paint(color, "31", &text),
-                _ => text,
-            };
-            writeln!(out, "    {text}")?;
-        }
-        // The cluster's steps in the plan's order, found through their
-        // numbers: scanning every step for each cluster made a
-        // 10,000-cluster plan spend seconds here.
-        let mut mine: Vec<usize> = cluster
-            .steps
-            .iter()
-            .filter_map(|id| number.get(id.as_str()).map(|n| n - 1))
-            .collect();
-        mine.sort_unstable();
-        mine.dedup();
-        for step in mine.into_iter().map(|i| ordered[i]) {
-            out.write_char('\n')?;
-            let n = number.get(step.id.as_str()).copied().unwrap_or(0);
-            // A shared step runs with the lowest wave that needs it.
-            let tag = if waves && step.wave != cluster.wave {
-                format!(" (wave {})", step.wave)
-            } else {
-                String::new()
-            };
-            writeln!(
-                out,
-                "  {}",
-                paint(color, "1", &format!("{n}. {}{tag}", step.id))
-            )?;
-            writeln!(out, "     {}", describe::step(step))?;
-            if !step.depends_on.is_empty() {
-                let mut deps: Vec<(usize, &str)> = step
-                    .depends_on
-                    .iter()
-                    .map(|d| (number.get(d.as_str()).copied().unwrap_or(0), d.as_str()))
-                    .collect();
-                deps.sort_unstable();
-                let waits: Vec<String> = deps.iter().map(|(n, d)| format!("{n}. {d}")).collect();
-                writeln!(out, "     waits for: {}", waits.join(", "))?;
-            }
-            writeln!(out, "     why: {}", step.reason)?;
-            if step.lockout_risk {
-                let text = if step.kind() == crate::plan::StepKind::SgHttpsRevoke {
-                    revoke_lockout_text()
-                } else {
-                    lockout_text()
+    let text = ClusterText {
+        ordered: &ordered,
+        number: &number,
+        waves: has_waves(plan),
+        color,
+    };
+    let listed: Vec<&ClusterPlan> = sorted_clusters(plan)
+        .into_iter()
+        .filter(|c| c.status != PlanStatus::NoChanges)
+        .collect();
+    // The wave of the cluster before: a heading comes where it changes.
+    let mut before: Option<u32> = None;
+    for batch in listed.chunks(BATCH) {
+        let parts: Vec<Result<String, std::fmt::Error>> = batch
+            .par_chunks(PART)
+            .enumerate()
+            .map(|(i, part)| {
+                let before = match i {
+                    0 => before,
+                    _ => Some(batch[i * PART - 1].wave),
                 };
-                writeln!(out, "     {}", paint(color, "1;33", &text))?;
-            }
+                let mut s = String::new();
+                text.write(&mut s, part, before)?;
+                Ok(s)
+            })
+            .collect();
+        for part in parts {
+            out.write_str(&part?)?;
         }
-        out.write_char('\n')?;
+        before = batch.last().map(|c| c.wave);
     }
     for finding in &plan.findings {
         out.write_str(&finding_diagnostic(finding).render(color))?;
@@ -122,6 +77,109 @@ pub fn write_text(out: &mut impl std::fmt::Write, plan: &Plan, color: bool) -> s
         paint(color, "1", &describe::summary(&plan.summary()))
     )?;
     Ok(())
+}
+
+/// Clusters rendered at once by [`write_text`].
+const BATCH: usize = 1024;
+/// Clusters one core renders at a time.
+const PART: usize = 256;
+
+/// What the text of a cluster needs of the whole plan.
+struct ClusterText<'a> {
+    ordered: &'a [&'a Step],
+    number: &'a BTreeMap<&'a str, usize>,
+    waves: bool,
+    color: bool,
+}
+
+impl ClusterText<'_> {
+    /// The text of `clusters` (in order, none without changes); `before` is
+    /// the wave of the cluster listed before them.
+    fn write(
+        &self,
+        out: &mut impl std::fmt::Write,
+        clusters: &[&ClusterPlan],
+        before: Option<u32>,
+    ) -> std::fmt::Result {
+        let (ordered, number, waves, color) = (self.ordered, self.number, self.waves, self.color);
+        let mut heading = before;
+        for &cluster in clusters {
+            if waves && heading != Some(cluster.wave) {
+                heading = Some(cluster.wave);
+                writeln!(
+                    out,
+                    "{}\n",
+                    paint(color, "1;36", &format!("== wave {} ==", cluster.wave))
+                )?;
+            }
+            writeln!(
+                out,
+                "{}",
+                paint(
+                    color,
+                    "1",
+                    &format!("{}: {}", cluster_title(cluster), status_text(cluster))
+                )
+            )?;
+            for (tag, line) in diff_lines(cluster) {
+                let text = format!("{tag}{line}");
+                let text = match tag {
+                    '+' => paint(color, "32", &text),
+                    '-' => paint(color, "31", &text),
+                    _ => text,
+                };
+                writeln!(out, "    {text}")?;
+            }
+            // The cluster's steps in the plan's order, found through their
+            // numbers: scanning every step for each cluster made a
+            // 10,000-cluster plan spend seconds here.
+            let mut mine: Vec<usize> = cluster
+                .steps
+                .iter()
+                .filter_map(|id| number.get(id.as_str()).map(|n| n - 1))
+                .collect();
+            mine.sort_unstable();
+            mine.dedup();
+            for step in mine.into_iter().map(|i| ordered[i]) {
+                out.write_char('\n')?;
+                let n = number.get(step.id.as_str()).copied().unwrap_or(0);
+                // A shared step runs with the lowest wave that needs it.
+                let tag = if waves && step.wave != cluster.wave {
+                    format!(" (wave {})", step.wave)
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    out,
+                    "  {}",
+                    paint(color, "1", &format!("{n}. {}{tag}", step.id))
+                )?;
+                writeln!(out, "     {}", describe::step(step))?;
+                if !step.depends_on.is_empty() {
+                    let mut deps: Vec<(usize, &str)> = step
+                        .depends_on
+                        .iter()
+                        .map(|d| (number.get(d.as_str()).copied().unwrap_or(0), d.as_str()))
+                        .collect();
+                    deps.sort_unstable();
+                    let waits: Vec<String> =
+                        deps.iter().map(|(n, d)| format!("{n}. {d}")).collect();
+                    writeln!(out, "     waits for: {}", waits.join(", "))?;
+                }
+                writeln!(out, "     why: {}", step.reason)?;
+                if step.lockout_risk {
+                    let text = if step.kind() == crate::plan::StepKind::SgHttpsRevoke {
+                        revoke_lockout_text()
+                    } else {
+                        lockout_text()
+                    };
+                    writeln!(out, "     {}", paint(color, "1;33", &text))?;
+                }
+            }
+            out.write_char('\n')?;
+        }
+        Ok(())
+    }
 }
 
 /// What the JSON output holds: the plan itself plus its summary. `Plan`
