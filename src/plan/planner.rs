@@ -15,6 +15,7 @@ use crate::live::{
     ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
 };
+use crate::set::SortedSet;
 use crate::text::{join_and, mode_name, some_of};
 
 use super::path::endpoint_path;
@@ -52,7 +53,7 @@ impl Analysis<'_> {
 struct SgGap<'a> {
     key: SecurityGroupKey,
     live: &'a LiveSecurityGroup,
-    missing: BTreeSet<AccessSource>,
+    missing: SortedSet<AccessSource>,
 }
 
 /// Plans the steps that bring every declared cluster to its manifest.
@@ -114,7 +115,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         if let Some(gap) = &a.sg {
             let need = sg_users.entry(gap.key.clone()).or_insert_with(|| SgNeed {
                 live: gap.live,
-                add: BTreeSet::new(),
+                add: SortedSet::new(),
                 clusters: Vec::new(),
                 role_arn: a.want.role_arn.as_deref(),
                 before_public_off: false,
@@ -321,12 +322,12 @@ fn owner_warning(a: &Analysis) -> Option<Finding> {
 /// cluster sharing it would add): AWS would refuse the whole call with
 /// `RulesPerSecurityGroupLimitExceeded`. Other clusters go on.
 fn block_groups_over_quota(analyses: &mut [Analysis], world: &Live) {
-    let mut adds: BTreeMap<SecurityGroupKey, (&LiveSecurityGroup, BTreeSet<AccessSource>)> =
+    let mut adds: BTreeMap<SecurityGroupKey, (&LiveSecurityGroup, SortedSet<AccessSource>)> =
         BTreeMap::new();
     for a in analyses.iter().filter(|a| !a.blocked()) {
         if let Some(gap) = &a.sg {
             adds.entry(gap.key.clone())
-                .or_insert_with(|| (gap.live, BTreeSet::new()))
+                .or_insert_with(|| (gap.live, SortedSet::new()))
                 .1
                 .extend(gap.missing.iter().cloned());
         }
@@ -405,7 +406,7 @@ struct VpcNeed<'a> {
 /// A security group and every source its clusters still need on 443.
 struct SgNeed<'a> {
     live: &'a LiveSecurityGroup,
-    add: BTreeSet<AccessSource>,
+    add: SortedSet<AccessSource>,
     clusters: Vec<&'a ClusterKey>,
     role_arn: Option<&'a str>,
     before_public_off: bool,
@@ -608,7 +609,7 @@ fn analyse<'a>(
                     None,
                 )),
                 (Some(_), Some((k, g))) => {
-                    let missing: BTreeSet<AccessSource> = want
+                    let missing: SortedSet<AccessSource> = want
                         .private_access_from
                         .difference(&g.https_ingress)
                         .cloned()
@@ -891,19 +892,19 @@ fn endpoint_steps(
 
 fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> ClusterPlan {
     let want = a.want;
-    let settings = |e: &EndpointSettings, sources: &BTreeSet<AccessSource>| ClusterSettings {
+    let settings = |e: &EndpointSettings, sources: &SortedSet<AccessSource>| ClusterSettings {
         public_access: e.public_access,
         private_access: e.private_access,
         public_access_cidrs: e.public_access_cidrs.clone(),
         private_access_from: sources.clone(),
-        managed_by_eksgate: BTreeSet::new(),
+        managed_by_eksgate: SortedSet::new(),
     };
-    let live_managed: BTreeSet<AccessSource> = a
+    let live_managed: SortedSet<AccessSource> = a
         .sg_live
         .map(|g| g.managed_https.clone())
         .unwrap_or_default();
     let desired = settings(&want.endpoint, &want.private_access_from);
-    let live_sources: BTreeSet<AccessSource> = a
+    let live_sources: SortedSet<AccessSource> = a
         .sg_live
         .map(|g| g.https_ingress.clone())
         .unwrap_or_default();
@@ -957,6 +958,7 @@ mod tests {
     use crate::desired::Origin;
     use crate::endpoint::{EndpointSettings as Settings, PublicCidr, PublicCidrs};
     use crate::plan::StepKind;
+    use crate::set::SortedSet;
     use crate::view::describe;
 
     /// Whether the endpoints are on, for tables of modes.
@@ -1051,7 +1053,7 @@ mod tests {
         }
     }
 
-    fn srcs(v: &[&str]) -> BTreeSet<AccessSource> {
+    fn srcs(v: &[&str]) -> SortedSet<AccessSource> {
         v.iter().map(|s| src(s)).collect()
     }
 
@@ -1068,7 +1070,7 @@ mod tests {
             key: key(name),
             role_arn: None,
             endpoint: Settings::new(mode.public, mode.private),
-            private_access_from: BTreeSet::new(),
+            private_access_from: SortedSet::new(),
             wave: 0,
             owner_acknowledged: false,
             private_access_from_exclusive: false,
@@ -1976,7 +1978,7 @@ mod tests {
             .prop_map(|v| v.iter().map(|s| net(s)).collect())
     }
 
-    fn arb_sources() -> impl Strategy<Value = BTreeSet<AccessSource>> {
+    fn arb_sources() -> impl Strategy<Value = SortedSet<AccessSource>> {
         proptest::sample::subsequence(SOURCE_POOL.to_vec(), 0..=4).prop_map(|v| srcs(&v))
     }
 
@@ -1984,7 +1986,7 @@ mod tests {
     struct Case {
         want: EndpointAccess,
         want_cidrs: Option<BTreeSet<IpNet>>,
-        from: BTreeSet<AccessSource>,
+        from: SortedSet<AccessSource>,
         live: EndpointAccess,
         live_cidrs: BTreeSet<IpNet>,
         vpc: usize,
@@ -2023,7 +2025,7 @@ mod tests {
     fn build(
         cases: &[Case],
         vpcs: &[(bool, bool, bool)],
-        sgs: &[BTreeSet<AccessSource>],
+        sgs: &[SortedSet<AccessSource>],
     ) -> (Desired, Live) {
         let mut pairs = Vec::new();
         for (i, c) in cases.iter().enumerate() {
@@ -2352,7 +2354,7 @@ mod tests {
             vpcs in proptest::collection::vec((any::<bool>(), any::<bool>(), proptest::bool::weighted(0.85)), 2),
             sgs in proptest::collection::vec((arb_sources(), any::<u8>(), any::<bool>()), 2),
         ) {
-            let groups: Vec<BTreeSet<AccessSource>> = sgs.iter().map(|g| g.0.clone()).collect();
+            let groups: Vec<SortedSet<AccessSource>> = sgs.iter().map(|g| g.0.clone()).collect();
             let (mut d, mut l) = build(&cases, &vpcs, &groups);
             for (i, c) in d.clusters.iter_mut().enumerate() {
                 c.private_access_from_exclusive = exclusive[i];

@@ -662,6 +662,7 @@ mod tests {
     use crate::endpoint::EndpointSettings;
     use crate::live::{ClusterStatus, LiveCluster};
     use crate::provider::ClusterTarget;
+    use crate::set::SortedSet;
 
     /// Runs `jobs` (scope, number) through a scheduler, returning the
     /// numbers in the order they started and in the order they ended.
@@ -810,7 +811,7 @@ mod tests {
                 status: ClusterStatus::Active,
                 vpc_id: vpc.clone(),
                 security_group_id: Some(sg.clone()),
-                endpoint: EndpointSettings::new(true, false).with_cidrs(Some(BTreeSet::new())),
+                endpoint: EndpointSettings::new(true, false).with_cidrs(Some(SortedSet::new())),
                 tags: Default::default(),
                 updates_in_progress: Vec::new(),
                 authentication_mode,

@@ -29,7 +29,7 @@ use std::future::Future;
 use crate::access::{AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::ClusterKey;
 use crate::live::{ClusterObservation, Live, LiveVpc};
-use std::collections::BTreeSet;
+use crate::set::SortedSet;
 
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
@@ -282,7 +282,7 @@ pub trait Provider: Send + Sync {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &BTreeSet<AccessSource>,
+        sources: &SortedSet<AccessSource>,
     ) -> impl Future<Output = Result<IngressOutcome, ProviderError>> + Send;
 
     /// The access entries of cluster `name` that matter for `principals`
@@ -331,7 +331,7 @@ pub trait Provider: Send + Sync {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &BTreeSet<AccessSource>,
+        sources: &SortedSet<AccessSource>,
     ) -> impl Future<Output = Result<RevokeOutcome, ProviderError>> + Send {
         let _ = (scope, group_id, sources);
         std::future::ready(Err(not_supported("RevokeSecurityGroupIngress")))
