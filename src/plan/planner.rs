@@ -139,10 +139,21 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let revokes =
         super::allow_list::revocations(&group_users(&analyses, live), &sg_steps, id_prefix);
 
-    let mut steps: Vec<Step> = Vec::new();
+    // Sized up front: a large fleet's plan is the biggest thing a run
+    // holds, and a vector that doubles leaves the memory it grew out of.
+    // Every cluster that goes on emits its endpoint and access steps (waits
+    // are rare and may still grow it), and each shared step once.
+    let own_steps: usize = analyses
+        .iter()
+        .filter(|a| !a.blocked() && a.live.is_some())
+        .map(|a| a.endpoint.len() + usize::from(a.access_mode.is_some()))
+        .sum();
+    let shared_steps =
+        vpc_steps.values().map(Vec::len).sum::<usize>() + sg_steps.len() + revokes.len();
+    let mut steps: Vec<Step> = Vec::with_capacity(own_steps + shared_steps);
     let mut emitted: BTreeSet<String> = BTreeSet::new();
-    let mut clusters = Vec::new();
-    let mut findings = Vec::new();
+    let mut clusters = Vec::with_capacity(analyses.len());
+    let mut findings = Vec::with_capacity(analyses.iter().map(|a| a.findings.len()).sum());
     let mut access_checks = Vec::new();
     // Each analysis is let go once its cluster is planned.
     for mut a in analyses {
@@ -204,6 +215,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                 principals: std::mem::take(&mut a.access_recheck),
             });
         }
+        // Held until the plan is written: no spare room.
+        ids.shrink_to_fit();
         let mut cp = cluster_plan(&a, status, ids);
         if let Some(after) = cp.after.as_mut() {
             for r in revokes
@@ -884,6 +897,7 @@ fn endpoint_steps(
             _ => format!("{what}; it waits for {}", join_and(&waits_for)),
         };
         s.lockout_risk = public_off && a.want.private_access_from.is_empty();
+        s.depends_on.shrink_to_fit();
         prev = Some(s.id.clone());
         out.push(s);
     }
