@@ -151,7 +151,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let shared_steps =
         vpc_steps.values().map(Vec::len).sum::<usize>() + sg_steps.len() + revokes.len();
     let mut steps: Vec<Step> = Vec::with_capacity(own_steps + shared_steps);
-    let mut emitted: BTreeSet<String> = BTreeSet::new();
+    // The shared steps already emitted.
+    let mut emitted: BTreeSet<&str> = BTreeSet::new();
     let mut clusters = Vec::with_capacity(analyses.len());
     let mut findings = Vec::with_capacity(analyses.iter().map(|a| a.findings.len()).sum());
     let mut access_checks = Vec::new();
@@ -159,15 +160,18 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     for mut a in analyses {
         let mut ids = Vec::new();
         if !a.blocked() {
-            let emit = |step: &Step,
-                        ids: &mut Vec<String>,
-                        steps: &mut Vec<Step>,
-                        emitted: &mut BTreeSet<String>| {
-                if emitted.insert(step.id.clone()) {
+            /// A shared step is emitted with the first cluster that needs it.
+            fn emit<'s>(
+                step: &'s Step,
+                ids: &mut Vec<String>,
+                steps: &mut Vec<Step>,
+                emitted: &mut BTreeSet<&'s str>,
+            ) {
+                if emitted.insert(&step.id) {
                     steps.push(step.clone());
                 }
                 ids.push(step.id.clone());
-            };
+            }
             let mut dns_ids = Vec::new();
             if let Some((key, _)) = &a.vpc {
                 for s in vpc_steps.get(key).into_iter().flatten() {
@@ -183,13 +187,12 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                 }
             }
             if let Some(live) = a.live {
-                // The cluster's own steps: moved in, not copied (their ids
-                // name the cluster, so none was emitted before).
+                // The cluster's own steps: moved in, not copied, and not
+                // recorded in `emitted` (their ids name the cluster, which
+                // is planned once, and end unlike any shared step's).
                 for s in endpoint_steps(&a, live, &dns_ids, sg_id.as_deref()) {
                     ids.push(s.id.clone());
-                    if emitted.insert(s.id.clone()) {
-                        steps.push(s);
-                    }
+                    steps.push(s);
                 }
             }
             // A revocation is emitted with the last cluster that waits for
