@@ -264,6 +264,13 @@ pub(super) async fn read<P: FleetCalls>(
     for read in reads {
         read.finish(&mut live);
     }
+    // The answers came in any order, which leaves the maps' nodes about
+    // half full; the planner holds them at the run's peak, so they are
+    // rebuilt from their sorted entries into full nodes.
+    live.clusters = std::mem::take(&mut live.clusters).into_iter().collect();
+    live.security_groups = std::mem::take(&mut live.security_groups)
+        .into_iter()
+        .collect();
     Ok(live)
 }
 
