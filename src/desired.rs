@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::endpoint::EndpointSettings;
+use crate::set::SortedSet;
 
 /// Identifies one cluster: EKS cluster names are unique per account and region.
 #[derive(
@@ -79,7 +80,7 @@ pub struct DesiredCluster {
     /// `public_access_cidrs` is `None` when the manifest does not manage the
     /// public CIDRs.
     pub endpoint: EndpointSettings,
-    pub private_access_from: BTreeSet<AccessSource>,
+    pub private_access_from: SortedSet<AccessSource>,
     /// Rollout wave, lowest first.
     pub wave: u32,
     /// The manifest's `owner_acknowledged`: the team has handed the endpoint
@@ -136,19 +137,22 @@ impl std::str::FromStr for AccessSource {
 
 /// Serde for a set of sources as a list of strings, the form plans show.
 pub mod sources_as_strings {
-    use std::collections::BTreeSet;
+    use crate::set::SortedSet;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
     use super::AccessSource;
 
-    pub fn serialize<S: Serializer>(set: &BTreeSet<AccessSource>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        set: &SortedSet<AccessSource>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(set.iter().map(ToString::to_string))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<BTreeSet<AccessSource>, D::Error> {
+    ) -> Result<SortedSet<AccessSource>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
             .map(|s| s.parse().map_err(serde::de::Error::custom))

@@ -11,11 +11,12 @@
 //! AWS holds, so the diff shows it and a plan that manages the list replaces
 //! it. This module does no I/O and writes no sentences.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::set::SortedSet;
 
 /// One block of `publicAccessCidrs`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,7 +82,7 @@ impl<'de> Deserialize<'de> for PublicCidr {
 }
 
 /// A normalised, ordered list of public CIDR blocks.
-pub type PublicCidrs = BTreeSet<PublicCidr>;
+pub type PublicCidrs = SortedSet<PublicCidr>;
 
 /// Reads a list as AWS returns it: host bits cleared, duplicates folded,
 /// nothing dropped.

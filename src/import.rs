@@ -20,6 +20,7 @@ use crate::desired::{AccessSource, ClusterKey};
 use crate::error::{Error, Result};
 use crate::live::{ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc};
 use crate::provider::{ClusterTarget, Provider, ReadRequest, Scope};
+use crate::set::SortedSet;
 use crate::workflow::provider_error;
 
 /// Where the committed schema lives, relative to a repository root.
@@ -34,9 +35,9 @@ pub struct ImportedCluster {
     pub live: LiveCluster,
     /// The sources the cluster security group allows on TCP 443; read only
     /// when private access is on and the cluster has such a group.
-    pub https_ingress: Option<BTreeSet<AccessSource>>,
+    pub https_ingress: Option<SortedSet<AccessSource>>,
     /// Those of them whose TCP 443 rule carries eksgate's description.
-    pub managed: BTreeSet<AccessSource>,
+    pub managed: SortedSet<AccessSource>,
     /// The cluster's VPC; read only when private access is on.
     pub vpc: Option<LiveVpc>,
     /// Principals whose access entries carry a cluster-wide access policy:
@@ -420,7 +421,7 @@ fn vpc_notes(out: &mut String, l: &LiveCluster, vpc: Option<&LiveVpc>) {
 
 /// `private_access_from`: what the cluster security group already allows on
 /// TCP 443, so a plan adds no rule.
-fn sources(out: &mut String, l: &LiveCluster, ingress: Option<&BTreeSet<AccessSource>>) {
+fn sources(out: &mut String, l: &LiveCluster, ingress: Option<&SortedSet<AccessSource>>) {
     let Some(sg) = &l.security_group_id else {
         out.push_str(
             "# no `private_access_from`: the cluster has no cluster security group, so nothing\n\
@@ -485,12 +486,13 @@ mod tests {
     use super::*;
     use crate::endpoint::EndpointSettings;
     use crate::manifest;
+    use crate::set::SortedSet;
 
     fn nets(items: &[&str]) -> crate::endpoint::PublicCidrs {
         crate::endpoint::public_cidrs(items)
     }
 
-    fn srcs(items: &[&str]) -> BTreeSet<AccessSource> {
+    fn srcs(items: &[&str]) -> SortedSet<AccessSource> {
         items
             .iter()
             .map(|s| match s.parse() {
@@ -534,7 +536,7 @@ mod tests {
         ImportedCluster {
             live: l,
             https_ingress: ingress.map(srcs),
-            managed: BTreeSet::new(),
+            managed: SortedSet::new(),
             vpc: private.then(good_vpc),
             principals: Vec::new(),
         }

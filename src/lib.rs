@@ -32,6 +32,7 @@ pub mod redact;
 pub mod rehearse;
 pub mod report;
 pub mod saved;
+pub mod set;
 pub mod sim;
 pub mod stale;
 pub mod text;

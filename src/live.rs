@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::EndpointSettings;
 pub use crate::network::{ClusterNetwork, LiveNetwork};
+use crate::set::SortedSet;
 
 /// `DescribeCluster`'s `status`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -168,15 +169,15 @@ pub struct SecurityGroupKey {
 /// is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSecurityGroup {
-    pub https_ingress: BTreeSet<AccessSource>,
+    pub https_ingress: SortedSet<AccessSource>,
     /// The sources of inbound rules that are exactly TCP 443–443: the only
     /// rules `private_access_from_exclusive` may revoke.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub exact_https: BTreeSet<AccessSource>,
+    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
+    pub exact_https: SortedSet<AccessSource>,
     /// Those of `exact_https` whose rule carries eksgate's description
     /// ([`MANAGED_DESCRIPTION`]).
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub managed_https: BTreeSet<AccessSource>,
+    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
+    pub managed_https: SortedSet<AccessSource>,
     /// The inbound rules the group holds, as EC2 counts them against its
     /// quota; `None` when not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,7 @@
 //! apply engine and rendered by `view::report`; the report types sit beside
 //! the events ([`crate::event`]) they summarise. Nothing here runs or prints.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,7 @@ use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::EndpointSettings;
 use crate::event::{RunningUpdate, StepCounts, StepOutcome};
 use crate::plan::{Plan, PlanStatus, StepKind};
+use crate::set::SortedSet;
 
 /// One step as it ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +112,7 @@ pub enum Change {
         region: String,
         group_id: String,
         #[serde(with = "crate::plan::step::sources_split")]
-        sources: BTreeSet<AccessSource>,
+        sources: SortedSet<AccessSource>,
     },
     /// An `UpdateClusterConfig` of the authentication mode that ended
     /// `Successful`.
@@ -133,7 +134,7 @@ pub enum Change {
         region: String,
         group_id: String,
         #[serde(with = "crate::plan::step::sources_split")]
-        sources: BTreeSet<AccessSource>,
+        sources: SortedSet<AccessSource>,
         /// The ids of the rules revoked (`sgr-…`).
         rule_ids: Vec<String>,
     },

@@ -31,6 +31,7 @@ use crate::provider::{
     DnsAttribute, IngressOutcome, Provider, ProviderError, ReadRequest, Scope, UpdateStart,
     UpdateState, UpdateStatus,
 };
+use crate::set::SortedSet;
 use crate::wait::WaitOptions;
 
 pub const REGION: &str = "eu-west-1";
@@ -199,7 +200,7 @@ pub struct FakeVpc {
 struct World {
     clusters: BTreeMap<String, FakeCluster>,
     vpcs: BTreeMap<String, FakeVpc>,
-    groups: BTreeMap<String, BTreeSet<AccessSource>>,
+    groups: BTreeMap<String, SortedSet<AccessSource>>,
     calls: Vec<Call>,
     violations: Vec<String>,
     next_id: u32,
@@ -289,7 +290,7 @@ impl FakeAws {
                 dns_support: true,
                 dns_hostnames: true,
             });
-            w.groups.insert(format!("sg-{name}"), BTreeSet::new());
+            w.groups.insert(format!("sg-{name}"), SortedSet::new());
         }
         self
     }
@@ -786,7 +787,7 @@ impl Provider for FakeAws {
         &self,
         _scope: &Scope,
         group_id: &str,
-        sources: &BTreeSet<AccessSource>,
+        sources: &SortedSet<AccessSource>,
     ) -> Result<IngressOutcome, ProviderError> {
         self.call().await;
         let mut w = self.world.lock().unwrap();

@@ -4,8 +4,6 @@
 //! conflict with an update in progress (DESIGN.md section 1); it waits for
 //! such updates instead, letting its `--parallelism` slot go meanwhile.
 
-use std::collections::BTreeSet;
-
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -18,6 +16,7 @@ use crate::live::{ClusterObservation, ClusterStatus, DnsAttribute, LiveCluster};
 use crate::plan::{Action, Step};
 use crate::provider::{IngressOutcome, Provider, ProviderError, Scope, UpdateStart, UpdateStatus};
 use crate::report::Change;
+use crate::set::SortedSet;
 use crate::text::mode_name;
 use crate::wait::{self, WaitEnd};
 
@@ -233,7 +232,7 @@ async fn vpc_step<P: Provider>(
 async fn sg_step<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
-    sources: &BTreeSet<AccessSource>,
+    sources: &SortedSet<AccessSource>,
     cancel: &watch::Receiver<bool>,
 ) -> Result<Finish, StepError> {
     // A step of this kind always names its group (`plan::step` checks it).
@@ -269,7 +268,7 @@ async fn sg_step<P: Provider>(
 async fn revoke_step<P: Provider>(
     ctx: &Ctx<'_, P>,
     step: &Step,
-    sources: &BTreeSet<AccessSource>,
+    sources: &SortedSet<AccessSource>,
     cancel: &watch::Receiver<bool>,
 ) -> Result<Finish, StepError> {
     // A step of this kind always names its group (`plan::step` checks it).

@@ -531,7 +531,7 @@ pub(super) fn cluster(
                 key: key.clone(),
                 role_arn,
                 endpoint: EndpointSettings::new(public, private).with_cidrs(nets),
-                private_access_from: private_access_from.flatten().unwrap_or_default(),
+                private_access_from: private_access_from.flatten().unwrap_or_default().into(),
                 wave,
                 owner_acknowledged: owner_acknowledged.unwrap_or(false),
                 // `[defaults]` may say it for a file whose public-only

@@ -43,8 +43,9 @@ mod tests {
     use crate::diagnostic::{Diagnostic, Severity};
     use proptest::prelude::*;
     use sha2::{Digest as _, Sha256};
-    use std::collections::BTreeSet;
     use toml::de::DeTable;
+
+    use crate::set::SortedSet;
 
     fn load_one(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         load_bytes(vec![("m.toml".to_string(), text.as_bytes().to_vec())])
@@ -299,7 +300,7 @@ wave = 2
         assert_eq!(cidrs, ["198.51.100.0/24", "203.0.113.0/24"]);
         assert_eq!(
             c.private_access_from,
-            BTreeSet::from([
+            SortedSet::from([
                 AccessSource::SecurityGroup("sg-0a1b2c3d4e5f67890".into()),
                 AccessSource::Cidr("10.20.0.0/16".parse().unwrap()),
             ])

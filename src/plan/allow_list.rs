@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::{PublicCidr, PublicCidrs};
 use crate::live::{Live, LiveSecurityGroup, PrefixListKey, SecurityGroupKey};
+use crate::set::SortedSet;
 use crate::text::join_and;
 
 use super::{fingerprint_of, Action, Finding, FindingCode, Severity, Step};
@@ -176,7 +177,7 @@ fn unknown_source_lists(c: &DesiredCluster, live: &Live) -> Option<Finding> {
 /// family (VPC user guide, "Quotas": the maximum number of entries counts
 /// against the quota), everything else as [`RuleCount::of`] does.
 pub fn rule_count(
-    add: &BTreeSet<AccessSource>,
+    add: &SortedSet<AccessSource>,
     live: &Live,
     account: &Option<String>,
     region: &str,
@@ -221,7 +222,7 @@ pub struct GroupUser<'a> {
     pub group: SecurityGroupKey,
     pub live: &'a LiveSecurityGroup,
     /// `private_access_from`: kept whatever else is asked.
-    pub declared: &'a BTreeSet<AccessSource>,
+    pub declared: &'a SortedSet<AccessSource>,
     /// The cluster is planned (not blocked) and owns its allow-list.
     pub exclusive: bool,
     pub blocked: bool,
@@ -261,7 +262,7 @@ pub fn revocations<'a>(
         // A source any cluster of the group declares stays, blocked or not.
         let declared: BTreeSet<&AccessSource> = us.iter().flat_map(|u| u.declared.iter()).collect();
         let own = AccessSource::SecurityGroup(group.group_id.clone());
-        let revoke: BTreeSet<AccessSource> = live
+        let revoke: SortedSet<AccessSource> = live
             .exact_https
             .iter()
             .filter(|s| **s != own && !declared.contains(s))

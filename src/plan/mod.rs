@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::desired::{AccessSource, ClusterKey};
 use crate::endpoint::PublicCidrs;
 use crate::graph::{GraphError, Node, StepGraph};
+use crate::set::SortedSet;
 
 pub use planner::plan;
 pub use step::{Action, Step, StepKind};
@@ -88,16 +89,16 @@ pub struct ClusterSettings {
     /// `private_access_from_exclusive`).
     #[serde(with = "crate::desired::sources_as_strings")]
     #[schemars(with = "Vec<String>")]
-    pub private_access_from: BTreeSet<AccessSource>,
+    pub private_access_from: SortedSet<AccessSource>,
     /// Live: the sources whose current TCP 443 rule carries eksgate's
     /// description (`managed by eksgate`); after: those of them that stay.
     #[serde(
         default,
-        skip_serializing_if = "BTreeSet::is_empty",
+        skip_serializing_if = "SortedSet::is_empty",
         with = "crate::desired::sources_as_strings"
     )]
     #[schemars(with = "Vec<String>")]
-    pub managed_by_eksgate: BTreeSet<AccessSource>,
+    pub managed_by_eksgate: SortedSet<AccessSource>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

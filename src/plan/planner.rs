@@ -17,6 +17,7 @@ use crate::live::{
     ClusterObservation, ClusterStatus, DnsAttribute, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
     SecurityGroupKey, VpcKey, DEFAULT_SG_RULE_QUOTA,
 };
+use crate::set::SortedSet;
 use crate::text::{join_and, mode_name, some_of};
 
 use super::path::endpoint_path;
@@ -56,7 +57,7 @@ impl Analysis<'_> {
 struct SgGap<'a> {
     key: SecurityGroupKey,
     live: &'a LiveSecurityGroup,
-    missing: BTreeSet<AccessSource>,
+    missing: SortedSet<AccessSource>,
 }
 
 /// Plans the steps that bring every declared cluster to its manifest.
@@ -124,7 +125,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         if let Some(gap) = &a.sg {
             let need = sg_users.entry(gap.key.clone()).or_insert_with(|| SgNeed {
                 live: gap.live,
-                add: BTreeSet::new(),
+                add: SortedSet::new(),
                 clusters: Vec::new(),
                 role_arn: a.want.role_arn.as_deref(),
                 before_public_off: false,
@@ -148,24 +149,39 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let revokes =
         super::allow_list::revocations(&group_users(&analyses, live), &sg_steps, id_prefix);
 
-    let mut steps: Vec<Step> = Vec::new();
-    let mut emitted: BTreeSet<String> = BTreeSet::new();
-    let mut clusters = Vec::new();
-    let mut findings = Vec::new();
+    // Sized up front: a large fleet's plan is the biggest thing a run
+    // holds, and a vector that doubles leaves the memory it grew out of.
+    // Every cluster that goes on emits its endpoint and access steps (waits
+    // are rare and may still grow it), and each shared step once.
+    let own_steps: usize = analyses
+        .iter()
+        .filter(|a| !a.blocked() && a.live.is_some())
+        .map(|a| a.endpoint.len() + usize::from(a.access_mode.is_some()))
+        .sum();
+    let shared_steps =
+        vpc_steps.values().map(Vec::len).sum::<usize>() + sg_steps.len() + revokes.len();
+    let mut steps: Vec<Step> = Vec::with_capacity(own_steps + shared_steps);
+    // The shared steps already emitted.
+    let mut emitted: BTreeSet<&str> = BTreeSet::new();
+    let mut clusters = Vec::with_capacity(analyses.len());
+    let mut findings = Vec::with_capacity(analyses.iter().map(|a| a.findings.len()).sum());
     let mut access_checks = Vec::new();
     // Each analysis is let go once its cluster is planned.
     for mut a in analyses {
         let mut ids = Vec::new();
         if !a.blocked() {
-            let emit = |step: &Step,
-                        ids: &mut Vec<String>,
-                        steps: &mut Vec<Step>,
-                        emitted: &mut BTreeSet<String>| {
-                if emitted.insert(step.id.clone()) {
+            /// A shared step is emitted with the first cluster that needs it.
+            fn emit<'s>(
+                step: &'s Step,
+                ids: &mut Vec<String>,
+                steps: &mut Vec<Step>,
+                emitted: &mut BTreeSet<&'s str>,
+            ) {
+                if emitted.insert(&step.id) {
                     steps.push(step.clone());
                 }
                 ids.push(step.id.clone());
-            };
+            }
             let mut dns_ids = Vec::new();
             if let Some((key, _)) = &a.vpc {
                 for s in vpc_steps.get(key).into_iter().flatten() {
@@ -181,13 +197,12 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                 }
             }
             if let Some(live) = a.live {
-                // The cluster's own steps: moved in, not copied (their ids
-                // name the cluster, so none was emitted before).
+                // The cluster's own steps: moved in, not copied, and not
+                // recorded in `emitted` (their ids name the cluster, which
+                // is planned once, and end unlike any shared step's).
                 for s in endpoint_steps(&a, live, &dns_ids, sg_id.as_deref()) {
                     ids.push(s.id.clone());
-                    if emitted.insert(s.id.clone()) {
-                        steps.push(s);
-                    }
+                    steps.push(s);
                 }
             }
             // A revocation is emitted with the last cluster that waits for
@@ -213,6 +228,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                 principals: std::mem::take(&mut a.access_recheck),
             });
         }
+        // Held until the plan is written: no spare room.
+        ids.shrink_to_fit();
         let mut cp = cluster_plan(&a, status, ids);
         if let Some(after) = cp.after.as_mut() {
             for r in revokes
@@ -331,12 +348,12 @@ fn owner_warning(a: &Analysis) -> Option<Finding> {
 /// cluster sharing it would add): AWS would refuse the whole call with
 /// `RulesPerSecurityGroupLimitExceeded`. Other clusters go on.
 fn block_groups_over_quota(analyses: &mut [Analysis], world: &Live) {
-    let mut adds: BTreeMap<SecurityGroupKey, (&LiveSecurityGroup, BTreeSet<AccessSource>)> =
+    let mut adds: BTreeMap<SecurityGroupKey, (&LiveSecurityGroup, SortedSet<AccessSource>)> =
         BTreeMap::new();
     for a in analyses.iter().filter(|a| !a.blocked()) {
         if let Some(gap) = &a.sg {
             adds.entry(gap.key.clone())
-                .or_insert_with(|| (gap.live, BTreeSet::new()))
+                .or_insert_with(|| (gap.live, SortedSet::new()))
                 .1
                 .extend(gap.missing.iter().cloned());
         }
@@ -415,7 +432,7 @@ struct VpcNeed<'a> {
 /// A security group and every source its clusters still need on 443.
 struct SgNeed<'a> {
     live: &'a LiveSecurityGroup,
-    add: BTreeSet<AccessSource>,
+    add: SortedSet<AccessSource>,
     clusters: Vec<&'a ClusterKey>,
     role_arn: Option<&'a str>,
     before_public_off: bool,
@@ -619,7 +636,7 @@ fn analyse<'a>(
                     None,
                 )),
                 (Some(_), Some((k, g))) => {
-                    let missing: BTreeSet<AccessSource> = want
+                    let missing: SortedSet<AccessSource> = want
                         .private_access_from
                         .difference(&g.https_ingress)
                         .cloned()
@@ -897,6 +914,7 @@ fn endpoint_steps(
             _ => format!("{what}; it waits for {}", join_and(&waits_for)),
         };
         s.lockout_risk = public_off && a.want.private_access_from.is_empty();
+        s.depends_on.shrink_to_fit();
         prev = Some(s.id.clone());
         out.push(s);
     }
@@ -905,19 +923,19 @@ fn endpoint_steps(
 
 fn cluster_plan(a: &Analysis, status: PlanStatus, steps: Vec<String>) -> ClusterPlan {
     let want = a.want;
-    let settings = |e: &EndpointSettings, sources: &BTreeSet<AccessSource>| ClusterSettings {
+    let settings = |e: &EndpointSettings, sources: &SortedSet<AccessSource>| ClusterSettings {
         public_access: e.public_access,
         private_access: e.private_access,
         public_access_cidrs: e.public_access_cidrs.clone(),
         private_access_from: sources.clone(),
-        managed_by_eksgate: BTreeSet::new(),
+        managed_by_eksgate: SortedSet::new(),
     };
-    let live_managed: BTreeSet<AccessSource> = a
+    let live_managed: SortedSet<AccessSource> = a
         .sg_live
         .map(|g| g.managed_https.clone())
         .unwrap_or_default();
     let desired = settings(&want.endpoint, &want.private_access_from);
-    let live_sources: BTreeSet<AccessSource> = a
+    let live_sources: SortedSet<AccessSource> = a
         .sg_live
         .map(|g| g.https_ingress.clone())
         .unwrap_or_default();
@@ -971,6 +989,7 @@ mod tests {
     use crate::desired::Origin;
     use crate::endpoint::{EndpointSettings as Settings, PublicCidr, PublicCidrs};
     use crate::plan::StepKind;
+    use crate::set::SortedSet;
     use crate::view::describe;
 
     /// Whether the endpoints are on, for tables of modes.
@@ -1065,7 +1084,7 @@ mod tests {
         }
     }
 
-    fn srcs(v: &[&str]) -> BTreeSet<AccessSource> {
+    fn srcs(v: &[&str]) -> SortedSet<AccessSource> {
         v.iter().map(|s| src(s)).collect()
     }
 
@@ -1082,7 +1101,7 @@ mod tests {
             key: key(name),
             role_arn: None,
             endpoint: Settings::new(mode.public, mode.private),
-            private_access_from: BTreeSet::new(),
+            private_access_from: SortedSet::new(),
             wave: 0,
             owner_acknowledged: false,
             private_access_from_exclusive: false,
@@ -1990,7 +2009,7 @@ mod tests {
             .prop_map(|v| v.iter().map(|s| net(s)).collect())
     }
 
-    fn arb_sources() -> impl Strategy<Value = BTreeSet<AccessSource>> {
+    fn arb_sources() -> impl Strategy<Value = SortedSet<AccessSource>> {
         proptest::sample::subsequence(SOURCE_POOL.to_vec(), 0..=4).prop_map(|v| srcs(&v))
     }
 
@@ -1998,7 +2017,7 @@ mod tests {
     struct Case {
         want: EndpointAccess,
         want_cidrs: Option<BTreeSet<IpNet>>,
-        from: BTreeSet<AccessSource>,
+        from: SortedSet<AccessSource>,
         live: EndpointAccess,
         live_cidrs: BTreeSet<IpNet>,
         vpc: usize,
@@ -2037,7 +2056,7 @@ mod tests {
     fn build(
         cases: &[Case],
         vpcs: &[(bool, bool, bool)],
-        sgs: &[BTreeSet<AccessSource>],
+        sgs: &[SortedSet<AccessSource>],
     ) -> (Desired, Live) {
         let mut pairs = Vec::new();
         for (i, c) in cases.iter().enumerate() {
@@ -2366,7 +2385,7 @@ mod tests {
             vpcs in proptest::collection::vec((any::<bool>(), any::<bool>(), proptest::bool::weighted(0.85)), 2),
             sgs in proptest::collection::vec((arb_sources(), any::<u8>(), any::<bool>()), 2),
         ) {
-            let groups: Vec<BTreeSet<AccessSource>> = sgs.iter().map(|g| g.0.clone()).collect();
+            let groups: Vec<SortedSet<AccessSource>> = sgs.iter().map(|g| g.0.clone()).collect();
             let (mut d, mut l) = build(&cases, &vpcs, &groups);
             for (i, c) in d.clusters.iter_mut().enumerate() {
                 c.private_access_from_exclusive = exclusive[i];

@@ -11,8 +11,6 @@
 //! typed `before` and `after` per `kind` from which the plan's JSON schema is
 //! derived. This module must not plan, run or render anything.
 
-use std::collections::BTreeSet;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +18,7 @@ use crate::access::AuthenticationMode;
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
 use crate::live::DnsAttribute;
+use crate::set::SortedSet;
 
 /// The kind of a step, as JSON, reports and events name it.
 #[derive(
@@ -67,8 +66,8 @@ pub enum Action {
     /// Allow TCP 443 into the step's security group from `add`; `present` is
     /// what the group let in when the plan was made.
     HttpsIngress {
-        present: BTreeSet<AccessSource>,
-        add: BTreeSet<AccessSource>,
+        present: SortedSet<AccessSource>,
+        add: SortedSet<AccessSource>,
     },
     /// One `UpdateClusterConfig` from `before` to `after`, then a wait.
     Endpoint {
@@ -88,8 +87,8 @@ pub enum Action {
     /// `revoke` (`private_access_from_exclusive`); `present` is what the
     /// group let in when the plan was made.
     HttpsRevoke {
-        present: BTreeSet<AccessSource>,
-        revoke: BTreeSet<AccessSource>,
+        present: SortedSet<AccessSource>,
+        revoke: SortedSet<AccessSource>,
     },
 }
 
@@ -177,20 +176,23 @@ impl Step {
 /// Serde for a set of sources in the split form steps and reports use:
 /// `{"cidrs": [...], "security_groups": [...]}`.
 pub mod sources_split {
-    use std::collections::BTreeSet;
+    use crate::set::SortedSet;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::wire::HttpsSources;
     use crate::desired::AccessSource;
 
-    pub fn serialize<S: Serializer>(set: &BTreeSet<AccessSource>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        set: &SortedSet<AccessSource>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         HttpsSources::from(set).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<BTreeSet<AccessSource>, D::Error> {
+    ) -> Result<SortedSet<AccessSource>, D::Error> {
         HttpsSources::deserialize(d)?
             .into_set()
             .map_err(serde::de::Error::custom)
@@ -209,6 +211,8 @@ pub mod sources_split {
 /// `schemas/plan.schema.json` is then regenerated (`eksgate schema --plan`).
 pub(crate) mod wire {
     use std::collections::BTreeSet;
+
+    use crate::set::SortedSet;
 
     use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
@@ -359,8 +363,8 @@ pub(crate) mod wire {
         prefix_lists: Vec<String>,
     }
 
-    impl From<&BTreeSet<AccessSource>> for HttpsSources {
-        fn from(set: &BTreeSet<AccessSource>) -> Self {
+    impl From<&SortedSet<AccessSource>> for HttpsSources {
+        fn from(set: &SortedSet<AccessSource>) -> Self {
             let mut h = HttpsSources::default();
             for s in set {
                 match s {
@@ -374,13 +378,13 @@ pub(crate) mod wire {
     }
 
     impl HttpsSources {
-        pub(crate) fn into_set(self) -> Result<BTreeSet<AccessSource>, String> {
-            let mut out = BTreeSet::new();
+        pub(crate) fn into_set(self) -> Result<SortedSet<AccessSource>, String> {
+            let mut out = Vec::new();
             for c in self.cidrs {
                 let net = c
                     .parse()
                     .map_err(|_| format!("`{c}` is not a CIDR block"))?;
-                out.insert(AccessSource::Cidr(net));
+                out.push(AccessSource::Cidr(net));
             }
             out.extend(
                 self.security_groups
@@ -388,7 +392,7 @@ pub(crate) mod wire {
                     .map(AccessSource::SecurityGroup),
             );
             out.extend(self.prefix_lists.into_iter().map(AccessSource::PrefixList));
-            Ok(out)
+            Ok(out.into())
         }
     }
 
@@ -469,7 +473,7 @@ pub(crate) mod wire {
                     Body::EksEndpoint(fields(s, Endpoint::from(&before), Endpoint::from(&after)))
                 }
                 Action::HttpsRevoke { present, revoke } => {
-                    let after: BTreeSet<AccessSource> =
+                    let after: SortedSet<AccessSource> =
                         present.difference(&revoke).cloned().collect();
                     Body::SgHttpsRevoke(fields(
                         s,
@@ -624,6 +628,7 @@ pub(crate) mod wire {
 mod tests {
     use super::*;
     use crate::endpoint::public_cidrs;
+    use crate::set::SortedSet;
 
     fn step(action: Action) -> Step {
         Step {
@@ -699,7 +704,7 @@ mod tests {
     #[test]
     fn the_json_form_is_the_one_plans_always_had() {
         let s = step(Action::HttpsIngress {
-            present: BTreeSet::new(),
+            present: SortedSet::new(),
             add: [
                 AccessSource::Cidr("10.0.0.0/16".parse().unwrap()),
                 AccessSource::SecurityGroup("sg-b".into()),

@@ -16,13 +16,14 @@ use super::clients::Clients;
 use super::{ProviderError, RevokeOutcome};
 use crate::desired::AccessSource;
 use crate::live::{is_managed_description, LivePrefixList};
+use crate::set::SortedSet;
 
 /// The sources of the exact TCP 443–443 inbound rules of `group`, and those
 /// of them whose rule carries eksgate's description.
 pub(super) fn exact_https(
     group: &aws_sdk_ec2::types::SecurityGroup,
-) -> (BTreeSet<AccessSource>, BTreeSet<AccessSource>) {
-    let (mut exact, mut managed) = (BTreeSet::new(), BTreeSet::new());
+) -> (SortedSet<AccessSource>, SortedSet<AccessSource>) {
+    let (mut exact, mut managed) = (Vec::new(), Vec::new());
     for p in group.ip_permissions() {
         let tcp = matches!(p.ip_protocol(), Some("tcp" | "6"));
         if !(tcp && p.from_port() == Some(443) && p.to_port() == Some(443)) {
@@ -30,9 +31,9 @@ pub(super) fn exact_https(
         }
         let mut note = |source: AccessSource, description: Option<&str>| {
             if description.is_some_and(is_managed_description) {
-                managed.insert(source.clone());
+                managed.push(source.clone());
             }
-            exact.insert(source);
+            exact.push(source);
         };
         for r in p.ip_ranges() {
             if let Some(n) = r.cidr_ip().and_then(|c| c.parse::<IpNet>().ok()) {
@@ -55,7 +56,7 @@ pub(super) fn exact_https(
             }
         }
     }
-    (exact, managed)
+    (exact.into(), managed.into())
 }
 
 /// One managed prefix list: its size and family, then its entries; `None`
@@ -166,7 +167,7 @@ fn rule_source(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Option<AccessSource
 pub(super) async fn revoke_https_ingress(
     c: &Clients,
     group_id: &str,
-    sources: &BTreeSet<AccessSource>,
+    sources: &SortedSet<AccessSource>,
 ) -> Result<RevokeOutcome, ProviderError> {
     let mut revoked_before = false;
     for round in 0..3 {
@@ -205,7 +206,7 @@ pub(super) async fn revoke_https_ingress(
 async fn exact_rule_ids(
     c: &Clients,
     group_id: &str,
-    sources: &BTreeSet<AccessSource>,
+    sources: &SortedSet<AccessSource>,
 ) -> Result<Vec<String>, ProviderError> {
     let own = AccessSource::SecurityGroup(group_id.to_string());
     let mut ids = Vec::new();

@@ -16,7 +16,7 @@
 //! own retries of throttling and server errors) is not kept, so the next
 //! step in that account asks again instead of failing on an old error.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::types::{
@@ -42,6 +42,7 @@ use crate::live::{
     LiveVpc, RuleCount, MANAGED_DESCRIPTION,
 };
 use crate::network::{LiveNetwork, NetworkRequest, ScopeReads};
+use crate::set::SortedSet;
 use tokio::sync::OnceCell;
 
 /// The most updates of unknown status a re-read describes to find one
@@ -401,8 +402,8 @@ async fn describe_update(c: &Clients, name: &str, id: &str) -> Result<UpdateStat
 }
 
 /// Sources a security group lets in on TCP 443.
-fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<AccessSource> {
-    let mut out = BTreeSet::new();
+fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> SortedSet<AccessSource> {
+    let mut out = Vec::new();
     for p in group.ip_permissions() {
         let proto = p.ip_protocol().unwrap_or("");
         let covers = match proto {
@@ -415,26 +416,26 @@ fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<AccessSo
         }
         for r in p.ip_ranges() {
             if let Some(n) = r.cidr_ip().and_then(|c| c.parse::<IpNet>().ok()) {
-                out.insert(AccessSource::Cidr(n.trunc()));
+                out.push(AccessSource::Cidr(n.trunc()));
             }
         }
         for r in p.ipv6_ranges() {
             if let Some(n) = r.cidr_ipv6().and_then(|c| c.parse::<IpNet>().ok()) {
-                out.insert(AccessSource::Cidr(n.trunc()));
+                out.push(AccessSource::Cidr(n.trunc()));
             }
         }
         for g in p.user_id_group_pairs() {
             if let Some(id) = g.group_id() {
-                out.insert(AccessSource::SecurityGroup(id.to_string()));
+                out.push(AccessSource::SecurityGroup(id.to_string()));
             }
         }
         for l in p.prefix_list_ids() {
             if let Some(id) = l.prefix_list_id() {
-                out.insert(AccessSource::PrefixList(id.to_string()));
+                out.push(AccessSource::PrefixList(id.to_string()));
             }
         }
     }
-    out
+    out.into()
 }
 
 /// The inbound rules of a group as EC2 counts them against its quota: each
@@ -741,7 +742,7 @@ impl Provider for AwsProvider {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &BTreeSet<AccessSource>,
+        sources: &SortedSet<AccessSource>,
     ) -> Result<IngressOutcome, ProviderError> {
         self.check_account(scope).await?;
         let c = self.clients.get(scope).await;
@@ -783,7 +784,7 @@ impl Provider for AwsProvider {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &BTreeSet<AccessSource>,
+        sources: &SortedSet<AccessSource>,
     ) -> Result<RevokeOutcome, ProviderError> {
         self.check_account(scope).await?;
         let c = self.clients.get(scope).await;
@@ -875,7 +876,7 @@ impl FleetCalls for AwsProvider {
 async fn authorize_https_ingress(
     c: &Clients,
     group_id: &str,
-    sources: &BTreeSet<AccessSource>,
+    sources: &SortedSet<AccessSource>,
 ) -> Result<IngressOutcome, ProviderError> {
     let mut pending = sources.clone();
     let mut rounds = 0;
@@ -905,7 +906,7 @@ async fn authorize_https_ingress(
 async fn authorize_once(
     c: &Clients,
     group_id: &str,
-    sources: &BTreeSet<AccessSource>,
+    sources: &SortedSet<AccessSource>,
 ) -> Result<(), ProviderError> {
     let mut perm = IpPermission::builder()
         .ip_protocol("tcp")

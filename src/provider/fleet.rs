@@ -291,6 +291,13 @@ pub(super) async fn read<P: FleetCalls>(
     for read in &mut reads {
         read.finish(&mut live);
     }
+    // The answers came in any order, which leaves the maps' nodes about
+    // half full; the planner holds them at the run's peak, so they are
+    // rebuilt from their sorted entries into full nodes.
+    live.clusters = std::mem::take(&mut live.clusters).into_iter().collect();
+    live.security_groups = std::mem::take(&mut live.security_groups)
+        .into_iter()
+        .collect();
     Ok(live)
 }
 
@@ -707,6 +714,7 @@ mod tests {
     use crate::endpoint::EndpointSettings;
     use crate::live::{ClusterStatus, LiveCluster};
     use crate::provider::ClusterTarget;
+    use crate::set::SortedSet;
 
     /// Runs `jobs` (scope, number) through a scheduler, returning the
     /// numbers in the order they started and in the order they ended.
@@ -859,7 +867,7 @@ mod tests {
                 status: ClusterStatus::Active,
                 vpc_id: vpc.clone(),
                 security_group_id: Some(sg.clone()),
-                endpoint: EndpointSettings::new(true, false).with_cidrs(Some(BTreeSet::new())),
+                endpoint: EndpointSettings::new(true, false).with_cidrs(Some(SortedSet::new())),
                 tags: Default::default(),
                 updates_in_progress: Vec::new(),
                 authentication_mode,

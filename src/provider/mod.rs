@@ -29,7 +29,7 @@ use std::future::Future;
 use crate::access::{AuthenticationMode, LiveAccess, LiveEntry};
 use crate::desired::ClusterKey;
 use crate::live::{ClusterObservation, Live, LiveVpc};
-use std::collections::BTreeSet;
+use crate::set::SortedSet;
 
 use crate::desired::AccessSource;
 use crate::endpoint::EndpointSettings;
@@ -242,7 +242,8 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send {
         async move {
             let mut live = self.read(request, parallelism).await?;
-            let scopes: BTreeSet<Scope> = request.clusters.iter().map(|c| c.scope()).collect();
+            let scopes: std::collections::BTreeSet<Scope> =
+                request.clusters.iter().map(|c| c.scope()).collect();
             let mut wanted = crate::network::NetworkRequest::default();
             for scope in scopes {
                 let reads = network(&scope, &live);
@@ -317,7 +318,7 @@ pub trait Provider: Send + Sync {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &BTreeSet<AccessSource>,
+        sources: &SortedSet<AccessSource>,
     ) -> impl Future<Output = Result<IngressOutcome, ProviderError>> + Send;
 
     /// The access entries of cluster `name` that matter for `principals`
@@ -366,7 +367,7 @@ pub trait Provider: Send + Sync {
         &self,
         scope: &Scope,
         group_id: &str,
-        sources: &BTreeSet<AccessSource>,
+        sources: &SortedSet<AccessSource>,
     ) -> impl Future<Output = Result<RevokeOutcome, ProviderError>> + Send {
         let _ = (scope, group_id, sources);
         std::future::ready(Err(not_supported("RevokeSecurityGroupIngress")))

@@ -324,13 +324,13 @@ fn stand_in_rules(g: &LiveSecurityGroup) -> Vec<RuleDef> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
 
     use super::*;
     use crate::apply::fake::EndpointAccess;
     use crate::desired::ClusterKey;
     use crate::endpoint::{public_cidrs, EndpointSettings};
     use crate::live::{LiveCluster, LiveSecurityGroup, LiveVpc, SecurityGroupKey, VpcKey};
+    use crate::set::SortedSet;
 
     fn key(name: &str) -> ClusterKey {
         ClusterKey {
@@ -397,8 +397,10 @@ mod tests {
                 group_id: "sg-payments".into(),
             },
             LiveSecurityGroup {
-                https_ingress: BTreeSet::from([AccessSource::Cidr("10.1.0.0/16".parse().unwrap())]),
-                exact_https: BTreeSet::from([AccessSource::Cidr("10.1.0.0/16".parse().unwrap())]),
+                https_ingress: SortedSet::from([AccessSource::Cidr(
+                    "10.1.0.0/16".parse().unwrap(),
+                )]),
+                exact_https: SortedSet::from([AccessSource::Cidr("10.1.0.0/16".parse().unwrap())]),
                 ..LiveSecurityGroup::default()
             },
         );

@@ -467,7 +467,6 @@ fn cell(s: &str) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::collections::BTreeSet;
 
     use super::*;
     use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, Origin};
@@ -477,6 +476,7 @@ pub(crate) mod tests {
         SecurityGroupKey, VpcKey,
     };
     use crate::plan::plan;
+    use crate::set::SortedSet;
 
     fn mode(public: bool, private: bool) -> EndpointAccess {
         EndpointAccess::new(public, private)
@@ -495,7 +495,7 @@ pub(crate) mod tests {
             key: key(region, name),
             role_arn: None,
             endpoint: m,
-            private_access_from: BTreeSet::new(),
+            private_access_from: SortedSet::new(),
             wave: 0,
             owner_acknowledged: false,
             private_access_from_exclusive: false,

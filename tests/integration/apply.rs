@@ -1099,7 +1099,7 @@ vpc_id = "vpc-0dup"
         region: "us-east-1".into(),
         role_arn: None,
     };
-    let sources: std::collections::BTreeSet<AccessSource> =
+    let sources: eksgate::set::SortedSet<AccessSource> =
         ["10.20.0.0/16", "10.30.0.0/16", "sg-0bastion"]
             .iter()
             .map(|s| s.parse().unwrap())
