@@ -223,15 +223,16 @@ async fn describe(
     name: &str,
     all_updates: bool,
 ) -> Result<ClusterObservation, ProviderError> {
-    // A re-read lists the updates at the same time as it describes the
-    // cluster: neither answer needs the other, and the step waits for both.
+    // A re-read lists the updates first, then describes the cluster. The
+    // other way round (or both at once), an update that ends between the
+    // two answers is in neither: the description still shows the settings
+    // before it, the list no update running, and the step would ask for
+    // what the update already did, which EKS rejects. Listed first, a
+    // running update is seen, or it has ended and the description shows
+    // its settings.
     let (described, listed) = if all_updates {
-        let (d, l) = futures_util::future::join(
-            c.eks.describe_cluster().name(name).send(),
-            in_progress_updates(c, name, Search::Budgeted),
-        )
-        .await;
-        (d, Some(l))
+        let listed = in_progress_updates(c, name, Search::Budgeted).await;
+        (c.eks.describe_cluster().name(name).send().await, Some(listed))
     } else {
         (c.eks.describe_cluster().name(name).send().await, None)
     };
