@@ -217,7 +217,7 @@ impl ClientSets {
             ));
         }
         ClientSets {
-            base: loader.load().await,
+            base: without_empty_endpoint(loader.load().await),
             sets: Mutex::new(HashMap::new()),
             roles: Mutex::new(HashMap::new()),
             rule_quota: opts.sg_rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA),
@@ -371,6 +371,18 @@ impl ClientSets {
     }
 }
 
+/// An endpoint URL that is empty (`AWS_ENDPOINT_URL=`, or `endpoint_url =`
+/// in a profile) is taken as none, as if it were not set: the SDK would
+/// stop on it at the first call with a panic ("URL was unset").
+fn without_empty_endpoint(config: SdkConfig) -> SdkConfig {
+    if !config.endpoint_url().is_some_and(|u| u.trim().is_empty()) {
+        return config;
+    }
+    let mut builder = config.into_builder();
+    builder.set_endpoint_url(None);
+    builder.build()
+}
+
 /// A pacer of its own for one SDK client: the HTTP client its attempts go
 /// through (the shared one, behind the pacer) and the classifier that
 /// tells the pacer of each answer.
@@ -493,4 +505,21 @@ fn credentials_source(opts: &AwsOptions) -> String {
     }
     "the default credential chain (the `default` profile, SSO, or the instance or container role)"
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_endpoint_url_is_no_endpoint() {
+        let with = |url: &str| SdkConfig::builder().endpoint_url(url).build();
+        assert_eq!(without_empty_endpoint(with("")).endpoint_url(), None);
+        assert_eq!(without_empty_endpoint(with(" ")).endpoint_url(), None);
+        let given = "http://127.0.0.1:4566";
+        assert_eq!(
+            without_empty_endpoint(with(given)).endpoint_url(),
+            Some(given)
+        );
+    }
 }
