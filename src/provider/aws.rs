@@ -223,16 +223,26 @@ async fn describe(
     name: &str,
     all_updates: bool,
 ) -> Result<ClusterObservation, ProviderError> {
-    // A re-read lists the updates first, then describes the cluster. The
-    // other way round (or both at once), an update that ends between the
-    // two answers is in neither: the description still shows the settings
-    // before it, the list no update running, and the step would ask for
-    // what the update already did, which EKS rejects. Listed first, a
-    // running update is seen, or it has ended and the description shows
-    // its settings.
+    // A re-read lists the updates while it describes the cluster. An update
+    // that ends between the two answers would be in neither (the
+    // description still shows the settings before it, the list no update
+    // running) and the step would ask for what it already did, which EKS
+    // rejects. Only an update not known to have ended before the re-read
+    // can do that: when the list names one that is not running (and none
+    // that is), the cluster is described again, after the list.
     let (described, listed) = if all_updates {
-        let listed = in_progress_updates(c, name, Search::Budgeted).await;
-        (c.eks.describe_cluster().name(name).send().await, Some(listed))
+        let (d, l) = futures_util::future::join(
+            c.eks.describe_cluster().name(name).send(),
+            listed_updates(c, name, Search::Budgeted),
+        )
+        .await;
+        match l {
+            Ok(l) if !l.settled && l.running.is_empty() => (
+                c.eks.describe_cluster().name(name).send().await,
+                Some(Ok(l.running)),
+            ),
+            l => (d, Some(l.map(|l| l.running))),
+        }
     } else {
         (c.eks.describe_cluster().name(name).send().await, None)
     };
@@ -320,6 +330,21 @@ async fn in_progress_updates(
     name: &str,
     search: Search,
 ) -> Result<Vec<String>, ProviderError> {
+    Ok(listed_updates(c, name, search).await?.running)
+}
+
+/// What [`listed_updates`] found.
+struct Listed {
+    /// The updates `InProgress`.
+    running: Vec<String>,
+    /// Every other update listed was known to have ended before the list
+    /// was asked for.
+    settled: bool,
+}
+
+/// [`in_progress_updates`], and whether any update listed but not running
+/// might have ended while the list was asked for.
+async fn listed_updates(c: &Clients, name: &str, search: Search) -> Result<Listed, ProviderError> {
     let mut ids = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -348,16 +373,22 @@ async fn in_progress_updates(
             "`{name}` has {} updates of unknown status; an update already running is learnt from `ResourceInUseException`",
             unknown.len()
         );
-        return Ok(Vec::new());
+        return Ok(Listed {
+            running: Vec::new(),
+            settled: false,
+        });
     }
     let mut running = Vec::new();
+    let mut settled = true;
     for id in unknown {
         let u = describe_update(c, name, &id).await?;
         if u.status == UpdateStatus::InProgress {
             running.push(id);
+        } else {
+            settled = false;
         }
     }
-    Ok(running)
+    Ok(Listed { running, settled })
 }
 
 async fn describe_update(c: &Clients, name: &str, id: &str) -> Result<UpdateState, ProviderError> {
