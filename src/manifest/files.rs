@@ -14,7 +14,6 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use super::cluster::{self, Outcome, Placement};
@@ -69,49 +68,40 @@ fn load_inputs(
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let file_count = inputs.len();
     let mut hasher = Sha256::new();
-    for (name, bytes) in &inputs {
+    let mut per_file: Vec<Vec<Diagnostic>> = Vec::with_capacity(file_count);
+    let mut clusters = Vec::new();
+    // One pass over all clusters of all files: each key is looked up once.
+    let mut first_seen: HashMap<ClusterKey, Origin> = HashMap::new();
+    for (name, bytes) in inputs {
         // Lengths first, so no two different file lists hash the same.
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    }
-    // Each file on its own, on every core; what joins them (a cluster
-    // declared in two files) after, in file order.
-    let parsed: Vec<(Source, Vec<Outcome>, Vec<Diagnostic>)> = inputs
-        .into_par_iter()
-        .map(|(name, bytes)| match String::from_utf8(bytes) {
-            Ok(text) => {
-                let source = Source::new(name, text);
-                let mut out = Collector::new(&source);
-                let outcomes = load_file(&mut out);
-                let diags = out.into_diagnostics();
-                (source, outcomes, diags)
-            }
+        hasher.update(&bytes);
+
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
             Err(err) => {
                 let valid = err.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
                 let source = Source::new(name, text);
                 // The lossy text keeps the valid prefix byte for byte, then
                 // U+FFFD (3 bytes) where the bad bytes were.
-                let diag = Diagnostic::error("this file is not valid UTF-8")
+                per_file.push(vec![Diagnostic::error("this file is not valid UTF-8")
                     .at(&source, valid..valid + 3)
-                    .hint("manifests are UTF-8 text; save the file as UTF-8");
-                (source, Vec::new(), vec![diag])
+                    .hint("manifests are UTF-8 text; save the file as UTF-8")]);
+                continue;
             }
-        })
-        .collect();
-    let mut per_file: Vec<Vec<Diagnostic>> = Vec::with_capacity(file_count);
-    let mut clusters = Vec::new();
-    // One pass over all clusters of all files: each key is looked up once.
-    let mut first_seen: HashMap<ClusterKey, Origin> = HashMap::new();
-    for (source, outcomes, mut diags) in parsed {
+        };
+        let source = Source::new(name, text);
+        let mut out = Collector::new(&source);
+        let outcomes = load_file(&mut out);
         first_seen.reserve(outcomes.len());
         for outcome in outcomes {
             if let Some(key) = outcome.key {
                 match first_seen.entry(key) {
                     Entry::Occupied(first) => {
-                        diags.push(declared_twice(
+                        out.push(declared_twice(
                             &source,
                             &outcome.header,
                             first.key(),
@@ -128,7 +118,7 @@ fn load_inputs(
                 clusters.push(cluster);
             }
         }
-        per_file.push(diags);
+        per_file.push(out.into_diagnostics());
     }
 
     let mut all = early;
