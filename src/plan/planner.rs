@@ -9,8 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rayon::prelude::*;
-
 use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::EndpointSettings;
 use crate::live::{
@@ -68,9 +66,8 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let mut wanted: Vec<&DesiredCluster> = desired.clusters.iter().collect();
     wanted.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
 
-    // Each cluster on its own, on every core: most of a large plan's work.
     let mut analyses: Vec<Analysis> = wanted
-        .par_iter()
+        .iter()
         .map(|want| analyse(want, live, desired.allow_unverified_access))
         .collect();
     let mut seen = BTreeSet::new();
@@ -94,7 +91,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
 
     // Network paths: what AWS accepts but breaks nodes or clients later.
     // With the fingerprint of what a cluster's steps are planned on.
-    analyses.par_iter_mut().for_each(|a| {
+    analyses.iter_mut().for_each(|a| {
         let Some(found) = a.live.filter(|_| !a.blocked()) else {
             return;
         };
