@@ -371,16 +371,35 @@ impl ClientSets {
     }
 }
 
-/// An endpoint URL that is empty (`AWS_ENDPOINT_URL=`, or `endpoint_url =`
-/// in a profile) is taken as none, as if it were not set: the SDK would
-/// stop on it at the first call with a panic ("URL was unset").
+/// An endpoint URL that is empty (`AWS_ENDPOINT_URL=`, `endpoint_url =` in
+/// a profile, or the same for one service: `AWS_ENDPOINT_URL_EKS=`, a
+/// profile's `services` section) is taken as none, as if it were not set:
+/// the SDK would stop on it at the first call with a panic ("URL was
+/// unset").
 fn without_empty_endpoint(config: SdkConfig) -> SdkConfig {
-    if !config.endpoint_url().is_some_and(|u| u.trim().is_empty()) {
-        return config;
+    let mut builder = config.to_builder();
+    if config.endpoint_url().is_some_and(|u| u.trim().is_empty()) {
+        builder.set_endpoint_url(None);
     }
-    let mut builder = config.into_builder();
-    builder.set_endpoint_url(None);
+    if config.service_config().is_some() {
+        builder.set_service_config(Some(NonEmptyEndpoints(config)));
+    }
     builder.build()
+}
+
+/// The per-service settings of an SDK config, with an empty endpoint URL
+/// taken as unset (see [`without_empty_endpoint`]).
+#[derive(Debug)]
+struct NonEmptyEndpoints(SdkConfig);
+
+impl aws_types::service_config::LoadServiceConfig for NonEmptyEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let endpoint = key.profile() == "endpoint_url";
+        self.0
+            .service_config()?
+            .load_config(key)
+            .filter(|v| !(endpoint && v.trim().is_empty()))
+    }
 }
 
 /// A pacer of its own for one SDK client: the HTTP client its attempts go
@@ -521,5 +540,44 @@ mod tests {
             without_empty_endpoint(with(given)).endpoint_url(),
             Some(given)
         );
+    }
+
+    /// `AWS_ENDPOINT_URL_EKS=` (empty) and `AWS_ENDPOINT_URL_EC2` set.
+    #[derive(Debug)]
+    struct PerService;
+
+    impl aws_types::service_config::LoadServiceConfig for PerService {
+        fn load_config(
+            &self,
+            key: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
+            match key.service_id() {
+                "EKS" => Some(String::new()),
+                "EC2" => Some("http://127.0.0.1:9".into()),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_endpoint_url_of_one_service_is_unset() {
+        let config = SdkConfig::builder()
+            .endpoint_url("http://127.0.0.1:4566")
+            .service_config(PerService)
+            .build();
+        let config = without_empty_endpoint(config);
+        let loads = |service_id: &str| {
+            let key = aws_types::service_config::ServiceConfigKey::builder()
+                .service_id(service_id)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap();
+            config.service_config().unwrap().load_config(key)
+        };
+        assert_eq!(loads("EKS"), None);
+        assert_eq!(loads("EC2").as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(loads("STS"), None);
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
     }
 }
