@@ -2,9 +2,9 @@
 //! `DescribeCluster` says of it (IP family, creation time, subnets, hybrid
 //! node networks), and what EC2 says of its VPC (NAT gateways, route tables,
 //! peering connections, the VPCs of source security groups). Also which of
-//! those EC2 facts a plan needs ([`NetworkRequest`]), so the provider reads
-//! them once per VPC and region, and only for clusters where a finding can
-//! apply.
+//! those EC2 facts a plan needs of each scope ([`ScopeReads`]), so the
+//! provider reads them once per VPC and region, and only for clusters where
+//! a finding can apply.
 //!
 //! Plain data, filled by `provider` and read by `plan::network`; nothing
 //! here does I/O or decides anything.
@@ -15,7 +15,6 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::live::{SecurityGroupKey, VpcKey};
-use crate::provider::Scope;
 
 /// What `DescribeCluster` says of a cluster's network.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,18 +157,6 @@ impl LiveNetwork {
         self.route_tables.extend(part.route_tables);
         self.group_vpcs.extend(part.group_vpcs);
         self.peerings.extend(part.peerings);
-    }
-}
-
-/// The EC2 reads the network findings need, per set of credentials.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NetworkRequest {
-    pub scopes: BTreeMap<Scope, ScopeReads>,
-}
-
-impl NetworkRequest {
-    pub fn is_empty(&self) -> bool {
-        self.scopes.values().all(ScopeReads::is_empty)
     }
 }
 

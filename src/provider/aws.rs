@@ -41,7 +41,7 @@ use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LivePrefixList, LiveSecurityGroup,
     LiveVpc, RuleCount, MANAGED_DESCRIPTION,
 };
-use crate::network::{LiveNetwork, NetworkRequest, ScopeReads};
+use crate::network::{LiveNetwork, ScopeReads};
 use crate::set::SortedSet;
 use tokio::sync::OnceCell;
 
@@ -636,16 +636,6 @@ impl Provider for AwsProvider {
         network: &NetworkReads<'_>,
     ) -> Result<Live, ProviderError> {
         fleet::read(self, request, parallelism, Some(network)).await
-    }
-
-    async fn read_network(
-        &self,
-        request: &NetworkRequest,
-        // Each scope makes one call at a time, within any parallelism's
-        // share per scope (see `network`).
-        _parallelism: usize,
-    ) -> Result<LiveNetwork, ProviderError> {
-        super::network::read(&self.clients, request).await
     }
 
     async fn list_clusters(&self, scope: &Scope) -> Result<Vec<String>, ProviderError> {

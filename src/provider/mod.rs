@@ -214,48 +214,22 @@ pub trait Provider: Send + Sync {
         parallelism: usize,
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send;
 
-    /// Reads the EC2 facts the network findings need (`NatGateways`,
-    /// `RouteTables`, `VpcPeeringConnections`, the VPCs of source security
-    /// groups), each VPC or group once per scope, batched per region.
+    /// [`read`](Provider::read), and for each scope the EC2 facts the
+    /// network findings need (`NatGateways`, `RouteTables`,
+    /// `VpcPeeringConnections`, the VPCs of source security groups), as
+    /// `network` asks for them given what the scope's read found, each VPC
+    /// or group once per scope.
     ///
-    /// The default reads nothing: a provider without it leaves the network
-    /// findings unchecked, as for facts that were not read.
-    fn read_network(
-        &self,
-        request: &crate::network::NetworkRequest,
-        parallelism: usize,
-    ) -> impl Future<Output = Result<crate::network::LiveNetwork, ProviderError>> + Send {
-        let _ = (request, parallelism);
-        std::future::ready(Ok(crate::network::LiveNetwork::default()))
-    }
-
-    /// [`read`](Provider::read), and for each scope the network reads
-    /// `network` asks for given what the read found
-    /// ([`read_network`](Provider::read_network)). This default reads them
-    /// once the whole read is done; a provider may start each scope's as
-    /// soon as that scope's own read is.
+    /// The default reads no network facts: a provider without them leaves
+    /// the network findings unchecked, as for facts that were not read.
     fn read_with_network(
         &self,
         request: &ReadRequest,
         parallelism: usize,
         network: &NetworkReads<'_>,
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send {
-        async move {
-            let mut live = self.read(request, parallelism).await?;
-            let scopes: std::collections::BTreeSet<Scope> =
-                request.clusters.iter().map(|c| c.scope()).collect();
-            let mut wanted = crate::network::NetworkRequest::default();
-            for scope in scopes {
-                let reads = network(&scope, &live);
-                if !reads.is_empty() {
-                    wanted.scopes.insert(scope, reads);
-                }
-            }
-            if !wanted.is_empty() {
-                live.network = self.read_network(&wanted, parallelism).await?;
-            }
-            Ok(live)
-        }
+        let _ = network;
+        self.read(request, parallelism)
     }
 
     /// The names of every cluster in the scope's region (`ListClusters`,

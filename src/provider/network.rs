@@ -9,31 +9,26 @@
 //! Each is one filtered call per scope (credentials and region) for up to
 //! [`BATCH`] VPCs, subnets or groups, following `NextToken` to the last page,
 //! so the cost grows with the VPCs and regions of a fleet, not its clusters.
-//! Every scope is read at once (within the fleet read's overall bound on
-//! calls in flight), each one call after another: one call in flight per
-//! scope is within the fleet read's per-scope limit, and ten scopes at a
-//! time (`--parallelism`) left a 10,000-cluster plan over 80 scopes waiting
-//! a third of a second on these reads after everything else. Which VPCs,
-//! subnets and groups to read is the request's ([`NetworkRequest`], built by
-//! the planner's side); this file only reads and puts AWS's answers into
-//! [`LiveNetwork`], and it also turns the network parts of `DescribeCluster`
-//! and `DescribeVpcs` into their live types.
+//! A scope's reads go one call after another, as one job of the fleet read
+//! (`fleet`), started as soon as that scope's own reads end, so no scope
+//! waits for the slowest. Which VPCs, subnets and groups to read is the
+//! request's ([`ScopeReads`], built by the planner's side); this file only
+//! reads and puts AWS's answers into [`LiveNetwork`], and it also turns the
+//! network parts of `DescribeCluster` and `DescribeVpcs` into their live
+//! types.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use aws_sdk_ec2::types::Filter;
 use ipnet::IpNet;
-use tokio::sync::Semaphore;
 
 use super::aws::sdk_error;
-use super::clients::{ClientSets, Clients};
+use super::clients::Clients;
 use super::fleet::BATCH;
 use super::{ProviderError, Scope};
 use crate::live::{SecurityGroupKey, VpcKey};
 use crate::network::{
-    ClusterNetwork, LiveNetwork, NatGateway, NetworkRequest, Peering, Route, RouteTable,
-    RouteTarget, ScopeReads,
+    ClusterNetwork, LiveNetwork, NatGateway, Peering, Route, RouteTable, RouteTarget, ScopeReads,
 };
 
 /// Pages asked of `DescribeNatGateways` and `DescribeVpcPeeringConnections`
@@ -44,59 +39,6 @@ const PEERING_PAGE: i32 = 1000;
 /// At most this many pages of one filtered listing: a guard against a
 /// `NextToken` that never ends, far past any real VPC's count.
 const MAX_PAGES: usize = 1000;
-
-/// Runs `f` for every item with at most `limit` at once, keeping the order.
-async fn bounded<T, R, F, Fut>(items: Vec<T>, limit: &Arc<Semaphore>, f: F) -> Vec<R>
-where
-    T: Send + 'static,
-    R: Send + 'static,
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = R> + Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let permit_source = limit.clone();
-        let fut = f(item);
-        set.spawn(async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = permit_source.acquire_owned().await;
-            (i, fut.await)
-        });
-    }
-    let mut out: Vec<(usize, R)> = Vec::new();
-    while let Some(res) = set.join_next().await {
-        match res {
-            Ok(r) => out.push(r),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {}
-        }
-    }
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Reads what `request` asks for.
-pub(super) async fn read(
-    clients: &ClientSets,
-    request: &NetworkRequest,
-) -> Result<LiveNetwork, ProviderError> {
-    let limit = Arc::new(Semaphore::new(super::fleet::MAX_IN_FLIGHT));
-    let mut jobs = Vec::new();
-    for (scope, reads) in request.scopes.iter().filter(|(_, r)| !r.is_empty()) {
-        let conn = clients.get(scope).await;
-        jobs.push((scope.clone(), conn, reads.clone()));
-    }
-    let results = bounded(jobs, &limit, |(scope, conn, reads)| async move {
-        let r = read_scope(&conn, &scope, &reads).await;
-        (scope, r)
-    })
-    .await;
-    let mut out = LiveNetwork::default();
-    for (_, r) in results {
-        out.merge(r?);
-    }
-    Ok(out)
-}
 
 /// The reads of one scope, one kind after another (the peerings depend on
 /// where the source groups are).
