@@ -279,6 +279,8 @@ pub(super) async fn read<P: FleetCalls>(
         for job in read.learn(done, &mut live)? {
             sched.push(q, job);
         }
+        // A scope's last answer leaves it idle: its VPCs go into `live`
+        // then, and its network reads, which need them, are asked for.
         if !read.finished && sched.idle(q) {
             read.finish(&mut live);
             if let Some(wanted) = network.map(|n| n(&read.scope, &live)) {
@@ -287,9 +289,6 @@ pub(super) async fn read<P: FleetCalls>(
                 }
             }
         }
-    }
-    for read in &mut reads {
-        read.finish(&mut live);
     }
     // The answers came in any order, which leaves the maps' nodes about
     // half full; the planner holds them at the run's peak, so they are
@@ -564,11 +563,9 @@ impl<C> ScopeRead<C> {
         Ok(next)
     }
 
-    /// Puts the scope's VPCs into `live`, once every answer is in (once).
+    /// Puts the scope's VPCs into `live`, once every answer is in.
     fn finish(&mut self, live: &mut Live) {
-        if std::mem::replace(&mut self.finished, true) {
-            return;
-        }
+        self.finished = true;
         for (vpc_id, described) in std::mem::take(&mut self.dhcp_of) {
             let VpcDescription {
                 dhcp_options_id: dopt,
