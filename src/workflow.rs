@@ -119,21 +119,18 @@ pub async fn read<P: Provider>(
     // The network findings' reads depend on what the first read found (the
     // planned endpoint states, the VPC's blocks, the subnets), scope by
     // scope.
+    // The request holds one target per declared cluster, in order.
+    let request = read_request(desired);
     let mut by_scope: BTreeMap<Scope, Vec<&DesiredCluster>> = BTreeMap::new();
-    for want in &desired.clusters {
-        let scope = Scope {
-            account: want.key.account.clone(),
-            region: want.key.region.clone(),
-            role_arn: want.role_arn.clone(),
-        };
-        by_scope.entry(scope).or_default().push(want);
+    for (target, want) in request.clusters.iter().zip(&desired.clusters) {
+        by_scope.entry(target.scope()).or_default().push(want);
     }
     let network = |scope: &Scope, live: &Live| {
         let wants = by_scope.get(scope).into_iter().flatten().copied();
         plan::network::scope_reads(wants, live)
     };
     match provider
-        .read_with_network(&read_request(desired), parallelism, &network)
+        .read_with_network(&request, parallelism, &network)
         .await
     {
         Ok(live) => Ok(live),
