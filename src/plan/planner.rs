@@ -51,6 +51,13 @@ impl Analysis<'_> {
     fn blocked(&self) -> bool {
         self.findings.iter().any(Finding::blocks)
     }
+
+    /// Whether the cluster needs calls of its own (endpoint or
+    /// authentication-mode updates): only then does it get steps, and a
+    /// fingerprint of what they are planned on.
+    fn has_calls(&self) -> bool {
+        !self.endpoint.is_empty() || self.access_mode.is_some()
+    }
 }
 
 /// Sources a cluster needs on 443 that its security group does not let in.
@@ -101,7 +108,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         };
         let more = super::network::findings(a.want, found, &a.endpoint, live);
         a.findings.extend(more);
-        if !a.blocked() && (!a.endpoint.is_empty() || a.access_mode.is_some()) {
+        if !a.blocked() && a.has_calls() {
             a.fingerprint = Some(fingerprint_of(found));
         }
     });
@@ -773,7 +780,7 @@ fn endpoint_steps(
 ) -> Vec<Step> {
     // Nothing to call: waiting for someone else's update would only slow the
     // apply down, so no wait step either.
-    if a.endpoint.is_empty() && a.access_mode.is_none() {
+    if !a.has_calls() {
         return Vec::new();
     }
     let key = &a.want.key;
