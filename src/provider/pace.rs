@@ -412,10 +412,11 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    /// A pacer answered every 20 ms for two seconds, then throttled.
+    /// A pacer answered every 20 ms for the last two seconds, then
+    /// throttled now (the instant returned).
     fn throttled_at_fifty() -> (Pacer, Instant) {
         let p = Pacer::default();
-        let t0 = Instant::now();
+        let t0 = Instant::now().checked_sub(ms(2000)).unwrap();
         for i in 0..100 {
             p.answered(t0 + ms(i * 20), false);
         }
@@ -443,12 +444,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_waited_for_its_turn_is_timed_from_when_it_went_out() {
         // Paced at fifty a second, with five turns already handed out.
-        let p = Pacer::default();
-        let t0 = Instant::now().checked_sub(ms(2000)).unwrap();
-        for i in 0..100 {
-            p.answered(t0 + ms(i * 20), false);
-        }
-        p.answered(Instant::now(), true);
+        let (p, _) = throttled_at_fifty();
         let pacer = Arc::new(p);
         let line: Vec<Duration> = (0..5)
             .map(|_| pacer.turn(Instant::now()).unwrap())
