@@ -10,8 +10,7 @@
 //! Retries: the SDK's standard retry mode (exponential backoff with full
 //! jitter) with a generous attempt budget, on retry partitions of eksgate's
 //! own with no retry quota, so throttling across a large fleet is absorbed
-//! instead of surfacing as errors. A throttled client is paced (see `pace`):
-//! its throttled calls retry at their turn, not after the backoff below. Not the adaptive mode: its client-side
+//! instead of surfacing as errors. Not the adaptive mode: its client-side
 //! rate limiter drops to half a request per second after a burst of
 //! throttles and then delays every call by up to 20 s, which turned a
 //! throttled rollout into a stall. AWS throttles per account, region and
@@ -22,7 +21,9 @@
 //! times in a row, and a window that keeps doubling left one of them asleep
 //! for seconds after every other call was done (a 1,000-cluster plan at
 //! `--parallelism 256` took 1.7 times its lower bound, 0.9 with the cap);
-//! twenty attempts still span half a minute or more.
+//! twenty attempts still span half a minute or more. Once a client is
+//! throttled it is paced (see `pace`): its throttled calls retry at their
+//! turn, not after this backoff.
 //!
 //! Failing fast: a call that cannot connect (the name does not resolve,
 //! nothing listens, no connection within [`CONNECT_TIMEOUT`]) will not
