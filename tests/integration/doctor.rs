@@ -59,6 +59,14 @@ fn manifest(role: &str) -> String {
     )
 }
 
+/// `test` without the harness's access key and credentials file, so the
+/// credentials come only from what the test sets up.
+fn without_keys(test: Test) -> Test {
+    test.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+}
+
 /// The same cluster without a role.
 const PLAIN: &str = "[[cluster]]\nname = \"payments\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = false\n";
 
@@ -85,13 +93,8 @@ async fn quickly(test: Test) -> Run {
 #[tokio::test]
 async fn no_credentials_say_where_eksgate_looked() {
     let run = quickly(
-        Test::new()
-            .world(WORLD)
-            .manifest(PLAIN)
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
+        without_keys(Test::new().world(WORLD).manifest(PLAIN))
             .env_remove("AWS_CONFIG_FILE")
-            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .home()
             .args(["plan", "prod.toml"]),
     )
@@ -115,13 +118,8 @@ async fn no_credentials_say_where_eksgate_looked() {
 #[tokio::test]
 async fn an_unreadable_web_identity_token_file_is_named() {
     let run = quickly(
-        Test::new()
-            .world(WORLD)
-            .manifest(PLAIN)
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
+        without_keys(Test::new().world(WORLD).manifest(PLAIN))
             .env_remove("AWS_CONFIG_FILE")
-            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/eksgate/token")
             .env("AWS_ROLE_ARN", "arn:aws:iam::111122223333:role/ci")
             .home()
@@ -144,17 +142,12 @@ async fn an_unreadable_web_identity_token_file_is_named() {
 #[tokio::test]
 async fn a_profile_that_names_a_missing_source_is_named() {
     let run = quickly(
-        Test::new()
-            .world(WORLD)
-            .manifest(PLAIN)
+        without_keys(Test::new().world(WORLD).manifest(PLAIN))
             .home()
             .file(
                 "home/.aws/config",
                 "[profile dev]\nrole_arn = arn:aws:iam::111122223333:role/deployer\nsource_profile = missing\n",
             )
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env("AWS_CONFIG_FILE", "home/.aws/config")
             .args(["plan", "prod.toml", "--profile", "dev"]),
     )
@@ -178,9 +171,7 @@ async fn an_expired_sso_login_names_the_login_command() {
     // `~/.aws/sso/cache/SHA1(session name).json`; this one expired an hour
     // ago and has no refresh token, so no call can renew it.
     let run = quickly(
-        Test::new()
-            .world(WORLD)
-            .manifest(PLAIN)
+        without_keys(Test::new().world(WORLD).manifest(PLAIN))
             .home()
             .file(
                 "home/.aws/config",
@@ -190,9 +181,6 @@ async fn an_expired_sso_login_names_the_login_command() {
                 "home/.aws/sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json",
                 r#"{"accessToken": "expired-token", "expiresAt": "2020-01-01T00:00:00Z", "region": "us-east-1", "startUrl": "https://corp.awsapps.invalid/start"}"#,
             )
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env("AWS_CONFIG_FILE", "home/.aws/config")
             .args(["plan", "prod.toml", "--profile", "dev"]),
     )
