@@ -59,7 +59,10 @@ pub(super) const MAX_IN_FLIGHT: usize = 512;
 /// flight already outrun a scope's rate: ten per scope made a 1,000-cluster
 /// plan over 4 regions throttle five times as often and take 1.2 times as
 /// long, ten for the whole fleet (the old limit) left sixteen regions'
-/// rates unused.
+/// rates unused. Two (a fifth) made a 10,000-cluster plan over 80 scopes
+/// throttle 330–360 times instead of 2,600–2,950 and hold 4 MB less, but a
+/// 1,000-cluster plan over the same 80 scopes, where latency and not the
+/// rates bounds the read, took 0.48 s instead of 0.33 s.
 pub(super) fn reads_per_scope(parallelism: usize) -> usize {
     parallelism.div_ceil(4).max(1)
 }
@@ -186,7 +189,18 @@ pub(super) async fn read<P: FleetCalls>(
     parallelism: usize,
     network: Option<&NetworkReads<'_>>,
 ) -> Result<Live, ProviderError> {
-    let mut live = Live::default();
+    // Every declared cluster has its entry from the start, in order, and
+    // each answer only fills its own: answers come in any order, and a map
+    // grown from them would have nodes about half full at the run's peak.
+    // An entry is filled (or the read fails) before the read returns.
+    let mut live = Live {
+        clusters: request
+            .clusters
+            .iter()
+            .map(|c| (c.key.clone(), ClusterObservation::NotFound))
+            .collect(),
+        ..Live::default()
+    };
 
     // Accounts first: a pinned account that the credentials do not reach
     // blocks its clusters before anything else is read for them. Every
@@ -290,10 +304,9 @@ pub(super) async fn read<P: FleetCalls>(
             }
         }
     }
-    // The answers came in any order, which leaves the maps' nodes about
-    // half full; the planner holds them at the run's peak, so they are
-    // rebuilt from their sorted entries into full nodes.
-    live.clusters = std::mem::take(&mut live.clusters).into_iter().collect();
+    // The groups' answers came in any order, which leaves the map's nodes
+    // about half full; the planner holds them at the run's peak, so they
+    // are rebuilt from their sorted entries into full nodes.
     live.security_groups = std::mem::take(&mut live.security_groups)
         .into_iter()
         .collect();
@@ -748,6 +761,15 @@ mod tests {
 
     /// Each scope has its own limit of calls in flight, and all together
     /// stay within the total.
+    #[test]
+    fn reads_keep_a_quarter_of_parallelism_in_flight_per_scope() {
+        let per_scope: Vec<usize> = [1, 4, 5, 10, 13, 256]
+            .into_iter()
+            .map(reads_per_scope)
+            .collect();
+        assert_eq!(per_scope, [1, 1, 2, 3, 4, 64]);
+    }
+
     #[tokio::test]
     async fn calls_in_flight_are_limited_per_scope_and_in_all() {
         for (per_scope, total, scopes) in [(3, 100, 4), (3, 5, 4), (1, 100, 2)] {
