@@ -129,6 +129,9 @@ fn load_inputs(
     if all.iter().any(Diagnostic::is_error) {
         return Err(all);
     }
+    // Held for the whole run: no spare room (up to 40% of a vector grown
+    // one push at a time).
+    clusters.shrink_to_fit();
     Ok(Loaded {
         desired: Desired {
             clusters,
