@@ -28,6 +28,7 @@ pub mod plan;
 pub mod printer;
 pub mod prompt;
 pub mod provider;
+pub mod reclaim;
 pub mod redact;
 pub mod rehearse;
 pub mod report;
@@ -51,6 +52,7 @@ pub fn run_cli(cli: cli::Cli) -> u8 {
     init_logging(cli.verbose, cli.quiet, printer.stderr_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(reclaim::on_park)
         .build()
     {
         Ok(rt) => rt,

@@ -80,11 +80,14 @@ pub async fn run(args: PlanArgs, ctx: &Context) -> Result<Exit> {
     let provider = AwsProvider::new(args.aws.options()).await;
     let live = workflow::read(&provider, &desired, usize::from(args.aws.parallelism)).await?;
     // What a large fleet's read holds (clients, open connections) and then
-    // the live state are let go as soon as they are no longer needed.
+    // the live state are let go as soon as they are no longer needed, and
+    // given back to the system (see `reclaim`): the runtime's workers freed
+    // the calls' memory, the planner and the renderer run on other threads.
     drop(provider);
+    crate::reclaim::release_idle();
     let plan = crate::plan::plan(&desired, &live);
-    // Freeing a large fleet's live state takes a while; nothing waits on it.
-    std::thread::spawn(move || drop(live));
+    drop(live);
+    crate::reclaim::release_here();
     write_plan(ctx.printer.stdout(), &plan, args.format)?;
     if let Some(path) = &args.out {
         SavedBody::new(desired, plan.clone()).write(path)?;
