@@ -105,7 +105,7 @@ fn scope(step: &Step) -> Scope {
     Scope {
         account: step.account.clone(),
         region: step.region.clone(),
-        role_arn: step.role_arn.clone(),
+        role_arn: step.role_arn.as_deref().map(str::to_string),
     }
 }
 

@@ -18,6 +18,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster};
 use crate::endpoint::{PublicCidr, PublicCidrs};
@@ -316,12 +317,12 @@ pub fn revocations<'a>(
             },
             account: group.account.clone(),
             region: group.region.clone(),
-            role_arn: planned.first().and_then(|u| u.role_arn).map(str::to_string),
+            role_arn: planned.first().and_then(|u| u.role_arn).map(Arc::from),
             cluster: None,
             vpc_id: None,
             security_group_id: Some(group.group_id.clone()),
             depends_on,
-            reason,
+            reason: reason.into(),
             lockout_risk,
             fingerprint: fingerprint_of(live),
             wave: planned.iter().map(|u| u.wave).max().unwrap_or(0),

@@ -7,7 +7,8 @@
 //! This module must not do I/O or render: the sentences it writes are the
 //! plan's own data (reasons, findings), and views decide how a plan looks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -57,6 +58,22 @@ impl Analysis<'_> {
     /// fingerprint of what they are planned on.
     fn has_calls(&self) -> bool {
         !self.endpoint.is_empty() || self.access_mode.is_some()
+    }
+}
+
+/// One copy of each text that many steps share: the reasons of a fleet's
+/// endpoint steps are a handful of sentences, its roles a handful of ARNs.
+#[derive(Default)]
+struct Shared(HashSet<Arc<str>>);
+
+impl Shared {
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(shared.clone());
+        shared
     }
 }
 
@@ -174,6 +191,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let mut clusters = Vec::with_capacity(analyses.len());
     let mut findings = Vec::with_capacity(analyses.iter().map(|a| a.findings.len()).sum());
     let mut access_checks = Vec::new();
+    let mut shared = Shared::default();
     // Each analysis is let go once its cluster is planned.
     for mut a in analyses {
         let mut ids = Vec::new();
@@ -208,7 +226,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
                 // The cluster's own steps: moved in, not copied, and not
                 // recorded in `emitted` (their ids name the cluster, which
                 // is planned once, and end unlike any shared step's).
-                for s in endpoint_steps(&a, live, &dns_ids, sg_id.as_deref()) {
+                for s in endpoint_steps(&a, live, &dns_ids, sg_id.as_deref(), &mut shared) {
                     ids.push(s.id.clone());
                     steps.push(s);
                 }
@@ -692,12 +710,12 @@ fn vpc_steps_for(key: &VpcKey, need: &VpcNeed) -> Vec<Step> {
             action: Action::VpcDns { attribute },
             account: key.account.clone(),
             region: key.region.clone(),
-            role_arn: need.role_arn.map(str::to_string),
+            role_arn: need.role_arn.map(Arc::from),
             cluster: None,
             vpc_id: Some(key.vpc_id.clone()),
             security_group_id: None,
             depends_on,
-            reason,
+            reason: reason.into(),
             lockout_risk: false,
             fingerprint: fingerprint.clone(),
             wave: 0,
@@ -759,12 +777,12 @@ fn sg_step_for(key: &SecurityGroupKey, need: &SgNeed) -> Step {
         },
         account: key.account.clone(),
         region: key.region.clone(),
-        role_arn: need.role_arn.map(str::to_string),
+        role_arn: need.role_arn.map(Arc::from),
         cluster: None,
         vpc_id: None,
         security_group_id: Some(key.group_id.clone()),
         depends_on: Vec::new(),
-        reason,
+        reason: reason.into(),
         lockout_risk: false,
         fingerprint: fingerprint_of(need.live),
         wave: 0,
@@ -777,6 +795,7 @@ fn endpoint_steps(
     live: &LiveCluster,
     dns_ids: &[String],
     sg_id: Option<&str>,
+    shared: &mut Shared,
 ) -> Vec<Step> {
     // Nothing to call: waiting for someone else's update would only slow the
     // apply down, so no wait step either.
@@ -789,17 +808,18 @@ fn endpoint_steps(
         .fingerprint
         .clone()
         .unwrap_or_else(|| fingerprint_of(live));
+    let role_arn = a.want.role_arn.as_deref().map(|r| shared.get(r));
     let base = |id: String, action: Action| Step {
         id,
         action,
         account: key.account.clone(),
         region: key.region.clone(),
-        role_arn: a.want.role_arn.clone(),
+        role_arn: role_arn.clone(),
         cluster: Some(key.name.clone()),
         vpc_id: Some(live.vpc_id.clone()),
         security_group_id: live.security_group_id.clone(),
         depends_on: Vec::new(),
-        reason: String::new(),
+        reason: "".into(),
         lockout_risk: false,
         fingerprint: fingerprint.clone(),
         wave: a.want.wave,
@@ -825,8 +845,8 @@ fn endpoint_steps(
         s.reason = match w {
             Some(id) => format!(
                 "update `{id}` is already in progress and EKS runs one update at a time per cluster, so the endpoint change waits for it"
-            ),
-            None => "the cluster is `UPDATING` and EKS runs one update at a time per cluster, so the endpoint change waits until it is `ACTIVE`".to_string(),
+            ).into(),
+            None => shared.get("the cluster is `UPDATING` and EKS runs one update at a time per cluster, so the endpoint change waits until it is `ACTIVE`"),
         };
         out.push(s);
     }
@@ -859,9 +879,9 @@ fn endpoint_steps(
         } else {
             "; it waits for the update already in progress"
         };
-        s.reason = format!(
+        s.reason = shared.get(&format!(
             "move the authentication mode from `{before}` to `{after}`, as the manifest asks{why}{waits}"
-        );
+        ));
         access_id = Some(s.id.clone());
         out.push(s);
     }
@@ -918,8 +938,8 @@ fn endpoint_steps(
             )
         };
         s.reason = match waits_for.len() {
-            0 => what,
-            _ => format!("{what}; it waits for {}", join_and(&waits_for)),
+            0 => shared.get(&what),
+            _ => shared.get(&format!("{what}; it waits for {}", join_and(&waits_for))),
         };
         s.lockout_risk = public_off && a.want.private_access_from.is_empty();
         s.depends_on.shrink_to_fit();

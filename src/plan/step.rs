@@ -11,6 +11,8 @@
 //! typed `before` and `after` per `kind` from which the plan's JSON schema is
 //! derived. This module must not plan, run or render anything.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -121,14 +123,16 @@ pub struct Step {
     pub region: String,
     /// The role the step's calls are made with (`role_arn` of its cluster,
     /// or of the first cluster of a shared VPC or security group).
-    pub role_arn: Option<String>,
+    /// Shared, like `reason`: a large fleet's plan holds tens of thousands
+    /// of steps with a handful of roles and of reasons.
+    pub role_arn: Option<Arc<str>>,
     /// The cluster, for endpoint and wait steps.
     pub cluster: Option<String>,
     pub vpc_id: Option<String>,
     pub security_group_id: Option<String>,
     pub depends_on: Vec<String>,
     /// Why the step is needed and why it waits for its dependencies.
-    pub reason: String,
+    pub reason: Arc<str>,
     /// Turns public access off while the manifest declares no
     /// `private_access_from`: apply refuses it unless told to allow lockout.
     pub lockout_risk: bool,
@@ -431,14 +435,14 @@ pub(crate) mod wire {
                 Fields {
                     account: s.account,
                     region: s.region,
-                    role_arn: s.role_arn,
+                    role_arn: s.role_arn.as_deref().map(str::to_string),
                     cluster: s.cluster,
                     vpc_id: s.vpc_id,
                     security_group_id: s.security_group_id,
                     before,
                     after,
                     depends_on: s.depends_on,
-                    reason: s.reason,
+                    reason: s.reason.to_string(),
                     lockout_risk: s.lockout_risk,
                     fingerprint: s.fingerprint,
                     wave: s.wave,
@@ -610,12 +614,12 @@ pub(crate) mod wire {
                 action,
                 account: w.account,
                 region: w.region,
-                role_arn: w.role_arn,
+                role_arn: w.role_arn.map(std::sync::Arc::from),
                 cluster: w.cluster,
                 vpc_id: w.vpc_id,
                 security_group_id: w.security_group_id,
                 depends_on: w.depends_on,
-                reason: w.reason,
+                reason: w.reason.into(),
                 lockout_risk: w.lockout_risk,
                 fingerprint: w.fingerprint,
                 wave: w.wave,
@@ -641,7 +645,7 @@ mod tests {
             vpc_id: Some("vpc-1".into()),
             security_group_id: Some("sg-1".into()),
             depends_on: vec![],
-            reason: String::new(),
+            reason: "".into(),
             lockout_risk: false,
             fingerprint: String::new(),
             wave: 0,

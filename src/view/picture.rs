@@ -335,7 +335,7 @@ mod tests {
             vpc_id: Some("vpc-1".into()),
             security_group_id: Some("sg-1".into()),
             depends_on: Vec::new(),
-            reason: String::new(),
+            reason: "".into(),
             lockout_risk: false,
             fingerprint: String::new(),
             wave: 0,
