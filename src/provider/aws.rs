@@ -105,7 +105,7 @@ impl AwsProvider {
 /// `GetCallerIdentity`: the account the credentials act in.
 async fn caller_identity(c: &Clients) -> Result<String, ProviderError> {
     let out = c
-        .sts
+        .sts()
         .get_caller_identity()
         .send()
         .await

@@ -66,7 +66,7 @@ impl AwsProvider {
     pub async fn probe_identity(&self, scope: &Scope) -> Result<Identity, ProviderError> {
         let c = self.clients.get(scope).await;
         let out = c
-            .sts
+            .sts()
             .get_caller_identity()
             .send()
             .await
