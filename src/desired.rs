@@ -60,7 +60,8 @@ impl fmt::Display for AccessSource {
 /// Where in the manifests a cluster was declared, for messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
-    pub file: String,
+    /// Shared by every cluster of the file.
+    pub file: std::sync::Arc<str>,
     pub line: usize,
     pub column: usize,
 }

@@ -307,7 +307,7 @@ pub(super) fn cluster(
     let source = out.source();
     let (line, column) = source.line_col(header.start);
     let origin = Origin {
-        file: source.name.to_string(),
+        file: source.name.clone(),
         line,
         column,
     };
