@@ -759,8 +759,6 @@ mod tests {
         assert!(schedule(Vec::new(), limit, 0).await.is_empty());
     }
 
-    /// Each scope has its own limit of calls in flight, and all together
-    /// stay within the total.
     #[test]
     fn reads_keep_a_quarter_of_parallelism_in_flight_per_scope() {
         let per_scope: Vec<usize> = [1, 4, 5, 10, 13, 256]
@@ -770,6 +768,8 @@ mod tests {
         assert_eq!(per_scope, [1, 1, 2, 3, 4, 64]);
     }
 
+    /// Each scope has its own limit of calls in flight, and all together
+    /// stay within the total.
     #[tokio::test]
     async fn calls_in_flight_are_limited_per_scope_and_in_all() {
         for (per_scope, total, scopes) in [(3, 100, 4), (3, 5, 4), (1, 100, 2)] {
