@@ -925,17 +925,22 @@ fn endpoint_steps(
             }
         }
         let staged_first = i + 1 < n;
-        let what = if staged_first && after.private_access && !before.private_access {
-            "turn private access on first, so the cluster stays reachable while public access is turned off in the next step".to_string()
+        // Borrowed where it is fixed: `shared` copies it once per plan.
+        let what: std::borrow::Cow<'static, str> = if staged_first
+            && after.private_access
+            && !before.private_access
+        {
+            "turn private access on first, so the cluster stays reachable while public access is turned off in the next step".into()
         } else if staged_first && after.public_access && !before.public_access {
-            "turn public access on first, so the cluster stays reachable while private access is turned off in the next step".to_string()
+            "turn public access on first, so the cluster stays reachable while private access is turned off in the next step".into()
         } else if before.mode() == after.mode() {
-            "set the public access CIDRs the manifest lists".to_string()
+            "set the public access CIDRs the manifest lists".into()
         } else {
             format!(
                 "make the endpoint {}, as the manifest asks",
                 mode_name(to.public_access, to.private_access)
             )
+            .into()
         };
         s.reason = match waits_for.len() {
             0 => shared.get(&what),
