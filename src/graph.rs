@@ -7,7 +7,7 @@
 //! (that is the planner's job) and must not run anything (that is apply's).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
@@ -32,7 +32,7 @@ pub enum GraphError {
 #[derive(Clone, Debug)]
 pub struct StepGraph {
     pub graph: DiGraph<usize, ()>,
-    nodes: BTreeMap<String, NodeIndex>,
+    nodes: HashMap<String, NodeIndex>,
     /// A topological order, stable: among ready steps the earliest in the
     /// plan goes first, so renderings do not change from run to run.
     order: Vec<usize>,
@@ -43,7 +43,7 @@ impl StepGraph {
     /// existing steps.
     pub fn build(steps: &[Node<'_>]) -> Result<Self, GraphError> {
         let mut graph = DiGraph::with_capacity(steps.len(), steps.len());
-        let mut nodes = BTreeMap::new();
+        let mut nodes = HashMap::with_capacity(steps.len());
         for (i, (id, _)) in steps.iter().enumerate() {
             let node = graph.add_node(i);
             if nodes.insert(id.to_string(), node).is_some() {
@@ -127,6 +127,17 @@ impl StepGraph {
 
 /// Kahn's algorithm with the plan position as tie-break; petgraph's own
 /// `toposort` is depth-first and its order would shift with unrelated edits.
+/// Whether every step comes after the steps it waits for (and every id is
+/// unique, every dependency known): the stable order is then the steps' own,
+/// since the earliest ready step is always the next one. The planner emits
+/// its steps so; this check is one map of ids, not a graph.
+pub fn in_dependency_order(steps: &[Node<'_>]) -> bool {
+    let mut before: HashSet<&str> = HashSet::with_capacity(steps.len());
+    steps.iter().all(|(id, depends_on)| {
+        depends_on.iter().all(|d| before.contains(d.as_str())) && before.insert(id)
+    })
+}
+
 fn stable_toposort(
     graph: &DiGraph<usize, ()>,
     steps: &[Node<'_>],
@@ -207,5 +218,28 @@ mod tests {
             build(&[step("a", &[]), step("a", &[])]).unwrap_err(),
             GraphError::DuplicateId("a".into())
         );
+    }
+
+    #[test]
+    fn the_steps_own_order_is_taken_only_when_it_is_the_stable_order() {
+        let cases: Vec<Vec<(&str, Vec<String>)>> = vec![
+            vec![step("a", &[]), step("b", &["a"]), step("c", &["a", "b"])],
+            vec![step("b", &[]), step("a", &[]), step("c", &["b"])],
+            vec![step("c", &["b"]), step("a", &[]), step("b", &[])],
+            vec![step("a", &["b"]), step("b", &[])],
+            vec![step("a", &[]), step("b", &["z"])],
+            vec![step("a", &[]), step("a", &[])],
+            vec![step("a", &["a"])],
+        ];
+        for steps in cases {
+            let nodes: Vec<Node<'_>> = steps.iter().map(|(id, d)| (*id, d.as_slice())).collect();
+            let own: Vec<usize> = (0..steps.len()).collect();
+            match build(&steps) {
+                // In order exactly when the stable order is the own order.
+                Ok(g) => assert_eq!(in_dependency_order(&nodes), g.order() == own, "{steps:?}"),
+                // A broken list is never taken as in order.
+                Err(_) => assert!(!in_dependency_order(&nodes), "{steps:?}"),
+            }
+        }
     }
 }

@@ -34,9 +34,9 @@
 //!   the network reads, which need the scope's clusters and VPCs) go ahead
 //!   of those queued before them, so a scope's last tokens go to DNS
 //!   attributes while that chain runs: when they queued behind the
-//!   attributes, a 10,000-cluster plan's busiest scopes spent their last
-//!   five calls one round trip after another, each 100-120 ms after the
-//!   rate allowed.
+//!   attributes, a 10,000-cluster plan's busiest scopes ended on five calls
+//!   one round trip after another (VPCs, groups, DHCP options, two
+//!   route-table reads), up to 120 ms after their rate allowed.
 //! - A call's task is spawned only when it may start, so a large fleet
 //!   holds a few hundred calls' state at a time, not one per cluster.
 //! - Accounts are checked for every scope at once (a role's account is

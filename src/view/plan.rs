@@ -6,7 +6,7 @@
 //! Clusters with no changes are counted in the summary, not listed, so a
 //! fleet-wide plan shows only what needs a reader's attention.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use rayon::prelude::*;
@@ -87,7 +87,7 @@ const PART: usize = 256;
 /// What the text of a cluster needs of the whole plan.
 struct ClusterText<'a> {
     ordered: &'a [&'a Step],
-    number: &'a BTreeMap<&'a str, usize>,
+    number: &'a HashMap<&'a str, usize>,
     waves: bool,
     color: bool,
 }
@@ -357,7 +357,7 @@ pub(crate) fn has_waves(plan: &Plan) -> bool {
 
 /// Each step's number in apply order, from 1, by id: how the views refer to
 /// the steps a step waits for.
-fn step_numbers<'a>(ordered: &[&'a Step]) -> BTreeMap<&'a str, usize> {
+fn step_numbers<'a>(ordered: &[&'a Step]) -> HashMap<&'a str, usize> {
     ordered
         .iter()
         .enumerate()
@@ -407,27 +407,26 @@ fn lockout_text() -> String {
 }
 
 /// The settings as TOML-like lines, the form the manifests use.
-fn settings_text(s: &ClusterSettings) -> String {
-    let mut t = String::new();
-    let _ = writeln!(t, "public_access = {}", s.public_access);
-    let _ = writeln!(t, "private_access = {}", s.private_access);
+/// The settings as `key = value` lines, one key each, in a fixed order.
+fn settings_lines(s: &ClusterSettings) -> Vec<String> {
+    let mut lines = Vec::with_capacity(5);
+    lines.push(format!("public_access = {}", s.public_access));
+    lines.push(format!("private_access = {}", s.private_access));
     if let Some(c) = &s.public_access_cidrs {
-        let _ = writeln!(t, "public_access_cidrs = {}", string_list(c));
+        lines.push(format!("public_access_cidrs = {}", string_list(c)));
     }
-    let _ = writeln!(
-        t,
+    lines.push(format!(
         "private_access_from = {}",
         string_list(&s.private_access_from)
-    );
+    ));
     // Which of them eksgate added (their rules carry its description).
     if !s.managed_by_eksgate.is_empty() {
-        let _ = writeln!(
-            t,
+        lines.push(format!(
             "managed_by_eksgate = {}",
             string_list(&s.managed_by_eksgate)
-        );
+        ));
     }
-    t
+    lines
 }
 
 /// The live settings against the planned ones, every line kept: four lines
@@ -436,8 +435,13 @@ fn diff_lines(c: &ClusterPlan) -> Vec<(char, String)> {
     let (Some(live), Some(after)) = (&c.live, &c.after) else {
         return Vec::new();
     };
-    let old = settings_text(live);
-    let new = settings_text(after);
+    let (old, new) = (settings_lines(live), settings_lines(after));
+    same_keys_diff(&old, &new).unwrap_or_else(|| text_diff(&old, &new))
+}
+
+/// The line diff of `old` and `new` as `similar` gives it.
+fn text_diff(old: &[String], new: &[String]) -> Vec<(char, String)> {
+    let (old, new) = (old.join("\n") + "\n", new.join("\n") + "\n");
     TextDiff::from_lines(&old, &new)
         .iter_all_changes()
         .map(|ch| {
@@ -449,6 +453,34 @@ fn diff_lines(c: &ClusterPlan) -> Vec<(char, String)> {
             (tag, ch.value().trim_end_matches('\n').to_string())
         })
         .collect()
+}
+
+/// The same diff, without a diff algorithm, when both sides have the same
+/// keys in the same order (almost every cluster): a line can then only
+/// equal the line of its own key, so each run of changed lines is its old
+/// lines, then its new ones. `None` when the keys differ. (A 10,000-cluster
+/// plan spent a fifth of its rendering in the diff algorithm.)
+fn same_keys_diff(old: &[String], new: &[String]) -> Option<Vec<(char, String)>> {
+    let key = |line: &String| line.split(" = ").next().map(str::to_string);
+    if old.len() != new.len() || old.iter().zip(new).any(|(o, n)| key(o) != key(n)) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(old.len() + 2);
+    let mut i = 0;
+    while i < old.len() {
+        if old[i] == new[i] {
+            out.push((' ', old[i].clone()));
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < old.len() && old[i] != new[i] {
+            i += 1;
+        }
+        out.extend(old[start..i].iter().map(|l| ('-', l.clone())));
+        out.extend(new[start..i].iter().map(|l| ('+', l.clone())));
+    }
+    Some(out)
 }
 
 fn finding_diagnostic(f: &Finding) -> Diagnostic {
@@ -469,6 +501,37 @@ fn cell(s: &str) -> String {
 pub(crate) mod tests {
 
     use super::*;
+
+    #[test]
+    fn the_keyed_diff_is_the_text_diff_for_every_pattern_of_changes() {
+        // Every number of keys a cluster's settings have (4 or 5, when
+        // both sides have the same), every set of changed lines.
+        for n in 1..=6 {
+            for changed in 0u32..(1 << n) {
+                let old: Vec<String> = (0..n).map(|k| format!("key{k} = old")).collect();
+                let new: Vec<String> = (0..n)
+                    .map(|k| {
+                        let v = if changed & (1 << k) != 0 {
+                            "new"
+                        } else {
+                            "old"
+                        };
+                        format!("key{k} = {v}")
+                    })
+                    .collect();
+                assert_eq!(
+                    same_keys_diff(&old, &new),
+                    Some(text_diff(&old, &new)),
+                    "{n} keys, changed {changed:b}"
+                );
+            }
+        }
+        // Different keys: no keyed diff.
+        let four = ["a = 1", "b = 1", "c = 1", "d = 1"].map(String::from);
+        let five = ["a = 1", "b = 1", "x = 1", "c = 1", "d = 1"].map(String::from);
+        assert_eq!(same_keys_diff(&four, &five), None);
+        assert_eq!(same_keys_diff(&four, &five[..4]), None);
+    }
     use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, Origin};
     use crate::endpoint::{public_cidrs, EndpointSettings as EndpointAccess};
     use crate::live::{
