@@ -88,7 +88,7 @@ pub async fn read<P: Provider>(
     // DescribeCluster per cluster and nothing else.
     let wanted = request(region, names.iter(), false);
     let mut live = provider
-        .read(&wanted, parallelism)
+        .read(wanted, parallelism)
         .await
         .map_err(provider_error)?;
 
@@ -106,7 +106,7 @@ pub async fn read<P: Provider>(
         Live::default()
     } else {
         provider
-            .read(&private, parallelism)
+            .read(private, parallelism)
             .await
             .map_err(provider_error)?
     };

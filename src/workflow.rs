@@ -130,7 +130,7 @@ pub async fn read<P: Provider>(
         plan::network::scope_reads(wants, live)
     };
     match provider
-        .read_with_network(&request, parallelism, &network)
+        .read_with_network(request, parallelism, &network)
         .await
     {
         Ok(live) => Ok(live),

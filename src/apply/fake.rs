@@ -554,11 +554,7 @@ fn observe(name: &str, c: &FakeCluster, now: Instant) -> LiveCluster {
 }
 
 impl Provider for FakeAws {
-    async fn read(
-        &self,
-        request: &ReadRequest,
-        _parallelism: usize,
-    ) -> Result<Live, ProviderError> {
+    async fn read(&self, request: ReadRequest, _parallelism: usize) -> Result<Live, ProviderError> {
         let mut live = self.live_of(request.clusters.iter().map(|c| &c.key));
         let w = self.world.lock().unwrap();
         for c in request

@@ -625,13 +625,13 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn read(&self, request: &ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
+    async fn read(&self, request: ReadRequest, parallelism: usize) -> Result<Live, ProviderError> {
         fleet::read(self, request, parallelism, None).await
     }
 
     async fn read_with_network(
         &self,
-        request: &ReadRequest,
+        request: ReadRequest,
         parallelism: usize,
         network: &NetworkReads<'_>,
     ) -> Result<Live, ProviderError> {

@@ -208,9 +208,12 @@ pub trait Provider: Send + Sync {
     /// `parallelism`, each cluster with its own credentials; a VPC or
     /// security group shared by several clusters read with the same
     /// credentials is read once.
+    ///
+    /// The request is taken, not borrowed: a large fleet's request is
+    /// megabytes, let go once its reads are queued.
     fn read(
         &self,
-        request: &ReadRequest,
+        request: ReadRequest,
         parallelism: usize,
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send;
 
@@ -224,7 +227,7 @@ pub trait Provider: Send + Sync {
     /// the network findings unchecked, as for facts that were not read.
     fn read_with_network(
         &self,
-        request: &ReadRequest,
+        request: ReadRequest,
         parallelism: usize,
         network: &NetworkReads<'_>,
     ) -> impl Future<Output = Result<Live, ProviderError>> + Send {

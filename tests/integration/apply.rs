@@ -997,13 +997,13 @@ async fn regression_a_failed_caller_identity_is_asked_again() {
     // One attempt per call: the failure reaches eksgate.
     let sim = start(ROLES_WORLD, faulty()).await;
     let provider = provider_for(&sim, Some(1)).await;
-    let err = provider.read(&request, 4).await.unwrap_err();
+    let err = provider.read(request.clone(), 4).await.unwrap_err();
     assert!(
         err.to_string().contains("GetCallerIdentity failed"),
         "{err}"
     );
     for _ in 0..2 {
-        let live = provider.read(&request, 4).await.unwrap();
+        let live = provider.read(request.clone(), 4).await.unwrap();
         assert!(
             matches!(
                 live.clusters.values().next(),
@@ -1018,7 +1018,7 @@ async fn regression_a_failed_caller_identity_is_asked_again() {
     // With the default attempts, the SDK's retries absorb it at once.
     let sim = start(ROLES_WORLD, faulty()).await;
     let provider = provider_for(&sim, None).await;
-    provider.read(&request, 4).await.unwrap();
+    provider.read(request.clone(), 4).await.unwrap();
     assert_eq!(identity_calls(&sim), ["InternalFailure", "ok"]);
 }
 
