@@ -1104,14 +1104,7 @@ mod tests {
             }
             reads
         };
-        let live = read(
-            &counting,
-            ReadRequest { clusters: targets },
-            4,
-            Some(&network),
-        )
-        .await
-        .unwrap();
+        let live = read_with_network(&counting, targets, &network).await;
         let calls = counting.calls.lock().unwrap().clone();
         let at = |call: &str| calls.iter().position(|c| c == call).unwrap();
         // The quick scope's network read does not wait for the slow
@@ -1156,14 +1149,7 @@ mod tests {
         };
         // One call at a time in the scope: the order is the queue's.
         assert_eq!(reads_per_scope(4), 1);
-        let live = read(
-            &counting,
-            ReadRequest { clusters: targets },
-            4,
-            Some(&network),
-        )
-        .await
-        .unwrap();
+        let live = read_with_network(&counting, targets, &network).await;
         let calls: Vec<String> = counting
             .calls
             .lock()
@@ -1195,6 +1181,22 @@ mod tests {
             .values()
             .all(|v| v.dns_support && v.dns_hostnames && v.domain_name_servers.len() == 1));
         assert_eq!(live.network.route_tables.len(), 3);
+    }
+
+    /// The fleet read of `targets` with `network`, four in parallel.
+    async fn read_with_network(
+        counting: &Counting,
+        targets: Vec<ClusterTarget>,
+        network: &NetworkReads<'_>,
+    ) -> Live {
+        read(
+            counting,
+            ReadRequest { clusters: targets },
+            4,
+            Some(network),
+        )
+        .await
+        .unwrap()
     }
 
     fn target(name: &str, account: Option<&str>, role: Option<&str>) -> ClusterTarget {
