@@ -293,26 +293,25 @@ pub struct Summary {
 impl Plan {
     /// The checked DAG of the steps. Fails only for a plan edited by hand.
     pub fn graph(&self) -> Result<StepGraph, GraphError> {
-        let nodes: Vec<Node<'_>> = self
-            .steps
+        StepGraph::build(&self.nodes())
+    }
+
+    /// The steps as the graph sees them: each id with the ids it waits for.
+    fn nodes(&self) -> Vec<Node<'_>> {
+        self.steps
             .iter()
             .map(|s| (s.id.as_str(), s.depends_on.as_slice()))
-            .collect();
-        StepGraph::build(&nodes)
+            .collect()
     }
 
     /// The steps in a stable topological order (the plan's own order when
     /// the graph is broken, which only a hand-edited plan can be).
     pub fn ordered_steps(&self) -> Vec<&Step> {
-        let nodes: Vec<Node<'_>> = self
-            .steps
-            .iter()
-            .map(|s| (s.id.as_str(), s.depends_on.as_slice()))
-            .collect();
+        let nodes = self.nodes();
         if crate::graph::in_dependency_order(&nodes) {
             return self.steps.iter().collect();
         }
-        match self.graph() {
+        match StepGraph::build(&nodes) {
             Ok(g) => g.order().iter().map(|i| &self.steps[*i]).collect(),
             Err(_) => self.steps.iter().collect(),
         }
