@@ -274,8 +274,7 @@ pub(super) async fn read<P: FleetCalls>(
                 region: c.key.region.clone(),
                 id,
             };
-            if !lists_seen.contains(&key) {
-                lists_seen.insert(key.clone());
+            if lists_seen.insert(key.clone()) {
                 sched.push(q, Job::PrefixList { key });
             }
         }
@@ -308,21 +307,22 @@ pub(super) async fn read<P: FleetCalls>(
             break;
         };
         let read = &mut reads[q];
-        for job in read.learn(done, &mut live)? {
-            if job.is_awaited() {
-                sched.push_front(q, job);
-            } else {
-                sched.push(q, job);
-            }
-        }
+        let mut next = read.learn(done, &mut live)?;
         // Once a scope's clusters and VPCs are in, its network reads, which
         // need only those, are asked for.
         if !read.network_asked && read.clusters_and_vpcs_in() {
             read.network_asked = true;
             if let Some(wanted) = network.map(|n| n(&read.scope, &live)) {
                 if !wanted.is_empty() {
-                    sched.push_front(q, Job::Network { reads: wanted });
+                    next.push(Job::Network { reads: wanted });
                 }
+            }
+        }
+        for job in next {
+            if job.is_awaited() {
+                sched.push_front(q, job);
+            } else {
+                sched.push(q, job);
             }
         }
         // A scope's last answer leaves it idle: its VPCs' DNS attributes
