@@ -61,10 +61,22 @@ pub fn string_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> 
 
 /// Wraps `s` in an ANSI SGR sequence (`1;31`: bold red) when `color` is on.
 pub fn paint(color: bool, code: &str, s: &str) -> String {
-    if color {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
+    let mut out = String::with_capacity(s.len() + 12);
+    // Writing into a `String` cannot fail.
+    let _ = painted(&mut out, color.then_some(code), format_args!("{s}"));
+    out
+}
+
+/// Writes `args` into `out`, wrapped in the ANSI SGR sequence `code` when
+/// there is one: [`paint`] without building a string first.
+pub fn painted(
+    out: &mut impl std::fmt::Write,
+    code: Option<&str>,
+    args: std::fmt::Arguments<'_>,
+) -> std::fmt::Result {
+    match code {
+        Some(code) => write!(out, "\x1b[{code}m{args}\x1b[0m"),
+        None => out.write_fmt(args),
     }
 }
 

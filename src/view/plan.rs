@@ -19,6 +19,7 @@ use super::describe;
 use super::paint;
 use crate::diagnostic::Diagnostic;
 use crate::plan::{ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Step, Summary};
+use crate::text::painted;
 use crate::text::string_list;
 
 /// The plan as a person reads it in a terminal. Colour only when `color`.
@@ -385,18 +386,6 @@ pub(crate) fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
 }
 
 /// `REGION/NAME`, with the account when the manifest pins one.
-/// `args`, in the colour `code` when there is one.
-fn painted(
-    out: &mut impl std::fmt::Write,
-    code: Option<&str>,
-    args: std::fmt::Arguments<'_>,
-) -> std::fmt::Result {
-    match code {
-        Some(code) => write!(out, "\x1b[{code}m{args}\x1b[0m"),
-        None => out.write_fmt(args),
-    }
-}
-
 fn cluster_title(c: &ClusterPlan) -> String {
     match &c.key.account {
         Some(acc) => format!("{} (account {acc})", c.key),
@@ -478,7 +467,9 @@ fn text_diff(old: &[String], new: &[String]) -> Vec<(char, String)> {
 /// lines, then its new ones. `None` when the keys differ. (A 10,000-cluster
 /// plan spent a fifth of its rendering in the diff algorithm.)
 fn same_keys_diff(old: &[String], new: &[String]) -> Option<Vec<(char, String)>> {
-    let key = |line: &String| line.split(" = ").next().map(str::to_string);
+    fn key(line: &str) -> &str {
+        line.split_once(" = ").map_or(line, |(key, _)| key)
+    }
     if old.len() != new.len() || old.iter().zip(new).any(|(o, n)| key(o) != key(n)) {
         return None;
     }
