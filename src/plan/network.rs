@@ -36,7 +36,7 @@ use crate::endpoint::{EndpointSettings, PublicCidr, PublicCidrs};
 use crate::live::{
     ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc, SecurityGroupKey, VpcKey,
 };
-use crate::network::{RouteTable, ScopeReads};
+use crate::network::{Route, RouteTable, RouteTarget, ScopeReads};
 use crate::text::{join_and, mode_name, some_of};
 
 /// 2024-10-01T00:00:00Z: IPv6 clusters made from October 2024 have a
@@ -436,11 +436,7 @@ fn route_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Ve
     for cidr in outside {
         let lacking: Vec<String> = used
             .iter()
-            .filter(|t| {
-                !t.routes
-                    .iter()
-                    .any(|r| r.target.leaves_privately() && r.destination.contains(&cidr))
-            })
+            .filter(|t| !routes_all_privately(&t.routes, &cidr))
             .map(|t| format!("`{}`", t.id))
             .collect();
         if lacking.is_empty() {
@@ -451,13 +447,13 @@ fn route_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Ve
             FindingCode::NoRouteToSource,
             Severity::Warn,
             format!(
-                "`{}` lets `{cidr}` in on TCP 443, but it is outside VPC `{}` ({}) and the route {} {} of the cluster's subnets {} no route to it through a transit gateway, peering connection or virtual private gateway: the private endpoint's answers cannot reach it",
+                "`{}` lets `{cidr}` in on TCP 443, but it is outside VPC `{}` ({}) and the route {} {} of the cluster's subnets {} not send all of it through a transit gateway, peering connection or virtual private gateway: the private endpoint's answers cannot reach it",
                 want.key,
                 found.vpc_id,
                 join_and(&blocks),
                 if lacking.len() == 1 { "table" } else { "tables" },
                 some_of(&lacking, 3),
-                if lacking.len() == 1 { "has" } else { "have" },
+                if lacking.len() == 1 { "does" } else { "do" },
             ),
             format!(
                 "add a route to `{cidr}` through the transit gateway, peering connection or VPN that reaches those clients, or remove it from `private_access_from`"
@@ -465,6 +461,58 @@ fn route_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Ve
         ));
     }
     out
+}
+
+/// Whether a route table sends every address of `source` where answers
+/// reach a client outside the VPC (a transit gateway, peering connection or
+/// virtual private gateway) or keep inside it (`local`), as VPC routing
+/// picks a route: the most specific destination that holds the address.
+/// A more specific route elsewhere (an internet or NAT gateway) takes its
+/// part of the source away from a broader private route, and private
+/// routes that each hold part of the source may together hold all of it.
+fn routes_all_privately(routes: &[Route], source: &IpNet) -> bool {
+    let overlaps = |d: &IpNet| d.contains(source) || source.contains(d);
+    let mut deciding: Vec<&Route> = routes.iter().filter(|r| overlaps(&r.destination)).collect();
+    // Most specific first: each route decides what no more specific route
+    // decided before it.
+    deciding.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
+    // The parts of the source no route has decided yet, as address ranges.
+    let mut open = vec![span(source)];
+    for r in deciding {
+        let (lo, hi) = span(&r.destination);
+        let private = r.target == RouteTarget::Local || r.target.leaves_privately();
+        let mut rest = Vec::with_capacity(open.len() + 1);
+        for (a, b) in open {
+            if hi < a || b < lo {
+                rest.push((a, b));
+                continue;
+            }
+            if !private {
+                return false;
+            }
+            if a < lo {
+                rest.push((a, lo - 1));
+            }
+            if hi < b {
+                rest.push((hi + 1, b));
+            }
+        }
+        open = rest;
+    }
+    // Addresses no route holds are not routed at all.
+    open.is_empty()
+}
+
+/// The first and last address of `net`, as numbers (only compared with
+/// nets of the same family: a route holds addresses of its own family).
+fn span(net: &IpNet) -> (u128, u128) {
+    match net {
+        IpNet::V4(n) => (
+            u128::from(u32::from(n.network())),
+            u128::from(u32::from(n.broadcast())),
+        ),
+        IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
+    }
 }
 
 fn peering_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Vec<Finding> {
@@ -780,6 +828,58 @@ mod tests {
             // A route to part of the source is not enough.
             (
                 vec![table("rtb-m", true, &[], &[("10.50.1.0/24", "tgw-1")])],
+                warn.clone(),
+            ),
+            // The most specific route wins: one to the internet gateway for
+            // the whole source takes it from the broader transit route...
+            (
+                vec![table(
+                    "rtb-m",
+                    true,
+                    &[],
+                    &[("10.0.0.0/8", "tgw-1"), ("10.50.0.0/16", "igw-1")],
+                )],
+                warn.clone(),
+            ),
+            // ...and one through a NAT gateway for part of it, that part.
+            (
+                vec![table(
+                    "rtb-m",
+                    true,
+                    &[],
+                    &[("10.0.0.0/8", "tgw-1"), ("10.50.7.0/24", "nat-1")],
+                )],
+                warn.clone(),
+            ),
+            // A more specific private route inside a broader one changes
+            // nothing.
+            (
+                vec![table(
+                    "rtb-m",
+                    true,
+                    &[],
+                    &[
+                        ("0.0.0.0/0", "igw-1"),
+                        ("10.0.0.0/8", "tgw-1"),
+                        ("10.50.7.0/24", "pcx-1"),
+                    ],
+                )],
+                vec![],
+            ),
+            // Two private halves hold all of the source between them,
+            // though neither holds it alone.
+            (
+                vec![table(
+                    "rtb-m",
+                    true,
+                    &[],
+                    &[("10.50.0.0/17", "pcx-1"), ("10.50.128.0/17", "vgw-1")],
+                )],
+                vec![],
+            ),
+            // One half only leaves the other half unrouted.
+            (
+                vec![table("rtb-m", true, &[], &[("10.50.0.0/17", "pcx-1")])],
                 warn,
             ),
             // No table read: nothing.
@@ -791,6 +891,44 @@ mod tests {
             l.network.route_tables.insert(vpc_key(), tables.clone());
             assert_eq!(codes(&d, &l), want, "{tables:?}");
         }
+    }
+
+    #[test]
+    fn the_most_specific_route_decides_each_address() {
+        let routes = |rs: &[(&str, &str)]| -> Vec<Route> {
+            rs.iter()
+                .map(|(d, t)| Route {
+                    destination: d.parse().unwrap(),
+                    target: RouteTarget::of_id(t),
+                })
+                .collect()
+        };
+        let source: IpNet = "10.0.0.0/8".parse().unwrap();
+        // The VPC's own block stays inside it; the rest goes through the
+        // transit gateway.
+        let local_then_tgw = routes(&[("10.0.0.0/16", "local"), ("10.0.0.0/8", "tgw-1")]);
+        assert!(routes_all_privately(&local_then_tgw, &source));
+        assert!(!routes_all_privately(
+            &routes(&[("10.0.0.0/16", "local")]),
+            &source
+        ));
+        // A default route through the transit gateway still loses the
+        // part a NAT route takes.
+        assert!(!routes_all_privately(
+            &routes(&[("0.0.0.0/0", "tgw-1"), ("10.200.0.0/16", "nat-1")]),
+            &source
+        ));
+        // Routes of the other family hold none of the source.
+        assert!(!routes_all_privately(
+            &routes(&[("::/0", "tgw-1")]),
+            &source
+        ));
+        let v6: IpNet = "2600:1f00::/40".parse().unwrap();
+        assert!(routes_all_privately(
+            &routes(&[("0.0.0.0/0", "igw-1"), ("::/0", "tgw-1")]),
+            &v6
+        ));
+        assert!(!routes_all_privately(&[], &v6));
     }
 
     #[test]

@@ -509,7 +509,7 @@ async fn a_source_outside_the_vpc_with_no_route_back_warns() {
         .await
         .success();
     assert!(
-        text.stdout().contains("warning: `us-east-1/ledger` lets `10.50.0.0/16` in on TCP 443, but it is outside VPC `vpc-0rt` (`10.0.0.0/16` and `10.1.0.0/16`) and the route table `rtb-0main` of the cluster's subnets has no route to it through a transit gateway, peering connection or virtual private gateway"),
+        text.stdout().contains("warning: `us-east-1/ledger` lets `10.50.0.0/16` in on TCP 443, but it is outside VPC `vpc-0rt` (`10.0.0.0/16` and `10.1.0.0/16`) and the route table `rtb-0main` of the cluster's subnets does not send all of it through a transit gateway, peering connection or virtual private gateway"),
         "{}",
         text.stdout()
     );
@@ -545,6 +545,35 @@ async fn a_route_through_a_transit_gateway_stays_quiet() {
         .iter()
         .filter(|r| r.1 == "DescribeRouteTables")
         .all(|r| !r.2.as_deref().unwrap_or("").contains("association.main")));
+}
+
+/// A transit gateway route holds `10.0.0.0/8`, but a more specific route
+/// sends `10.50.8.0/21`, inside the declared `10.50.0.0/16`, to a NAT
+/// gateway: VPC routing picks that one for those addresses.
+const ROUTE_PART_VIA_NAT: &str = r#"
+[[route_table]]
+id = "rtb-0split"
+region = "us-east-1"
+vpc_id = "vpc-0rt"
+subnets = ["subnet-0aa", "subnet-0bb"]
+routes = [{ destination = "10.0.0.0/8", target = "tgw-0f00d" }, { destination = "10.50.8.0/21", target = "nat-0a" }]
+"#;
+
+#[tokio::test]
+async fn a_more_specific_route_elsewhere_takes_part_of_a_source() {
+    let out = Test::new()
+        .world(ROUTE_WORLD)
+        .world(ROUTE_PART_VIA_NAT)
+        .manifest(LEDGER_PRIVATE)
+        .args(["plan", "prod.toml"])
+        .run()
+        .await
+        .success();
+    assert!(
+        out.stdout().contains("lets `10.50.0.0/16` in on TCP 443, but it is outside VPC `vpc-0rt` (`10.0.0.0/16` and `10.1.0.0/16`) and the route table `rtb-0split` of the cluster's subnets does not send all of it through"),
+        "{}",
+        out.stdout()
+    );
 }
 
 /// The cluster's VPC and a tools VPC whose group reaches it, and a peering
