@@ -33,7 +33,7 @@ const MAX_PUBLIC_CIDRS: usize = 40;
 
 /// Finds a prefix list by the cluster's account, falling back to region and
 /// id (ids are unique in a region whichever account read them).
-fn find_list<'a>(
+pub(super) fn find_list<'a>(
     live: &'a Live,
     key: &PrefixListKey,
 ) -> Option<&'a Option<crate::live::LivePrefixList>> {

@@ -34,7 +34,8 @@ use super::{Finding, FindingCode, Severity};
 use crate::desired::{AccessSource, DesiredCluster};
 use crate::endpoint::{EndpointSettings, PublicCidr, PublicCidrs};
 use crate::live::{
-    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc, SecurityGroupKey, VpcKey,
+    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc, PrefixListKey, SecurityGroupKey,
+    VpcKey,
 };
 use crate::network::{Route, RouteTable, RouteTarget, ScopeReads};
 use crate::text::{join_and, mode_name, some_of};
@@ -93,7 +94,7 @@ fn add_reads(reads: &mut ScopeReads, want: &DesiredCluster, live: &Live) {
     }
     if want.endpoint.private_access {
         let outside =
-            vpc_of(live, want, found).is_some_and(|vpc| !outside_vpc(want, vpc).is_empty());
+            vpc_of(live, want, found).is_some_and(|vpc| !outside_vpc(want, vpc, live).is_empty());
         if outside && !found.network.subnet_ids.is_empty() {
             reads
                 .route_subnets
@@ -371,20 +372,35 @@ fn vpc_of<'a>(live: &'a Live, want: &DesiredCluster, found: &LiveCluster) -> Opt
 }
 
 /// The CIDRs of `private_access_from` outside every block of the VPC (none
-/// when the VPC's blocks are not known).
-fn outside_vpc(want: &DesiredCluster, vpc: &LiveVpc) -> Vec<IpNet> {
+/// when the VPC's blocks are not known), each with the prefix list it is an
+/// entry of, if any (a list's entries as read; a list not read adds none).
+fn outside_vpc<'a>(
+    want: &'a DesiredCluster,
+    vpc: &LiveVpc,
+    live: &'a Live,
+) -> Vec<(IpNet, Option<&'a str>)> {
     if vpc.cidr_blocks.is_empty() {
         return Vec::new();
     }
-    want.private_access_from
-        .iter()
-        .filter_map(|s| match s {
-            AccessSource::Cidr(n) => Some(*n),
-            // A prefix list's entries are not read for routes (yet).
-            AccessSource::SecurityGroup(_) | AccessSource::PrefixList(_) => None,
-        })
-        .filter(|n| !vpc.cidr_blocks.iter().any(|b| b.contains(n)))
-        .collect()
+    let mut out: Vec<(IpNet, Option<&str>)> = Vec::new();
+    for source in &want.private_access_from {
+        match source {
+            AccessSource::Cidr(n) => out.push((*n, None)),
+            AccessSource::PrefixList(id) => {
+                let key = PrefixListKey {
+                    account: want.key.account.clone(),
+                    region: want.key.region.clone(),
+                    id: id.clone(),
+                };
+                if let Some(Some(list)) = super::allow_list::find_list(live, &key) {
+                    out.extend(list.entries.iter().map(|n| (*n, Some(id.as_str()))));
+                }
+            }
+            AccessSource::SecurityGroup(_) => {}
+        }
+    }
+    out.retain(|(n, _)| !vpc.cidr_blocks.iter().any(|b| b.contains(n)));
+    out
 }
 
 /// The route table each of the cluster's subnets uses: its own, else the
@@ -409,7 +425,7 @@ fn route_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Ve
     let Some(vpc) = vpc_of(live, want, found) else {
         return Vec::new();
     };
-    let outside = outside_vpc(want, vpc);
+    let outside = outside_vpc(want, vpc, live);
     if outside.is_empty() {
         return Vec::new();
     }
@@ -433,7 +449,7 @@ fn route_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Ve
     }
     let blocks: Vec<String> = vpc.cidr_blocks.iter().map(|b| format!("`{b}`")).collect();
     let mut out = Vec::new();
-    for cidr in outside {
+    for (cidr, list) in outside {
         let lacking: Vec<String> = used
             .iter()
             .filter(|t| !routes_all_privately(&t.routes, &cidr))
@@ -447,8 +463,9 @@ fn route_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Ve
             FindingCode::NoRouteToSource,
             Severity::Warn,
             format!(
-                "`{}` lets `{cidr}` in on TCP 443, but it is outside VPC `{}` ({}) and the route {} {} of the cluster's subnets {} not send all of it through a transit gateway, peering connection or virtual private gateway: the private endpoint's answers cannot reach it",
+                "`{}` lets `{cidr}`{} in on TCP 443, but it is outside VPC `{}` ({}) and the route {} {} of the cluster's subnets {} not send all of it through a transit gateway, peering connection or virtual private gateway: the private endpoint's answers cannot reach it",
                 want.key,
+                list.map(|id| format!(" (an entry of prefix list `{id}`)")).unwrap_or_default(),
                 found.vpc_id,
                 join_and(&blocks),
                 if lacking.len() == 1 { "table" } else { "tables" },
@@ -456,7 +473,9 @@ fn route_findings(want: &DesiredCluster, found: &LiveCluster, live: &Live) -> Ve
                 if lacking.len() == 1 { "does" } else { "do" },
             ),
             format!(
-                "add a route to `{cidr}` through the transit gateway, peering connection or VPN that reaches those clients, or remove it from `private_access_from`"
+                "add a route to `{cidr}` through the transit gateway, peering connection or VPN that reaches those clients, or remove it from {}",
+                list.map(|id| format!("prefix list `{id}`"))
+                    .unwrap_or_else(|| "`private_access_from`".to_string())
             ),
         ));
     }
@@ -1021,6 +1040,78 @@ mod tests {
             r.source_groups.get("vpc-1"),
             Some(&BTreeSet::from(["sg-0000000e".to_string()]))
         );
+    }
+
+    #[test]
+    fn a_prefix_lists_entries_are_sources_with_a_route_back_too() {
+        let mut d = wanted("c", mode(true, true), &[]);
+        d.private_access_from = [AccessSource::PrefixList("pl-1".into())]
+            .into_iter()
+            .collect();
+        let (d, mut l) = world(d, (true, true));
+        // One entry outside the VPC, one inside it.
+        l.prefix_lists.insert(
+            PrefixListKey {
+                account: None,
+                region: REGION.into(),
+                id: "pl-1".into(),
+            },
+            Some(crate::live::LivePrefixList {
+                entries: ["10.50.0.0/16", "10.0.5.0/24"]
+                    .iter()
+                    .map(|n| n.parse().unwrap())
+                    .collect(),
+                max_entries: Some(10),
+                ipv6: false,
+            }),
+        );
+        // The reads ask for the subnets' tables, as for a CIDR source.
+        let r = scope_reads([&d], &l);
+        assert_eq!(
+            r.route_subnets.get("vpc-1"),
+            Some(&BTreeSet::from(["s-1".to_string(), "s-2".to_string()]))
+        );
+        let table = |route: (&str, &str)| RouteTable {
+            id: "rtb-m".into(),
+            main: true,
+            subnets: Vec::new(),
+            routes: vec![Route {
+                destination: route.0.parse().unwrap(),
+                target: RouteTarget::of_id(route.1),
+            }],
+        };
+        // Only the internet: the entry outside the VPC is warned of, by
+        // its list.
+        l.network
+            .route_tables
+            .insert(vpc_key(), vec![table(("0.0.0.0/0", "igw-1"))]);
+        let c = found(&l, &d.key);
+        let got = findings(&d, &c, &endpoint_path(&c, &d), &l);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].code, FindingCode::NoRouteToSource);
+        assert!(
+            got[0]
+                .message
+                .contains("lets `10.50.0.0/16` (an entry of prefix list `pl-1`) in on TCP 443"),
+            "{}",
+            got[0].message
+        );
+        assert!(got[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.ends_with("or remove it from prefix list `pl-1`")));
+        // Through a transit gateway: nothing to say.
+        l.network
+            .route_tables
+            .insert(vpc_key(), vec![table(("10.50.0.0/16", "tgw-1"))]);
+        assert_eq!(codes(&d, &l), vec![]);
+        // A list EC2 does not know has no entries to check (the planner
+        // blocks the cluster for it).
+        l.prefix_lists.values_mut().for_each(|v| *v = None);
+        l.network
+            .route_tables
+            .insert(vpc_key(), vec![table(("0.0.0.0/0", "igw-1"))]);
+        assert_eq!(codes(&d, &l), vec![]);
     }
 
     #[test]

@@ -275,6 +275,7 @@ pub(super) async fn read<P: FleetCalls>(
                 id,
             };
             if lists_seen.insert(key.clone()) {
+                reads[q].lists_left += 1;
                 sched.push(q, Job::PrefixList { key });
             }
         }
@@ -465,6 +466,9 @@ struct ScopeRead<C> {
     scope: Scope,
     conn: C,
     clusters_left: usize,
+    /// Prefix lists asked for and not answered yet: the network reads take
+    /// their entries as sources.
+    lists_left: usize,
     /// `DescribeVpcs` calls asked for and not answered yet.
     vpcs_asked: usize,
     /// Its network reads were asked for (or found not wanted).
@@ -489,6 +493,7 @@ impl<C> ScopeRead<C> {
             scope,
             conn,
             clusters_left: 0,
+            lists_left: 0,
             vpcs_asked: 0,
             network_asked: false,
             finished: false,
@@ -578,6 +583,7 @@ impl<C> ScopeRead<C> {
                 live.access.insert(key, *access);
             }
             Done::PrefixList { key, read } => {
+                self.lists_left -= 1;
                 // A list EC2 does not know is kept as `None` (the planner
                 // blocks its clusters); any other failure fails the read.
                 let read = match read {
@@ -638,10 +644,14 @@ impl<C> ScopeRead<C> {
         Ok(next)
     }
 
-    /// Whether its clusters and their VPCs are read (or its last cluster
-    /// answered and no VPC was wanted): what its network reads need.
+    /// Whether its clusters, their VPCs and the prefix lists they name are
+    /// read (or its last cluster answered and no VPC was wanted): what its
+    /// network reads need.
     fn clusters_and_vpcs_in(&self) -> bool {
-        self.clusters_left == 0 && self.vpcs_pending.is_empty() && self.vpcs_asked == 0
+        self.clusters_left == 0
+            && self.lists_left == 0
+            && self.vpcs_pending.is_empty()
+            && self.vpcs_asked == 0
     }
 
     fn vpc_key(&self, vpc_id: &str) -> VpcKey {
@@ -1039,6 +1049,9 @@ mod tests {
             id: String,
         ) -> Result<Option<LivePrefixList>, ProviderError> {
             log(&conn, format!("DescribeManagedPrefixLists {id}"));
+            if id == "pl-slow" {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             if id == "pl-gone" {
                 return Ok(None);
             }
@@ -1122,6 +1135,32 @@ mod tests {
             .map(|k| k.vpc_id.as_str())
             .collect();
         assert_eq!(read, ["vpc-1", "vpc-2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scopes_network_reads_wait_for_its_prefix_lists() {
+        let counting = Counting {
+            clusters: [("a".to_string(), ("vpc-1".to_string(), "sg-1".to_string()))].into(),
+            actual_account: "111".into(),
+            calls: Arc::default(),
+        };
+        let mut a = target("a", Some("111"), None);
+        a.prefix_lists = vec!["pl-slow".into()];
+        // What the network reads are asked on: the list's entries are
+        // sources whose route back is checked.
+        let seen: Mutex<Vec<bool>> = Mutex::default();
+        let network = |_: &Scope, live: &Live| {
+            seen.lock()
+                .unwrap()
+                .push(live.prefix_lists.values().any(Option::is_some));
+            ScopeReads::default()
+        };
+        // Two calls at once in the scope: the cluster is read while the
+        // list is.
+        let request = ReadRequest { clusters: vec![a] };
+        let live = read(&counting, request, 8, Some(&network)).await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![true]);
+        assert_eq!(live.prefix_lists.len(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -576,6 +576,52 @@ async fn a_more_specific_route_elsewhere_takes_part_of_a_source() {
     );
 }
 
+#[tokio::test]
+async fn a_prefix_list_entry_outside_the_vpc_needs_a_route_back_too() {
+    let list = r#"
+[[prefix_list]]
+id = "pl-0a1b2c3d4e5f60009"
+region = "us-east-1"
+name = "offices"
+entries = ["10.50.0.0/16", "10.1.9.0/24"]
+max_entries = 10
+"#;
+    let manifest = "[[cluster]]\nname = \"ledger\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"pl-0a1b2c3d4e5f60009\"]\n";
+    let out = Test::new()
+        .world(ROUTE_WORLD)
+        .world(list)
+        .manifest(manifest)
+        .args(["plan", "prod.toml"])
+        .run()
+        .await
+        .success();
+    // `10.1.9.0/24` is inside the VPC's secondary block; `10.50.0.0/16`
+    // only has the main table's internet route.
+    assert!(
+        out.stdout().contains("warning: `us-east-1/ledger` lets `10.50.0.0/16` (an entry of prefix list `pl-0a1b2c3d4e5f60009`) in on TCP 443, but it is outside VPC `vpc-0rt`"),
+        "{}",
+        out.stdout()
+    );
+    assert!(!out.stdout().contains("`10.1.9.0/24`"), "{}", out.stdout());
+    assert!(
+        out.stdout()
+            .contains("or remove it from prefix list `pl-0a1b2c3d4e5f60009`"),
+        "{}",
+        out.stdout()
+    );
+    // With a transit gateway route for it, nothing to say.
+    let quiet = Test::new()
+        .world(ROUTE_WORLD)
+        .world(ROUTE_VIA_TGW)
+        .world(list)
+        .manifest(manifest)
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .success();
+    assert_eq!(codes(quiet.stdout()), vec![]);
+}
+
 /// The cluster's VPC and a tools VPC whose group reaches it, and a peering
 /// connection between them in `status`.
 fn peering_world(status: &str) -> String {
