@@ -182,6 +182,12 @@ pub struct LiveSecurityGroup {
     /// quota; `None` when not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbound_rules: Option<RuleCount>,
+    /// The prefix lists its inbound rules reference, once per reference:
+    /// `inbound_rules` counts each as one rule of each family, and EC2 as
+    /// the list's `MaxEntries` in the list's family once the list is read
+    /// (see `plan::allow_list::held_rules`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inbound_prefix_lists: Vec<String>,
     /// The quota of inbound rules per address family in this account:
     /// [`DEFAULT_SG_RULE_QUOTA`] unless raised (`--sg-rule-quota`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -173,6 +173,42 @@ fn unknown_source_lists(c: &DesiredCluster, live: &Live) -> Option<Finding> {
     })
 }
 
+/// The inbound rules group `g` of `region` holds, as EC2 counts them
+/// against its quota: a rule that references a prefix list counts as the
+/// list's `MaxEntries` in the list's family once the list was read (as one
+/// rule of each family otherwise, as `inbound_rules` counts it). `None`
+/// when the group's rules were not read.
+pub fn held_rules(
+    g: &crate::live::LiveSecurityGroup,
+    live: &Live,
+    account: &Option<String>,
+    region: &str,
+) -> Option<crate::live::RuleCount> {
+    let mut n = g.inbound_rules?;
+    for id in &g.inbound_prefix_lists {
+        let key = PrefixListKey {
+            account: account.clone(),
+            region: region.to_string(),
+            id: id.clone(),
+        };
+        if let Some(Some(crate::live::LivePrefixList {
+            max_entries: Some(m),
+            ipv6,
+            ..
+        })) = find_list(live, &key)
+        {
+            n.ipv4 = n.ipv4.saturating_sub(1);
+            n.ipv6 = n.ipv6.saturating_sub(1);
+            if *ipv6 {
+                n.ipv6 += m;
+            } else {
+                n.ipv4 += m;
+            }
+        }
+    }
+    Some(n)
+}
+
 /// The inbound rules `add` would add to a group of `region`, as EC2 counts
 /// them: a customer-managed prefix list as its `MaxEntries` in its address
 /// family (VPC user guide, "Quotas": the maximum number of entries counts
@@ -353,5 +389,67 @@ pub fn settle_revoke_waves(steps: &mut [Step], emitted: &BTreeMap<String, usize>
     let key = |s: &Step| (s.wave, emitted.get(&s.id).copied().unwrap_or(usize::MAX));
     if !steps.is_sorted_by_key(key) {
         steps.sort_by_key(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{LivePrefixList, LiveSecurityGroup, RuleCount};
+
+    #[test]
+    fn a_referenced_list_counts_its_max_entries_in_its_family_once_read() {
+        let list = |max_entries, ipv6| {
+            Some(LivePrefixList {
+                entries: Default::default(),
+                max_entries,
+                ipv6,
+            })
+        };
+        let mut live = Live::default();
+        for (id, read) in [
+            ("pl-v4", list(Some(20), false)),
+            ("pl-v6", list(Some(7), true)),
+            ("pl-nomax", list(None, false)),
+            ("pl-gone", None),
+        ] {
+            let key = PrefixListKey {
+                account: None,
+                region: "eu-west-1".into(),
+                id: id.into(),
+            };
+            live.prefix_lists.insert(key, read);
+        }
+        // Two CIDR rules of each family, and one reference to each list
+        // (and one more to `pl-v4`), each counted once in both families by
+        // the read, plus one list that was not read.
+        let g = LiveSecurityGroup {
+            inbound_rules: Some(RuleCount { ipv4: 8, ipv6: 8 }),
+            inbound_prefix_lists: [
+                "pl-v4",
+                "pl-v6",
+                "pl-nomax",
+                "pl-gone",
+                "pl-v4",
+                "pl-unread",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..LiveSecurityGroup::default()
+        };
+        // `pl-v4` twice as 20 IPv4 rules, `pl-v6` as 7 IPv6 rules; the
+        // others stay one of each.
+        assert_eq!(
+            held_rules(&g, &live, &None, "eu-west-1"),
+            Some(RuleCount {
+                ipv4: 8 - 3 + 40,
+                ipv6: 8 - 3 + 7,
+            })
+        );
+        let unread = LiveSecurityGroup {
+            inbound_prefix_lists: vec!["pl-v4".into()],
+            ..LiveSecurityGroup::default()
+        };
+        assert_eq!(held_rules(&unread, &live, &None, "eu-west-1"), None);
     }
 }

@@ -386,7 +386,8 @@ fn block_groups_over_quota(analyses: &mut [Analysis], world: &Live) {
     }
     let mut over: BTreeMap<SecurityGroupKey, String> = BTreeMap::new();
     for (key, (live, add)) in &adds {
-        let Some(have) = live.inbound_rules else {
+        let Some(have) = super::allow_list::held_rules(live, world, &key.account, &key.region)
+        else {
             continue;
         };
         let quota = live.rule_quota.unwrap_or(DEFAULT_SG_RULE_QUOTA);

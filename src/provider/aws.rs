@@ -483,6 +483,17 @@ fn inbound_rules(group: &aws_sdk_ec2::types::SecurityGroup) -> RuleCount {
     n
 }
 
+/// The prefix lists the group's inbound rules reference, once per
+/// reference, in the order EC2 lists them.
+fn inbound_prefix_lists(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<String> {
+    group
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| p.prefix_list_ids())
+        .filter_map(|l| l.prefix_list_id().map(str::to_string))
+        .collect()
+}
+
 async fn read_vpc_attr(
     c: &Clients,
     vpc_id: &str,
@@ -604,6 +615,7 @@ async fn security_groups(
                     exact_https,
                     managed_https,
                     inbound_rules: Some(inbound_rules(g)),
+                    inbound_prefix_lists: inbound_prefix_lists(g),
                     rule_quota: Some(c.rule_quota),
                 },
             );

@@ -235,7 +235,6 @@ pub(super) async fn read<P: FleetCalls>(
     // The scopes in the order the request first names them, each with its
     // clusters in order.
     let mut index: BTreeMap<Scope, usize> = BTreeMap::new();
-    let mut lists_seen: BTreeSet<PrefixListKey> = BTreeSet::new();
     let mut reads: Vec<ScopeRead<P::Conn>> = Vec::new();
     let mut sched: Scheduler<Job, Done> = Scheduler::new(Limit {
         per_scope: reads_per_scope(parallelism),
@@ -269,14 +268,8 @@ pub(super) async fn read<P: FleetCalls>(
         // account and region, with the credentials of the first cluster
         // that names it.
         for id in c.prefix_lists {
-            let key = PrefixListKey {
-                account: c.key.account.clone(),
-                region: c.key.region.clone(),
-                id,
-            };
-            if lists_seen.insert(key.clone()) {
-                reads[q].lists_left += 1;
-                sched.push(q, Job::PrefixList { key });
+            if let Some(job) = reads[q].list_job(id) {
+                sched.push(q, job);
             }
         }
         reads[q].clusters_left += 1;
@@ -469,6 +462,10 @@ struct ScopeRead<C> {
     /// Prefix lists asked for and not answered yet: the network reads take
     /// their entries as sources.
     lists_left: usize,
+    /// The prefix lists asked for: those the clusters name, and those the
+    /// groups' rules reference (their `MaxEntries` count against a
+    /// group's quota).
+    lists_seen: BTreeSet<String>,
     /// `DescribeVpcs` calls asked for and not answered yet.
     vpcs_asked: usize,
     /// Its network reads were asked for (or found not wanted).
@@ -494,6 +491,7 @@ impl<C> ScopeRead<C> {
             conn,
             clusters_left: 0,
             lists_left: 0,
+            lists_seen: BTreeSet::new(),
             vpcs_asked: 0,
             network_asked: false,
             finished: false,
@@ -629,7 +627,15 @@ impl<C> ScopeRead<C> {
             Done::Dhcp(answer) => self.servers.extend(answer?),
             Done::Network(answer) => live.network.merge(answer?),
             Done::Groups(answer) => {
-                for (group_id, g) in answer? {
+                let answer = answer?;
+                let referenced: Vec<String> = answer
+                    .values()
+                    .flat_map(|g| g.inbound_prefix_lists.iter().cloned())
+                    .collect();
+                for id in referenced {
+                    next.extend(self.list_job(id));
+                }
+                for (group_id, g) in answer {
                     live.security_groups.insert(
                         SecurityGroupKey {
                             account: self.scope.account.clone(),
@@ -642,6 +648,21 @@ impl<C> ScopeRead<C> {
             }
         }
         Ok(next)
+    }
+
+    /// The read of prefix list `id` in this scope, unless asked for already.
+    fn list_job(&mut self, id: String) -> Option<Job> {
+        if !self.lists_seen.insert(id.clone()) {
+            return None;
+        }
+        self.lists_left += 1;
+        Some(Job::PrefixList {
+            key: PrefixListKey {
+                account: self.scope.account.clone(),
+                region: self.scope.region.clone(),
+                id,
+            },
+        })
     }
 
     /// Whether its clusters, their VPCs and the prefix lists they name are

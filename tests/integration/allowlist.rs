@@ -1018,6 +1018,71 @@ print(json.dumps(out))
     );
 }
 
+/// A rule already in the group that references a prefix list counts as the
+/// list's `max_entries` too: the plan reads the list and blocks the cluster
+/// that the emulator, like AWS, would refuse at apply.
+#[tokio::test]
+async fn a_prefix_list_a_group_already_references_counts_its_max_entries() {
+    let world = r#"
+[[vpc]]
+id = "vpc-0a13"
+region = "us-east-1"
+
+[[prefix_list]]
+id = "pl-0a1b2c3d4e5f60004"
+region = "us-east-1"
+name = "partners"
+entries = ["192.0.2.0/24"]
+max_entries = 58
+
+[[security_group]]
+id = "sg-0a13000000000c001"
+region = "us-east-1"
+vpc_id = "vpc-0a13"
+ingress = [{ protocol = "tcp", from_port = 8443, to_port = 8443, source = "pl-0a1b2c3d4e5f60004" }]
+
+[[cluster]]
+name = "web"
+region = "us-east-1"
+vpc_id = "vpc-0a13"
+security_group = "sg-0a13000000000c001"
+public_access = true
+private_access = false
+"#;
+    let manifest = "[[cluster]]\nname = \"web\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.1.0.0/16\", \"10.2.0.0/16\", \"10.3.0.0/16\"]\n";
+    let run = Test::new()
+        .world(world)
+        .manifest(manifest)
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .failure();
+    let v: serde_json::Value = serde_json::from_str(run.stdout()).unwrap();
+    assert_eq!(v["findings"][0]["code"], "security_group_rule_quota", "{v}");
+    assert!(
+        v["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds 58 inbound IPv4 rules and the plan would add 3, past its quota of 60"),
+        "{v}"
+    );
+    // The list was read for it, though no manifest names it.
+    assert!(
+        run.requests()
+            .iter()
+            .any(|r| r.1 == "DescribeManagedPrefixLists"),
+        "{:?}",
+        run.requests()
+    );
+    // Two sources fit: 58 + 2 is the quota.
+    run.again()
+        .manifest(&manifest.replace("\"10.1.0.0/16\", ", ""))
+        .apply(NO_ARGS)
+        .run()
+        .await
+        .success();
+}
+
 /// A rule that references a prefix list counts its `max_entries` against
 /// the group's quota: AWS refuses it past the quota, and the plan blocks the
 /// cluster before that.
