@@ -16,7 +16,10 @@
 //!   principals, once it was described and its mode lets them be listed.
 //! - One `DescribeManagedPrefixLists` and one paged
 //!   `GetManagedPrefixListEntries` per managed prefix list and scope,
-//!   however many clusters name it.
+//!   however many clusters name it, or security groups reference it (its
+//!   `MaxEntries` counts against a group's quota; such a list that cannot
+//!   be read, say for want of permission, is left out, and the group's
+//!   quota counts its rules as the read saw them).
 //! - Reads of many clusters are issued round-robin over scopes, so every
 //!   region's rate is used at once instead of one region after another, and
 //!   a quarter of `parallelism` calls run at once per scope (see
@@ -268,7 +271,7 @@ pub(super) async fn read<P: FleetCalls>(
         // account and region, with the credentials of the first cluster
         // that names it.
         for id in c.prefix_lists {
-            if let Some(job) = reads[q].list_job(id) {
+            if let Some(job) = reads[q].list_job(id, false) {
                 sched.push(q, job);
             }
         }
@@ -348,9 +351,11 @@ enum Job {
         key: ClusterKey,
         principals: Vec<String>,
     },
-    /// One managed prefix list, with its entries.
+    /// One managed prefix list, with its entries; `quota_only` when only a
+    /// group's rules reference it (its failure fails nothing).
     PrefixList {
         key: PrefixListKey,
+        quota_only: bool,
     },
     Attribute {
         vpc_id: String,
@@ -396,6 +401,7 @@ enum Done {
     },
     PrefixList {
         key: PrefixListKey,
+        quota_only: bool,
         read: Result<Option<LivePrefixList>, ProviderError>,
     },
     Attribute {
@@ -435,9 +441,13 @@ async fn run_job<P: FleetCalls>(conn: P::Conn, scope: Scope, job: Job) -> Done {
                 access: Box::new(access),
             }
         }
-        Job::PrefixList { key } => {
+        Job::PrefixList { key, quota_only } => {
             let read = Box::pin(P::prefix_list(conn, key.id.clone())).await;
-            Done::PrefixList { key, read }
+            Done::PrefixList {
+                key,
+                quota_only,
+                read,
+            }
         }
         Job::Attribute { vpc_id, attribute } => {
             let value = Box::pin(P::vpc_attribute(conn, vpc_id.clone(), attribute)).await;
@@ -580,16 +590,26 @@ impl<C> ScopeRead<C> {
             Done::Access { key, access } => {
                 live.access.insert(key, *access);
             }
-            Done::PrefixList { key, read } => {
+            Done::PrefixList {
+                key,
+                quota_only,
+                read,
+            } => {
                 self.lists_left -= 1;
                 // A list EC2 does not know is kept as `None` (the planner
-                // blocks its clusters); any other failure fails the read.
+                // blocks its clusters); any other failure fails the read,
+                // unless only a group's rules reference the list: its
+                // rules are then counted as the read saw them.
                 let read = match read {
                     Ok(list) => list,
                     Err(ProviderError::Aws { code, .. })
                         if code.eq_ignore_ascii_case("InvalidPrefixListID.NotFound") =>
                     {
                         None
+                    }
+                    Err(e) if quota_only => {
+                        tracing::debug!(list = %key.id, error = %e, "prefix list not read; its rules count as one");
+                        return Ok(next);
                     }
                     Err(e) => return Err(e),
                 };
@@ -633,7 +653,7 @@ impl<C> ScopeRead<C> {
                     .flat_map(|g| g.inbound_prefix_lists.iter().cloned())
                     .collect();
                 for id in referenced {
-                    next.extend(self.list_job(id));
+                    next.extend(self.list_job(id, true));
                 }
                 for (group_id, g) in answer {
                     live.security_groups.insert(
@@ -650,8 +670,9 @@ impl<C> ScopeRead<C> {
         Ok(next)
     }
 
-    /// The read of prefix list `id` in this scope, unless asked for already.
-    fn list_job(&mut self, id: String) -> Option<Job> {
+    /// The read of prefix list `id` in this scope, unless asked for
+    /// already (the lists clusters name are asked for first).
+    fn list_job(&mut self, id: String, quota_only: bool) -> Option<Job> {
         if !self.lists_seen.insert(id.clone()) {
             return None;
         }
@@ -662,6 +683,7 @@ impl<C> ScopeRead<C> {
                 region: self.scope.region.clone(),
                 id,
             },
+            quota_only,
         })
     }
 

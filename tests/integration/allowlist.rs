@@ -1083,6 +1083,66 @@ private_access = false
         .success();
 }
 
+/// Reading a list that only a group's rule references needs permissions no
+/// manifest asks for: when it is denied, the plan goes on and counts the
+/// rule as the group's read saw it, as before the list was read.
+#[tokio::test]
+async fn a_referenced_list_that_cannot_be_read_fails_nothing() {
+    let world = r#"
+[[account]]
+id = "111122223333"
+access_keys = [{ id = "AKIDEKSGATETEST", secret = "eksgate-test-secret" }]
+deny = [{ principal = "AKIDEKSGATETEST", actions = ["ec2:DescribeManagedPrefixLists"] }]
+
+[[vpc]]
+id = "vpc-0a14"
+region = "us-east-1"
+account = "111122223333"
+
+[[prefix_list]]
+id = "pl-0a1b2c3d4e5f60005"
+region = "us-east-1"
+account = "111122223333"
+entries = ["192.0.2.0/24"]
+max_entries = 58
+
+[[security_group]]
+id = "sg-0a14000000000c001"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0a14"
+ingress = [{ protocol = "tcp", from_port = 8443, to_port = 8443, source = "pl-0a1b2c3d4e5f60005" }]
+
+[[cluster]]
+name = "web"
+region = "us-east-1"
+account = "111122223333"
+vpc_id = "vpc-0a14"
+security_group = "sg-0a14000000000c001"
+public_access = true
+private_access = false
+"#;
+    // Read, the list would make 58 + 3 rules, past the quota of 60.
+    let manifest = "[[cluster]]\nname = \"web\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.1.0.0/16\", \"10.2.0.0/16\", \"10.3.0.0/16\"]\n";
+    let run = Test::new()
+        .world(world)
+        .manifest(manifest)
+        .args(["plan", "prod.toml", "--format", "json"])
+        .run()
+        .await
+        .success();
+    let v: serde_json::Value = serde_json::from_str(run.stdout()).unwrap();
+    assert_eq!(v["findings"], serde_json::json!([]), "{v}");
+    // The list was asked for, and refused.
+    let asked: Vec<String> = run
+        .requests()
+        .into_iter()
+        .filter(|r| r.1 == "DescribeManagedPrefixLists")
+        .map(|r| r.3)
+        .collect();
+    assert_eq!(asked, vec!["UnauthorizedOperation".to_string()]);
+}
+
 /// A rule that references a prefix list counts its `max_entries` against
 /// the group's quota: AWS refuses it past the quota, and the plan blocks the
 /// cluster before that.
