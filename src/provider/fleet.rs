@@ -808,6 +808,12 @@ impl<J, R: Send + 'static> Scheduler<J, R> {
                     continue;
                 }
                 if let Some(job) = self.queues[q].pop_front() {
+                    // A scope's clusters fill its queue once, at the start;
+                    // what they leave when it empties is let go (at the
+                    // end of a 10,000-cluster read, 1 MB of empty queues).
+                    if self.queues[q].is_empty() {
+                        self.queues[q] = VecDeque::new();
+                    }
                     let fut = f(q, job);
                     self.in_flight[q] += 1;
                     started = true;
