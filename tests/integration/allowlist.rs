@@ -1018,41 +1018,55 @@ print(json.dumps(out))
     );
 }
 
-/// A rule already in the group that references a prefix list counts as the
-/// list's `max_entries` too: the plan reads the list and blocks the cluster
-/// that the emulator, like AWS, would refuse at apply.
-#[tokio::test]
-async fn a_prefix_list_a_group_already_references_counts_its_max_entries() {
-    let world = r#"
+/// A group whose one rule (TCP 8443) references a 58-entry prefix list,
+/// on cluster `web`'s VPC; `account` lines go into every table (empty: the
+/// test credentials' default account), after the `[[account]]` table
+/// `preamble`.
+fn referenced_list_world(preamble: &str, account: &str) -> String {
+    format!(
+        r#"{preamble}
 [[vpc]]
 id = "vpc-0a13"
 region = "us-east-1"
-
+{account}
 [[prefix_list]]
 id = "pl-0a1b2c3d4e5f60004"
 region = "us-east-1"
-name = "partners"
+{account}
 entries = ["192.0.2.0/24"]
 max_entries = 58
 
 [[security_group]]
 id = "sg-0a13000000000c001"
 region = "us-east-1"
+{account}
 vpc_id = "vpc-0a13"
-ingress = [{ protocol = "tcp", from_port = 8443, to_port = 8443, source = "pl-0a1b2c3d4e5f60004" }]
+ingress = [{{ protocol = "tcp", from_port = 8443, to_port = 8443, source = "pl-0a1b2c3d4e5f60004" }}]
 
 [[cluster]]
 name = "web"
 region = "us-east-1"
+{account}
 vpc_id = "vpc-0a13"
 security_group = "sg-0a13000000000c001"
 public_access = true
 private_access = false
-"#;
-    let manifest = "[[cluster]]\nname = \"web\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.1.0.0/16\", \"10.2.0.0/16\", \"10.3.0.0/16\"]\n";
+"#
+    )
+}
+
+/// Three sources for `web`: with the list counted as its 58 entries, 61
+/// rules, past the quota of 60.
+const THREE_SOURCES: &str = "[[cluster]]\nname = \"web\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.1.0.0/16\", \"10.2.0.0/16\", \"10.3.0.0/16\"]\n";
+
+/// A rule already in the group that references a prefix list counts as the
+/// list's `max_entries` too: the plan reads the list and blocks the cluster
+/// that the emulator, like AWS, would refuse at apply.
+#[tokio::test]
+async fn a_prefix_list_a_group_already_references_counts_its_max_entries() {
     let run = Test::new()
-        .world(world)
-        .manifest(manifest)
+        .world(&referenced_list_world("", ""))
+        .manifest(THREE_SOURCES)
         .args(["plan", "prod.toml", "--format", "json"])
         .run()
         .await
@@ -1076,7 +1090,7 @@ private_access = false
     );
     // Two sources fit: 58 + 2 is the quota.
     run.again()
-        .manifest(&manifest.replace("\"10.1.0.0/16\", ", ""))
+        .manifest(&THREE_SOURCES.replace("\"10.1.0.0/16\", ", ""))
         .apply(NO_ARGS)
         .run()
         .await
@@ -1088,45 +1102,15 @@ private_access = false
 /// rule as the group's read saw it, as before the list was read.
 #[tokio::test]
 async fn a_referenced_list_that_cannot_be_read_fails_nothing() {
-    let world = r#"
+    let denied = r#"
 [[account]]
 id = "111122223333"
 access_keys = [{ id = "AKIDEKSGATETEST", secret = "eksgate-test-secret" }]
 deny = [{ principal = "AKIDEKSGATETEST", actions = ["ec2:DescribeManagedPrefixLists"] }]
-
-[[vpc]]
-id = "vpc-0a14"
-region = "us-east-1"
-account = "111122223333"
-
-[[prefix_list]]
-id = "pl-0a1b2c3d4e5f60005"
-region = "us-east-1"
-account = "111122223333"
-entries = ["192.0.2.0/24"]
-max_entries = 58
-
-[[security_group]]
-id = "sg-0a14000000000c001"
-region = "us-east-1"
-account = "111122223333"
-vpc_id = "vpc-0a14"
-ingress = [{ protocol = "tcp", from_port = 8443, to_port = 8443, source = "pl-0a1b2c3d4e5f60005" }]
-
-[[cluster]]
-name = "web"
-region = "us-east-1"
-account = "111122223333"
-vpc_id = "vpc-0a14"
-security_group = "sg-0a14000000000c001"
-public_access = true
-private_access = false
 "#;
-    // Read, the list would make 58 + 3 rules, past the quota of 60.
-    let manifest = "[[cluster]]\nname = \"web\"\nregion = \"us-east-1\"\npublic_access = true\nprivate_access = true\nprivate_access_from = [\"10.1.0.0/16\", \"10.2.0.0/16\", \"10.3.0.0/16\"]\n";
     let run = Test::new()
-        .world(world)
-        .manifest(manifest)
+        .world(&referenced_list_world(denied, "account = \"111122223333\""))
+        .manifest(THREE_SOURCES)
         .args(["plan", "prod.toml", "--format", "json"])
         .run()
         .await
