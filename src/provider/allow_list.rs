@@ -88,7 +88,7 @@ async fn describe_prefix_list(
         .prefix_list_ids(id)
         .send()
         .await
-        .map_err(|e| super::aws::sdk_error(c, "DescribeManagedPrefixLists", e))?;
+        .map_err(|e| super::sdk_error::sdk_error(c, "DescribeManagedPrefixLists", e))?;
     Ok(resp
         .prefix_lists()
         .iter()
@@ -115,7 +115,7 @@ async fn prefix_list_entries(c: &Clients, id: &str) -> Result<BTreeSet<IpNet>, P
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| super::aws::sdk_error(c, "GetManagedPrefixListEntries", e))?;
+            .map_err(|e| super::sdk_error::sdk_error(c, "GetManagedPrefixListEntries", e))?;
         for e in resp.entries() {
             let net = e
                 .cidr()
@@ -189,7 +189,7 @@ pub(super) async fn revoke_https_ingress(
         match result {
             Ok(_) => return Ok(RevokeOutcome::Revoked(ids)),
             Err(e) => {
-                let err = super::aws::sdk_error(c, "RevokeSecurityGroupIngress", e);
+                let err = super::sdk_error::sdk_error(c, "RevokeSecurityGroupIngress", e);
                 let gone = matches!(&err, ProviderError::Aws { code, .. }
                     if code == "InvalidSecurityGroupRuleId.NotFound");
                 if !gone || round == 2 {
@@ -225,7 +225,7 @@ async fn exact_rule_ids(
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|e| super::aws::sdk_error(c, "DescribeSecurityGroupRules", e))?;
+            .map_err(|e| super::sdk_error::sdk_error(c, "DescribeSecurityGroupRules", e))?;
         for r in resp.security_group_rules() {
             let exact = r.is_egress() == Some(false)
                 && matches!(r.ip_protocol(), Some("tcp" | "6"))

@@ -23,6 +23,7 @@ mod network;
 mod pace;
 pub mod probe;
 pub mod probe_needed;
+mod sdk_error;
 
 use std::future::Future;
 

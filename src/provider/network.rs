@@ -22,9 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::Filter;
 use ipnet::IpNet;
 
-use super::aws::sdk_error;
 use super::clients::Clients;
 use super::fleet::BATCH;
+use super::sdk_error::sdk_error;
 use super::{ProviderError, Scope};
 use crate::live::{SecurityGroupKey, VpcKey};
 use crate::network::{

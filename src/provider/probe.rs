@@ -11,7 +11,8 @@
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, VpcAttributeName};
 
-use super::aws::{key_suffix, sdk_error, AwsProvider};
+use super::aws::{key_suffix, AwsProvider};
+use super::sdk_error::sdk_error;
 use super::{ProviderError, Scope};
 
 /// What one probed call answered.

@@ -17,8 +17,9 @@
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange};
 
-use super::aws::{sdk_error, AwsProvider};
+use super::aws::AwsProvider;
 use super::probe::{Answer, Probe};
+use super::sdk_error::sdk_error;
 use super::{ProviderError, Scope};
 
 /// The smallest page the EC2 listings accept (`MaxResults` 5 in the `ec2`
