@@ -31,13 +31,21 @@ use super::{fingerprint_of, Action, Finding, FindingCode, Severity, Step};
 /// EKS's limit of `publicAccessCidrs` blocks per cluster (not adjustable).
 const MAX_PUBLIC_CIDRS: usize = 40;
 
-/// Finds a prefix list by the cluster's account, falling back to region and
-/// id (ids are unique in a region whichever account read them).
+/// Finds prefix list `id` by the account and region it is read in,
+/// falling back to region and id (ids are unique in a region whichever
+/// account read them).
 pub(super) fn find_list<'a>(
     live: &'a Live,
-    key: &PrefixListKey,
+    account: &Option<String>,
+    region: &str,
+    id: &str,
 ) -> Option<&'a Option<crate::live::LivePrefixList>> {
-    live.prefix_lists.get(key).or_else(|| {
+    let key = PrefixListKey {
+        account: account.clone(),
+        region: region.to_string(),
+        id: id.to_string(),
+    };
+    live.prefix_lists.get(&key).or_else(|| {
         live.prefix_lists
             .iter()
             .find(|(k, _)| k.region == key.region && k.id == key.id)
@@ -73,12 +81,7 @@ pub fn expand<'d>(desired: &'d Desired, live: &Live) -> (Cow<'d, Desired>, Vec<F
         let mut cidrs: PublicCidrs = c.endpoint.public_access_cidrs.clone().unwrap_or_default();
         let mut missing = Vec::new();
         for id in &c.public_access_prefix_lists {
-            let key = PrefixListKey {
-                account: c.key.account.clone(),
-                region: c.key.region.clone(),
-                id: id.clone(),
-            };
-            match find_list(live, &key) {
+            match find_list(live, &c.key.account, &c.key.region, id) {
                 Some(Some(list)) => {
                     cidrs.extend(list.entries.iter().map(|n| PublicCidr::Net(n.trunc())))
                 }
@@ -147,12 +150,10 @@ fn unknown_source_lists(c: &DesiredCluster, live: &Live) -> Option<Finding> {
             _ => None,
         })
         .filter(|id| {
-            let key = PrefixListKey {
-                account: c.key.account.clone(),
-                region: c.key.region.clone(),
-                id: (*id).clone(),
-            };
-            matches!(find_list(live, &key), Some(None))
+            matches!(
+                find_list(live, &c.key.account, &c.key.region, id),
+                Some(None)
+            )
         })
         .map(|id| format!("`{id}`"))
         .collect();
@@ -174,10 +175,9 @@ fn unknown_source_lists(c: &DesiredCluster, live: &Live) -> Option<Finding> {
 }
 
 /// The inbound rules group `g` of `region` holds, as EC2 counts them
-/// against its quota: a rule that references a prefix list counts as the
-/// list's `MaxEntries` in the list's family once the list was read (as one
-/// rule of each family otherwise, as `inbound_rules` counts it). `None`
-/// when the group's rules were not read.
+/// against its quota: a rule that references a prefix list counts as
+/// [`list_rules`] says, where the group's read counted it as one rule of
+/// each family. `None` when the group's rules were not read.
 pub fn held_rules(
     g: &crate::live::LiveSecurityGroup,
     live: &Live,
@@ -186,33 +186,16 @@ pub fn held_rules(
 ) -> Option<crate::live::RuleCount> {
     let mut n = g.inbound_rules?;
     for id in &g.inbound_prefix_lists {
-        let key = PrefixListKey {
-            account: account.clone(),
-            region: region.to_string(),
-            id: id.clone(),
-        };
-        if let Some(Some(crate::live::LivePrefixList {
-            max_entries: Some(m),
-            ipv6,
-            ..
-        })) = find_list(live, &key)
-        {
-            n.ipv4 = n.ipv4.saturating_sub(1);
-            n.ipv6 = n.ipv6.saturating_sub(1);
-            if *ipv6 {
-                n.ipv6 += m;
-            } else {
-                n.ipv4 += m;
-            }
-        }
+        let weight = list_rules(live, account, region, id);
+        n.ipv4 = n.ipv4.saturating_sub(1) + weight.ipv4;
+        n.ipv6 = n.ipv6.saturating_sub(1) + weight.ipv6;
     }
     Some(n)
 }
 
 /// The inbound rules `add` would add to a group of `region`, as EC2 counts
-/// them: a customer-managed prefix list as its `MaxEntries` in its address
-/// family (VPC user guide, "Quotas": the maximum number of entries counts
-/// against the quota), everything else as [`RuleCount::of`] does.
+/// them: a prefix list as [`list_rules`] says, everything else as
+/// [`RuleCount::of`] does.
 pub fn rule_count(
     add: &SortedSet<AccessSource>,
     live: &Live,
@@ -224,33 +207,38 @@ pub fn rule_count(
             .filter(|s| !matches!(s, AccessSource::PrefixList(_))),
     );
     for s in add {
-        let AccessSource::PrefixList(id) = s else {
-            continue;
-        };
-        let key = PrefixListKey {
-            account: account.clone(),
-            region: region.to_string(),
-            id: id.clone(),
-        };
-        match find_list(live, &key) {
-            Some(Some(crate::live::LivePrefixList {
-                max_entries: Some(m),
-                ipv6,
-                ..
-            })) => {
-                if *ipv6 {
-                    n.ipv6 += m;
-                } else {
-                    n.ipv4 += m;
-                }
-            }
-            _ => {
-                n.ipv4 += 1;
-                n.ipv6 += 1;
-            }
+        if let AccessSource::PrefixList(id) = s {
+            let weight = list_rules(live, account, region, id);
+            n.ipv4 += weight.ipv4;
+            n.ipv6 += weight.ipv6;
         }
     }
     n
+}
+
+/// The inbound rules one rule that references prefix list `id` counts for:
+/// a customer-managed list's `MaxEntries` in its address family (VPC user
+/// guide, "Quotas": the maximum number of entries counts against the
+/// quota), once the list was read; one of each family otherwise, as for a
+/// group reference.
+fn list_rules(
+    live: &Live,
+    account: &Option<String>,
+    region: &str,
+    id: &str,
+) -> crate::live::RuleCount {
+    match find_list(live, account, region, id) {
+        Some(Some(crate::live::LivePrefixList {
+            max_entries: Some(m),
+            ipv6: true,
+            ..
+        })) => crate::live::RuleCount { ipv4: 0, ipv6: *m },
+        Some(Some(crate::live::LivePrefixList {
+            max_entries: Some(m),
+            ..
+        })) => crate::live::RuleCount { ipv4: *m, ipv6: 0 },
+        _ => crate::live::RuleCount { ipv4: 1, ipv6: 1 },
+    }
 }
 
 /// One cluster that uses a cluster security group, as the planner sees it.

@@ -34,8 +34,7 @@ use super::{Finding, FindingCode, Severity};
 use crate::desired::{AccessSource, DesiredCluster};
 use crate::endpoint::{EndpointSettings, PublicCidr, PublicCidrs};
 use crate::live::{
-    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc, PrefixListKey, SecurityGroupKey,
-    VpcKey,
+    ClusterObservation, ClusterStatus, Live, LiveCluster, LiveVpc, SecurityGroupKey, VpcKey,
 };
 use crate::network::{Route, RouteTable, RouteTarget, ScopeReads};
 use crate::text::{join_and, mode_name, some_of};
@@ -387,12 +386,8 @@ fn outside_vpc<'a>(
         match source {
             AccessSource::Cidr(n) => out.push((*n, None)),
             AccessSource::PrefixList(id) => {
-                let key = PrefixListKey {
-                    account: want.key.account.clone(),
-                    region: want.key.region.clone(),
-                    id: id.clone(),
-                };
-                if let Some(Some(list)) = super::allow_list::find_list(live, &key) {
+                let (account, region) = (&want.key.account, &want.key.region);
+                if let Some(Some(list)) = super::allow_list::find_list(live, account, region, id) {
                     out.extend(list.entries.iter().map(|n| (*n, Some(id.as_str()))));
                 }
             }
@@ -610,6 +605,7 @@ mod tests {
     use crate::apply::fake::{want as wanted, EndpointAccess, REGION};
     use crate::desired::ClusterKey;
     use crate::endpoint::public_cidrs;
+    use crate::live::PrefixListKey;
     use crate::network::{NatGateway, Peering, Route, RouteTarget};
 
     fn mode(public: bool, private: bool) -> EndpointAccess {
