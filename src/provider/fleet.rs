@@ -469,8 +469,8 @@ struct ScopeRead<C> {
     scope: Scope,
     conn: C,
     clusters_left: usize,
-    /// Prefix lists asked for and not answered yet: the network reads take
-    /// their entries as sources.
+    /// Prefix lists the clusters name, asked for and not answered yet: the
+    /// network reads take their entries as sources.
     lists_left: usize,
     /// The prefix lists asked for: those the clusters name, and those the
     /// groups' rules reference (their `MaxEntries` count against a
@@ -595,7 +595,9 @@ impl<C> ScopeRead<C> {
                 quota_only,
                 read,
             } => {
-                self.lists_left -= 1;
+                if !quota_only {
+                    self.lists_left -= 1;
+                }
                 // A list EC2 does not know is kept as `None` (the planner
                 // blocks its clusters); any other failure fails the read,
                 // unless only a group's rules reference the list: its
@@ -648,12 +650,8 @@ impl<C> ScopeRead<C> {
             Done::Network(answer) => live.network.merge(answer?),
             Done::Groups(answer) => {
                 let answer = answer?;
-                let referenced: Vec<String> = answer
-                    .values()
-                    .flat_map(|g| g.inbound_prefix_lists.iter().cloned())
-                    .collect();
-                for id in referenced {
-                    next.extend(self.list_job(id, true));
+                for id in answer.values().flat_map(|g| &g.inbound_prefix_lists) {
+                    next.extend(self.list_job(id.clone(), true));
                 }
                 for (group_id, g) in answer {
                     live.security_groups.insert(
@@ -676,7 +674,11 @@ impl<C> ScopeRead<C> {
         if !self.lists_seen.insert(id.clone()) {
             return None;
         }
-        self.lists_left += 1;
+        // A list only a group's rules reference is no source: the network
+        // reads do not wait for it.
+        if !quota_only {
+            self.lists_left += 1;
+        }
         Some(Job::PrefixList {
             key: PrefixListKey {
                 account: self.scope.account.clone(),
