@@ -11,7 +11,7 @@ use super::ProviderError;
 /// AWS answered, what kept the call from AWS when it did not (`failure`),
 /// and otherwise the chain's own words, never its `Debug` form. The whole
 /// chain is logged at `-v`.
-pub(crate) fn sdk_error<E, R>(c: &Clients, operation: &str, err: SdkError<E, R>) -> ProviderError
+pub(super) fn sdk_error<E, R>(c: &Clients, operation: &str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + 'static,
@@ -93,7 +93,7 @@ fn refused_assume_role(err: &(dyn std::error::Error + 'static)) -> Option<Provid
     None
 }
 
-pub(crate) fn code_of(e: &ProviderError) -> Option<&str> {
+pub(super) fn code_of(e: &ProviderError) -> Option<&str> {
     match e {
         ProviderError::Aws { code, .. } => Some(code),
         _ => None,
