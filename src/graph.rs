@@ -125,8 +125,6 @@ impl StepGraph {
     }
 }
 
-/// Kahn's algorithm with the plan position as tie-break; petgraph's own
-/// `toposort` is depth-first and its order would shift with unrelated edits.
 /// Whether every step comes after the steps it waits for (and every id is
 /// unique, every dependency known): the stable order is then the steps' own,
 /// since the earliest ready step is always the next one. The planner emits
@@ -138,6 +136,8 @@ pub fn in_dependency_order(steps: &[Node<'_>]) -> bool {
     })
 }
 
+/// Kahn's algorithm with the plan position as tie-break; petgraph's own
+/// `toposort` is depth-first and its order would shift with unrelated edits.
 fn stable_toposort(
     graph: &DiGraph<usize, ()>,
     steps: &[Node<'_>],
