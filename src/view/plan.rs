@@ -19,8 +19,7 @@ use super::describe;
 use super::paint;
 use crate::diagnostic::Diagnostic;
 use crate::plan::{ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Step, Summary};
-use crate::text::painted;
-use crate::text::string_list;
+use crate::text::{painted, string_list};
 
 /// The plan as a person reads it in a terminal. Colour only when `color`.
 pub fn render_text(plan: &Plan, color: bool) -> String {
@@ -412,8 +411,8 @@ fn lockout_text() -> String {
     "lockout risk: public access goes off and no `private_access_from` is declared; apply refuses this without `--allow-lockout`".to_string()
 }
 
-/// The settings as TOML-like lines, the form the manifests use.
-/// The settings as `key = value` lines, one key each, in a fixed order.
+/// The settings as `key = value` lines, the form the manifests use: one
+/// key each, in a fixed order.
 fn settings_lines(s: &ClusterSettings) -> Vec<String> {
     let mut lines = Vec::with_capacity(5);
     lines.push(format!("public_access = {}", s.public_access));
