@@ -508,6 +508,14 @@ fn cell(s: &str) -> String {
 pub(crate) mod tests {
 
     use super::*;
+    use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, Origin};
+    use crate::endpoint::{public_cidrs, EndpointSettings as EndpointAccess};
+    use crate::live::{
+        ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
+        SecurityGroupKey, VpcKey,
+    };
+    use crate::plan::plan;
+    use crate::set::SortedSet;
 
     #[test]
     fn the_keyed_diff_is_the_text_diff_for_every_pattern_of_changes() {
@@ -539,14 +547,6 @@ pub(crate) mod tests {
         assert_eq!(same_keys_diff(&four, &five), None);
         assert_eq!(same_keys_diff(&four, &five[..4]), None);
     }
-    use crate::desired::{AccessSource, ClusterKey, Desired, DesiredCluster, Origin};
-    use crate::endpoint::{public_cidrs, EndpointSettings as EndpointAccess};
-    use crate::live::{
-        ClusterObservation, ClusterStatus, Live, LiveCluster, LiveSecurityGroup, LiveVpc,
-        SecurityGroupKey, VpcKey,
-    };
-    use crate::plan::plan;
-    use crate::set::SortedSet;
 
     fn mode(public: bool, private: bool) -> EndpointAccess {
         EndpointAccess::new(public, private)
