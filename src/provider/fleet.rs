@@ -215,16 +215,60 @@ pub(super) async fn read<P: FleetCalls>(
 
     // Accounts first: a pinned account that the credentials do not reach
     // blocks its clusters before anything else is read for them. Every
-    // scope at once: each role's account is one question.
+    // scope at once: each role's account is one question (or two, with the
+    // role's `AssumeRole`), and the clusters are queued while it is asked.
     let scopes: BTreeSet<Scope> = request.clusters.iter().map(|c| c.scope()).collect();
-    let mut mismatched: BTreeMap<Scope, (String, String)> = BTreeMap::new();
     let checks = futures_util::future::join_all(
         scopes
             .iter()
             .filter(|s| s.account.is_some())
             .map(|scope| async move { (scope, calls.check_account(scope).await) }),
-    )
-    .await;
+    );
+    // The scopes in the order the request first names them, each with its
+    // clusters in order.
+    let queued = async {
+        let mut index: BTreeMap<Scope, usize> = BTreeMap::new();
+        let mut reads: Vec<ScopeRead<P::Conn>> = Vec::new();
+        let mut sched: Scheduler<Job, Done> = Scheduler::new(Limit {
+            per_scope: reads_per_scope(parallelism),
+            total: MAX_IN_FLIGHT,
+        });
+        // The request is let go as its clusters are queued: each job takes
+        // its cluster's key and principals (a 10,000-cluster request is
+        // 2.5 MB, which the read held to its end, the run's peak).
+        for c in request.clusters {
+            let scope = c.scope();
+            let q = match index.get(&scope) {
+                Some(&q) => q,
+                None => {
+                    let conn = calls.connect(&scope).await;
+                    index.insert(scope.clone(), reads.len());
+                    reads.push(ScopeRead::new(scope, conn));
+                    reads.len() - 1
+                }
+            };
+            // The managed prefix lists the cluster names: each read once per
+            // account and region, with the credentials of the first cluster
+            // that names it.
+            for id in c.prefix_lists {
+                if let Some(job) = reads[q].list_job(id, false) {
+                    sched.push(q, job);
+                }
+            }
+            reads[q].clusters_left += 1;
+            sched.push(
+                q,
+                Job::Cluster {
+                    key: c.key,
+                    wants_private: c.wants_private,
+                    principals: c.access_principals,
+                },
+            );
+        }
+        (reads, sched)
+    };
+    let (checks, (mut reads, mut sched)) = futures_util::future::join(checks, queued).await;
+    let mut mismatched: BTreeMap<Scope, (String, String)> = BTreeMap::new();
     for (scope, checked) in checks {
         match checked {
             Ok(()) => {}
@@ -234,58 +278,27 @@ pub(super) async fn read<P: FleetCalls>(
             Err(other) => return Err(other),
         }
     }
-
-    // The scopes in the order the request first names them, each with its
-    // clusters in order.
-    let mut index: BTreeMap<Scope, usize> = BTreeMap::new();
-    let mut reads: Vec<ScopeRead<P::Conn>> = Vec::new();
-    let mut sched: Scheduler<Job, Done> = Scheduler::new(Limit {
-        per_scope: reads_per_scope(parallelism),
-        total: MAX_IN_FLIGHT,
-    });
-    // The request is let go as its clusters are queued: each job takes its
-    // cluster's key and principals (a 10,000-cluster request is 2.5 MB,
-    // which the read held to its end, the run's peak).
-    for c in request.clusters {
-        let scope = c.scope();
-        if let Some((expected, actual)) = mismatched.get(&scope) {
-            live.clusters.insert(
-                c.key,
-                ClusterObservation::AccountMismatch {
-                    expected: expected.clone(),
-                    actual: actual.clone(),
-                },
-            );
+    // A scope in another account than its manifest's reads nothing: its
+    // queue is let go, and each of its clusters says why.
+    for (q, read) in reads.iter_mut().enumerate() {
+        let Some((expected, actual)) = mismatched.get(&read.scope) else {
             continue;
-        }
-        let q = match index.get(&scope) {
-            Some(&q) => q,
-            None => {
-                let conn = calls.connect(&scope).await;
-                index.insert(scope.clone(), reads.len());
-                reads.push(ScopeRead::new(scope, conn));
-                reads.len() - 1
-            }
         };
-        // The managed prefix lists the cluster names: each read once per
-        // account and region, with the credentials of the first cluster
-        // that names it.
-        for id in c.prefix_lists {
-            if let Some(job) = reads[q].list_job(id, false) {
-                sched.push(q, job);
+        for job in sched.take_queue(q) {
+            if let Job::Cluster { key, .. } = job {
+                live.clusters.insert(
+                    key,
+                    ClusterObservation::AccountMismatch {
+                        expected: expected.clone(),
+                        actual: actual.clone(),
+                    },
+                );
             }
         }
-        reads[q].clusters_left += 1;
-        sched.push(
-            q,
-            Job::Cluster {
-                key: c.key,
-                wants_private: c.wants_private,
-                principals: c.access_principals,
-            },
-        );
+        read.clusters_left = 0;
+        read.network_asked = true;
+        read.finished = true;
     }
-    drop(index);
 
     // Every call as soon as what it needs is known: a VPC's attributes once
     // a cluster in it was described, its `DescribeVpcs` and the groups in
@@ -780,6 +793,11 @@ impl<J, R: Send + 'static> Scheduler<J, R> {
     /// Queues `job` for scope `q` ahead of the jobs already queued there.
     fn push_front(&mut self, q: usize, job: J) {
         self.queue(q).push_front(job);
+    }
+
+    /// Takes every job queued for scope `q`, which starts none of them.
+    fn take_queue(&mut self, q: usize) -> VecDeque<J> {
+        std::mem::take(self.queue(q))
     }
 
     fn queue(&mut self, q: usize) -> &mut VecDeque<J> {
