@@ -55,8 +55,26 @@ pub fn mode_name(public: bool, private: bool) -> &'static str {
 
 /// `["a", "b"]`, the TOML-like form views use.
 pub fn string_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
-    let quoted: Vec<String> = items.into_iter().map(|s| format!("\"{s}\"")).collect();
-    format!("[{}]", quoted.join(", "))
+    let mut out = String::new();
+    push_string_list(&mut out, items);
+    out
+}
+
+/// [`string_list`] written at the end of `out`.
+pub fn push_string_list<T: std::fmt::Display>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+) {
+    use std::fmt::Write as _;
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        // Writing into a `String` cannot fail.
+        let _ = write!(out, "\"{item}\"");
+    }
+    out.push(']');
 }
 
 /// Wraps `s` in an ANSI SGR sequence (`1;31`: bold red) when `color` is on.
