@@ -1,7 +1,7 @@
 //! The reads of the network findings (`plan::network`): the `available` NAT
-//! gateways of a VPC (`DescribeNatGateways`), the route tables of a
-//! cluster's subnets with the VPC's main table as their fallback
-//! (`DescribeRouteTables`), the VPC of each source security group
+//! gateways of a VPC (`DescribeNatGateways`), the route tables of the
+//! VPCs of clusters' subnets (`DescribeRouteTables`: a subnet's own table,
+//! or its VPC's main one), the VPC of each source security group
 //! (`DescribeSecurityGroups` filtered by `group-id`, which answers without
 //! the groups it does not find instead of failing), and the peering
 //! connections of a VPC (`DescribeVpcPeeringConnections`).
@@ -63,36 +63,23 @@ pub(super) async fn read_scope(
         }
     }
 
-    let subnets: Vec<String> = reads.route_subnets.values().flatten().cloned().collect();
-    let mut tables: BTreeMap<String, RouteTable> = BTreeMap::new();
-    let mut vpc_of: BTreeMap<String, String> = BTreeMap::new();
-    for chunk in subnets.chunks(BATCH) {
-        for (vpc, t) in route_tables(c, "association.subnet-id", chunk).await? {
-            vpc_of.insert(t.id.clone(), vpc);
-            tables.insert(t.id.clone(), t);
-        }
-    }
-    // A subnet with no table of its own uses its VPC's main table.
-    let associated: BTreeSet<&String> = tables.values().flat_map(|t| &t.subnets).collect();
-    let need_main: Vec<String> = reads
-        .route_subnets
-        .iter()
-        .filter(|(_, subs)| subs.iter().any(|s| !associated.contains(s)))
-        .map(|(vpc, _)| vpc.clone())
-        .collect();
-    for chunk in need_main.chunks(BATCH) {
-        for (vpc, t) in main_route_tables(c, chunk).await? {
-            vpc_of.insert(t.id.clone(), vpc);
-            tables.insert(t.id.clone(), t);
-        }
-    }
-    for vpc in reads.route_subnets.keys() {
+    // Every table of the VPCs whose subnets matter, in one call per batch:
+    // each subnet's own table or, without one, the VPC's main table is
+    // among them (filtering by subnet, then asking for the main tables of
+    // the VPCs where some subnet has none, took two calls one after the
+    // other). A table names its VPC and its associations.
+    let vpcs: Vec<String> = reads.route_subnets.keys().cloned().collect();
+    for vpc in &vpcs {
         out.route_tables.entry(vpc_key(vpc)).or_default();
     }
-    for (id, t) in tables {
-        if let Some(vpc) = vpc_of.get(&id) {
-            out.route_tables.entry(vpc_key(vpc)).or_default().push(t);
+    for chunk in vpcs.chunks(BATCH) {
+        for (vpc, t) in route_tables(c, "vpc-id", chunk).await? {
+            out.route_tables.entry(vpc_key(&vpc)).or_default().push(t);
         }
+    }
+    // In the order of their ids, whatever the order of the answer.
+    for tables in out.route_tables.values_mut() {
+        tables.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
     let groups: Vec<String> = reads
@@ -206,21 +193,6 @@ async fn route_tables(
     values: &[String],
 ) -> Result<Vec<(String, RouteTable)>, ProviderError> {
     route_tables_where(c, vec![filter(name, values)]).await
-}
-
-/// The main route tables of `vpcs`.
-async fn main_route_tables(
-    c: &Clients,
-    vpcs: &[String],
-) -> Result<Vec<(String, RouteTable)>, ProviderError> {
-    route_tables_where(
-        c,
-        vec![
-            filter("vpc-id", vpcs),
-            filter("association.main", &["true".to_string()]),
-        ],
-    )
-    .await
 }
 
 async fn route_tables_where(
