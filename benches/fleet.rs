@@ -394,6 +394,8 @@ impl Fleet {
             roles: Vec::new(),
             buckets: scopes,
             private: true,
+            // Private access from `10.0.0.0/8`, outside each VPC's block.
+            routes: true,
             updates,
         };
         if self.roles {

@@ -21,7 +21,9 @@
 //!   soon as a cluster in it was described; `DescribeVpcs` and
 //!   `DescribeSecurityGroups` in batches of 100 as their ids come in;
 //!   `DescribeDhcpOptions` once per scope after its first `DescribeVpcs`
-//!   (every VPC of a scope uses the region's default set);
+//!   (every VPC of a scope uses the region's default set); with the route
+//!   check, one `DescribeRouteTables` per batch of VPCs, sent with its
+//!   `DescribeVpcs` (a lower bound: eksgate needs the VPCs' blocks first);
 //! - apply: the whole plan first (it is shown and approved as a whole), then
 //!   per endpoint update: a re-read (`DescribeCluster` and `ListUpdates` at
 //!   once: the status alone does not show an update running, so both are
@@ -92,6 +94,10 @@ pub struct Model {
     pub buckets: usize,
     /// Whether the plan reads what private access needs (VPCs, groups).
     pub private: bool,
+    /// Whether it also reads the route tables of its VPCs (private access
+    /// from a CIDR outside them: the route check), one
+    /// `DescribeRouteTables` per batch of VPCs.
+    pub routes: bool,
     /// Endpoint updates each cluster goes through in the apply (0: a plan).
     pub updates: u32,
 }
@@ -138,6 +144,7 @@ enum Call {
     DescribeVpcs(usize),
     DhcpOptions(usize),
     SecurityGroups(usize),
+    RouteTables(usize),
     /// Cluster, update number: the two reads before an update.
     ReRead(usize, u32),
     Update(usize, u32),
@@ -443,6 +450,9 @@ impl Sim<'_> {
                     }
                     if vpc_batch {
                         self.ready(t, Call::DescribeVpcs(s), s);
+                        if m.routes {
+                            self.ready(t, Call::RouteTables(s), s);
+                        }
                     }
                     if sg_batch {
                         self.ready(t, Call::SecurityGroups(s), s);
@@ -455,7 +465,10 @@ impl Sim<'_> {
                     self.ready(t, Call::DhcpOptions(s), s);
                 }
             }
-            Call::VpcAttribute(_) | Call::DhcpOptions(_) | Call::SecurityGroups(_) => {}
+            Call::VpcAttribute(_)
+            | Call::DhcpOptions(_)
+            | Call::SecurityGroups(_)
+            | Call::RouteTables(_) => {}
             Call::ReRead(i, u) => {
                 let left = self.reread_left.entry((i, u)).or_insert(2);
                 *left -= 1;
@@ -514,6 +527,7 @@ mod tests {
             roles: Vec::new(),
             buckets: 1,
             private,
+            routes: private,
             updates,
         }
     }
@@ -594,8 +608,9 @@ mod tests {
     #[test]
     fn the_minimal_calls_are_counted() {
         // 250 clusters in 25 VPCs of one scope: 250 DescribeCluster, 50
-        // attributes, one DescribeVpcs, one DescribeDhcpOptions, three
-        // batches of groups; then four calls per update.
+        // attributes, one DescribeVpcs, one DescribeRouteTables, one
+        // DescribeDhcpOptions, three batches of groups; then four calls per
+        // update.
         let mut model = one_scope(250, true, 2);
         for (i, c) in model.clusters.iter_mut().enumerate() {
             c.vpc = i / 10;
@@ -606,7 +621,7 @@ mod tests {
             update: 3.0,
         };
         let o = run(&rules, &model);
-        assert_eq!(o.calls, vec![250 + 50 + 1 + 1 + 3 + 250 * 2 * 4]);
+        assert_eq!(o.calls, vec![250 + 50 + 1 + 1 + 1 + 3 + 250 * 2 * 4]);
     }
 
     #[test]
@@ -622,6 +637,8 @@ mod tests {
             let scopes = 1 + next(4) as usize;
             let n = 1 + next(300) as usize;
             let roles = next(2) == 0;
+            let private = next(2) == 0;
+            let routes = private && next(2) == 0;
             let mut model = Model {
                 clusters: (0..n)
                     .map(|i| Cluster {
@@ -633,7 +650,8 @@ mod tests {
                 scope_role: (0..scopes).map(|s| roles.then_some(s)).collect(),
                 roles: Vec::new(),
                 buckets: scopes,
-                private: next(2) == 0,
+                private,
+                routes,
                 updates: next(3) as u32,
             };
             if roles {

@@ -126,6 +126,8 @@ impl Small {
             roles: Vec::new(),
             buckets: scopes,
             private: true,
+            // Private access from `10.0.0.0/8`, outside each VPC's block.
+            routes: true,
             updates,
         };
         if self.roles {
