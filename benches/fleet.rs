@@ -400,11 +400,10 @@ impl Fleet {
         };
         if self.roles {
             // The base account's buckets follow the scopes' (one per
-            // region); each role is assumed in its first region and its
-            // account checked there.
+            // region); each role is assumed in its first region.
             m.buckets = scopes + self.regions;
             for a in 0..self.accounts.max(1) {
-                m.roles.push((scopes, a * self.regions));
+                m.roles.push(scopes);
                 for r in 0..self.regions {
                     m.scope_role[a * self.regions + r] = Some(a);
                 }

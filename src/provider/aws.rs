@@ -88,9 +88,16 @@ impl AwsProvider {
     }
 
     /// Refuses to change anything in an account other than the one pinned.
+    /// A role's sessions act in the role's own account, which its ARN
+    /// names: no call is needed to know it (the manifest already refuses a
+    /// `role_arn` in another account than `account`). The base credentials
+    /// are asked with `GetCallerIdentity`.
     async fn check_account(&self, scope: &Scope) -> Result<(), ProviderError> {
         if let Some(expected) = &scope.account {
-            let actual = self.caller_account(scope).await?;
+            let actual = match scope.role_arn.as_deref().and_then(role_account) {
+                Some(account) => account.to_string(),
+                None => self.caller_account(scope).await?,
+            };
             if &actual != expected {
                 return Err(ProviderError::AccountMismatch {
                     expected: expected.clone(),
@@ -100,6 +107,26 @@ impl AwsProvider {
         }
         Ok(())
     }
+}
+
+/// The account of an IAM role ARN (`arn:PARTITION:iam::ACCOUNT:role/…`),
+/// when it has that shape.
+fn role_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_, _partition, service, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (arn_ == "arn"
+        && service == "iam"
+        && resource.starts_with("role/")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit()))
+    .then_some(account)
 }
 
 /// `GetCallerIdentity`: the account the credentials act in.
@@ -980,6 +1007,28 @@ pub(super) fn running_update_id(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_roles_account_is_the_one_its_arn_names() {
+        assert_eq!(
+            role_account("arn:aws:iam::200000000003:role/eksgate"),
+            Some("200000000003")
+        );
+        assert_eq!(
+            role_account("arn:aws-cn:iam::200000000003:role/ops/eksgate"),
+            Some("200000000003")
+        );
+        // Anything else is asked of STS.
+        for other in [
+            "arn:aws:sts::200000000003:assumed-role/eksgate/s",
+            "arn:aws:iam::200000000003:user/eksgate",
+            "arn:aws:iam::2000:role/eksgate",
+            "arn:aws:iam::20000000000x:role/eksgate",
+            "not an arn",
+        ] {
+            assert_eq!(role_account(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn finds_the_running_update_in_aws_message() {

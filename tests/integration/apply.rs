@@ -946,6 +946,52 @@ private_access = true
     }
 }
 
+/// A pinned account reached through a role is the one the role's ARN
+/// names: no `GetCallerIdentity` is asked for it, and a role that cannot be
+/// assumed still fails the plan by name, at its first read, with nothing
+/// read for it.
+#[tokio::test]
+async fn a_role_is_assumed_without_asking_who_it_is() {
+    let manifest = |role: &str| {
+        format!(
+            "[defaults]\nregion = \"us-east-1\"\naccount = \"111122223333\"\n\n[[cluster]]\nname = \"payments\"\nrole_arn = \"arn:aws:iam::111122223333:role/{role}\"\npublic_access = true\nprivate_access = true\n"
+        )
+    };
+    let operations = |sim: &eksgate::sim::SimHandle| -> Vec<(String, String)> {
+        requests(sim)
+            .into_iter()
+            .map(|(_, op, _, outcome)| (op, outcome))
+            .collect()
+    };
+
+    let sim = start(ROLES_WORLD, quick()).await;
+    let dir = manifest_dir(&manifest("payments-admin"));
+    let out = eksgate(&sim, dir.path(), &["plan", "."]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ops = operations(&sim);
+    assert_eq!(
+        ops.first().map(|o| o.0.as_str()),
+        Some("AssumeRole"),
+        "{ops:?}"
+    );
+    assert!(ops.iter().all(|o| o.0 != "GetCallerIdentity"), "{ops:?}");
+
+    let sim = start(ROLES_WORLD, quick()).await;
+    let dir = manifest_dir(&manifest("nobody"));
+    let out = eksgate(&sim, dir.path(), &["plan", "."]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("cannot assume the role: AWS denied `sts:AssumeRole` on `arn:aws:iam::111122223333:role/nobody`"),
+        "{}",
+        stderr(&out)
+    );
+    let ops = operations(&sim);
+    assert!(
+        !ops.is_empty() && ops.iter().all(|o| o.0 == "AssumeRole" && o.1 != "ok"),
+        "only refused AssumeRole calls: {ops:?}"
+    );
+}
+
 /// A provider against the emulator, one attempt per call unless
 /// `attempts` says otherwise.
 async fn provider_for(

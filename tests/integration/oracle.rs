@@ -133,7 +133,7 @@ impl Small {
         if self.roles {
             m.buckets = scopes + self.regions;
             for a in 0..self.accounts {
-                m.roles.push((scopes, a * self.regions));
+                m.roles.push(scopes);
                 for r in 0..self.regions {
                     m.scope_role[a * self.regions + r] = Some(a);
                 }
