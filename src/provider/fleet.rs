@@ -215,8 +215,9 @@ pub(super) async fn read<P: FleetCalls>(
 
     // Accounts first: a pinned account that the credentials do not reach
     // blocks its clusters before anything else is read for them. Every
-    // scope at once: each role's account is one question (or two, with the
-    // role's `AssumeRole`), and the clusters are queued while it is asked.
+    // scope at once: the base credentials' account is one question (a
+    // role's is the one its ARN names), and the clusters are queued while
+    // it is asked.
     let scopes: BTreeSet<Scope> = request.clusters.iter().map(|c| c.scope()).collect();
     let checks = futures_util::future::join_all(
         scopes
