@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_eks::types::{AuthenticationMode as SdkMode, UpdateAccessConfigRequest};
 
-use super::aws::{request_token, update_started};
 use super::clients::Clients;
 use super::sdk_error::{code_of, sdk_error};
+use super::updates::{request_token, update_started};
 use super::{ProviderError, UpdateStart};
 use crate::access::{find_entry, AssociatedPolicy, AuthenticationMode, LiveAccess, LiveEntry};
 

@@ -24,6 +24,7 @@ mod pace;
 pub mod probe;
 pub mod probe_needed;
 mod sdk_error;
+mod updates;
 
 use std::future::Future;
 
