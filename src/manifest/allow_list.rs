@@ -1,44 +1,14 @@
-//! Manifest rules for owning the allow-list: managed prefix list ids
-//! (`pl-…`), which `private_access_from` and `public_access_cidrs` accept
-//! beside CIDR blocks and security groups. A prefix list in
-//! `public_access_cidrs` is expanded into its CIDRs by the planner, once its
-//! entries are read; here it is only checked for its shape.
+//! Manifest rules for owning the allow-list: `public_access_cidrs` entries,
+//! CIDR blocks or managed prefix list ids (`pl-…`, whose shape is checked in
+//! `rules` beside the other ids'). A prefix list in `public_access_cidrs` is
+//! expanded into its CIDRs by the planner, once its entries are read; here
+//! it is only checked for its shape.
 //!
 //! Pure string rules; this module does not read files or AWS.
 
 use ipnet::IpNet;
 
-use super::rules::{self, lit, Problem};
-
-/// What managed prefix list ids look like: `pl-` and 8 or 17 hex digits.
-pub const PREFIX_LIST_SHAPE: &str =
-    "prefix-list ids are `pl-` and 8 or 17 hex digits, like `pl-0a1b2c3d4e5f67890`";
-
-/// Whether `s` is a managed prefix list id (`pl-` and 8 or 17 lowercase hex
-/// digits, as EC2 writes them).
-pub fn is_prefix_list(s: &str) -> bool {
-    s.strip_prefix("pl-").is_some_and(|hex| {
-        (hex.len() == 8 || hex.len() == 17)
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// The problem with a string that starts like a prefix list id but is not
-/// one, if it does.
-pub fn bad_prefix_list(s: &str) -> Option<Problem> {
-    if !s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("pl-")) || is_prefix_list(s) {
-        return None;
-    }
-    let problem = Problem::new(format!("{} is not a prefix-list id", lit(s)));
-    let lower = s.to_ascii_lowercase();
-    Some(if is_prefix_list(&lower) {
-        problem.hint(format!("prefix-list ids are lowercase: `{lower}`"))
-    } else {
-        problem.hint(PREFIX_LIST_SHAPE)
-    })
-}
+use super::rules::{self, bad_prefix_list, is_prefix_list, Problem};
 
 /// One entry of `public_access_cidrs`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +58,7 @@ mod tests {
             Some("prefix-list ids are lowercase: `pl-0a1b2c3d`")
         );
         let err = parse_public_entry("pl-nothex").unwrap_err();
-        assert_eq!(err.hint.as_deref(), Some(PREFIX_LIST_SHAPE));
+        assert_eq!(err.hint.as_deref(), Some(rules::PREFIX_LIST_SHAPE));
         assert_eq!(
             rules::parse_access_source("pl-0a1b2c3d4e5f67890"),
             Ok(crate::desired::AccessSource::PrefixList(

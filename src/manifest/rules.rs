@@ -325,6 +325,36 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, Problem> {
     }
 }
 
+/// What managed prefix list ids look like: `pl-` and 8 or 17 hex digits.
+pub const PREFIX_LIST_SHAPE: &str =
+    "prefix-list ids are `pl-` and 8 or 17 hex digits, like `pl-0a1b2c3d4e5f67890`";
+
+/// Whether `s` is a managed prefix list id (`pl-` and 8 or 17 lowercase hex
+/// digits, as EC2 writes them).
+pub fn is_prefix_list(s: &str) -> bool {
+    s.strip_prefix("pl-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The problem with a string that starts like a prefix list id but is not
+/// one, if it does.
+pub fn bad_prefix_list(s: &str) -> Option<Problem> {
+    if !s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("pl-")) || is_prefix_list(s) {
+        return None;
+    }
+    let problem = Problem::new(format!("{} is not a prefix-list id", lit(s)));
+    let lower = s.to_ascii_lowercase();
+    Some(if is_prefix_list(&lower) {
+        problem.hint(format!("prefix-list ids are lowercase: `{lower}`"))
+    } else {
+        problem.hint(PREFIX_LIST_SHAPE)
+    })
+}
+
 const SG_SHAPE: &str =
     "security-group ids are `sg-` and 8 or 17 hex digits, like `sg-0a1b2c3d4e5f67890`";
 
@@ -343,10 +373,10 @@ pub fn parse_access_source(s: &str) -> Result<AccessSource, Problem> {
     if is_security_group(s) {
         return Ok(AccessSource::SecurityGroup(s.to_string()));
     }
-    if super::allow_list::is_prefix_list(s) {
+    if is_prefix_list(s) {
         return Ok(AccessSource::PrefixList(s.to_string()));
     }
-    if let Some(problem) = super::allow_list::bad_prefix_list(s) {
+    if let Some(problem) = bad_prefix_list(s) {
         return Err(problem);
     }
     if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sg-")) {
