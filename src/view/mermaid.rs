@@ -591,7 +591,7 @@ pub fn bars(plan: &Plan, timeline: &[TimelineEntry]) -> Vec<Bar> {
 pub fn gantt(plan: &Plan, timeline: &[TimelineEntry], report: Option<&ApplyReport>) -> String {
     let steps = plan.ordered_steps();
     let bars = bars(plan, timeline);
-    let waves = super::plan::has_waves(plan);
+    let waves = super::order::has_waves(plan);
     let mut out = String::from("gantt\n");
     out.push_str("  title Predicted timeline (time since the apply started)\n");
     out.push_str("  dateFormat x\n");

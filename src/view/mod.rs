@@ -7,6 +7,7 @@ pub mod describe;
 pub mod doctor;
 pub mod dot;
 pub mod mermaid;
+mod order;
 pub(crate) mod picture;
 pub mod plan;
 pub mod progress;

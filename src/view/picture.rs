@@ -211,7 +211,7 @@ impl<'a> Picture<'a> {
             .enumerate()
             .map(|(i, s)| (s.id.as_str(), i))
             .collect();
-        let clusters: Vec<&ClusterPlan> = super::plan::sorted_clusters(plan)
+        let clusters: Vec<&ClusterPlan> = super::order::sorted_clusters(plan)
             .into_iter()
             .filter(|c| c.status != PlanStatus::NoChanges)
             .collect();
@@ -283,7 +283,7 @@ impl<'a> Picture<'a> {
             edges,
             clusters,
             blocked,
-            waves: super::plan::has_waves(plan),
+            waves: super::order::has_waves(plan),
         }
     }
 

@@ -16,6 +16,7 @@ use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use super::describe;
+use super::order::{has_waves, sorted_clusters};
 use super::paint;
 use crate::diagnostic::Diagnostic;
 use crate::plan::{ClusterPlan, ClusterSettings, Finding, Plan, PlanStatus, Step, Summary};
@@ -348,18 +349,6 @@ pub fn render_markdown(plan: &Plan) -> String {
     out
 }
 
-/// Whether the plan rolls out in more than one wave: only then do the views
-/// show waves, so a plan whose clusters are all in wave 0 reads as before.
-pub(crate) fn has_waves(plan: &Plan) -> bool {
-    let mut waves = plan
-        .clusters
-        .iter()
-        .map(|c| c.wave)
-        .chain(plan.steps.iter().map(|s| s.wave));
-    let first = waves.next();
-    waves.any(|w| Some(w) != first) || first.is_some_and(|w| w != 0)
-}
-
 /// Each step's number in apply order, from 1, by id: how the views refer to
 /// the steps a step waits for.
 fn step_numbers<'a>(ordered: &[&'a Step]) -> HashMap<&'a str, usize> {
@@ -368,20 +357,6 @@ fn step_numbers<'a>(ordered: &[&'a Step]) -> HashMap<&'a str, usize> {
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i + 1))
         .collect()
-}
-
-/// By wave (rollout order), then region, name and account.
-pub(crate) fn sorted_clusters(plan: &Plan) -> Vec<&ClusterPlan> {
-    let mut v: Vec<&ClusterPlan> = plan.clusters.iter().collect();
-    v.sort_by(|a, b| {
-        (a.wave, &a.key.region, &a.key.name, &a.key.account).cmp(&(
-            b.wave,
-            &b.key.region,
-            &b.key.name,
-            &b.key.account,
-        ))
-    });
-    v
 }
 
 /// `REGION/NAME`, with the account when the manifest pins one.
