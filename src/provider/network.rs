@@ -73,7 +73,7 @@ pub(super) async fn read_scope(
         out.route_tables.entry(vpc_key(vpc)).or_default();
     }
     for chunk in vpcs.chunks(BATCH) {
-        for (vpc, t) in route_tables(c, "vpc-id", chunk).await? {
+        for (vpc, t) in route_tables(c, chunk).await? {
             out.route_tables.entry(vpc_key(&vpc)).or_default().push(t);
         }
     }
@@ -185,19 +185,11 @@ async fn nat_gateways(
     Ok(out)
 }
 
-/// `DescribeRouteTables` filtered by `name` in `values`, every page: each
-/// table with its VPC.
+/// `DescribeRouteTables` with `vpc-id` in `vpcs`, every page: each table
+/// with its VPC.
 async fn route_tables(
     c: &Clients,
-    name: &str,
-    values: &[String],
-) -> Result<Vec<(String, RouteTable)>, ProviderError> {
-    route_tables_where(c, vec![filter(name, values)]).await
-}
-
-async fn route_tables_where(
-    c: &Clients,
-    filters: Vec<Filter>,
+    vpcs: &[String],
 ) -> Result<Vec<(String, RouteTable)>, ProviderError> {
     let mut out = Vec::new();
     let mut token = None;
@@ -205,7 +197,7 @@ async fn route_tables_where(
         let resp = c
             .ec2
             .describe_route_tables()
-            .set_filters(Some(filters.clone()))
+            .filters(filter("vpc-id", vpcs))
             .max_results(ROUTE_PAGE)
             .set_next_token(token.take())
             .send()
