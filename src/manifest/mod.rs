@@ -34,7 +34,7 @@ mod shape;
 
 pub use files::{load, load_bytes, Loaded};
 pub use raw::json_schema;
-pub use rules::MAX_PUBLIC_ACCESS_CIDRS;
+pub use rules::{parse_role_arn, MAX_PUBLIC_ACCESS_CIDRS};
 
 #[cfg(test)]
 mod tests {

@@ -94,7 +94,7 @@ impl AwsProvider {
     async fn check_account(&self, scope: &Scope) -> Result<(), ProviderError> {
         if let Some(expected) = &scope.account {
             let actual = match scope.role_arn.as_deref().and_then(role_account) {
-                Some(account) => account.to_string(),
+                Some(account) => account,
                 None => self.caller_account(scope).await?,
             };
             if &actual != expected {
@@ -109,23 +109,9 @@ impl AwsProvider {
 }
 
 /// The account of an IAM role ARN (`arn:PARTITION:iam::ACCOUNT:role/…`),
-/// when it has that shape.
-fn role_account(arn: &str) -> Option<&str> {
-    let mut parts = arn.splitn(6, ':');
-    let (arn_, _partition, service, _region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    (arn_ == "arn"
-        && service == "iam"
-        && resource.starts_with("role/")
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit()))
-    .then_some(account)
+/// when it is one by the manifest's own rule.
+fn role_account(arn: &str) -> Option<String> {
+    crate::manifest::parse_role_arn(arn).ok().map(|r| r.account)
 }
 
 /// `GetCallerIdentity`: the account the credentials act in.
@@ -818,11 +804,11 @@ mod tests {
     #[test]
     fn a_roles_account_is_the_one_its_arn_names() {
         assert_eq!(
-            role_account("arn:aws:iam::200000000003:role/eksgate"),
+            role_account("arn:aws:iam::200000000003:role/eksgate").as_deref(),
             Some("200000000003")
         );
         assert_eq!(
-            role_account("arn:aws-cn:iam::200000000003:role/ops/eksgate"),
+            role_account("arn:aws-cn:iam::200000000003:role/ops/eksgate").as_deref(),
             Some("200000000003")
         );
         // Anything else is asked of STS.
