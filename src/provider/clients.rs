@@ -37,7 +37,10 @@
 //! provider, and the SDK's identity cache keeps one entry per role. (One
 //! provider per region made a 10,000-cluster plan over 16 regions and 5
 //! roles assume roles 80 times and more, since the cache's 64 entries were
-//! then too few and evicted credentials still in use.)
+//! then too few and evicted credentials still in use.) The role's
+//! `AssumeRole` is sent as soon as its first client set is built, and the
+//! fleet read builds one set of each role before it queues the clusters:
+//! the round trip runs while they are queued, not before the first call.
 //!
 //! Every SDK client shares one HTTP client: one connection pool and one TLS
 //! configuration. Left to themselves, the SDK clients build one each, and a
@@ -497,10 +500,57 @@ impl ClientSets {
                 .configure(&sts_config)
                 .build()
                 .await;
-            SharedCredentialsProvider::new(provider)
+            SharedCredentialsProvider::new(EarlyCredentials::new(provider))
         })
         .await
         .clone()
+    }
+}
+
+/// A role's credentials, asked for as soon as its first client set is
+/// built: the set is built for a call, which would otherwise wait for the
+/// `AssumeRole` round trip when it is sent. The first answer goes to the
+/// first caller (the SDK's identity cache, which asks once for all the
+/// role's clients and keeps the credentials until they expire); every
+/// later call, a refresh or a retry after an error, asks STS again.
+#[derive(Debug)]
+struct EarlyCredentials {
+    inner: Arc<aws_config::sts::AssumeRoleProvider>,
+    first: Mutex<Option<tokio::task::JoinHandle<aws_credential_types::provider::Result>>>,
+}
+
+impl EarlyCredentials {
+    fn new(provider: aws_config::sts::AssumeRoleProvider) -> EarlyCredentials {
+        use aws_sdk_eks::config::ProvideCredentials as _;
+        let inner = Arc::new(provider);
+        // Outside a runtime (never in eksgate) nothing is asked early.
+        let first = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let inner = inner.clone();
+            rt.spawn(async move { inner.provide_credentials().await })
+        });
+        EarlyCredentials {
+            inner,
+            first: Mutex::new(first),
+        }
+    }
+}
+
+impl aws_sdk_eks::config::ProvideCredentials for EarlyCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            let early = self.first.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(task) = early {
+                if let Ok(answer) = task.await {
+                    return answer;
+                }
+            }
+            self.inner.provide_credentials().await
+        })
     }
 }
 

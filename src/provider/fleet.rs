@@ -228,6 +228,18 @@ pub(super) async fn read<P: FleetCalls>(
     // The scopes in the order the request first names them, each with its
     // clusters in order.
     let queued = async {
+        // A role's first client set asks STS for the role's credentials
+        // (see `clients`): one scope of each role is connected first, so
+        // every role is assumed while its clusters are queued, not when
+        // their first call is sent.
+        let mut roles: BTreeSet<&str> = BTreeSet::new();
+        for c in &request.clusters {
+            if let Some(role) = c.role_arn.as_deref() {
+                if roles.insert(role) {
+                    calls.connect(&c.scope()).await;
+                }
+            }
+        }
         let mut index: BTreeMap<Scope, usize> = BTreeMap::new();
         let mut reads: Vec<ScopeRead<P::Conn>> = Vec::new();
         let mut sched: Scheduler<Job, Done> = Scheduler::new(Limit {

@@ -947,7 +947,8 @@ private_access = true
 }
 
 /// A pinned account reached through a role is the one the role's ARN
-/// names: no `GetCallerIdentity` is asked for it, and a role that cannot be
+/// names: no `GetCallerIdentity` is asked for it, the role is assumed once,
+/// and a role that cannot be
 /// assumed still fails the plan by name, at its first read, with nothing
 /// read for it.
 #[tokio::test]
@@ -975,6 +976,12 @@ async fn a_role_is_assumed_without_asking_who_it_is() {
         "{ops:?}"
     );
     assert!(ops.iter().all(|o| o.0 != "GetCallerIdentity"), "{ops:?}");
+    // Asked for as soon as the role's clients are built, and asked once.
+    assert_eq!(
+        ops.iter().filter(|o| o.0 == "AssumeRole").count(),
+        1,
+        "{ops:?}"
+    );
 
     let sim = start(ROLES_WORLD, quick()).await;
     let dir = manifest_dir(&manifest("nobody"));
