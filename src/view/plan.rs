@@ -32,8 +32,8 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 
 /// [`render_text`] written piece by piece into `out`, so a large plan's
 /// text is never held whole (10,000 clusters make 10 MB of it). The
-/// clusters are rendered [`BATCH`] at a time, each batch's parts at once on
-/// the machine's cores, and written in order.
+/// clusters, then the findings, are rendered [`BATCH`] at a time, each
+/// batch's parts at once on the machine's cores, and written in order.
 pub fn write_text(out: &mut impl std::fmt::Write, plan: &Plan, color: bool) -> std::fmt::Result {
     let ordered = plan.ordered_steps();
     let number = step_numbers(&ordered);
@@ -68,9 +68,23 @@ pub fn write_text(out: &mut impl std::fmt::Write, plan: &Plan, color: bool) -> s
         }
         before = batch.last().map(|c| c.wave);
     }
-    for finding in &plan.findings {
-        out.write_str(&finding_diagnostic(finding).render(color))?;
-        out.write_char('\n')?;
+    // Findings too, a batch at a time on every core: a fleet that warns of
+    // each cluster has as many of them.
+    for batch in plan.findings.chunks(BATCH) {
+        let parts: Vec<String> = batch
+            .par_chunks(PART)
+            .map(|part| {
+                let mut s = String::new();
+                for finding in part {
+                    s.push_str(&finding_diagnostic(finding).render(color));
+                    s.push('\n');
+                }
+                s
+            })
+            .collect();
+        for part in parts {
+            out.write_str(&part)?;
+        }
     }
     writeln!(
         out,
@@ -822,6 +836,29 @@ pub(crate) mod tests {
 
         Plan: 6 steps on 2 clusters, 1 VPC change, 1 security group change; 1 cluster blocked
         "#);
+    }
+
+    /// Findings are rendered a batch at a time on every core: more of
+    /// them than one batch still come out once each, in the plan's order.
+    #[test]
+    fn many_findings_come_out_in_the_plans_order() {
+        let mut plan = typical();
+        let n = 2 * BATCH + PART + 7;
+        plan.findings = (0..n)
+            .map(|i| Finding {
+                cluster: key("eu-west-1", &format!("c{i}")),
+                code: crate::plan::FindingCode::NoPrivateAccessPrincipals,
+                severity: crate::plan::Severity::Warn,
+                message: format!("finding {i}"),
+                hint: None,
+            })
+            .collect();
+        let text = render_text(&plan, false);
+        let seen: Vec<usize> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("warning: finding ")?.parse().ok())
+            .collect();
+        assert_eq!(seen, (0..n).collect::<Vec<_>>());
     }
 
     #[test]
