@@ -6,15 +6,16 @@
 //! clusters are read and how many calls run at once is `fleet`'s; what the
 //! answers mean for a plan is `plan::access`'s.
 //!
-//! Listings are bounded: an account holds at most a few thousand entries per
-//! cluster, so more than [`MAX_PAGES`] pages means the token never ends, and
-//! the read stops with an error instead of looping.
+//! Listings are bounded (see `paging`): an account holds at most a few
+//! thousand entries per cluster, so more than [`MAX_PAGES`] pages means the
+//! token never ends, and the read stops with an error instead of looping.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_eks::types::{AuthenticationMode as SdkMode, UpdateAccessConfigRequest};
 
 use super::clients::Clients;
+use super::paging;
 use super::sdk_error::{code_of, sdk_error};
 use super::updates::{request_token, update_started};
 use super::{ProviderError, UpdateStart};
@@ -23,34 +24,31 @@ use crate::access::{find_entry, AssociatedPolicy, AuthenticationMode, LiveAccess
 /// The most pages one listing follows (100 items each).
 const MAX_PAGES: usize = 100;
 
-fn endless(operation: &str) -> ProviderError {
-    ProviderError::Transport {
-        operation: operation.to_string(),
-        message: format!("more than {MAX_PAGES} pages: the listing's `nextToken` never ended"),
-    }
-}
-
 /// Every principal ARN with an access entry on `name`.
 async fn list_entries(c: &Clients, name: &str) -> Result<BTreeSet<String>, ProviderError> {
     let mut out = BTreeSet::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let page = c
-            .eks
-            .list_access_entries()
-            .cluster_name(name)
-            .max_results(100)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(c, "ListAccessEntries", e))?;
-        out.extend(page.access_entries().iter().cloned());
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(out),
-        }
-    }
-    Err(endless("ListAccessEntries"))
+    let what = || format!("the access entries of `{name}`");
+    paging::follow(
+        "ListAccessEntries",
+        what,
+        MAX_PAGES,
+        |token| async move {
+            c.eks
+                .list_access_entries()
+                .cluster_name(name)
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(c, "ListAccessEntries", e))
+        },
+        |page| {
+            out.extend(page.access_entries().iter().cloned());
+            Ok(paging::next(page.next_token()))
+        },
+    )
+    .await?;
+    Ok(out)
 }
 
 /// The access policies associated with `principal`'s entry.
@@ -60,34 +58,38 @@ async fn list_policies(
     principal: &str,
 ) -> Result<Vec<AssociatedPolicy>, ProviderError> {
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let page = c
-            .eks
-            .list_associated_access_policies()
-            .cluster_name(name)
-            .principal_arn(principal)
-            .max_results(100)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(c, "ListAssociatedAccessPolicies", e))?;
-        for p in page.associated_access_policies() {
-            out.push(AssociatedPolicy {
-                policy_arn: p.policy_arn().unwrap_or_default().to_string(),
-                scope: p
-                    .access_scope()
-                    .and_then(|s| s.r#type())
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-            });
-        }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(out),
-        }
-    }
-    Err(endless("ListAssociatedAccessPolicies"))
+    let what = || format!("the access policies of `{principal}` on `{name}`");
+    paging::follow(
+        "ListAssociatedAccessPolicies",
+        what,
+        MAX_PAGES,
+        |token| async move {
+            c.eks
+                .list_associated_access_policies()
+                .cluster_name(name)
+                .principal_arn(principal)
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(c, "ListAssociatedAccessPolicies", e))
+        },
+        |page| {
+            for p in page.associated_access_policies() {
+                out.push(AssociatedPolicy {
+                    policy_arn: p.policy_arn().unwrap_or_default().to_string(),
+                    scope: p
+                        .access_scope()
+                        .and_then(|s| s.r#type())
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                });
+            }
+            Ok(paging::next(page.next_token()))
+        },
+    )
+    .await?;
+    Ok(out)
 }
 
 /// The access entries of `name` that matter for `principals`: every listed

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 
 use super::clients::Clients;
+use super::paging;
 use super::{ProviderError, RevokeOutcome};
 use crate::desired::AccessSource;
 use crate::live::{is_managed_description, LivePrefixList};
@@ -104,40 +105,40 @@ async fn describe_prefix_list(
 /// `GetManagedPrefixListEntries`, following `NextToken` to the last page.
 async fn prefix_list_entries(c: &Clients, id: &str) -> Result<BTreeSet<IpNet>, ProviderError> {
     let mut out = BTreeSet::new();
-    let mut token: Option<String> = None;
     // A list holds at most 1000 entries; 100 a page is EC2's largest.
-    for _ in 0..100 {
-        let resp = c
-            .ec2
-            .get_managed_prefix_list_entries()
-            .prefix_list_id(id)
-            .max_results(100)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| super::sdk_error::sdk_error(c, "GetManagedPrefixListEntries", e))?;
-        for e in resp.entries() {
-            let net = e
-                .cidr()
-                .and_then(|c| c.parse::<IpNet>().ok())
-                .ok_or_else(|| ProviderError::Transport {
-                    operation: "GetManagedPrefixListEntries".into(),
-                    message: format!("prefix list `{id}` holds an entry that is not a CIDR block"),
-                })?;
-            out.insert(net.trunc());
-        }
-        token = resp
-            .next_token()
-            .map(str::to_string)
-            .filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
-    Err(ProviderError::Transport {
-        operation: "GetManagedPrefixListEntries".into(),
-        message: format!("prefix list `{id}` did not end after 100 pages"),
-    })
+    let what = || format!("prefix list `{id}`");
+    paging::follow(
+        "GetManagedPrefixListEntries",
+        what,
+        100,
+        |token| async move {
+            c.ec2
+                .get_managed_prefix_list_entries()
+                .prefix_list_id(id)
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error::sdk_error(c, "GetManagedPrefixListEntries", e))
+        },
+        |resp| {
+            for e in resp.entries() {
+                let net = e
+                    .cidr()
+                    .and_then(|c| c.parse::<IpNet>().ok())
+                    .ok_or_else(|| ProviderError::Transport {
+                        operation: "GetManagedPrefixListEntries".into(),
+                        message: format!(
+                            "prefix list `{id}` holds an entry that is not a CIDR block"
+                        ),
+                    })?;
+                out.insert(net.trunc());
+            }
+            Ok(paging::next(resp.next_token()))
+        },
+    )
+    .await?;
+    Ok(out)
 }
 
 /// The rule source of one `DescribeSecurityGroupRules` answer.
@@ -210,47 +211,45 @@ async fn exact_rule_ids(
 ) -> Result<Vec<String>, ProviderError> {
     let own = AccessSource::SecurityGroup(group_id.to_string());
     let mut ids = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..100 {
-        let resp = c
-            .ec2
-            .describe_security_group_rules()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("group-id")
-                    .values(group_id)
-                    .build(),
-            )
-            .max_results(1000)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| super::sdk_error::sdk_error(c, "DescribeSecurityGroupRules", e))?;
-        for r in resp.security_group_rules() {
-            let exact = r.is_egress() == Some(false)
-                && matches!(r.ip_protocol(), Some("tcp" | "6"))
-                && r.from_port() == Some(443)
-                && r.to_port() == Some(443)
-                && r.group_id() == Some(group_id);
-            let Some(source) = rule_source(r).filter(|s| exact && *s != own) else {
-                continue;
-            };
-            if sources.contains(&source) {
-                if let Some(id) = r.security_group_rule_id() {
-                    ids.push(id.to_string());
+    let what = || format!("the rules of `{group_id}`");
+    paging::follow(
+        "DescribeSecurityGroupRules",
+        what,
+        100,
+        |token| async move {
+            c.ec2
+                .describe_security_group_rules()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("group-id")
+                        .values(group_id)
+                        .build(),
+                )
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error::sdk_error(c, "DescribeSecurityGroupRules", e))
+        },
+        |resp| {
+            for r in resp.security_group_rules() {
+                let exact = r.is_egress() == Some(false)
+                    && matches!(r.ip_protocol(), Some("tcp" | "6"))
+                    && r.from_port() == Some(443)
+                    && r.to_port() == Some(443)
+                    && r.group_id() == Some(group_id);
+                let Some(source) = rule_source(r).filter(|s| exact && *s != own) else {
+                    continue;
+                };
+                if sources.contains(&source) {
+                    if let Some(id) = r.security_group_rule_id() {
+                        ids.push(id.to_string());
+                    }
                 }
             }
-        }
-        token = resp
-            .next_token()
-            .map(str::to_string)
-            .filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(ids);
-        }
-    }
-    Err(ProviderError::Transport {
-        operation: "DescribeSecurityGroupRules".into(),
-        message: format!("the rules of `{group_id}` did not end after 100 pages"),
-    })
+            Ok(paging::next(resp.next_token()))
+        },
+    )
+    .await?;
+    Ok(ids)
 }

@@ -31,6 +31,7 @@ use ipnet::IpNet;
 pub use super::clients::AwsOptions;
 use super::clients::{ClientSets, Clients};
 use super::fleet::{self, FleetCalls, VpcDescription, NO_DHCP_OPTIONS};
+use super::paging;
 use super::sdk_error::{code_of, sdk_error};
 use super::updates::{
     describe_update, in_progress_updates, listed_updates, request_token, update_started, Search,
@@ -55,6 +56,11 @@ use tokio::sync::OnceCell;
 /// rule appeared between the read and the call (someone else adding the
 /// same sources at that moment); a third is not worth waiting for.
 const INGRESS_ROUNDS: usize = 3;
+
+/// At most this many pages of `ListClusters` (100 clusters each) per
+/// region: far past EKS's quota of clusters, a guard against a token that
+/// never ends (see `paging`).
+const MAX_CLUSTER_PAGES: usize = 1000;
 
 pub struct AwsProvider {
     pub(super) clients: ClientSets,
@@ -449,23 +455,28 @@ impl Provider for AwsProvider {
     async fn list_clusters(&self, scope: &Scope) -> Result<Vec<String>, ProviderError> {
         let c = self.clients.get(scope).await;
         let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        let what = || format!("the clusters of `{}`", scope.region);
+        let c = &c;
+        paging::follow(
+            "ListClusters",
+            what,
+            MAX_CLUSTER_PAGES,
             // 100 is EKS's largest page: the fewest calls for a big region.
-            let out = c
-                .eks
-                .list_clusters()
-                .max_results(100)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&c, "ListClusters", e))?;
-            names.extend(out.clusters().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
+            |token| async move {
+                c.eks
+                    .list_clusters()
+                    .max_results(100)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(c, "ListClusters", e))
+            },
+            |out| {
+                names.extend(out.clusters().iter().cloned());
+                Ok(paging::next(out.next_token()))
+            },
+        )
+        .await?;
         Ok(names)
     }
 

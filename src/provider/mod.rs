@@ -21,6 +21,7 @@ pub mod failure;
 mod fleet;
 mod network;
 mod pace;
+mod paging;
 pub mod probe;
 pub mod probe_needed;
 mod sdk_error;

@@ -24,6 +24,7 @@ use ipnet::IpNet;
 
 use super::clients::Clients;
 use super::fleet::BATCH;
+use super::paging;
 use super::sdk_error::sdk_error;
 use super::{ProviderError, Scope};
 use crate::live::{SecurityGroupKey, VpcKey};
@@ -37,7 +38,8 @@ const NAT_PAGE: i32 = 1000;
 const ROUTE_PAGE: i32 = 100;
 const PEERING_PAGE: i32 = 1000;
 /// At most this many pages of one filtered listing: a guard against a
-/// `NextToken` that never ends, far past any real VPC's count.
+/// `NextToken` that never ends, far past any real VPC's count (more is an
+/// error, see `paging`).
 const MAX_PAGES: usize = 1000;
 
 /// The reads of one scope, one kind after another (the peerings depend on
@@ -140,11 +142,6 @@ fn filter(name: &str, values: &[String]) -> Filter {
         .build()
 }
 
-/// A `NextToken` worth following: present and not empty.
-fn next(token: Option<&str>) -> Option<String> {
-    token.filter(|t| !t.is_empty()).map(str::to_string)
-}
-
 /// `DescribeNatGateways` with `vpc-id` in `vpcs` and `state` `available`,
 /// every page: the gateways of each VPC.
 async fn nat_gateways(
@@ -152,36 +149,40 @@ async fn nat_gateways(
     vpcs: &[String],
 ) -> Result<BTreeMap<String, Vec<NatGateway>>, ProviderError> {
     let mut out: BTreeMap<String, Vec<NatGateway>> = BTreeMap::new();
-    let mut token = None;
-    for _ in 0..MAX_PAGES {
-        let resp = c
-            .ec2
-            .describe_nat_gateways()
-            .filter(filter("vpc-id", vpcs))
-            .filter(filter("state", &["available".to_string()]))
-            .max_results(NAT_PAGE)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(c, "DescribeNatGateways", e))?;
-        for g in resp.nat_gateways() {
-            let (Some(id), Some(vpc)) = (g.nat_gateway_id(), g.vpc_id()) else {
-                continue;
-            };
-            out.entry(vpc.to_string()).or_default().push(NatGateway {
-                id: id.to_string(),
-                public_ips: g
-                    .nat_gateway_addresses()
-                    .iter()
-                    .filter_map(|a| a.public_ip()?.parse().ok())
-                    .collect(),
-            });
-        }
-        token = next(resp.next_token());
-        if token.is_none() {
-            break;
-        }
-    }
+    let what = || format!("the NAT gateways of {} VPCs", vpcs.len());
+    paging::follow(
+        "DescribeNatGateways",
+        what,
+        MAX_PAGES,
+        |token| async move {
+            c.ec2
+                .describe_nat_gateways()
+                .filter(filter("vpc-id", vpcs))
+                .filter(filter("state", &["available".to_string()]))
+                .max_results(NAT_PAGE)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(c, "DescribeNatGateways", e))
+        },
+        |resp| {
+            for g in resp.nat_gateways() {
+                let (Some(id), Some(vpc)) = (g.nat_gateway_id(), g.vpc_id()) else {
+                    continue;
+                };
+                out.entry(vpc.to_string()).or_default().push(NatGateway {
+                    id: id.to_string(),
+                    public_ips: g
+                        .nat_gateway_addresses()
+                        .iter()
+                        .filter_map(|a| a.public_ip()?.parse().ok())
+                        .collect(),
+                });
+            }
+            Ok(paging::next(resp.next_token()))
+        },
+    )
+    .await?;
     Ok(out)
 }
 
@@ -192,64 +193,68 @@ async fn route_tables(
     vpcs: &[String],
 ) -> Result<Vec<(String, RouteTable)>, ProviderError> {
     let mut out = Vec::new();
-    let mut token = None;
-    for _ in 0..MAX_PAGES {
-        let resp = c
-            .ec2
-            .describe_route_tables()
-            .filters(filter("vpc-id", vpcs))
-            .max_results(ROUTE_PAGE)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(c, "DescribeRouteTables", e))?;
-        for t in resp.route_tables() {
-            let (Some(id), Some(vpc)) = (t.route_table_id(), t.vpc_id()) else {
-                continue;
-            };
-            let routes = t
-                .routes()
-                .iter()
-                .filter_map(|r| {
-                    let destination = r
-                        .destination_cidr_block()
-                        .or(r.destination_ipv6_cidr_block())?
-                        .parse::<IpNet>()
-                        .ok()?;
-                    let target = r
-                        .transit_gateway_id()
-                        .or(r.vpc_peering_connection_id())
-                        .or(r.gateway_id())
-                        .or(r.nat_gateway_id())
-                        .or(r.network_interface_id())
-                        .or(r.instance_id())
-                        .map(RouteTarget::of_id)
-                        .unwrap_or_else(|| RouteTarget::Other(String::new()));
-                    Some(Route {
-                        destination,
-                        target,
+    let what = || format!("the route tables of {} VPCs", vpcs.len());
+    paging::follow(
+        "DescribeRouteTables",
+        what,
+        MAX_PAGES,
+        |token| async move {
+            c.ec2
+                .describe_route_tables()
+                .filters(filter("vpc-id", vpcs))
+                .max_results(ROUTE_PAGE)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(c, "DescribeRouteTables", e))
+        },
+        |resp| {
+            for t in resp.route_tables() {
+                let (Some(id), Some(vpc)) = (t.route_table_id(), t.vpc_id()) else {
+                    continue;
+                };
+                let routes = t
+                    .routes()
+                    .iter()
+                    .filter_map(|r| {
+                        let destination = r
+                            .destination_cidr_block()
+                            .or(r.destination_ipv6_cidr_block())?
+                            .parse::<IpNet>()
+                            .ok()?;
+                        let target = r
+                            .transit_gateway_id()
+                            .or(r.vpc_peering_connection_id())
+                            .or(r.gateway_id())
+                            .or(r.nat_gateway_id())
+                            .or(r.network_interface_id())
+                            .or(r.instance_id())
+                            .map(RouteTarget::of_id)
+                            .unwrap_or_else(|| RouteTarget::Other(String::new()));
+                        Some(Route {
+                            destination,
+                            target,
+                        })
                     })
-                })
-                .collect();
-            let assoc = t.associations();
-            out.push((
-                vpc.to_string(),
-                RouteTable {
-                    id: id.to_string(),
-                    main: assoc.iter().any(|a| a.main() == Some(true)),
-                    subnets: assoc
-                        .iter()
-                        .filter_map(|a| a.subnet_id().map(str::to_string))
-                        .collect(),
-                    routes,
-                },
-            ));
-        }
-        token = next(resp.next_token());
-        if token.is_none() {
-            break;
-        }
-    }
+                    .collect();
+                let assoc = t.associations();
+                out.push((
+                    vpc.to_string(),
+                    RouteTable {
+                        id: id.to_string(),
+                        main: assoc.iter().any(|a| a.main() == Some(true)),
+                        subnets: assoc
+                            .iter()
+                            .filter_map(|a| a.subnet_id().map(str::to_string))
+                            .collect(),
+                        routes,
+                    },
+                ));
+            }
+            Ok(paging::next(resp.next_token()))
+        },
+    )
+    .await?;
     Ok(out)
 }
 
@@ -261,26 +266,30 @@ async fn security_group_vpcs(
     groups: &[String],
 ) -> Result<BTreeMap<String, String>, ProviderError> {
     let mut out = BTreeMap::new();
-    let mut token = None;
-    for _ in 0..MAX_PAGES {
-        let resp = c
-            .ec2
-            .describe_security_groups()
-            .filters(filter("group-id", groups))
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(c, "DescribeSecurityGroups", e))?;
-        for g in resp.security_groups() {
-            if let (Some(id), Some(vpc)) = (g.group_id(), g.vpc_id()) {
-                out.insert(id.to_string(), vpc.to_string());
+    let what = || format!("the VPCs of {} security groups", groups.len());
+    paging::follow(
+        "DescribeSecurityGroups",
+        what,
+        MAX_PAGES,
+        |token| async move {
+            c.ec2
+                .describe_security_groups()
+                .filters(filter("group-id", groups))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(c, "DescribeSecurityGroups", e))
+        },
+        |resp| {
+            for g in resp.security_groups() {
+                if let (Some(id), Some(vpc)) = (g.group_id(), g.vpc_id()) {
+                    out.insert(id.to_string(), vpc.to_string());
+                }
             }
-        }
-        token = next(resp.next_token());
-        if token.is_none() {
-            break;
-        }
-    }
+            Ok(paging::next(resp.next_token()))
+        },
+    )
+    .await?;
     Ok(out)
 }
 
@@ -289,42 +298,46 @@ async fn security_group_vpcs(
 /// (the finding names a connection that is not `active`).
 async fn peerings(c: &Clients, side: &str, vpcs: &[String]) -> Result<Vec<Peering>, ProviderError> {
     let mut out = Vec::new();
-    let mut token = None;
-    for _ in 0..MAX_PAGES {
-        let resp = c
-            .ec2
-            .describe_vpc_peering_connections()
-            .filters(filter(side, vpcs))
-            .max_results(PEERING_PAGE)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(c, "DescribeVpcPeeringConnections", e))?;
-        for p in resp.vpc_peering_connections() {
-            let vpc = |info: Option<&aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo>| {
-                info.and_then(|i| i.vpc_id())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let Some(id) = p.vpc_peering_connection_id() else {
-                continue;
-            };
-            out.push(Peering {
-                id: id.to_string(),
-                requester_vpc: vpc(p.requester_vpc_info()),
-                accepter_vpc: vpc(p.accepter_vpc_info()),
-                status: p
-                    .status()
-                    .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
-                    .unwrap_or_default(),
-            });
-        }
-        token = next(resp.next_token());
-        if token.is_none() {
-            break;
-        }
-    }
+    let what = || format!("the peering connections of {} VPCs", vpcs.len());
+    paging::follow(
+        "DescribeVpcPeeringConnections",
+        what,
+        MAX_PAGES,
+        |token| async move {
+            c.ec2
+                .describe_vpc_peering_connections()
+                .filters(filter(side, vpcs))
+                .max_results(PEERING_PAGE)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(c, "DescribeVpcPeeringConnections", e))
+        },
+        |resp| {
+            for p in resp.vpc_peering_connections() {
+                let vpc = |info: Option<&aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo>| {
+                    info.and_then(|i| i.vpc_id())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let Some(id) = p.vpc_peering_connection_id() else {
+                    continue;
+                };
+                out.push(Peering {
+                    id: id.to_string(),
+                    requester_vpc: vpc(p.requester_vpc_info()),
+                    accepter_vpc: vpc(p.accepter_vpc_info()),
+                    status: p
+                        .status()
+                        .and_then(|s| s.code())
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                });
+            }
+            Ok(paging::next(resp.next_token()))
+        },
+    )
+    .await?;
     Ok(out)
 }
 

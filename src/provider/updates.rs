@@ -7,6 +7,7 @@
 use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 
 use super::clients::Clients;
+use super::paging;
 use super::sdk_error::sdk_error;
 use super::{ProviderError, UpdateStart, UpdateState, UpdateStatus};
 
@@ -16,6 +17,12 @@ use super::{ProviderError, UpdateStart, UpdateState, UpdateStatus};
 /// described; past it none are, and an update already running is learnt from
 /// the one `ResourceInUseException` the change then gets, which names it.
 const DESCRIBE_BUDGET: usize = 20;
+
+/// The update ids a listing reads at most: enough to decide (see
+/// [`DESCRIBE_BUDGET`]).
+const MAX_UPDATE_IDS: usize = 1000;
+/// The pages a listing asks for at most, however few ids they hold.
+const MAX_UPDATE_PAGES: usize = 1000;
 
 /// How far [`in_progress_updates`] looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,22 +64,28 @@ pub(super) async fn listed_updates(
     search: Search,
 ) -> Result<Listed, ProviderError> {
     let mut ids = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = c
-            .eks
-            .list_updates()
-            .name(name)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| sdk_error(c, "ListUpdates", e))?;
-        ids.extend(out.update_ids().iter().cloned());
-        match out.next_token() {
-            Some(t) if !t.is_empty() && ids.len() < 1000 => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+    // The first ids are enough to decide; a token that never ends is an
+    // error (see `paging`).
+    let what = || format!("the updates of `{name}`");
+    paging::follow(
+        "ListUpdates",
+        what,
+        MAX_UPDATE_PAGES,
+        |token| async move {
+            c.eks
+                .list_updates()
+                .name(name)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error(c, "ListUpdates", e))
+        },
+        |out| {
+            ids.extend(out.update_ids().iter().cloned());
+            Ok(paging::next(out.next_token()).filter(|_| ids.len() < MAX_UPDATE_IDS))
+        },
+    )
+    .await?;
     let unknown: Vec<String> = {
         let ended = c.ended();
         ids.into_iter()
