@@ -92,9 +92,10 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
     let mut wanted: Vec<&DesiredCluster> = desired.clusters.iter().collect();
     wanted.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
 
+    let groups = Groups::new(live);
     let mut analyses: Vec<Analysis> = wanted
         .iter()
-        .map(|want| analyse(want, live, desired.allow_unverified_access))
+        .map(|want| analyse(want, live, &groups, desired.allow_unverified_access))
         .collect();
     let mut seen = BTreeSet::new();
     for a in &mut analyses {
@@ -172,7 +173,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .map(|(key, need)| (key.clone(), sg_step_for(key, need)))
         .collect();
     let revokes =
-        super::allow_list::revocations(&group_users(&analyses, live), &sg_steps, id_prefix);
+        super::allow_list::revocations(&group_users(&analyses, &groups), &sg_steps, id_prefix);
 
     // Sized up front: a large fleet's plan is the biggest thing a run
     // holds, and a vector that doubles leaves the memory it grew out of.
@@ -307,7 +308,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
 /// listed: none in a fleet that owns no allow-list.
 fn group_users<'a>(
     analyses: &[Analysis<'a>],
-    world: &'a Live,
+    groups: &Groups<'a>,
 ) -> Vec<super::allow_list::GroupUser<'a>> {
     let exclusive =
         |a: &Analysis| a.want.private_access_from_exclusive && a.want.endpoint.private_access;
@@ -344,7 +345,7 @@ fn group_users<'a>(
             region: key.region.clone(),
             group_id: group_id.clone(),
         };
-        let Some(g) = a.sg_live.or_else(|| find_sg(world, &group).map(|(_, g)| g)) else {
+        let Some(g) = a.sg_live.or_else(|| groups.find(&group).map(|(_, g)| g)) else {
             continue;
         };
         let last_endpoint = (!a.endpoint.is_empty()).then(|| {
@@ -523,22 +524,48 @@ fn find_vpc<'a>(live: &'a Live, key: &VpcKey) -> Option<(VpcKey, &'a LiveVpc)> {
     found.map(|v| (key.clone(), v))
 }
 
-fn find_sg<'a>(
+/// The security groups the read found, looked up by the cluster's key and,
+/// failing that, by region and id alone (ids are unique in a region,
+/// whichever account read them), the first in the map's order. The second
+/// lookup's index is built at its first use: scanning every group for each
+/// cluster whose group was not read (one without private access) made
+/// planning quadratic in such clusters.
+struct Groups<'a> {
     live: &'a Live,
-    key: &SecurityGroupKey,
-) -> Option<(SecurityGroupKey, &'a LiveSecurityGroup)> {
-    let found = live.security_groups.get(key).or_else(|| {
-        live.security_groups
-            .iter()
-            .find(|(k, _)| k.region == key.region && k.group_id == key.group_id)
-            .map(|(_, g)| g)
-    });
-    found.map(|g| (key.clone(), g))
+    by_id: std::cell::OnceCell<BTreeMap<(&'a str, &'a str), &'a LiveSecurityGroup>>,
+}
+
+impl<'a> Groups<'a> {
+    fn new(live: &'a Live) -> Groups<'a> {
+        Groups {
+            live,
+            by_id: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn find(&self, key: &SecurityGroupKey) -> Option<(SecurityGroupKey, &'a LiveSecurityGroup)> {
+        let found = self.live.security_groups.get(key).or_else(|| {
+            let by_id = self.by_id.get_or_init(|| {
+                let mut by_id = BTreeMap::new();
+                for (k, g) in &self.live.security_groups {
+                    by_id
+                        .entry((k.region.as_str(), k.group_id.as_str()))
+                        .or_insert(g);
+                }
+                by_id
+            });
+            by_id
+                .get(&(key.region.as_str(), key.group_id.as_str()))
+                .copied()
+        });
+        found.map(|g| (key.clone(), g))
+    }
 }
 
 fn analyse<'a>(
     want: &'a DesiredCluster,
     live: &'a Live,
+    groups: &Groups<'a>,
     allow_unverified_access: bool,
 ) -> Analysis<'a> {
     let mut a = Analysis {
@@ -644,7 +671,7 @@ fn analyse<'a>(
         region: key.region.clone(),
         group_id: id.clone(),
     });
-    let sg = sg_key.as_ref().and_then(|k| find_sg(live, k));
+    let sg = sg_key.as_ref().and_then(|k| groups.find(k));
     a.sg_live = sg.as_ref().map(|(_, g)| *g);
 
     if want.endpoint.private_access {
@@ -1815,6 +1842,57 @@ mod tests {
         assert_eq!(revoke.wave, 1);
         assert_eq!(ids(&p).last(), Some(&"eu-west-1/sg-c/https_revoke"));
         p.graph().unwrap();
+    }
+
+    /// A group read under another account's key than the cluster's is
+    /// found by its region and id: its sources count, and only the first
+    /// such group in the map's order does.
+    #[test]
+    fn a_group_read_under_another_accounts_key_is_found_by_its_id() {
+        let mut w = want("a", PRIV);
+        w.private_access_from = srcs(&["10.20.0.0/16", "10.30.0.0/16"]);
+        let (d, mut l) = one(w, found("a", BOTH));
+        l.security_groups.remove(&sg_key("sg-c"));
+        let under = |account: &str, have: &[&str]| {
+            (
+                SecurityGroupKey {
+                    account: Some(account.into()),
+                    ..sg_key("sg-c")
+                },
+                LiveSecurityGroup {
+                    https_ingress: srcs(have),
+                    ..LiveSecurityGroup::default()
+                },
+            )
+        };
+        l.security_groups.extend([
+            under("111122223333", &["10.20.0.0/16"]),
+            under("444455556666", &["10.30.0.0/16"]),
+            (
+                SecurityGroupKey {
+                    region: "eu-west-2".into(),
+                    ..sg_key("sg-c")
+                },
+                LiveSecurityGroup {
+                    https_ingress: srcs(&["10.30.0.0/16"]),
+                    ..LiveSecurityGroup::default()
+                },
+            ),
+        ]);
+        let plan = plan(&d, &l);
+        assert!(
+            plan.findings.iter().all(|f| !f.blocks()),
+            "{:?}",
+            plan.findings
+        );
+        let sg = plan.step("eu-west-1/sg-c/https_ingress").unwrap();
+        assert_eq!(
+            sg.after_as::<HttpsSources>().unwrap(),
+            HttpsSources {
+                cidrs: vec!["10.30.0.0/16".into()],
+                security_groups: vec![],
+            }
+        );
     }
 
     #[test]
