@@ -7,10 +7,11 @@
 //! Pure comparison of two plans: reading the live state is the caller's, and
 //! so is the sentence the user reads around [`Staleness`].
 
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::desired::ClusterKey;
-use crate::plan::{Finding, Plan};
+use crate::plan::{Finding, Plan, Step};
 
 /// The first way in which a saved plan differs from planning now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,28 +57,41 @@ impl fmt::Display for Staleness {
 }
 
 /// Why `saved` no longer matches `now` (what planning gives today), if it
-/// does not.
+/// does not. Steps and findings are looked up by id and by cluster, not
+/// scanned for each one: a saved plan of 10,000 clusters has 20,000 steps.
 pub fn staleness(saved: &Plan, now: &Plan) -> Option<Staleness> {
     // Access findings first: an access entry deleted after the plan blocks
     // the cluster, so its steps are gone too, but the entry is the cause,
     // and the finding names the cluster.
-    let access = |p: &Plan, key: &ClusterKey| -> Vec<Finding> {
-        p.findings
-            .iter()
-            .filter(|f| &f.cluster == key && crate::plan::access::is_access_code(f.code))
-            .cloned()
-            .collect()
-    };
+    fn access(p: &Plan) -> HashMap<&ClusterKey, Vec<&Finding>> {
+        let mut by_cluster: HashMap<&ClusterKey, Vec<&Finding>> = HashMap::new();
+        for f in &p.findings {
+            if crate::plan::access::is_access_code(f.code) {
+                by_cluster.entry(&f.cluster).or_default().push(f);
+            }
+        }
+        by_cluster
+    }
+    let (saved_access, now_access) = (access(saved), access(now));
     for c in &saved.clusters {
-        if access(saved, &c.key) != access(now, &c.key) {
+        if saved_access.get(&c.key) != now_access.get(&c.key) {
             return Some(Staleness::AccessChanged {
                 cluster: c.key.to_string(),
             });
         }
     }
+    // The first step of each id, as `Plan::step` finds it.
+    fn by_id(p: &Plan) -> HashMap<&str, &Step> {
+        let mut by_id: HashMap<&str, &Step> = HashMap::with_capacity(p.steps.len());
+        for s in &p.steps {
+            by_id.entry(s.id.as_str()).or_insert(s);
+        }
+        by_id
+    }
+    let (saved_steps, now_steps) = (by_id(saved), by_id(now));
     for s in &saved.steps {
         let step = || s.id.clone();
-        match now.step(&s.id) {
+        match now_steps.get(s.id.as_str()) {
             None => return Some(Staleness::NoLongerNeeded { step: step() }),
             Some(n) if n.fingerprint != s.fingerprint => {
                 return Some(Staleness::LiveChanged { step: step() })
@@ -88,7 +102,11 @@ pub fn staleness(saved: &Plan, now: &Plan) -> Option<Staleness> {
             Some(_) => {}
         }
     }
-    if let Some(extra) = now.steps.iter().find(|n| saved.step(&n.id).is_none()) {
+    if let Some(extra) = now
+        .steps
+        .iter()
+        .find(|n| !saved_steps.contains_key(n.id.as_str()))
+    {
         return Some(Staleness::NowNeeded {
             step: extra.id.clone(),
         });
