@@ -44,7 +44,7 @@ async fn list_entries(c: &Clients, name: &str) -> Result<BTreeSet<String>, Provi
         },
         |page| {
             out.extend(page.access_entries().iter().cloned());
-            Ok(paging::next(page.next_token()))
+            Ok(page.next_token().map(str::to_string))
         },
     )
     .await?;
@@ -85,7 +85,7 @@ async fn list_policies(
                         .unwrap_or_default(),
                 });
             }
-            Ok(paging::next(page.next_token()))
+            Ok(page.next_token().map(str::to_string))
         },
     )
     .await?;

@@ -134,7 +134,7 @@ async fn prefix_list_entries(c: &Clients, id: &str) -> Result<BTreeSet<IpNet>, P
                     })?;
                 out.insert(net.trunc());
             }
-            Ok(paging::next(resp.next_token()))
+            Ok(resp.next_token().map(str::to_string))
         },
     )
     .await?;
@@ -247,7 +247,7 @@ async fn exact_rule_ids(
                     }
                 }
             }
-            Ok(paging::next(resp.next_token()))
+            Ok(resp.next_token().map(str::to_string))
         },
     )
     .await?;

@@ -473,7 +473,7 @@ impl Provider for AwsProvider {
             },
             |out| {
                 names.extend(out.clusters().iter().cloned());
-                Ok(paging::next(out.next_token()))
+                Ok(out.next_token().map(str::to_string))
             },
         )
         .await?;

@@ -179,7 +179,7 @@ async fn nat_gateways(
                         .collect(),
                 });
             }
-            Ok(paging::next(resp.next_token()))
+            Ok(resp.next_token().map(str::to_string))
         },
     )
     .await?;
@@ -251,7 +251,7 @@ async fn route_tables(
                     },
                 ));
             }
-            Ok(paging::next(resp.next_token()))
+            Ok(resp.next_token().map(str::to_string))
         },
     )
     .await?;
@@ -286,7 +286,7 @@ async fn security_group_vpcs(
                     out.insert(id.to_string(), vpc.to_string());
                 }
             }
-            Ok(paging::next(resp.next_token()))
+            Ok(resp.next_token().map(str::to_string))
         },
     )
     .await?;
@@ -334,7 +334,7 @@ async fn peerings(c: &Clients, side: &str, vpcs: &[String]) -> Result<Vec<Peerin
                         .unwrap_or_default(),
                 });
             }
-            Ok(paging::next(resp.next_token()))
+            Ok(resp.next_token().map(str::to_string))
         },
     )
     .await?;

@@ -44,11 +44,6 @@ where
     })
 }
 
-/// The next token of a page, if it is one worth following.
-pub(super) fn next(token: Option<&str>) -> Option<String> {
-    token.filter(|t| !t.is_empty()).map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,10 @@ pub(super) async fn listed_updates(
         },
         |out| {
             ids.extend(out.update_ids().iter().cloned());
-            Ok(paging::next(out.next_token()).filter(|_| ids.len() < MAX_UPDATE_IDS))
+            Ok(out
+                .next_token()
+                .map(str::to_string)
+                .filter(|_| ids.len() < MAX_UPDATE_IDS))
         },
     )
     .await?;
