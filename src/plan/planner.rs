@@ -337,20 +337,14 @@ fn group_users<'a>(
         return out;
     }
     for a in analyses {
-        let Some(live) = a.live else {
+        let Some((_, _, group_id)) = group_of(a).filter(|g| owned.contains(g)) else {
             continue;
         };
-        let Some(group_id) = &live.security_group_id else {
-            continue;
-        };
-        if !group_of(a).is_some_and(|g| owned.contains(&g)) {
-            continue;
-        }
         let key = &a.want.key;
         let group = SecurityGroupKey {
             account: key.account.clone(),
             region: key.region.clone(),
-            group_id: group_id.clone(),
+            group_id: group_id.to_string(),
         };
         let Some(g) = a.sg_live.or_else(|| groups.find(&group).map(|(_, g)| g)) else {
             continue;
