@@ -47,45 +47,22 @@ pub fn write_text(out: &mut impl std::fmt::Write, plan: &Plan, color: bool) -> s
         .into_iter()
         .filter(|c| c.status != PlanStatus::NoChanges)
         .collect();
-    // The wave of the cluster before: a heading comes where it changes.
-    let mut before: Option<u32> = None;
-    for batch in listed.chunks(BATCH) {
-        let parts: Vec<Result<String, std::fmt::Error>> = batch
-            .par_chunks(PART)
-            .enumerate()
-            .map(|(i, part)| {
-                let before = match i {
-                    0 => before,
-                    _ => Some(batch[i * PART - 1].wave),
-                };
-                let mut s = String::new();
-                text.write(&mut s, part, before)?;
-                Ok(s)
-            })
-            .collect();
-        for part in parts {
-            out.write_str(&part?)?;
+    write_parts(out, &listed, |start, part| {
+        // The wave of the cluster before: a heading comes where it changes.
+        let before = start.checked_sub(1).map(|i| listed[i].wave);
+        let mut s = String::new();
+        text.write(&mut s, part, before)?;
+        Ok(s)
+    })?;
+    // Findings too: a fleet that warns of each cluster has as many of them.
+    write_parts(out, &plan.findings, |_, part| {
+        let mut s = String::new();
+        for finding in part {
+            s.push_str(&finding_diagnostic(finding).render(color));
+            s.push('\n');
         }
-        before = batch.last().map(|c| c.wave);
-    }
-    // Findings too, a batch at a time on every core: a fleet that warns of
-    // each cluster has as many of them.
-    for batch in plan.findings.chunks(BATCH) {
-        let parts: Vec<String> = batch
-            .par_chunks(PART)
-            .map(|part| {
-                let mut s = String::new();
-                for finding in part {
-                    s.push_str(&finding_diagnostic(finding).render(color));
-                    s.push('\n');
-                }
-                s
-            })
-            .collect();
-        for part in parts {
-            out.write_str(&part)?;
-        }
-    }
+        Ok(s)
+    })?;
     writeln!(
         out,
         "{}",
@@ -94,10 +71,31 @@ pub fn write_text(out: &mut impl std::fmt::Write, plan: &Plan, color: bool) -> s
     Ok(())
 }
 
-/// Clusters rendered at once by [`write_text`].
+/// Items (clusters, findings) rendered at once by [`write_parts`].
 const BATCH: usize = 1024;
-/// Clusters one core renders at a time.
+/// Items one core renders at a time.
 const PART: usize = 256;
+
+/// Writes `items` in order, rendered [`BATCH`] at a time, each batch's
+/// parts of [`PART`] at once on the machine's cores: `render(start, part)`
+/// renders the part that begins at `items[start]`.
+fn write_parts<T: Sync>(
+    out: &mut impl std::fmt::Write,
+    items: &[T],
+    render: impl Fn(usize, &[T]) -> Result<String, std::fmt::Error> + Sync,
+) -> std::fmt::Result {
+    for (b, batch) in items.chunks(BATCH).enumerate() {
+        let parts: Vec<Result<String, std::fmt::Error>> = batch
+            .par_chunks(PART)
+            .enumerate()
+            .map(|(i, part)| render(b * BATCH + i * PART, part))
+            .collect();
+        for part in parts {
+            out.write_str(&part?)?;
+        }
+    }
+    Ok(())
+}
 
 /// What the text of a cluster needs of the whole plan.
 struct ClusterText<'a> {
@@ -859,6 +857,31 @@ pub(crate) mod tests {
             .filter_map(|l| l.strip_prefix("warning: finding ")?.parse().ok())
             .collect();
         assert_eq!(seen, (0..n).collect::<Vec<_>>());
+    }
+
+    /// A wave's heading comes once, where the wave changes, however the
+    /// clusters fall into the parts rendered on different cores.
+    #[test]
+    fn a_wave_is_headed_once_across_the_parts() {
+        let mut plan = typical();
+        let template = plan
+            .clusters
+            .iter()
+            .find(|c| c.status == PlanStatus::Changes)
+            .cloned()
+            .unwrap();
+        // Parts of `PART` clusters: the wave changes inside the second.
+        plan.clusters = (0..2 * PART + 100)
+            .map(|i| {
+                let mut c = template.clone();
+                c.key = key("eu-west-1", &format!("c{i:04}"));
+                c.wave = u32::from(i >= PART + 44);
+                c
+            })
+            .collect();
+        let text = render_text(&plan, false);
+        let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("== wave")).collect();
+        assert_eq!(headings, ["== wave 0 ==", "== wave 1 =="]);
     }
 
     #[test]
