@@ -165,9 +165,9 @@ impl LiveNetwork {
 pub struct ScopeReads {
     /// VPCs whose `available` NAT gateways are wanted.
     pub nat_vpcs: BTreeSet<String>,
-    /// Subnets whose route tables are wanted, by VPC (whose main table
-    /// stands in for a subnet with no table of its own).
-    pub route_subnets: BTreeMap<String, BTreeSet<String>>,
+    /// VPCs whose route tables are wanted: all of them, each subnet's own
+    /// table and the main one that stands in for a subnet with none.
+    pub route_vpcs: BTreeSet<String>,
     /// Source security groups whose VPC is wanted, by the VPC of the cluster
     /// that lists them: when one lies in another VPC, the peering
     /// connections of the cluster's VPC are read too.
@@ -176,6 +176,6 @@ pub struct ScopeReads {
 
 impl ScopeReads {
     pub fn is_empty(&self) -> bool {
-        self.nat_vpcs.is_empty() && self.route_subnets.is_empty() && self.source_groups.is_empty()
+        self.nat_vpcs.is_empty() && self.route_vpcs.is_empty() && self.source_groups.is_empty()
     }
 }

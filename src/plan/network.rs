@@ -95,11 +95,7 @@ fn add_reads(reads: &mut ScopeReads, want: &DesiredCluster, live: &Live) {
         let outside =
             vpc_of(live, want, found).is_some_and(|vpc| !outside_vpc(want, vpc, live).is_empty());
         if outside && !found.network.subnet_ids.is_empty() {
-            reads
-                .route_subnets
-                .entry(found.vpc_id.clone())
-                .or_default()
-                .extend(found.network.subnet_ids.iter().cloned());
+            reads.route_vpcs.insert(found.vpc_id.clone());
         }
         let groups: Vec<String> = want
             .private_access_from
@@ -1028,10 +1024,7 @@ mod tests {
         let r = scope_reads([&a, &b, &c], &l);
         assert_eq!(r.nat_vpcs, BTreeSet::from(["vpc-1".to_string()]));
         // Only `c` has a source outside the VPC.
-        assert_eq!(
-            r.route_subnets.get("vpc-1"),
-            Some(&BTreeSet::from(["s-1".to_string(), "s-2".to_string()]))
-        );
+        assert_eq!(r.route_vpcs, BTreeSet::from(["vpc-1".to_string()]));
         assert_eq!(
             r.source_groups.get("vpc-1"),
             Some(&BTreeSet::from(["sg-0000000e".to_string()]))
@@ -1061,12 +1054,9 @@ mod tests {
                 ipv6: false,
             }),
         );
-        // The reads ask for the subnets' tables, as for a CIDR source.
+        // The reads ask for the VPC's route tables, as for a CIDR source.
         let r = scope_reads([&d], &l);
-        assert_eq!(
-            r.route_subnets.get("vpc-1"),
-            Some(&BTreeSet::from(["s-1".to_string(), "s-2".to_string()]))
-        );
+        assert_eq!(r.route_vpcs, BTreeSet::from(["vpc-1".to_string()]));
         let table = |route: (&str, &str)| RouteTable {
             id: "rtb-m".into(),
             main: true,

@@ -1176,7 +1176,7 @@ mod tests {
             scope: Scope,
             reads: ScopeReads,
         ) -> Result<LiveNetwork, ProviderError> {
-            let vpcs: Vec<String> = reads.route_subnets.keys().cloned().collect();
+            let vpcs: Vec<String> = reads.route_vpcs.iter().cloned().collect();
             log(&conn, format!("DescribeRouteTables {}", vpcs.join(",")));
             let mut out = LiveNetwork::default();
             for vpc_id in vpcs {
@@ -1217,9 +1217,7 @@ mod tests {
             let mut reads = ScopeReads::default();
             for (key, seen) in &live.clusters {
                 if let (true, ClusterObservation::Found(c)) = ((key.name == "a") == mine, seen) {
-                    reads
-                        .route_subnets
-                        .insert(c.vpc_id.clone(), Default::default());
+                    reads.route_vpcs.insert(c.vpc_id.clone());
                 }
             }
             reads
@@ -1287,9 +1285,7 @@ mod tests {
         let network = |_: &Scope, live: &Live| {
             let mut reads = ScopeReads::default();
             for key in live.vpcs.keys() {
-                reads
-                    .route_subnets
-                    .insert(key.vpc_id.clone(), Default::default());
+                reads.route_vpcs.insert(key.vpc_id.clone());
             }
             reads
         };

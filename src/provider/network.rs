@@ -70,7 +70,7 @@ pub(super) async fn read_scope(
     // among them (filtering by subnet, then asking for the main tables of
     // the VPCs where some subnet has none, took two calls one after the
     // other). A table names its VPC and its associations.
-    let vpcs: Vec<String> = reads.route_subnets.keys().cloned().collect();
+    let vpcs: Vec<String> = reads.route_vpcs.iter().cloned().collect();
     for vpc in &vpcs {
         out.route_tables.entry(vpc_key(vpc)).or_default();
     }
