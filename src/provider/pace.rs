@@ -13,9 +13,11 @@
 //! A [`Pacer`] does nothing until its client is throttled. From then on
 //! every attempt of that client (first tries and retries alike) takes a
 //! turn from a token bucket of eksgate's own whose rate is what AWS
-//! accepted: the answers that were not throttled in the last second, cut to
-//! that figure at each throttle and grown with each answer that was not, so
-//! it follows the API's rate up as well as down. Its bucket holds one
+//! accepted: the answers that were not throttled in the last second (once
+//! paced, those since pacing began: AWS's bucket was empty then, so they
+//! show how fast it refills, not the burst its full bucket allowed before),
+//! cut to that figure at each throttle and grown with each answer that was
+//! not, so it follows the API's rate up as well as down. Its bucket holds one
 //! second of that rate, so a pause (while updates run) can be followed by a
 //! short burst, as AWS's own bucket allows. Turns are handed out in the
 //! order they are asked for, so a throttled call goes again after the calls
@@ -63,12 +65,15 @@ const MIN_SAMPLE: usize = 10;
 /// The slowest eksgate goes, in requests per second, whatever AWS accepted.
 const MIN_RATE: f64 = 1.0;
 /// How much each answer that was not throttled raises the rate, in
-/// requests per second: half a request per answer is half as much again
-/// each second at any rate. A rate above what AWS accepts is cut back at
-/// the next throttle, which comes within a fraction of a second, so a
-/// quick growth costs a few throttled calls and a slow one left the API's
-/// rate unused.
-const GROWTH: f64 = 0.5;
+/// requests per second: one request per answer doubles the rate each
+/// second at any rate. A rate above what AWS accepts is cut back at the
+/// next throttle, which comes within a fraction of a second, so a quick
+/// growth costs a few throttled calls and a slow one left the API's rate
+/// unused: a client paced at 40 calls a second while another took part of
+/// the same limit needed half a second at half a request per answer to
+/// reach the 50 it had once the other was done, and a 10,000-cluster
+/// plan's reads ended on that climb.
+const GROWTH: f64 = 1.0;
 /// The share of throttled answers over the last [`WINDOW`], once pacing
 /// has run for two windows, past which pacing stops: throttles that keep
 /// coming whatever the rate (AWS throttling at random, or a neighbour that
@@ -116,6 +121,53 @@ impl State {
             self.tokens = (self.tokens + gained).min(self.rate);
         }
         self.at = Some(now);
+    }
+
+    /// What AWS accepted per second, as seen at a throttle at `now`.
+    ///
+    /// Before pacing, over the part of the window the client was answered
+    /// in: a client that began sending a moment ago is judged by that
+    /// moment, not by the second before it.
+    ///
+    /// Once paced, since an instant AWS's bucket was seen empty (a throttle
+    /// in the window, or when pacing began): what it accepted since then is
+    /// what it refilled, however the client paced meanwhile. The second
+    /// before pacing also held the burst of a full bucket, which counted as
+    /// rate (a 10,000-cluster plan's clients began paced at 110–120 calls a
+    /// second where the emulator refilled 50, and took a second to forget
+    /// the burst, throttled at a fifth of their calls meanwhile). The
+    /// latest such instant with [`MIN_SAMPLE`] answers accepted since, so a
+    /// rate that moved (another client of the same limit stopped) is seen
+    /// soon, and a moment when others took every token is not taken for
+    /// the rate (a client cut to one call a second that way waited a
+    /// second for each turn). `None` when there is no such instant at least
+    /// [`MIN_SPAN`] ago: too few answers to tell a rate from.
+    fn accepted_rate(&self, now: Instant) -> Option<f64> {
+        let (count, span) = match self.engaged_at {
+            Some(since) => {
+                let mut empty: Vec<Instant> = self
+                    .throttles
+                    .iter()
+                    .copied()
+                    .chain([since])
+                    .filter(|t| now.saturating_duration_since(*t) >= MIN_SPAN)
+                    .collect();
+                empty.sort_unstable_by(|a, b| b.cmp(a));
+                empty.into_iter().find_map(|from| {
+                    let count = self.accepted.iter().filter(|t| **t > from).count();
+                    (count >= MIN_SAMPLE).then(|| (count, now.saturating_duration_since(from)))
+                })?
+            }
+            None => {
+                let span = [self.accepted.front(), self.throttles.front()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t));
+                (self.accepted.len(), span.max(MIN_SPAN))
+            }
+        };
+        Some(count as f64 / span.min(WINDOW).as_secs_f64())
     }
 
     fn forget_before(&mut self, now: Instant) {
@@ -170,15 +222,7 @@ impl Pacer {
             return;
         }
         s.throttles.push_back(now);
-        // What AWS accepted per second, over the part of the window the
-        // client was answered in: a client that began sending a moment ago
-        // is judged by that moment, not by the second before it.
-        let since = [s.accepted.front(), s.throttles.front()]
-            .into_iter()
-            .flatten()
-            .min()
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t));
-        let accepted = s.accepted.len() as f64 / since.clamp(MIN_SPAN, WINDOW).as_secs_f64();
+        let accepted = s.accepted_rate(now);
         let engaged = s.engaged_at.is_some();
         if !engaged && s.accepted.len() + s.throttles.len() < MIN_SAMPLE {
             return;
@@ -200,10 +244,12 @@ impl Pacer {
             }
         }
         s.refill(now);
-        s.rate = if engaged {
-            s.rate.min(accepted)
-        } else {
-            accepted
+        s.rate = match (engaged, accepted) {
+            (true, Some(accepted)) => s.rate.min(accepted),
+            (true, None) => s.rate,
+            // A first throttle comes after enough answers (above), whose
+            // window is never shorter than `MIN_SPAN`.
+            (false, accepted) => accepted.unwrap_or(s.rate),
         }
         .max(MIN_RATE);
         if !engaged {
@@ -490,6 +536,54 @@ mod tests {
             let want = (k + 1) as f64 / rate;
             assert!((w - want).abs() < 1e-6, "turn {k}: {w} vs {want}");
         }
+    }
+
+    #[test]
+    fn once_paced_the_rate_is_what_aws_refilled_not_its_burst() {
+        // A full bucket of 50 let the first 50 calls through in 100 ms, then
+        // it refilled at 50 a second: one answer every 20 ms.
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..50 {
+            p.answered(t0 + ms(i * 2), false);
+        }
+        for i in 1..=20 {
+            p.answered(t0 + ms(100 + i * 20), false);
+        }
+        p.answered(t0 + ms(500), true);
+        // The first throttle can only tell the burst and the refill
+        // together: 70 answers in half a second.
+        let first = p.rate().unwrap();
+        assert!((first - 140.0).abs() < 1.0, "{first}");
+        // A throttle too soon after it teaches nothing new.
+        p.answered(t0 + ms(520), false);
+        p.answered(t0 + ms(550), true);
+        assert!(p.rate().unwrap() <= first + GROWTH, "{:?}", p.rate());
+        // 200 ms after pacing began, the refill alone: ten answers since
+        // then (the one above and nine more, each 20 ms apart; eight since
+        // the throttle at 550 ms, too few), fifty a second, against 140
+        // had the burst still counted.
+        for i in 1..=9 {
+            p.answered(t0 + ms(520 + i * 20), false);
+        }
+        p.answered(t0 + ms(700), true);
+        let refill = p.rate().unwrap();
+        assert!((refill - 50.0).abs() < 1.0, "{refill}");
+    }
+
+    #[test]
+    fn throttles_while_others_take_every_token_do_not_cut_the_rate_to_nothing() {
+        // Paced at fifty a second; then another client of the same limit
+        // takes nearly every token: one answer in 300 ms, three throttles.
+        let (p, t0) = throttled_at_fifty();
+        p.answered(t0 + ms(100), true);
+        p.answered(t0 + ms(150), false);
+        p.answered(t0 + ms(200), true);
+        p.answered(t0 + ms(300), true);
+        // One answer since any of them tells nothing of how fast AWS
+        // refills: the rate stays (grown by the one answer).
+        let rate = p.rate().unwrap();
+        assert!((rate - (50.0 + GROWTH)).abs() < 1.0, "{rate}");
     }
 
     #[test]
