@@ -154,7 +154,8 @@ impl State {
                     .collect();
                 empty.sort_unstable_by(|a, b| b.cmp(a));
                 empty.into_iter().find_map(|from| {
-                    let count = self.accepted.iter().filter(|t| **t > from).count();
+                    // Answers are kept in time order (see `answered`).
+                    let count = self.accepted.len() - self.accepted.partition_point(|t| *t <= from);
                     (count >= MIN_SAMPLE).then(|| (count, now.saturating_duration_since(from)))
                 })?
             }
@@ -214,7 +215,11 @@ impl Pacer {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.forget_before(now);
         if !throttled {
-            s.accepted.push_back(now);
+            // Two answers may read the clock in one order and take the
+            // lock in the other: each is kept no earlier than the one
+            // before, so the window stays in time order.
+            let at = s.accepted.back().map_or(now, |last| now.max(*last));
+            s.accepted.push_back(at);
             if s.engaged_at.is_some() {
                 s.refill(now);
                 s.rate += GROWTH;
