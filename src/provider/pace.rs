@@ -125,10 +125,6 @@ impl State {
 
     /// What AWS accepted per second, as seen at a throttle at `now`.
     ///
-    /// Before pacing, over the part of the window the client was answered
-    /// in: a client that began sending a moment ago is judged by that
-    /// moment, not by the second before it.
-    ///
     /// Once paced, since an instant AWS's bucket was seen empty (a throttle
     /// in the window, or when pacing began): what it accepted since then is
     /// what it refilled, however the client paced meanwhile. The second
@@ -136,39 +132,43 @@ impl State {
     /// rate (a 10,000-cluster plan's clients began paced at 110–120 calls a
     /// second where the emulator refilled 50, and took a second to forget
     /// the burst, throttled at a fifth of their calls meanwhile). The
-    /// latest such instant with [`MIN_SAMPLE`] answers accepted since, so a
-    /// rate that moved (another client of the same limit stopped) is seen
-    /// soon, and a moment when others took every token is not taken for
-    /// the rate (a client cut to one call a second that way waited a
-    /// second for each turn). `None` when there is no such instant at least
-    /// [`MIN_SPAN`] ago: too few answers to tell a rate from.
-    fn accepted_rate(&self, now: Instant) -> Option<f64> {
-        let (count, span) = match self.engaged_at {
-            Some(since) => {
-                let mut empty: Vec<Instant> = self
-                    .throttles
-                    .iter()
-                    .copied()
-                    .chain([since])
-                    .filter(|t| now.saturating_duration_since(*t) >= MIN_SPAN)
-                    .collect();
-                empty.sort_unstable_by(|a, b| b.cmp(a));
-                empty.into_iter().find_map(|from| {
-                    // Answers are kept in time order (see `answered`).
-                    let count = self.accepted.len() - self.accepted.partition_point(|t| *t <= from);
-                    (count >= MIN_SAMPLE).then(|| (count, now.saturating_duration_since(from)))
-                })?
+    /// latest such instant at least [`MIN_SPAN`] ago with [`MIN_SAMPLE`]
+    /// answers accepted since, so a rate that moved (another client of the
+    /// same limit stopped) is seen soon, and a moment when others took
+    /// every token is not taken for the rate (a client cut to one call a
+    /// second that way waited a second for each turn).
+    ///
+    /// Before pacing, or when no such instant has that many answers since
+    /// (a rate of a few calls a second): the answers of the window, over
+    /// the part of it the client was answered in (a client that began
+    /// sending a moment ago is judged by that moment, not by the second
+    /// before it).
+    fn accepted_rate(&self, now: Instant) -> f64 {
+        if let Some(since) = self.engaged_at {
+            let mut empty: Vec<Instant> = self
+                .throttles
+                .iter()
+                .copied()
+                .chain([since])
+                .filter(|t| now.saturating_duration_since(*t) >= MIN_SPAN)
+                .collect();
+            empty.sort_unstable_by(|a, b| b.cmp(a));
+            // Answers are kept in time order (see `answered`).
+            let refilled = empty.iter().find_map(|from| {
+                let count = self.accepted.len() - self.accepted.partition_point(|t| t <= from);
+                let span = now.saturating_duration_since(*from).min(WINDOW);
+                (count >= MIN_SAMPLE).then(|| count as f64 / span.as_secs_f64())
+            });
+            if let Some(rate) = refilled {
+                return rate;
             }
-            None => {
-                let span = [self.accepted.front(), self.throttles.front()]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t));
-                (self.accepted.len(), span.max(MIN_SPAN))
-            }
-        };
-        Some(count as f64 / span.min(WINDOW).as_secs_f64())
+        }
+        let span = [self.accepted.front(), self.throttles.front()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t));
+        self.accepted.len() as f64 / span.clamp(MIN_SPAN, WINDOW).as_secs_f64()
     }
 
     fn forget_before(&mut self, now: Instant) {
@@ -249,12 +249,10 @@ impl Pacer {
             }
         }
         s.refill(now);
-        s.rate = match (engaged, accepted) {
-            (true, Some(accepted)) => s.rate.min(accepted),
-            (true, None) => s.rate,
-            // A first throttle comes after enough answers (above), whose
-            // window is never shorter than `MIN_SPAN`.
-            (false, accepted) => accepted.unwrap_or(s.rate),
+        s.rate = if engaged {
+            s.rate.min(accepted)
+        } else {
+            accepted
         }
         .max(MIN_RATE);
         if !engaged {
@@ -586,9 +584,32 @@ mod tests {
         p.answered(t0 + ms(200), true);
         p.answered(t0 + ms(300), true);
         // One answer since any of them tells nothing of how fast AWS
-        // refills: the rate stays (grown by the one answer).
+        // refills: the window does (its last 700 ms of answers every 20 ms
+        // and the one since, 36 a second), not the one answer in the 300 ms
+        // since pacing began (3 a second).
         let rate = p.rate().unwrap();
-        assert!((rate - (50.0 + GROWTH)).abs() < 1.0, "{rate}");
+        assert!((rate - 36.0).abs() < 1.0, "{rate}");
+    }
+
+    #[test]
+    fn a_slow_rate_is_learnt_from_the_whole_window() {
+        // Ten answers a second, then a throttle: paced at ten.
+        let p = Pacer::default();
+        let t0 = Instant::now();
+        for i in 0..10 {
+            p.answered(t0 + ms(i * 100), false);
+        }
+        p.answered(t0 + ms(1000), true);
+        assert!((p.rate().unwrap() - 10.0).abs() < 0.5, "{:?}", p.rate());
+        // AWS refills five a second: every other turn is throttled. No
+        // span since a throttle holds ten answers, so the whole window
+        // since pacing began tells the rate.
+        for k in 0..4 {
+            p.answered(t0 + ms(1200 + k * 200), false);
+            p.answered(t0 + ms(1300 + k * 200), true);
+        }
+        let rate = p.rate().unwrap();
+        assert!(rate < 6.0, "still paced at {rate} where AWS accepts 5");
     }
 
     #[test]
