@@ -14,10 +14,11 @@
 //! every attempt of that client (first tries and retries alike) takes a
 //! turn from a token bucket of eksgate's own whose rate is what AWS
 //! accepted: the answers that were not throttled in the last second (once
-//! paced, those since pacing began: AWS's bucket was empty then, so they
-//! show how fast it refills, not the burst its full bucket allowed before),
-//! cut to that figure at each throttle and grown with each answer that was
-//! not, so it follows the API's rate up as well as down. Its bucket holds one
+//! paced, those since the latest moment AWS's bucket was seen empty that
+//! ten answers followed, so they show how fast it refills, not the burst
+//! its full bucket allowed before), cut to that figure at each throttle and
+//! grown with each answer that was not, so it follows the API's rate up as
+//! well as down. Its bucket holds one
 //! second of that rate, so a pause (while updates run) can be followed by a
 //! short burst, as AWS's own bucket allows. Turns are handed out in the
 //! order they are asked for, so a throttled call goes again after the calls
@@ -86,6 +87,14 @@ const HOLD_OFF: Duration = Duration::from_secs(5);
 /// client throttled while another one took the API's rate is soon free.
 const QUIET: Duration = Duration::from_secs(1);
 
+/// Adds an answer that came at `now` to a window of answers. Two answers may
+/// read the clock in one order and take the lock in the other: each is kept
+/// no earlier than the one before, so the window stays in time order.
+fn keep_in_order(window: &mut VecDeque<Instant>, now: Instant) {
+    let at = window.back().map_or(now, |last| now.max(*last));
+    window.push_back(at);
+}
+
 /// The pace of one SDK client; see the module docs.
 #[derive(Debug, Default)]
 pub struct Pacer {
@@ -145,20 +154,21 @@ impl State {
     /// before it).
     fn accepted_rate(&self, now: Instant) -> f64 {
         if let Some(since) = self.engaged_at {
-            let mut empty: Vec<Instant> = self
+            // Latest first: both windows are in time order (see
+            // `keep_in_order`), and pacing began at a throttle, so `since`
+            // is one of them (to within a reading of the clock) or older
+            // than all.
+            let refilled = self
                 .throttles
                 .iter()
-                .copied()
-                .chain([since])
-                .filter(|t| now.saturating_duration_since(*t) >= MIN_SPAN)
-                .collect();
-            empty.sort_unstable_by(|a, b| b.cmp(a));
-            // Answers are kept in time order (see `answered`).
-            let refilled = empty.iter().find_map(|from| {
-                let count = self.accepted.len() - self.accepted.partition_point(|t| t <= from);
-                let span = now.saturating_duration_since(*from).min(WINDOW);
-                (count >= MIN_SAMPLE).then(|| count as f64 / span.as_secs_f64())
-            });
+                .rev()
+                .chain([&since])
+                .filter(|t| now.saturating_duration_since(**t) >= MIN_SPAN)
+                .find_map(|from| {
+                    let count = self.accepted.len() - self.accepted.partition_point(|t| t <= from);
+                    let span = now.saturating_duration_since(*from).min(WINDOW);
+                    (count >= MIN_SAMPLE).then(|| count as f64 / span.as_secs_f64())
+                });
             if let Some(rate) = refilled {
                 return rate;
             }
@@ -215,18 +225,14 @@ impl Pacer {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.forget_before(now);
         if !throttled {
-            // Two answers may read the clock in one order and take the
-            // lock in the other: each is kept no earlier than the one
-            // before, so the window stays in time order.
-            let at = s.accepted.back().map_or(now, |last| now.max(*last));
-            s.accepted.push_back(at);
+            keep_in_order(&mut s.accepted, now);
             if s.engaged_at.is_some() {
                 s.refill(now);
                 s.rate += GROWTH;
             }
             return;
         }
-        s.throttles.push_back(now);
+        keep_in_order(&mut s.throttles, now);
         let accepted = s.accepted_rate(now);
         let engaged = s.engaged_at.is_some();
         if !engaged && s.accepted.len() + s.throttles.len() < MIN_SAMPLE {
@@ -602,8 +608,8 @@ mod tests {
         p.answered(t0 + ms(1000), true);
         assert!((p.rate().unwrap() - 10.0).abs() < 0.5, "{:?}", p.rate());
         // AWS refills five a second: every other turn is throttled. No
-        // span since a throttle holds ten answers, so the whole window
-        // since pacing began tells the rate.
+        // span since a throttle holds ten answers, so the answers of the
+        // last second tell the rate.
         for k in 0..4 {
             p.answered(t0 + ms(1200 + k * 200), false);
             p.answered(t0 + ms(1300 + k * 200), true);
