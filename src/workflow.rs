@@ -68,6 +68,22 @@ pub(crate) fn prefix_lists_of(c: &crate::desired::DesiredCluster) -> Vec<String>
     out
 }
 
+/// The scope of the first cluster of each role, in the manifests' order:
+/// the fleet read builds the same client sets first.
+fn role_scopes(desired: &Desired) -> Vec<Scope> {
+    let mut seen = std::collections::HashSet::new();
+    desired
+        .clusters
+        .iter()
+        .filter(|c| c.role_arn.as_deref().is_some_and(|r| seen.insert(r)))
+        .map(|c| Scope {
+            account: c.key.account.clone(),
+            region: c.key.region.clone(),
+            role_arn: c.role_arn.clone(),
+        })
+        .collect()
+}
+
 /// A provider error of `import`, worded by `explain`.
 pub fn provider_error(e: ProviderError) -> Error {
     explain::provider_error(
@@ -116,6 +132,9 @@ pub async fn read<P: Provider>(
     desired: &Desired,
     parallelism: usize,
 ) -> Result<Live> {
+    // The first scope of each role first: its credentials are asked for
+    // while the request below is built (about 6 ms for 10,000 clusters).
+    provider.prepare(role_scopes(desired)).await;
     // The network findings' reads depend on what the first read found (the
     // planned endpoint states, the VPC's blocks, the subnets), scope by
     // scope.
@@ -135,5 +154,71 @@ pub async fn read<P: Provider>(
     {
         Ok(live) => Ok(live),
         Err(e) => Err(read_error(provider, e).await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired(text: &str) -> Desired {
+        manifest::load_bytes(vec![("m.toml".to_string(), text.as_bytes().to_vec())])
+            .unwrap_or_else(|d| panic!("{d:?}"))
+            .desired
+    }
+
+    #[test]
+    fn each_role_is_prepared_once_in_the_region_of_its_first_cluster() {
+        let d = desired(
+            r#"
+[defaults]
+account = "111122223333"
+
+[[cluster]]
+name = "no-role"
+public_access = true
+private_access = false
+region = "us-east-1"
+
+[[cluster]]
+name = "a"
+public_access = true
+private_access = false
+region = "eu-west-1"
+role_arn = "arn:aws:iam::111122223333:role/one"
+
+[[cluster]]
+name = "b"
+public_access = true
+private_access = false
+region = "us-east-1"
+role_arn = "arn:aws:iam::111122223333:role/one"
+
+[[cluster]]
+name = "c"
+public_access = true
+private_access = false
+region = "us-east-1"
+role_arn = "arn:aws:iam::111122223333:role/two"
+"#,
+        );
+        let scopes = role_scopes(&d);
+        let got: Vec<(&str, &str)> = scopes
+            .iter()
+            .map(|s| (s.role_arn.as_deref().unwrap_or("-"), s.region.as_str()))
+            .collect();
+        // What the fleet read builds first for each role: the first
+        // cluster's scope in the manifests' order (the read asks STS in the
+        // region of that set).
+        assert_eq!(
+            got,
+            [
+                ("arn:aws:iam::111122223333:role/one", "eu-west-1"),
+                ("arn:aws:iam::111122223333:role/two", "us-east-1"),
+            ]
+        );
+        assert!(scopes
+            .iter()
+            .all(|s| s.account.as_deref() == Some("111122223333")));
     }
 }

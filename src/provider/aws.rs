@@ -443,6 +443,12 @@ impl Provider for AwsProvider {
         fleet::read(self, request, parallelism, None).await
     }
 
+    async fn prepare(&self, scopes: Vec<Scope>) {
+        for scope in &scopes {
+            self.clients.get(scope).await;
+        }
+    }
+
     async fn read_with_network(
         &self,
         request: ReadRequest,

@@ -206,6 +206,16 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Starts what the first reads of `scopes` wait for, without waiting
+    /// for it to end: the AWS provider builds their client sets, and a
+    /// role's first set asks STS for the role's credentials (see
+    /// `clients`), so that round trip runs while the read is prepared.
+    /// Nothing by default.
+    fn prepare(&self, scopes: Vec<Scope>) -> impl Future<Output = ()> + Send {
+        let _ = scopes;
+        std::future::ready(())
+    }
+
     /// Reads the live state the planner needs for the request's clusters,
     /// with calls in flight bounded per account and region by
     /// `parallelism`, each cluster with its own credentials; a VPC or
