@@ -111,7 +111,7 @@ pub async fn apply<P: Provider>(
         learning: wait::RunLearning::default(),
         calls: Slots::new(opts.parallelism),
         updates: (opts.max_updates > 0).then(|| Semaphore::new(opts.max_updates)),
-        access_checks: &plan.access_checks,
+        access_checks: plan.access_checks.iter().map(|c| (&c.cluster, c)).collect(),
     };
     let apply_clusters: Vec<ApplyCluster> = plan
         .clusters
@@ -173,8 +173,11 @@ struct Ctx<'a, P> {
     /// `--max-updates`, when set: endpoint steps running.
     pub(super) updates: Option<Semaphore>,
     /// The principals each cluster must still let in when its public access
-    /// goes off (checked again right before that call).
-    pub(super) access_checks: &'a [crate::plan::AccessCheck],
+    /// goes off (checked again right before that call), by cluster: a scan
+    /// of every cluster's for each public-off step made a fleet that names
+    /// principals everywhere quadratic in its clusters.
+    pub(super) access_checks:
+        std::collections::HashMap<&'a crate::desired::ClusterKey, &'a crate::plan::AccessCheck>,
 }
 
 /// The `--parallelism` slots of each (account, region). A single limit for

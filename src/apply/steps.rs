@@ -658,7 +658,7 @@ async fn recheck_access<P: Provider>(
         region: step.region.clone(),
         name: name.to_string(),
     };
-    let Some(check) = ctx.access_checks.iter().find(|c| c.cluster == key) else {
+    let Some(check) = ctx.access_checks.get(&key) else {
         return Ok(());
     };
     let access = ctx
