@@ -317,12 +317,6 @@ impl Plan {
         }
     }
 
-    /// The principals apply checks before `cluster`'s public access goes
-    /// off, if any.
-    pub fn access_check(&self, cluster: &ClusterKey) -> Option<&AccessCheck> {
-        self.access_checks.iter().find(|c| &c.cluster == cluster)
-    }
-
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
     }
