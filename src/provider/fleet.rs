@@ -231,7 +231,10 @@ pub(super) async fn read<P: FleetCalls>(
         // A role's first client set asks STS for the role's credentials
         // (see `clients`): one scope of each role is connected first, so
         // every role is assumed while its clusters are queued, not when
-        // their first call is sent.
+        // their first call is sent. `plan` and `apply` have built these
+        // sets already, before their request (`Provider::prepare`, with the
+        // same first scope of each role): then each is found built. A read
+        // asked for directly (`import`) builds them here.
         let mut roles: BTreeSet<&str> = BTreeSet::new();
         for c in &request.clusters {
             if let Some(role) = c.role_arn.as_deref() {
